@@ -1,0 +1,24 @@
+# One image holds both binaries: the manager (controllers) and the authserver
+# (the OAuth 2.0 server that runs as a sidecar in the same pod).
+# Build: docker build -t ghcr.io/authops/authops:dev .
+FROM golang:1.26 AS build
+WORKDIR /src
+# Dependencies first, so source changes do not invalidate the module cache layer.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY api/ api/
+COPY authserver/ authserver/
+COPY controllers/ controllers/
+COPY cmd/ cmd/
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+# Static, reproducible binaries: no cgo (the SQLite driver is pure Go).
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager && \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/authserver ./cmd/authserver
+
+# distroless static, nonroot (uid 65532): no shell, no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/manager /manager
+COPY --from=build /out/authserver /authserver
+USER 65532:65532
+ENTRYPOINT ["/manager"]

@@ -1,0 +1,108 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types. Every kind always carries Ready; Reconciling and Stalled
+// follow kstatus and are present only while true.
+const (
+	// ReadyCondition is True when the object is compiled into the snapshot the
+	// authorization server serves, and says in its message what requests get.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while the controller is working towards the
+	// object's desired state (kstatus). It is removed once the work is done.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when the controller cannot progress without a
+	// change by the user (kstatus). It is removed once that change is made.
+	StalledCondition = "Stalled"
+
+	// SecretReadyCondition (OAuthClient) reports whether the client secret is
+	// available: generated, or read from the referenced Secret.
+	SecretReadyCondition = "SecretReady"
+	// PolicyResolvedCondition (OAuthClient) reports whether the GrantPolicy
+	// that governs the client was found.
+	PolicyResolvedCondition = "PolicyResolved"
+	// GrantTypesAllowedCondition (OAuthClient) is False when the policy
+	// removes some of the client's grant types; token requests using them get
+	// unauthorized_client.
+	GrantTypesAllowedCondition = "GrantTypesAllowed"
+	// ScopesAllowedCondition (OAuthClient) is False when the policy removes
+	// some of the client's scopes; requests for them get invalid_scope.
+	ScopesAllowedCondition = "ScopesAllowed"
+	// ClientIDAvailableCondition (OAuthClient) is False when another, older
+	// OAuthClient in another namespace already uses the same clientID.
+	ClientIDAvailableCondition = "ClientIDAvailable"
+
+	// PasswordReadyCondition (Account) reports whether the password Secret
+	// exists and holds a usable password.
+	PasswordReadyCondition = "PasswordReady"
+)
+
+// Condition reasons. They are CamelCase, stable and documented in
+// docs/user-guide.md with what to do about each.
+const (
+	// ReconciledReason: the object is compiled into the snapshot.
+	ReconciledReason = "Reconciled"
+	// ProgressingReason: the controller is working on a new generation.
+	ProgressingReason = "Progressing"
+	// InvalidSpecReason: the spec passed apply-time validation but cannot be
+	// served; the message says what to change.
+	InvalidSpecReason = "InvalidSpec"
+	// DisabledReason: spec.disabled is true; requests get invalid_client (for
+	// a client) or account_disabled (for an account).
+	DisabledReason = "Disabled"
+
+	// GeneratedReason: the controller generated the client secret.
+	GeneratedReason = "Generated"
+	// ReferencedReason: the client secret was read from the referenced Secret.
+	ReferencedReason = "Referenced"
+	// SecretNotFoundReason: the referenced Secret does not exist (and
+	// onMissing is Wait); token requests get invalid_client.
+	SecretNotFoundReason = "SecretNotFound"
+	// KeyMissingReason: the referenced Secret has no such key.
+	KeyMissingReason = "KeyMissing"
+	// WeakSecretReason: the referenced secret is shorter than 32 characters.
+	WeakSecretReason = "WeakSecret"
+
+	// PolicyFoundReason: the named GrantPolicy, or the namespace's default, governs the client.
+	PolicyFoundReason = "PolicyFound"
+	// BuiltinDefaultsReason: no GrantPolicy is named and the namespace has no
+	// GrantPolicy called "default", so the built-in defaults apply.
+	BuiltinDefaultsReason = "BuiltinDefaults"
+	// PolicyNotFoundReason: the GrantPolicy named in grantPolicyRef does not exist.
+	PolicyNotFoundReason = "PolicyNotFound"
+
+	// AllowedReason: every grant type (or scope) of the client is allowed.
+	AllowedReason = "Allowed"
+	// UnauthorizedClientReason: the policy removes at least one grant type;
+	// token requests with it get unauthorized_client.
+	UnauthorizedClientReason = "UnauthorizedClient"
+	// InvalidScopeReason: the policy removes at least one scope; requests for
+	// it get invalid_scope.
+	InvalidScopeReason = "InvalidScope"
+	// NoUsableGrantReason: the policy leaves the client no grant type at all.
+	NoUsableGrantReason = "NoUsableGrant"
+
+	// ClientIDConflictReason: an older OAuthClient already uses this clientID.
+	ClientIDConflictReason = "ClientIDConflict"
+
+	// PasswordSecretNotFoundReason: the Account's password Secret does not exist.
+	PasswordSecretNotFoundReason = "PasswordSecretNotFound"
+	// PasswordEmptyReason: the password Secret's key is missing or empty.
+	PasswordEmptyReason = "PasswordEmpty"
+	// PasswordSetReason: the password was read and hashed.
+	PasswordSetReason = "PasswordSet"
+)

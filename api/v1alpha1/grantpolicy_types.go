@@ -1,0 +1,264 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PKCEMode says when PKCE (RFC 7636) is required. Only the S256 method is
+// ever accepted; plain is not.
+// +kubebuilder:validation:Enum=Required;Optional
+type PKCEMode string
+
+const (
+	// PKCERequired: every authorization request needs an S256 code_challenge.
+	PKCERequired PKCEMode = "Required"
+	// PKCEOptional: Confidential clients may omit PKCE; Public clients still need it.
+	PKCEOptional PKCEMode = "Optional"
+)
+
+// ConsentMode says when the user is asked to approve a client's access.
+// +kubebuilder:validation:Enum=Auto;Prompt
+type ConsentMode string
+
+const (
+	// ConsentAuto grants without asking (first-party clients).
+	ConsentAuto ConsentMode = "Auto"
+	// ConsentPrompt asks once per account, client and scope set, and
+	// remembers the answer.
+	ConsentPrompt ConsentMode = "Prompt"
+)
+
+// ErrorProfile selects how the authorization server reports errors.
+// +kubebuilder:validation:Enum=Extended;RFC
+type ErrorProfile string
+
+const (
+	// ErrorProfileExtended is the documented error table (the default):
+	// account_locked, account_disabled, authorization_pending,
+	// authorization_expired and slow_down with HTTP 401, not_supported 400.
+	ErrorProfileExtended ErrorProfile = "Extended"
+	// ErrorProfileRFC is strict RFC behaviour: RFC 8628's 400 and
+	// expired_token, 405 with Allow for wrong methods, invalid_grant for
+	// locked or disabled accounts.
+	ErrorProfileRFC ErrorProfile = "RFC"
+)
+
+// RefreshTokenRotation says whether a refresh token is replaced on every use.
+// +kubebuilder:validation:Enum=Rotate;Reuse
+type RefreshTokenRotation string
+
+const (
+	// RefreshTokenRotate issues a new refresh token on every refresh; the old
+	// one stops working and presenting it again revokes the whole family.
+	RefreshTokenRotate RefreshTokenRotation = "Rotate"
+	// RefreshTokenReuse keeps the same refresh token until it expires.
+	RefreshTokenReuse RefreshTokenRotation = "Reuse"
+)
+
+// LockoutSpec locks an Account after repeated failed logins.
+type LockoutSpec struct {
+	// maxFailedAttempts within window that lock the account. Between 1 and
+	// 100; the default is 5.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxFailedAttempts int32 `json:"maxFailedAttempts,omitempty"`
+
+	// window in which failed attempts are counted. Between 1m and 24h; the
+	// default is 15m.
+	// +optional
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="lockout.window must be a duration (such as 90s, 15m or 1h30m) between 1m and 24h"
+	Window *metav1.Duration `json:"window,omitempty"`
+
+	// duration of a lock; logins get account_locked until it ends. Between 1m
+	// and 24h; the default is 15m.
+	// +optional
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="lockout.duration must be a duration (such as 90s, 15m or 1h30m) between 1m and 24h"
+	Duration *metav1.Duration `json:"duration,omitempty"`
+}
+
+// GrantPolicySpec is what the clients governed by a policy may do.
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultScopes) || !has(self.allowedScopes) || self.defaultScopes.all(s, s in self.allowedScopes)",message="every defaultScopes entry must also be in allowedScopes"
+// +kubebuilder:validation:XValidation:rule="!has(self.accessTokenLifetime) || !has(self.refreshTokenLifetime) || !self.accessTokenLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshTokenLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.accessTokenLifetime) <= duration(self.refreshTokenLifetime)",message="accessTokenLifetime must not be longer than refreshTokenLifetime"
+type GrantPolicySpec struct {
+	// allowedGrantTypes clients governed by this policy may use; token
+	// requests with any other get unauthorized_client. The default is
+	// authorization_code, refresh_token, client_credentials and
+	// urn:ietf:params:oauth:grant-type:device_code (password must be allowed
+	// explicitly).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:default={"authorization_code","refresh_token","client_credentials","urn:ietf:params:oauth:grant-type:device_code"}
+	AllowedGrantTypes []GrantType `json:"allowedGrantTypes,omitempty"`
+
+	// allowedScopes clients may request; requests for others get
+	// invalid_scope. Unset allows every scope a client lists.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	AllowedScopes []Scope `json:"allowedScopes,omitempty"`
+
+	// defaultScopes are granted when a request names no scope. Each must be
+	// in allowedScopes (when that is set).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	DefaultScopes []Scope `json:"defaultScopes,omitempty"`
+
+	// pkce is Required (the default) or Optional. Only S256 is accepted, and
+	// Public clients always need it.
+	// +optional
+	// +kubebuilder:default=Required
+	PKCE PKCEMode `json:"pkce,omitempty"`
+
+	// consent is Prompt (the default: ask once per account, client and
+	// scopes) or Auto (never ask).
+	// +optional
+	// +kubebuilder:default=Prompt
+	Consent ConsentMode `json:"consent,omitempty"`
+
+	// accessTokenLifetime is how long access tokens live. Between 1m and 24h;
+	// the default is 1h.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="accessTokenLifetime must be a duration (such as 90s, 15m or 1h30m) between 1m and 24h"
+	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
+
+	// refreshTokenLifetime is how long refresh tokens live. Between 1h and
+	// 2160h (90 days); the default is 720h (30 days).
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('2160h')",message="refreshTokenLifetime must be a duration (such as 90s, 15m or 1h30m) between 1h and 2160h (90 days)"
+	RefreshTokenLifetime *metav1.Duration `json:"refreshTokenLifetime,omitempty"`
+
+	// authorizationCodeLifetime is how long an authorization code can be
+	// exchanged. Between 10s and 10m (RFC 6749 §4.1.2); the default is 1m.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('10m')",message="authorizationCodeLifetime must be a duration (such as 90s, 15m or 1h30m) between 10s and 10m"
+	AuthorizationCodeLifetime *metav1.Duration `json:"authorizationCodeLifetime,omitempty"`
+
+	// deviceCodeLifetime is how long a device code waits for the user.
+	// Between 1m and 30m; the default is 10m.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('30m')",message="deviceCodeLifetime must be a duration (such as 90s, 15m or 1h30m) between 1m and 30m"
+	DeviceCodeLifetime *metav1.Duration `json:"deviceCodeLifetime,omitempty"`
+
+	// refreshTokenRotation is Rotate (the default: a new refresh token on
+	// every use, reuse of an old one revokes the family) or Reuse.
+	// +optional
+	// +kubebuilder:default=Rotate
+	RefreshTokenRotation RefreshTokenRotation `json:"refreshTokenRotation,omitempty"`
+
+	// devicePollInterval is the minimum interval between device token polls
+	// (RFC 8628 §3.5). Between 1s and 60s; the default is 5s.
+	// +optional
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('60s')",message="devicePollInterval must be a duration (such as 90s, 15m or 1h30m) between 1s and 60s"
+	DevicePollInterval *metav1.Duration `json:"devicePollInterval,omitempty"`
+
+	// lockout locks Accounts after repeated failed logins. The default is 5
+	// failures in 15m lock for 15m.
+	// +optional
+	// +kubebuilder:default={}
+	Lockout *LockoutSpec `json:"lockout,omitempty"`
+
+	// errorProfile is Extended (the default: the documented error table) or
+	// RFC (strict RFC 6749/8628 errors, for clients that need them).
+	// +optional
+	// +kubebuilder:default=Extended
+	ErrorProfile ErrorProfile `json:"errorProfile,omitempty"`
+}
+
+// GrantPolicyStatus is the observed state of a GrantPolicy.
+type GrantPolicyStatus struct {
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, and Reconciling/Stalled while true.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// clients is how many OAuthClients this policy governs.
+	// +optional
+	Clients int32 `json:"clients,omitempty"`
+}
+
+// GrantPolicy says what the OAuthClients that use it may do: grant types,
+// scopes, PKCE, consent, lifetimes, lockout and error profile.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=gp,categories=authops
+// +kubebuilder:printcolumn:name="Clients",type=integer,JSONPath=`.status.clients`
+// +kubebuilder:printcolumn:name="Profile",type=string,JSONPath=`.spec.errorProfile`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type GrantPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired policy; every field has a default, so an empty
+	// spec is the documented default policy.
+	// +optional
+	// +kubebuilder:default={}
+	Spec GrantPolicySpec `json:"spec,omitempty"`
+
+	// status is the observed state, written by the controller.
+	// +optional
+	Status GrantPolicyStatus `json:"status,omitempty"`
+}
+
+// GrantPolicyList is a list of GrantPolicies.
+// +kubebuilder:object:root=true
+type GrantPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GrantPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&GrantPolicy{}, &GrantPolicyList{})
+}
