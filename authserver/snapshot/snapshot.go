@@ -1,0 +1,188 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package snapshot defines the compiled snapshot: the versioned documents the
+// control plane writes and the authorization server serves from. The data
+// plane owns this format; the controllers import it.
+//
+// Each compiled object (an OAuthClient with its policy resolved, an Account,
+// the signing key set) is one Secret in the operator's namespace, labelled
+// [LabelSnapshot], holding one [Document] as JSON under [DataKey]. Documents
+// carry their source object's identity, so errors and feedback can point at
+// it. Everything in a document is already resolved: the server applies no
+// defaults of its own beyond those documented on the fields.
+package snapshot
+
+import (
+	"time"
+)
+
+// Version is the schema version of every document this package writes. A
+// reader refuses documents of any other version (and logs which), so a
+// newer control plane cannot be misread by an older server.
+const Version = "snapshot.oauth.authops.io/v1"
+
+const (
+	// LabelSnapshot marks a Secret as a compiled snapshot entry; its value is
+	// the document kind (client, account or keyset).
+	LabelSnapshot = "oauth.authops.io/snapshot"
+	// DataKey is the Secret data key that holds the JSON document.
+	DataKey = "document.json"
+	// KeySetSecretName is the name of the signing key set Secret.
+	KeySetSecretName = "authops-signing-keys"
+)
+
+// Kind is the kind of a document, also the value of [LabelSnapshot].
+type Kind string
+
+const (
+	// KindClient documents hold one effective OAuth client.
+	KindClient Kind = "client"
+	// KindAccount documents hold one account that can log in.
+	KindAccount Kind = "account"
+	// KindKeySet documents hold the signing keys.
+	KindKeySet Kind = "keyset"
+)
+
+// Source identifies the Kubernetes object a document was compiled from.
+type Source struct {
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	UID        string `json:"uid"`
+	Generation int64  `json:"generation"`
+}
+
+// Document is one compiled snapshot entry. Exactly one of Client, Account
+// and KeySet is set, matching Kind.
+type Document struct {
+	Version string   `json:"version"`
+	Kind    Kind     `json:"kind"`
+	Source  Source   `json:"source"`
+	Client  *Client  `json:"client,omitempty"`
+	Account *Account `json:"account,omitempty"`
+	KeySet  *KeySet  `json:"keySet,omitempty"`
+}
+
+// Client is an effective OAuth client: the OAuthClient's settings with its
+// GrantPolicy already applied.
+type Client struct {
+	// ID is the client_id.
+	ID string `json:"id"`
+	// Namespace is where the client lives; its users are the Accounts of the
+	// same namespace.
+	Namespace string `json:"namespace"`
+	// Type is "Confidential" or "Public".
+	Type string `json:"type"`
+	// DisplayName is shown on consent and device pages.
+	DisplayName string `json:"displayName,omitempty"`
+	// Disabled clients get invalid_client on every request.
+	Disabled bool `json:"disabled,omitempty"`
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post or none.
+	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
+	// Secrets are the SHA-256 digests of every valid client secret: the
+	// current one, and during a rotation the previous one until its
+	// NotAfter. Empty for Public clients.
+	Secrets []SecretDigest `json:"secrets,omitempty"`
+	// RedirectURIs are the exact registered redirect URIs.
+	RedirectURIs []string `json:"redirectURIs,omitempty"`
+	// GrantTypes are the effective grant types (client ∩ policy).
+	GrantTypes []string `json:"grantTypes"`
+	// RequestedGrantTypes are the grant types the client asked for, so the
+	// server can tell unauthorized_client (asked for, removed by the policy)
+	// from a grant type the client never listed; both get unauthorized_client.
+	RequestedGrantTypes []string `json:"requestedGrantTypes,omitempty"`
+	// Scopes are the effective scopes (client ∩ policy).
+	Scopes []string `json:"scopes,omitempty"`
+	// DefaultScopes are granted when a request names none.
+	DefaultScopes []string `json:"defaultScopes,omitempty"`
+	// Audiences are the aud values of access tokens.
+	Audiences []string `json:"audiences,omitempty"`
+	// Policy is the resolved GrantPolicy.
+	Policy Policy `json:"policy"`
+}
+
+// SecretDigest is the hex-encoded SHA-256 digest of one client secret.
+type SecretDigest struct {
+	SHA256 string `json:"sha256"`
+	// NotAfter, when set, is when this secret stops working (the end of a
+	// rotation's overlap window).
+	NotAfter *time.Time `json:"notAfter,omitempty"`
+}
+
+// Policy is a resolved GrantPolicy (or the built-in defaults).
+type Policy struct {
+	// Name is the GrantPolicy's name, empty for the built-in defaults.
+	Name string `json:"name,omitempty"`
+	// PKCE is "Required" or "Optional" (Public clients always need it).
+	PKCE string `json:"pkce"`
+	// Consent is "Prompt" or "Auto".
+	Consent string `json:"consent"`
+	// ErrorProfile is "Extended" or "RFC".
+	ErrorProfile string `json:"errorProfile"`
+	// RefreshTokenRotation is "Rotate" or "Reuse".
+	RefreshTokenRotation string `json:"refreshTokenRotation"`
+	// Lifetimes and intervals in whole seconds.
+	AccessTokenLifetimeSeconds       int64 `json:"accessTokenLifetimeSeconds"`
+	RefreshTokenLifetimeSeconds      int64 `json:"refreshTokenLifetimeSeconds"`
+	AuthorizationCodeLifetimeSeconds int64 `json:"authorizationCodeLifetimeSeconds"`
+	DeviceCodeLifetimeSeconds        int64 `json:"deviceCodeLifetimeSeconds"`
+	DevicePollIntervalSeconds        int64 `json:"devicePollIntervalSeconds"`
+	// Lockout of Accounts after failed logins through this client.
+	LockoutMaxFailedAttempts int32 `json:"lockoutMaxFailedAttempts"`
+	LockoutWindowSeconds     int64 `json:"lockoutWindowSeconds"`
+	LockoutDurationSeconds   int64 `json:"lockoutDurationSeconds"`
+}
+
+// Account is a person who can log in.
+type Account struct {
+	// Subject is the stable sub claim: "<namespace>/<name>".
+	Subject string `json:"subject"`
+	// Namespace scopes the account: it can log in to the clients of its
+	// namespace only.
+	Namespace string `json:"namespace"`
+	// Username is what the person types.
+	Username string `json:"username"`
+	// PasswordBcrypt is the bcrypt hash of the password; empty when the
+	// password is missing (logins then fail like a wrong password).
+	PasswordBcrypt string   `json:"passwordBcrypt,omitempty"`
+	Disabled       bool     `json:"disabled,omitempty"`
+	Email          string   `json:"email,omitempty"`
+	Groups         []string `json:"groups,omitempty"`
+	DisplayName    string   `json:"displayName,omitempty"`
+}
+
+// KeySet is the signing key set, rotated by the controller: a key is
+// published (JWKS) from PublishFrom, signs between SignFrom and SignUntil,
+// and stays published until PublishUntil, after every token it signed has
+// expired.
+type KeySet struct {
+	Keys []Key `json:"keys"`
+}
+
+// Key is one ES256 (P-256) signing key.
+type Key struct {
+	// ID is the JWS kid.
+	ID string `json:"kid"`
+	// Algorithm is "ES256".
+	Algorithm string `json:"alg"`
+	// PrivateKeyPEM is the PKCS #8 private key, PEM encoded.
+	PrivateKeyPEM string    `json:"privateKeyPEM"`
+	PublishFrom   time.Time `json:"publishFrom"`
+	SignFrom      time.Time `json:"signFrom"`
+	SignUntil     time.Time `json:"signUntil"`
+	PublishUntil  time.Time `json:"publishUntil"`
+}
