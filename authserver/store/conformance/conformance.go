@@ -1,0 +1,1394 @@
+// Package conformance is the test suite every store.Store backend must
+// pass (modelled on dex's storage/conformance). A backend's test calls
+//
+//	conformance.RunTests(t, func(t *testing.T, clock store.Clock) store.Store { ... })
+//
+// with a function that returns a new, empty store using clock and closes it
+// when t ends, and
+//
+//	conformance.RunReopenTest(t, open)
+//
+// with a function that opens the same underlying database every time it is
+// called (durability across close and reopen).
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/store/storetest"
+)
+
+// NewStore returns a new, empty store that decides time with clock and is
+// closed when t ends.
+type NewStore func(t *testing.T, clock store.Clock) store.Store
+
+// Concurrency is how many goroutines the concurrency tests start.
+const Concurrency = 100
+
+type env struct {
+	ctx   context.Context
+	s     store.Store
+	clock *storetest.FakeClock
+}
+
+func setup(t *testing.T, newStore NewStore) env {
+	t.Helper()
+	clock := storetest.NewFakeClock()
+	return env{ctx: t.Context(), s: newStore(t, clock), clock: clock}
+}
+
+// RunTests runs the conformance suite against stores made by newStore.
+func RunTests(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, e env)
+	}{
+		{"AuthCode/CreateRedeem", testAuthCodeCreateRedeem},
+		{"AuthCode/Errors", testAuthCodeErrors},
+		{"AuthCode/Expiry", testAuthCodeExpiry},
+		{"AuthCode/ReplayRevokesIssued", testAuthCodeReplay},
+		{"AuthCode/ConcurrentRedeem", testAuthCodeConcurrent},
+		{"Refresh/CreateGet", testRefreshCreateGet},
+		{"Refresh/Rotate", testRefreshRotate},
+		{"Refresh/RotateErrors", testRefreshRotateErrors},
+		{"Refresh/ReuseRevokesFamily", testRefreshReuse},
+		{"Refresh/Expiry", testRefreshExpiry},
+		{"Refresh/RevokeFamily", testRefreshRevokeFamily},
+		{"Refresh/ConcurrentRotate", testRefreshConcurrent},
+		{"AccessToken/Revoke", testAccessTokenRevoke},
+		{"Device/CreateGet", testDeviceCreateGet},
+		{"Device/PollFlow", testDevicePollFlow},
+		{"Device/PollGrace", testDevicePollGrace},
+		{"Device/DenyAndErrors", testDeviceDenyAndErrors},
+		{"Device/Expiry", testDeviceExpiry},
+		{"Device/ConcurrentPollPending", testDeviceConcurrentPending},
+		{"Device/ConcurrentPollApproved", testDeviceConcurrentApproved},
+		{"Session", testSession},
+		{"Consent", testConsent},
+		{"Lockout/Counting", testLockoutCounting},
+		{"Lockout/WindowAndReset", testLockoutWindow},
+		{"Lockout/Concurrent", testLockoutConcurrent},
+		{"Expiry/DeleteExpired", testDeleteExpired},
+		{"Validation", testValidation},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, setup(t, newStore))
+		})
+	}
+}
+
+// --- helpers ---
+
+var counter struct {
+	sync.Mutex
+	n int
+}
+
+// secret returns a new raw secret; tests hash it like the HTTP layer does.
+func secret(prefix string) string {
+	counter.Lock()
+	defer counter.Unlock()
+	counter.n++
+	return fmt.Sprintf("%s-%d-%s", prefix, counter.n, store.NewID())
+}
+
+func hash(prefix string) store.Hash { return store.HashToken(secret(prefix)) }
+
+// us truncates to the store's precision.
+func us(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+func wantErr(t *testing.T, err, want error, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+func noErr(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func eqTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(us(want)) {
+		t.Errorf("%s = %v, want %v", what, got, us(want))
+	}
+}
+
+func eqScopes(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+// together runs fn(i) for i in [0, n) in n goroutines released at once.
+func together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+func newCode(e env, client string) store.AuthCode {
+	now := e.clock.Now()
+	return store.AuthCode{
+		Hash:                hash("code"),
+		ClientID:            client,
+		RedirectURI:         "https://app.example/cb",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		Scopes:              []string{"openid", "profile", "offline_access"},
+		AccountID:           "alice",
+		Nonce:               "n-0S6_WzA2Mj",
+		AuthTime:            now.Add(-time.Minute),
+		Extra:               []byte(`{"acr":"1"}`),
+		ExpiresAt:           now.Add(time.Minute),
+	}
+}
+
+func issued(e env) store.Issued {
+	return store.Issued{
+		FamilyID:             store.NewID(),
+		AccessTokenID:        store.NewID(),
+		AccessTokenExpiresAt: e.clock.Now().Add(time.Hour),
+	}
+}
+
+func newRefresh(e env, family, client string) store.RefreshToken {
+	now := e.clock.Now()
+	return store.RefreshToken{
+		Hash:      hash("refresh"),
+		FamilyID:  family,
+		ClientID:  client,
+		AccountID: "alice",
+		Scopes:    []string{"openid", "offline_access", "api"},
+		AuthTime:  now.Add(-time.Hour),
+		Extra:     []byte(`{"sid":"s1"}`),
+		ExpiresAt: now.Add(24 * time.Hour),
+	}
+}
+
+func newDevice(e env, client string) store.DeviceAuth {
+	return store.DeviceAuth{
+		DeviceHash: hash("device"),
+		UserCode:   secret("UC"),
+		ClientID:   client,
+		Scopes:     []string{"openid", "api"},
+		ExpiresAt:  e.clock.Now().Add(10 * time.Minute),
+	}
+}
+
+// --- authorization codes ---
+
+func testAuthCodeCreateRedeem(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	created := e.clock.Now()
+	e.clock.Advance(10 * time.Second)
+	is := issued(e)
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", is)
+	noErr(t, err, "redeem")
+
+	if got.Hash != c.Hash || got.ClientID != c.ClientID || got.RedirectURI != c.RedirectURI ||
+		got.CodeChallenge != c.CodeChallenge || got.CodeChallengeMethod != c.CodeChallengeMethod ||
+		got.AccountID != c.AccountID || got.Nonce != c.Nonce || !bytes.Equal(got.Extra, c.Extra) {
+		t.Errorf("redeemed code = %+v, want fields of %+v", got, c)
+	}
+	eqScopes(t, "Scopes", got.Scopes, c.Scopes)
+	eqTime(t, "AuthTime", got.AuthTime, c.AuthTime)
+	eqTime(t, "CreatedAt", got.CreatedAt, created)
+	eqTime(t, "ExpiresAt", got.ExpiresAt, c.ExpiresAt)
+	eqTime(t, "UsedAt", got.UsedAt, e.clock.Now())
+	if got.FamilyID != is.FamilyID || got.AccessTokenID != is.AccessTokenID {
+		t.Errorf("issued = %q/%q, want %q/%q", got.FamilyID, got.AccessTokenID, is.FamilyID, is.AccessTokenID)
+	}
+	eqTime(t, "AccessTokenExpiresAt", got.AccessTokenExpiresAt, is.AccessTokenExpiresAt)
+
+	// A code without PKCE, scopes or extra round-trips too.
+	bare := store.AuthCode{Hash: hash("code"), ClientID: "client-a", RedirectURI: "https://app.example/cb",
+		AccountID: "bob", ExpiresAt: e.clock.Now().Add(time.Minute)}
+	noErr(t, e.s.CreateAuthCode(e.ctx, bare), "create bare")
+	got, err = e.s.RedeemAuthCode(e.ctx, bare.Hash, "client-a", store.Issued{})
+	noErr(t, err, "redeem bare")
+	if len(got.Scopes) != 0 || got.CodeChallenge != "" || len(got.Extra) != 0 || !got.AuthTime.IsZero() || got.FamilyID != "" {
+		t.Errorf("bare code = %+v", got)
+	}
+}
+
+func testAuthCodeErrors(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	dup := newCode(e, "client-b")
+	dup.Hash = c.Hash
+	wantErr(t, e.s.CreateAuthCode(e.ctx, dup), store.ErrConflict, "create duplicate")
+
+	_, err := e.s.RedeemAuthCode(e.ctx, hash("code"), "client-a", issued(e))
+	wantErr(t, err, store.ErrNotFound, "redeem unknown")
+
+	// Another client cannot redeem it, and trying does not burn it.
+	_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-b", issued(e))
+	wantErr(t, err, store.ErrNotFound, "redeem by another client")
+	first := issued(e)
+	if _, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", first); err != nil {
+		t.Fatalf("redeem by the right client after a wrong client tried: %v", err)
+	}
+
+	// Second use: ErrAlreadyUsed with the first use's record.
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "second redeem")
+	if got.Hash != c.Hash || got.FamilyID != first.FamilyID || got.AccessTokenID != first.AccessTokenID {
+		t.Errorf("second redeem returned %+v, want the record of the first redemption (%+v)", got, first)
+	}
+	// Still used after the expiry: reuse is reported, not expiry.
+	e.clock.Advance(time.Hour)
+	_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "redeem used code after expiry")
+}
+
+func testAuthCodeExpiry(t *testing.T, e env) {
+	early := newCode(e, "client-a")
+	early.ExpiresAt = e.clock.Now().Add(time.Minute)
+	late := newCode(e, "client-a")
+	late.ExpiresAt = early.ExpiresAt
+	noErr(t, e.s.CreateAuthCode(e.ctx, early), "create")
+	noErr(t, e.s.CreateAuthCode(e.ctx, late), "create")
+
+	e.clock.Set(us(early.ExpiresAt).Add(-time.Microsecond))
+	_, err := e.s.RedeemAuthCode(e.ctx, early.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem 1µs before expiry")
+
+	e.clock.Set(us(late.ExpiresAt))
+	got, err := e.s.RedeemAuthCode(e.ctx, late.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrExpired, "redeem at expiry")
+	if got.Hash != late.Hash {
+		t.Errorf("expired redeem returned %+v, want the record", got)
+	}
+	e.clock.Advance(-time.Second)
+	_, err = e.s.RedeemAuthCode(e.ctx, late.Hash, "client-a", issued(e))
+	noErr(t, err, "an expired redemption must not mark the code used")
+}
+
+func testAuthCodeReplay(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	first := issued(e)
+	_, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", first)
+	noErr(t, err, "redeem")
+
+	// The first redemption issued a refresh token in first.FamilyID.
+	rt := newRefresh(e, first.FamilyID, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create refresh token")
+	if revoked, err := e.s.IsAccessTokenRevoked(e.ctx, first.AccessTokenID); err != nil || revoked {
+		t.Fatalf("access token revoked before replay: %v, %v", revoked, err)
+	}
+
+	_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "replay")
+
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, first.FamilyID); err != nil || !revoked {
+		t.Errorf("IsFamilyRevoked after replay = %v, %v; want true", revoked, err)
+	}
+	if revoked, err := e.s.IsAccessTokenRevoked(e.ctx, first.AccessTokenID); err != nil || !revoked {
+		t.Errorf("IsAccessTokenRevoked after replay = %v, %v; want true", revoked, err)
+	}
+	_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrRevoked, "get refresh token of replayed code")
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrRevoked, "rotate refresh token of replayed code")
+
+	// A replay that wins the race against the first redemption's token
+	// issuance: the family is revoked before its first refresh token exists.
+	c2 := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c2), "create")
+	is2 := issued(e)
+	_, err = e.s.RedeemAuthCode(e.ctx, c2.Hash, "client-a", is2)
+	noErr(t, err, "redeem")
+	_, err = e.s.RedeemAuthCode(e.ctx, c2.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "replay")
+	err = e.s.CreateRefreshToken(e.ctx, newRefresh(e, is2.FamilyID, "client-a"))
+	wantErr(t, err, store.ErrRevoked, "create refresh token in a family revoked by replay")
+}
+
+func testAuthCodeConcurrent(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	iss := make([]store.Issued, Concurrency)
+	res := make([]store.AuthCode, Concurrency)
+	errs := make([]error, Concurrency)
+	for i := range iss {
+		iss[i] = issued(e)
+	}
+	together(Concurrency, func(i int) {
+		res[i], errs[i] = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", iss[i])
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("redemptions %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case errors.Is(err, store.ErrAlreadyUsed):
+		default:
+			t.Errorf("redemption %d: unexpected error %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no redemption succeeded")
+	}
+	for i, err := range errs {
+		if err != nil && res[i].FamilyID != iss[winner].FamilyID {
+			t.Errorf("loser %d saw family %q, want the winner's %q", i, res[i].FamilyID, iss[winner].FamilyID)
+		}
+	}
+	// The losers are replays: what the winner issued is revoked.
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, iss[winner].FamilyID); err != nil || !revoked {
+		t.Errorf("winner's family revoked = %v, %v; want true", revoked, err)
+	}
+}
+
+// --- refresh tokens ---
+
+func testRefreshCreateGet(t *testing.T, e env) {
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	got, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get")
+	if got.Hash != rt.Hash || got.FamilyID != fam || got.ClientID != rt.ClientID ||
+		got.AccountID != rt.AccountID || !bytes.Equal(got.Extra, rt.Extra) {
+		t.Errorf("got %+v, want %+v", got, rt)
+	}
+	eqScopes(t, "Scopes", got.Scopes, rt.Scopes)
+	eqTime(t, "AuthTime", got.AuthTime, rt.AuthTime)
+	eqTime(t, "CreatedAt", got.CreatedAt, e.clock.Now())
+	eqTime(t, "ExpiresAt", got.ExpiresAt, rt.ExpiresAt)
+	if !got.RotatedAt.IsZero() {
+		t.Errorf("RotatedAt = %v, want zero", got.RotatedAt)
+	}
+
+	dup := newRefresh(e, store.NewID(), "client-a")
+	dup.Hash = rt.Hash
+	wantErr(t, e.s.CreateRefreshToken(e.ctx, dup), store.ErrConflict, "create duplicate hash")
+	// A second token in the same family is fine; another client's is not.
+	noErr(t, e.s.CreateRefreshToken(e.ctx, newRefresh(e, fam, "client-a")), "create second in family")
+	wantErr(t, e.s.CreateRefreshToken(e.ctx, newRefresh(e, fam, "client-b")), store.ErrConflict,
+		"create in another client's family")
+	other := newRefresh(e, fam, "client-a")
+	other.AccountID = "mallory"
+	wantErr(t, e.s.CreateRefreshToken(e.ctx, other), store.ErrConflict, "create in another account's family")
+
+	_, err = e.s.GetRefreshToken(e.ctx, hash("refresh"))
+	wantErr(t, err, store.ErrNotFound, "get unknown")
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || revoked {
+		t.Errorf("IsFamilyRevoked(live family) = %v, %v", revoked, err)
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, "no-such-family"); err != nil || revoked {
+		t.Errorf("IsFamilyRevoked(unknown) = %v, %v", revoked, err)
+	}
+}
+
+func testRefreshRotate(t *testing.T, e env) {
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	e.clock.Advance(time.Minute)
+
+	var checked store.RefreshToken
+	newHash := hash("refresh")
+	next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{
+		OldHash: rt.Hash, ClientID: "client-a", NewHash: newHash,
+		NewExpiresAt: e.clock.Now().Add(48 * time.Hour),
+		Check:        func(old store.RefreshToken) error { checked = old; return nil },
+	})
+	noErr(t, err, "rotate")
+	if checked.Hash != rt.Hash || !checked.RotatedAt.IsZero() {
+		t.Errorf("Check got %+v, want the presented, unrotated token", checked)
+	}
+	if next.Hash != newHash || next.FamilyID != fam || next.ClientID != "client-a" || next.AccountID != rt.AccountID ||
+		!bytes.Equal(next.Extra, rt.Extra) {
+		t.Errorf("successor = %+v", next)
+	}
+	eqScopes(t, "successor scopes", next.Scopes, rt.Scopes)
+	eqTime(t, "successor AuthTime", next.AuthTime, rt.AuthTime)
+	eqTime(t, "successor ExpiresAt", next.ExpiresAt, e.clock.Now().Add(48*time.Hour))
+
+	stored, err := e.s.GetRefreshToken(e.ctx, newHash)
+	noErr(t, err, "get successor")
+	eqScopes(t, "stored successor scopes", stored.Scopes, rt.Scopes)
+	eqTime(t, "stored successor CreatedAt", stored.CreatedAt, e.clock.Now())
+
+	old, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrAlreadyUsed, "get rotated token")
+	eqTime(t, "old RotatedAt", old.RotatedAt, e.clock.Now())
+	// Get does not revoke.
+	if _, err := e.s.GetRefreshToken(e.ctx, newHash); err != nil {
+		t.Errorf("get successor after get of rotated token: %v", err)
+	}
+
+	// Narrowing scopes on rotation.
+	third, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{
+		OldHash: newHash, ClientID: "client-a", NewHash: hash("refresh"),
+		NewExpiresAt: e.clock.Now().Add(48 * time.Hour), Scopes: []string{"openid"},
+	})
+	noErr(t, err, "rotate with scopes")
+	eqScopes(t, "narrowed scopes", third.Scopes, []string{"openid"})
+	got, err := e.s.GetRefreshToken(e.ctx, third.Hash)
+	noErr(t, err, "get third")
+	eqScopes(t, "stored narrowed scopes", got.Scopes, []string{"openid"})
+	// Successors outlive the family's first token: sweeping after the first
+	// token's expiry must keep the family and the current token.
+	e.clock.Advance(47 * time.Hour)
+	if _, err := e.s.DeleteExpired(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.GetRefreshToken(e.ctx, rt.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("first token after its expiry and a sweep: %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.GetRefreshToken(e.ctx, third.Hash); err != nil {
+		t.Errorf("current token after the first token was swept: %v", err)
+	}
+	if _, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: third.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)}); err != nil {
+		t.Errorf("rotate current token after the first token was swept: %v", err)
+	}
+}
+
+func testRefreshRotateErrors(t *testing.T, e env) {
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	rot := func(client string, newHash store.Hash, check func(store.RefreshToken) error) (store.RefreshToken, error) {
+		return e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: client,
+			NewHash: newHash, NewExpiresAt: e.clock.Now().Add(time.Hour), Check: check})
+	}
+
+	_, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: hash("refresh"), ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrNotFound, "rotate unknown")
+
+	_, err = rot("client-b", hash("refresh"), nil)
+	wantErr(t, err, store.ErrNotFound, "rotate by another client")
+
+	boom := errors.New("scope not granted")
+	_, err = rot("client-a", hash("refresh"), func(store.RefreshToken) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("rotate with failing Check: %v, want %v", err, boom)
+	}
+
+	existing := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, existing), "create other")
+	_, err = rot("client-a", existing.Hash, nil)
+	wantErr(t, err, store.ErrConflict, "rotate to an existing hash")
+
+	// None of the failures consumed the token or revoked the family.
+	if _, err := e.s.GetRefreshToken(e.ctx, rt.Hash); err != nil {
+		t.Fatalf("token after failed rotations: %v", err)
+	}
+	if _, err := rot("client-a", hash("refresh"), nil); err != nil {
+		t.Fatalf("rotate after failed rotations: %v", err)
+	}
+}
+
+func testRefreshReuse(t *testing.T, e env) {
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	bystander := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, bystander), "create bystander")
+
+	next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+	next2, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: next.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate successor")
+
+	// The attacker presents the first, long rotated token.
+	got, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrAlreadyUsed, "rotate a rotated token")
+	if got.Hash != rt.Hash || got.FamilyID != fam {
+		t.Errorf("reuse returned %+v, want the presented token's record", got)
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || !revoked {
+		t.Fatalf("family revoked after reuse = %v, %v", revoked, err)
+	}
+	// The legitimate, current token is dead too.
+	_, err = e.s.GetRefreshToken(e.ctx, next2.Hash)
+	wantErr(t, err, store.ErrRevoked, "get current token of a revoked family")
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: next2.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrRevoked, "rotate current token of a revoked family")
+	// Presenting a rotated token again still reports reuse.
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: next.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrAlreadyUsed, "rotate rotated token of a revoked family")
+	// Other families are untouched.
+	if _, err := e.s.GetRefreshToken(e.ctx, bystander.Hash); err != nil {
+		t.Errorf("other family's token: %v", err)
+	}
+	if revoked, _ := e.s.IsFamilyRevoked(e.ctx, bystander.FamilyID); revoked {
+		t.Error("other family revoked")
+	}
+}
+
+func testRefreshExpiry(t *testing.T, e env) {
+	rt := newRefresh(e, store.NewID(), "client-a")
+	rt.ExpiresAt = e.clock.Now().Add(time.Hour)
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	e.clock.Set(us(rt.ExpiresAt).Add(-time.Microsecond))
+	if _, err := e.s.GetRefreshToken(e.ctx, rt.Hash); err != nil {
+		t.Fatalf("get 1µs before expiry: %v", err)
+	}
+	e.clock.Set(us(rt.ExpiresAt))
+	got, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrExpired, "get at expiry")
+	if got.Hash != rt.Hash {
+		t.Errorf("expired get returned %+v, want the record", got)
+	}
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	wantErr(t, err, store.ErrExpired, "rotate at expiry")
+	if revoked, _ := e.s.IsFamilyRevoked(e.ctx, rt.FamilyID); revoked {
+		t.Error("rotating an expired token revoked the family")
+	}
+}
+
+func testRefreshRevokeFamily(t *testing.T, e env) {
+	fam := store.NewID()
+	a := newRefresh(e, fam, "client-a")
+	b := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, a), "create")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, b), "create")
+	noErr(t, e.s.RevokeRefreshFamily(e.ctx, fam), "revoke")
+	noErr(t, e.s.RevokeRefreshFamily(e.ctx, fam), "revoke again")
+	for _, h := range []store.Hash{a.Hash, b.Hash} {
+		_, err := e.s.GetRefreshToken(e.ctx, h)
+		wantErr(t, err, store.ErrRevoked, "get token of revoked family")
+		_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: h, ClientID: "client-a",
+			NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+		wantErr(t, err, store.ErrRevoked, "rotate token of revoked family")
+	}
+	wantErr(t, e.s.CreateRefreshToken(e.ctx, newRefresh(e, fam, "client-a")), store.ErrRevoked,
+		"create in revoked family")
+
+	// Revoking a family nobody created yet still sticks.
+	ghost := store.NewID()
+	noErr(t, e.s.RevokeRefreshFamily(e.ctx, ghost), "revoke unknown family")
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, ghost); err != nil || !revoked {
+		t.Errorf("IsFamilyRevoked(revoked unknown family) = %v, %v", revoked, err)
+	}
+	wantErr(t, e.s.CreateRefreshToken(e.ctx, newRefresh(e, ghost, "client-a")), store.ErrRevoked,
+		"create in family revoked before it existed")
+	// The revocation outlives the family's tokens long enough for access
+	// tokens that carry the family ID.
+	e.clock.Advance(23 * time.Hour)
+	if _, err := e.s.DeleteExpired(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := e.s.IsFamilyRevoked(e.ctx, ghost); !revoked {
+		t.Error("revoked family forgotten before its tombstone TTL")
+	}
+}
+
+func testRefreshConcurrent(t *testing.T, e env) {
+	rt := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	hashes := make([]store.Hash, Concurrency)
+	for i := range hashes {
+		hashes[i] = hash("refresh")
+	}
+	errs := make([]error, Concurrency)
+	res := make([]store.RefreshToken, Concurrency)
+	together(Concurrency, func(i int) {
+		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("rotations %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case errors.Is(err, store.ErrAlreadyUsed):
+		default:
+			t.Errorf("rotation %d: unexpected error %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no rotation succeeded")
+	}
+	// Exactly one successor was stored, and the losers' reuse revoked it.
+	for i, h := range hashes {
+		_, err := e.s.GetRefreshToken(e.ctx, h)
+		if i == winner {
+			wantErr(t, err, store.ErrRevoked, "winner's successor after concurrent reuse")
+		} else {
+			wantErr(t, err, store.ErrNotFound, "loser's successor")
+		}
+	}
+}
+
+// --- access tokens ---
+
+func testAccessTokenRevoke(t *testing.T, e env) {
+	jti := store.NewID()
+	if revoked, err := e.s.IsAccessTokenRevoked(e.ctx, jti); err != nil || revoked {
+		t.Fatalf("unknown jti revoked = %v, %v", revoked, err)
+	}
+	exp := e.clock.Now().Add(time.Hour)
+	noErr(t, e.s.RevokeAccessToken(e.ctx, jti, exp), "revoke")
+	noErr(t, e.s.RevokeAccessToken(e.ctx, jti, exp), "revoke again")
+	if revoked, err := e.s.IsAccessTokenRevoked(e.ctx, jti); err != nil || !revoked {
+		t.Fatalf("revoked jti = %v, %v", revoked, err)
+	}
+	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, store.NewID()); revoked {
+		t.Fatal("another jti revoked")
+	}
+	// A later expiry extends the record; an earlier one does not shorten it.
+	noErr(t, e.s.RevokeAccessToken(e.ctx, jti, exp.Add(time.Hour)), "revoke with later expiry")
+	noErr(t, e.s.RevokeAccessToken(e.ctx, jti, exp.Add(-30*time.Minute)), "revoke with earlier expiry")
+	e.clock.Set(exp)
+	if _, err := e.s.DeleteExpired(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, jti); !revoked {
+		t.Fatal("revocation swept before the extended expiry")
+	}
+	e.clock.Set(exp.Add(time.Hour))
+	if _, err := e.s.DeleteExpired(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, jti); revoked {
+		t.Fatal("revocation not swept after the token's expiry")
+	}
+}
+
+// --- device authorizations ---
+
+func testDeviceCreateGet(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	if got.DeviceHash != d.DeviceHash || got.UserCode != d.UserCode || got.ClientID != "tv" ||
+		got.Status != store.DevicePending || got.AccountID != "" {
+		t.Errorf("got %+v", got)
+	}
+	eqScopes(t, "Scopes", got.Scopes, d.Scopes)
+	if got.Interval != store.DefaultDeviceInterval {
+		t.Errorf("Interval = %v, want default %v", got.Interval, store.DefaultDeviceInterval)
+	}
+	eqTime(t, "CreatedAt", got.CreatedAt, e.clock.Now())
+	eqTime(t, "ExpiresAt", got.ExpiresAt, d.ExpiresAt)
+	if !got.LastPollAt.IsZero() || !got.DecidedAt.IsZero() || !got.ConsumedAt.IsZero() {
+		t.Errorf("fresh device authorization has times set: %+v", got)
+	}
+
+	odd := newDevice(e, "tv")
+	odd.Interval = 1500 * time.Millisecond
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, odd), "create with interval")
+	got, err = e.s.GetDeviceAuthByUserCode(e.ctx, odd.UserCode)
+	noErr(t, err, "get")
+	if got.Interval != 2*time.Second {
+		t.Errorf("Interval = %v, want 1.5s rounded up to 2s", got.Interval)
+	}
+
+	dupHash := newDevice(e, "tv")
+	dupHash.DeviceHash = d.DeviceHash
+	wantErr(t, e.s.CreateDeviceAuth(e.ctx, dupHash), store.ErrConflict, "duplicate device code")
+	dupCode := newDevice(e, "tv")
+	dupCode.UserCode = d.UserCode
+	wantErr(t, e.s.CreateDeviceAuth(e.ctx, dupCode), store.ErrConflict, "duplicate user code")
+
+	_, err = e.s.GetDeviceAuthByUserCode(e.ctx, "NOPE-NOPE")
+	wantErr(t, err, store.ErrNotFound, "get unknown")
+}
+
+func poll(t *testing.T, e env, d store.DeviceAuth, grace time.Duration, want store.PollResult) store.DeviceAuth {
+	t.Helper()
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, grace)
+	if err != nil {
+		t.Fatalf("poll: %v (want %s)", err, want)
+	}
+	if res != want {
+		t.Fatalf("poll = %s, want %s (state %+v)", res, want, got)
+	}
+	return got
+}
+
+func testDevicePollFlow(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+
+	got := poll(t, e, d, 0, store.PollPending)
+	eqTime(t, "LastPollAt after first poll", got.LastPollAt, e.clock.Now())
+	t0 := e.clock.Now()
+
+	// Too early: slow_down, interval +5s, counts as the last poll.
+	e.clock.Advance(4 * time.Second)
+	got = poll(t, e, d, 0, store.PollSlowDown)
+	if got.Interval != 10*time.Second {
+		t.Fatalf("Interval after slow_down = %v, want 10s", got.Interval)
+	}
+	eqTime(t, "LastPollAt after slow_down", got.LastPollAt, t0.Add(4*time.Second))
+	// The old interval has passed since the first poll, but the new one has
+	// not passed since the slow_down poll.
+	e.clock.Advance(6 * time.Second)
+	got = poll(t, e, d, 0, store.PollSlowDown)
+	if got.Interval != 15*time.Second {
+		t.Fatalf("Interval after second slow_down = %v, want 15s", got.Interval)
+	}
+	e.clock.Advance(15 * time.Second)
+	got = poll(t, e, d, 0, store.PollPending)
+	if got.Interval != 15*time.Second {
+		t.Fatalf("Interval after a good poll = %v, want it kept at 15s", got.Interval)
+	}
+	// The interval persists.
+	stored, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	if stored.Interval != 15*time.Second {
+		t.Fatalf("stored Interval = %v, want 15s", stored.Interval)
+	}
+
+	authTime := e.clock.Now().Add(-time.Second)
+	approved, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	noErr(t, err, "approve")
+	if approved.Status != store.DeviceApproved || approved.AccountID != "alice" {
+		t.Fatalf("approved = %+v", approved)
+	}
+	eqTime(t, "DecidedAt", approved.DecidedAt, e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "bob", authTime)
+	wantErr(t, err, store.ErrAlreadyUsed, "approve twice")
+	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
+	wantErr(t, err, store.ErrAlreadyUsed, "deny after approve")
+
+	// Approved, but polled too early: slow_down, not tokens.
+	e.clock.Advance(time.Second)
+	poll(t, e, d, 0, store.PollSlowDown)
+	e.clock.Advance(20 * time.Second)
+	got = poll(t, e, d, 0, store.PollApproved)
+	if got.AccountID != "alice" {
+		t.Errorf("approved poll AccountID = %q", got.AccountID)
+	}
+	eqTime(t, "AuthTime", got.AuthTime, authTime)
+	eqTime(t, "ConsumedAt", got.ConsumedAt, e.clock.Now())
+
+	// Tokens are issued once.
+	e.clock.Advance(time.Minute)
+	got, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+	wantErr(t, err, store.ErrAlreadyUsed, "poll after consumption")
+	if got.DeviceHash != d.DeviceHash {
+		t.Errorf("consumed poll returned %+v, want the record", got)
+	}
+}
+
+func testDevicePollGrace(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	first := poll(t, e, d, 2*time.Second, store.PollPending)
+
+	// An immediate re-send (e.g. golang.org/x/oauth2's auth-style probe) within
+	// the grace period: pending, nothing changes.
+	e.clock.Advance(500 * time.Millisecond)
+	got := poll(t, e, d, 2*time.Second, store.PollPending)
+	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) {
+		t.Fatalf("grace poll changed state: %+v", got)
+	}
+	// Even when approved meanwhile, a grace poll does not consume.
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	noErr(t, err, "approve")
+	poll(t, e, d, 2*time.Second, store.PollPending)
+	// After the grace period but before the interval: slow_down.
+	e.clock.Advance(2 * time.Second)
+	got = poll(t, e, d, 2*time.Second, store.PollSlowDown)
+	if got.Interval != store.DefaultDeviceInterval+store.SlowDownStep {
+		t.Fatalf("Interval = %v", got.Interval)
+	}
+	e.clock.Advance(got.Interval)
+	poll(t, e, d, 2*time.Second, store.PollApproved)
+}
+
+func testDeviceDenyAndErrors(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	poll(t, e, d, 0, store.PollPending)
+
+	_, _, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "other-client", 0)
+	wantErr(t, err, store.ErrNotFound, "poll by another client")
+	_, _, err = e.s.PollDeviceAuth(e.ctx, hash("device"), "tv", 0)
+	wantErr(t, err, store.ErrNotFound, "poll unknown device code")
+	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", e.clock.Now())
+	wantErr(t, err, store.ErrNotFound, "approve unknown")
+	_, err = e.s.DenyDeviceAuth(e.ctx, "NOPE-NOPE")
+	wantErr(t, err, store.ErrNotFound, "deny unknown")
+
+	denied, err := e.s.DenyDeviceAuth(e.ctx, d.UserCode)
+	noErr(t, err, "deny")
+	if denied.Status != store.DeviceDenied {
+		t.Fatalf("denied = %+v", denied)
+	}
+	// Denial is reported whatever the interval.
+	poll(t, e, d, 0, store.PollDenied)
+	poll(t, e, d, 0, store.PollDenied)
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	wantErr(t, err, store.ErrAlreadyUsed, "approve after deny")
+	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
+	wantErr(t, err, store.ErrAlreadyUsed, "deny twice")
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	if got.Status != store.DeviceDenied {
+		t.Errorf("stored status = %s", got.Status)
+	}
+}
+
+func testDeviceExpiry(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	d2 := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d2), "create")
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d2.UserCode, "alice", e.clock.Now())
+	noErr(t, err, "approve")
+
+	e.clock.Set(us(d.ExpiresAt))
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	wantErr(t, err, store.ErrExpired, "get expired")
+	if got.UserCode != d.UserCode {
+		t.Errorf("expired get returned %+v", got)
+	}
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	wantErr(t, err, store.ErrExpired, "approve expired")
+	poll(t, e, d, 0, store.PollExpired)
+	// Approved but not collected in time: expired, no tokens.
+	poll(t, e, d2, 0, store.PollExpired)
+}
+
+func testDeviceConcurrentPending(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	res := make([]store.PollResult, Concurrency)
+	errs := make([]error, Concurrency)
+	together(Concurrency, func(i int) {
+		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+	})
+	passed := 0
+	for i := range res {
+		if errs[i] != nil {
+			t.Fatalf("poll %d: %v", i, errs[i])
+		}
+		switch res[i] {
+		case store.PollPending:
+			passed++
+		case store.PollSlowDown:
+		default:
+			t.Errorf("poll %d = %s", i, res[i])
+		}
+	}
+	if passed != 1 {
+		t.Fatalf("%d of %d concurrent polls passed the interval check, want exactly 1", passed, Concurrency)
+	}
+	// Every other poll was a slow_down, and none of the increments was lost.
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	want := store.DefaultDeviceInterval + time.Duration(Concurrency-1)*store.SlowDownStep
+	if got.Interval != want {
+		t.Errorf("Interval = %v, want %v", got.Interval, want)
+	}
+}
+
+func testDeviceConcurrentApproved(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	noErr(t, err, "approve")
+	res := make([]store.PollResult, Concurrency)
+	errs := make([]error, Concurrency)
+	together(Concurrency, func(i int) {
+		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+	})
+	approved := 0
+	for i := range res {
+		switch {
+		case errs[i] == nil && res[i] == store.PollApproved:
+			approved++
+		case errs[i] == nil && res[i] == store.PollSlowDown:
+		case errors.Is(errs[i], store.ErrAlreadyUsed):
+		default:
+			t.Errorf("poll %d = %s, %v", i, res[i], errs[i])
+		}
+	}
+	if approved != 1 {
+		t.Fatalf("%d of %d concurrent polls got tokens, want exactly 1", approved, Concurrency)
+	}
+}
+
+// --- sessions ---
+
+func testSession(t *testing.T, e env) {
+	ss := store.Session{IDHash: hash("sid"), AccountID: "alice", AuthTime: e.clock.Now().Add(-time.Second),
+		Extra: []byte(`{"amr":["pwd"]}`), ExpiresAt: e.clock.Now().Add(time.Hour)}
+	noErr(t, e.s.CreateSession(e.ctx, ss), "create")
+	got, err := e.s.GetSession(e.ctx, ss.IDHash)
+	noErr(t, err, "get")
+	if got.IDHash != ss.IDHash || got.AccountID != "alice" || !bytes.Equal(got.Extra, ss.Extra) {
+		t.Errorf("got %+v", got)
+	}
+	eqTime(t, "AuthTime", got.AuthTime, ss.AuthTime)
+	eqTime(t, "CreatedAt", got.CreatedAt, e.clock.Now())
+	eqTime(t, "ExpiresAt", got.ExpiresAt, ss.ExpiresAt)
+	wantErr(t, e.s.CreateSession(e.ctx, ss), store.ErrConflict, "create duplicate")
+	_, err = e.s.GetSession(e.ctx, hash("sid"))
+	wantErr(t, err, store.ErrNotFound, "get unknown")
+
+	noErr(t, e.s.DeleteSession(e.ctx, ss.IDHash), "delete")
+	_, err = e.s.GetSession(e.ctx, ss.IDHash)
+	wantErr(t, err, store.ErrNotFound, "get deleted")
+	wantErr(t, e.s.DeleteSession(e.ctx, ss.IDHash), store.ErrNotFound, "delete twice")
+
+	var alices []store.Hash
+	for range 3 {
+		s := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: e.clock.Now().Add(time.Hour)}
+		noErr(t, e.s.CreateSession(e.ctx, s), "create")
+		alices = append(alices, s.IDHash)
+	}
+	bob := store.Session{IDHash: hash("sid"), AccountID: "bob", ExpiresAt: e.clock.Now().Add(time.Minute)}
+	noErr(t, e.s.CreateSession(e.ctx, bob), "create")
+	n, err := e.s.DeleteAccountSessions(e.ctx, "alice")
+	noErr(t, err, "delete account sessions")
+	if n != 3 {
+		t.Errorf("deleted %d sessions, want 3", n)
+	}
+	for _, h := range alices {
+		_, err := e.s.GetSession(e.ctx, h)
+		wantErr(t, err, store.ErrNotFound, "get deleted account session")
+	}
+	if _, err := e.s.GetSession(e.ctx, bob.IDHash); err != nil {
+		t.Fatalf("other account's session: %v", err)
+	}
+	e.clock.Set(us(bob.ExpiresAt))
+	_, err = e.s.GetSession(e.ctx, bob.IDHash)
+	wantErr(t, err, store.ErrExpired, "get expired")
+}
+
+// --- consents ---
+
+func testConsent(t *testing.T, e env) {
+	has := func(scopes ...string) bool {
+		t.Helper()
+		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", scopes)
+		noErr(t, err, "HasConsent")
+		return ok
+	}
+	if has("openid") {
+		t.Fatal("consent before any was saved")
+	}
+	_, err := e.s.GetConsent(e.ctx, "alice", "client-a")
+	wantErr(t, err, store.ErrNotFound, "get unknown")
+
+	exp := e.clock.Now().Add(30 * 24 * time.Hour)
+	noErr(t, e.s.SaveConsent(e.ctx, store.Consent{AccountID: "alice", ClientID: "client-a",
+		Scopes: []string{"openid", "profile", "email"}, ExpiresAt: exp}), "save")
+	got, err := e.s.GetConsent(e.ctx, "alice", "client-a")
+	noErr(t, err, "get")
+	eqScopes(t, "Scopes", got.Scopes, []string{"openid", "profile", "email"})
+	eqTime(t, "ExpiresAt", got.ExpiresAt, exp)
+	eqTime(t, "CreatedAt", got.CreatedAt, e.clock.Now())
+
+	if !has("openid", "email") || !has() || !has("profile") {
+		t.Error("subset of consented scopes not covered")
+	}
+	if has("openid", "admin") {
+		t.Error("scope outside the consent covered")
+	}
+	if ok, _ := e.s.HasConsent(e.ctx, "alice", "client-b", []string{"openid"}); ok {
+		t.Error("consent for one client covers another")
+	}
+	if ok, _ := e.s.HasConsent(e.ctx, "bob", "client-a", []string{"openid"}); ok {
+		t.Error("consent of one account covers another")
+	}
+
+	// Saving replaces.
+	noErr(t, e.s.SaveConsent(e.ctx, store.Consent{AccountID: "alice", ClientID: "client-a",
+		Scopes: []string{"openid", "admin"}, ExpiresAt: exp}), "save again")
+	if !has("admin") || has("email") {
+		t.Error("second save did not replace the scopes")
+	}
+
+	e.clock.Set(us(exp))
+	if has("openid") {
+		t.Error("expired consent covers")
+	}
+	_, err = e.s.GetConsent(e.ctx, "alice", "client-a")
+	wantErr(t, err, store.ErrExpired, "get expired")
+
+	noErr(t, e.s.DeleteConsent(e.ctx, "alice", "client-a"), "delete")
+	wantErr(t, e.s.DeleteConsent(e.ctx, "alice", "client-a"), store.ErrNotFound, "delete twice")
+	_, err = e.s.GetConsent(e.ctx, "alice", "client-a")
+	wantErr(t, err, store.ErrNotFound, "get deleted")
+}
+
+// --- failed logins ---
+
+var policy = store.LockoutPolicy{Window: 10 * time.Minute, MaxAttempts: 3, LockDuration: 15 * time.Minute}
+
+func fail(t *testing.T, e env, account string, p store.LockoutPolicy) store.Lockout {
+	t.Helper()
+	l, err := e.s.RecordFailedLogin(e.ctx, account, p)
+	noErr(t, err, "RecordFailedLogin")
+	return l
+}
+
+func testLockoutCounting(t *testing.T, e env) {
+	_, err := e.s.GetLockout(e.ctx, "alice")
+	wantErr(t, err, store.ErrNotFound, "get unknown")
+
+	start := e.clock.Now()
+	l := fail(t, e, "alice", policy)
+	if l.Failures != 1 || l.AccountID != "alice" || !l.LockedUntil.IsZero() {
+		t.Fatalf("after 1 failure: %+v", l)
+	}
+	eqTime(t, "WindowStart", l.WindowStart, start)
+	e.clock.Advance(time.Minute)
+	if l = fail(t, e, "alice", policy); l.Failures != 2 || l.LockedAt(e.clock.Now()) {
+		t.Fatalf("after 2 failures: %+v", l)
+	}
+	e.clock.Advance(time.Minute)
+	l = fail(t, e, "alice", policy)
+	lockedAt := e.clock.Now()
+	if l.Failures != 3 || !l.LockedAt(e.clock.Now()) {
+		t.Fatalf("after 3 failures: %+v, want locked", l)
+	}
+	eqTime(t, "LockedUntil", l.LockedUntil, lockedAt.Add(policy.LockDuration))
+	eqTime(t, "WindowStart", l.WindowStart, start)
+
+	got, err := e.s.GetLockout(e.ctx, "alice")
+	noErr(t, err, "get")
+	if got != l {
+		t.Errorf("GetLockout = %+v, want %+v", got, l)
+	}
+	if _, err := e.s.GetLockout(e.ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another account has lockout state: %v", err)
+	}
+
+	// Failures while locked count but do not extend the lock.
+	e.clock.Advance(5 * time.Minute)
+	l = fail(t, e, "alice", policy)
+	if l.Failures != 4 {
+		t.Errorf("failures while locked = %d, want 4", l.Failures)
+	}
+	eqTime(t, "LockedUntil while locked", l.LockedUntil, lockedAt.Add(policy.LockDuration))
+
+	// After the lock: a new window.
+	e.clock.Set(lockedAt.Add(policy.LockDuration))
+	if l, err := e.s.GetLockout(e.ctx, "alice"); err != nil || l.LockedAt(e.clock.Now()) {
+		t.Fatalf("at LockedUntil: %+v, %v; want unlocked", l, err)
+	}
+	l = fail(t, e, "alice", policy)
+	if l.Failures != 1 || l.LockedAt(e.clock.Now()) {
+		t.Fatalf("first failure after the lock: %+v, want a new window", l)
+	}
+	eqTime(t, "new WindowStart", l.WindowStart, e.clock.Now())
+
+	// A one-strike policy locks at once.
+	one := store.LockoutPolicy{Window: time.Minute, MaxAttempts: 1, LockDuration: time.Minute}
+	if l := fail(t, e, "carol", one); !l.LockedAt(e.clock.Now()) {
+		t.Errorf("MaxAttempts=1: %+v, want locked", l)
+	}
+}
+
+func testLockoutWindow(t *testing.T, e env) {
+	fail(t, e, "alice", policy)
+	fail(t, e, "alice", policy)
+	e.clock.Advance(policy.Window - time.Microsecond)
+	if l := fail(t, e, "alice", policy); l.Failures != 3 || !l.LockedAt(e.clock.Now()) {
+		t.Fatalf("third failure inside the window: %+v, want locked", l)
+	}
+
+	fail(t, e, "bob", policy)
+	fail(t, e, "bob", policy)
+	e.clock.Advance(policy.Window)
+	l := fail(t, e, "bob", policy)
+	if l.Failures != 1 || l.LockedAt(e.clock.Now()) {
+		t.Fatalf("failure after the window: %+v, want a new window", l)
+	}
+
+	noErr(t, e.s.ResetFailedLogins(e.ctx, "bob"), "reset")
+	noErr(t, e.s.ResetFailedLogins(e.ctx, "bob"), "reset again")
+	_, err := e.s.GetLockout(e.ctx, "bob")
+	wantErr(t, err, store.ErrNotFound, "get after reset")
+	if l := fail(t, e, "bob", policy); l.Failures != 1 {
+		t.Errorf("failure after reset: %+v", l)
+	}
+	if _, err := e.s.RecordFailedLogin(e.ctx, "bob", store.LockoutPolicy{}); err == nil {
+		t.Error("zero policy accepted")
+	}
+}
+
+func testLockoutConcurrent(t *testing.T, e env) {
+	p := store.LockoutPolicy{Window: time.Hour, MaxAttempts: Concurrency / 2, LockDuration: time.Hour}
+	counts := make([]int, Concurrency)
+	errs := make([]error, Concurrency)
+	together(Concurrency, func(i int) {
+		var l store.Lockout
+		l, errs[i] = e.s.RecordFailedLogin(e.ctx, "alice", p)
+		counts[i] = l.Failures
+	})
+	for i, err := range errs {
+		noErr(t, err, fmt.Sprintf("failure %d", i))
+	}
+	// Each failure saw a distinct count: none was lost or double-counted.
+	slices.Sort(counts)
+	for i, c := range counts {
+		if c != i+1 {
+			t.Fatalf("sorted counts = %v, want 1..%d", counts, Concurrency)
+		}
+	}
+	l, err := e.s.GetLockout(e.ctx, "alice")
+	noErr(t, err, "get")
+	if l.Failures != Concurrency || !l.LockedAt(e.clock.Now()) {
+		t.Errorf("after %d concurrent failures: %+v", Concurrency, l)
+	}
+}
+
+// --- expiry ---
+
+func testDeleteExpired(t *testing.T, e env) {
+	now := e.clock.Now()
+	soon := now.Add(time.Minute)
+	later := now.Add(time.Hour)
+
+	type pair struct{ expired, live store.Hash }
+	var codes, refresh, devices, sessions pair
+	var devCodes [2]string
+	for i, exp := range []time.Time{soon, later} {
+		c := newCode(e, "client-a")
+		c.ExpiresAt = exp
+		noErr(t, e.s.CreateAuthCode(e.ctx, c), "create code")
+		r := newRefresh(e, store.NewID(), "client-a")
+		r.ExpiresAt = exp
+		noErr(t, e.s.CreateRefreshToken(e.ctx, r), "create refresh")
+		d := newDevice(e, "tv")
+		d.ExpiresAt = exp
+		noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create device")
+		devCodes[i] = d.UserCode
+		s := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: exp}
+		noErr(t, e.s.CreateSession(e.ctx, s), "create session")
+		noErr(t, e.s.RevokeAccessToken(e.ctx, fmt.Sprintf("jti-%d", i), exp), "revoke")
+		noErr(t, e.s.SaveConsent(e.ctx, store.Consent{AccountID: fmt.Sprintf("acct-%d", i), ClientID: "client-a",
+			Scopes: []string{"openid"}, ExpiresAt: exp}), "save consent")
+		if i == 0 {
+			codes.expired, refresh.expired, devices.expired, sessions.expired = c.Hash, r.Hash, d.DeviceHash, s.IDHash
+		} else {
+			codes.live, refresh.live, devices.live, sessions.live = c.Hash, r.Hash, d.DeviceHash, s.IDHash
+		}
+	}
+	short := store.LockoutPolicy{Window: time.Minute, MaxAttempts: 5, LockDuration: time.Minute}
+	fail(t, e, "short", short)
+	fail(t, e, "long", store.LockoutPolicy{Window: time.Hour, MaxAttempts: 5, LockDuration: time.Hour})
+
+	n, err := e.s.DeleteExpired(e.ctx)
+	noErr(t, err, "DeleteExpired before anything expired")
+	if n != 0 {
+		t.Fatalf("DeleteExpired removed %d records before anything expired", n)
+	}
+
+	e.clock.Set(soon)
+	n, err = e.s.DeleteExpired(e.ctx)
+	noErr(t, err, "DeleteExpired")
+	// code, refresh token + family, device, session, jti, consent, lockout
+	if n != 8 {
+		t.Errorf("DeleteExpired removed %d records, want 8", n)
+	}
+	// Expired records are gone (not found rather than expired) ...
+	_, err = e.s.RedeemAuthCode(e.ctx, codes.expired, "client-a", store.Issued{})
+	wantErr(t, err, store.ErrNotFound, "swept code")
+	_, err = e.s.GetRefreshToken(e.ctx, refresh.expired)
+	wantErr(t, err, store.ErrNotFound, "swept refresh token")
+	_, err = e.s.GetDeviceAuthByUserCode(e.ctx, devCodes[0])
+	wantErr(t, err, store.ErrNotFound, "swept device authorization")
+	_, err = e.s.GetSession(e.ctx, sessions.expired)
+	wantErr(t, err, store.ErrNotFound, "swept session")
+	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-0"); revoked {
+		t.Error("swept jti still revoked")
+	}
+	_, err = e.s.GetConsent(e.ctx, "acct-0", "client-a")
+	wantErr(t, err, store.ErrNotFound, "swept consent")
+	_, err = e.s.GetLockout(e.ctx, "short")
+	wantErr(t, err, store.ErrNotFound, "swept lockout")
+
+	// ... and live ones are not.
+	_, err = e.s.RedeemAuthCode(e.ctx, codes.live, "client-a", store.Issued{})
+	noErr(t, err, "live code")
+	_, err = e.s.GetRefreshToken(e.ctx, refresh.live)
+	noErr(t, err, "live refresh token")
+	_, err = e.s.GetDeviceAuthByUserCode(e.ctx, devCodes[1])
+	noErr(t, err, "live device authorization")
+	_, err = e.s.GetSession(e.ctx, sessions.live)
+	noErr(t, err, "live session")
+	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-1"); !revoked {
+		t.Error("live jti revocation swept")
+	}
+	_, err = e.s.GetConsent(e.ctx, "acct-1", "client-a")
+	noErr(t, err, "live consent")
+	_, err = e.s.GetLockout(e.ctx, "long")
+	noErr(t, err, "live lockout")
+	// A swept user code can be reused.
+	reuse := newDevice(e, "tv")
+	reuse.UserCode = devCodes[0]
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, reuse), "reuse swept user code")
+
+	e.clock.Set(later.Add(24 * time.Hour))
+	if _, err := e.s.DeleteExpired(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.DeleteExpired(e.ctx); err != nil || n != 0 {
+		t.Errorf("second sweep removed %d, %v; want nothing left", n, err)
+	}
+}
+
+func testValidation(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	c.ExpiresAt = time.Time{}
+	if err := e.s.CreateAuthCode(e.ctx, c); err == nil {
+		t.Error("code without expiry accepted")
+	}
+	c = newCode(e, "client-a")
+	c.Hash = store.Hash{}
+	if err := e.s.CreateAuthCode(e.ctx, c); err == nil {
+		t.Error("zero hash accepted")
+	}
+	c = newCode(e, "client-a")
+	c.Scopes = []string{"openid profile"}
+	if err := e.s.CreateAuthCode(e.ctx, c); err == nil {
+		t.Error("scope with a space accepted")
+	}
+	c = newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	if _, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", store.Issued{AccessTokenID: "x"}); err == nil {
+		t.Error("Issued.AccessTokenID without expiry accepted")
+	}
+	if err := e.s.RevokeAccessToken(e.ctx, "jti", time.Time{}); err == nil {
+		t.Error("revocation without expiry accepted")
+	}
+	if err := e.s.CreateSession(e.ctx, store.Session{IDHash: hash("sid"), AccountID: "a"}); err == nil {
+		t.Error("session without expiry accepted")
+	}
+	if err := e.s.Ping(e.ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// RunReopenTest writes every kind of state through a store from open,
+// closes it, opens the same database again with open, and checks that
+// everything is still there. open must return a store on the same
+// underlying database each time it is called; RunReopenTest closes it.
+func RunReopenTest(t *testing.T, open NewStore) {
+	clock := storetest.NewFakeClock()
+	ctx := t.Context()
+	e := env{ctx: ctx, s: open(t, clock), clock: clock}
+
+	unused := newCode(e, "client-a")
+	used := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(ctx, unused), "create code")
+	noErr(t, e.s.CreateAuthCode(ctx, used), "create code")
+	usedIssued := issued(e)
+	_, err := e.s.RedeemAuthCode(ctx, used.Hash, "client-a", usedIssued)
+	noErr(t, err, "redeem")
+
+	rt := newRefresh(e, usedIssued.FamilyID, "client-a")
+	noErr(t, e.s.CreateRefreshToken(ctx, rt), "create refresh")
+	next, err := e.s.RotateRefreshToken(ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+	revokedFam := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(ctx, revokedFam), "create refresh")
+	noErr(t, e.s.RevokeRefreshFamily(ctx, revokedFam.FamilyID), "revoke family")
+	noErr(t, e.s.RevokeAccessToken(ctx, "jti-durable", clock.Now().Add(time.Hour)), "revoke jti")
+
+	dev := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(ctx, dev), "create device")
+	poll(t, e, dev, 0, store.PollPending)
+	poll(t, e, dev, 0, store.PollSlowDown)
+	_, err = e.s.ApproveDeviceAuth(ctx, dev.UserCode, "alice", clock.Now())
+	noErr(t, err, "approve")
+
+	sess := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: clock.Now().Add(time.Hour)}
+	noErr(t, e.s.CreateSession(ctx, sess), "create session")
+	noErr(t, e.s.SaveConsent(ctx, store.Consent{AccountID: "alice", ClientID: "client-a",
+		Scopes: []string{"openid", "email"}, ExpiresAt: clock.Now().Add(time.Hour)}), "save consent")
+	fail(t, e, "alice", policy)
+	fail(t, e, "alice", policy)
+
+	noErr(t, e.s.Close(), "close")
+
+	clock.Advance(time.Second)
+	e.s = open(t, clock)
+	defer e.s.Close()
+
+	_, err = e.s.RedeemAuthCode(ctx, unused.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem unused code after reopen")
+	got, err := e.s.RedeemAuthCode(ctx, used.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "redeem used code after reopen")
+	if got.FamilyID != usedIssued.FamilyID {
+		t.Errorf("used code's family after reopen = %q, want %q", got.FamilyID, usedIssued.FamilyID)
+	}
+	// That replay revoked the family; check the other state first through a
+	// family that is still live.
+	if revoked, _ := e.s.IsFamilyRevoked(ctx, revokedFam.FamilyID); !revoked {
+		t.Error("revoked family not revoked after reopen")
+	}
+	_, err = e.s.GetRefreshToken(ctx, rt.Hash)
+	wantErr(t, err, store.ErrAlreadyUsed, "rotated token after reopen")
+	_, err = e.s.GetRefreshToken(ctx, next.Hash)
+	wantErr(t, err, store.ErrRevoked, "successor after reopen and replay of its code")
+	if revoked, _ := e.s.IsAccessTokenRevoked(ctx, "jti-durable"); !revoked {
+		t.Error("revoked jti not revoked after reopen")
+	}
+	d, err := e.s.GetDeviceAuthByUserCode(ctx, dev.UserCode)
+	noErr(t, err, "get device after reopen")
+	if d.Status != store.DeviceApproved || d.AccountID != "alice" || d.Interval != 10*time.Second {
+		t.Errorf("device after reopen = %+v", d)
+	}
+	clock.Advance(d.Interval)
+	poll(t, e, dev, 0, store.PollApproved)
+	if _, err := e.s.GetSession(ctx, sess.IDHash); err != nil {
+		t.Errorf("session after reopen: %v", err)
+	}
+	if ok, err := e.s.HasConsent(ctx, "alice", "client-a", []string{"email"}); err != nil || !ok {
+		t.Errorf("consent after reopen = %v, %v", ok, err)
+	}
+	if l, err := e.s.GetLockout(ctx, "alice"); err != nil || l.Failures != 2 {
+		t.Errorf("lockout after reopen = %+v, %v", l, err)
+	}
+}

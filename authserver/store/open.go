@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo)
+)
+
+// PasswordEnv is the environment variable from which [Open] takes the
+// PostgreSQL password when no password file is given.
+const PasswordEnv = "AUTHOPS_STORE_PASSWORD"
+
+// Option configures [Open], [OpenSQLite] and [OpenPostgres].
+type Option func(*options)
+
+type options struct {
+	clock              Clock
+	passwordFile       string
+	lookupEnv          func(string) (string, bool)
+	maxConns           int
+	familyTombstoneTTL time.Duration
+	sweepBatch         int
+	busyTimeout        time.Duration
+}
+
+func buildOptions(opts []Option) *options {
+	o := &options{
+		clock:              SystemClock{},
+		lookupEnv:          os.LookupEnv,
+		familyTombstoneTTL: 24 * time.Hour,
+		sweepBatch:         500,
+		busyTimeout:        5 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// WithClock sets the clock the store decides with (default: [SystemClock]).
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithPasswordFile makes [Open] read the PostgreSQL password from a file
+// (the --store-password-file flag; for example a mounted Secret). Trailing
+// newlines are removed. It takes precedence over $AUTHOPS_STORE_PASSWORD and
+// over a password in the URL.
+func WithPasswordFile(path string) Option { return func(o *options) { o.passwordFile = path } }
+
+// WithLookupEnv replaces os.LookupEnv for reading $AUTHOPS_STORE_PASSWORD
+// (for tests; pass a function that returns false to ignore the environment).
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) { o.lookupEnv = f }
+}
+
+// WithMaxConns sets the size of the PostgreSQL pool or of the SQLite read
+// pool (SQLite always writes through a single connection). Default:
+// max(4, GOMAXPROCS) for SQLite and pgxpool's default for PostgreSQL, which
+// a pool_max_conns URL parameter also sets.
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
+
+// WithSweepBatchSize sets how many records [Store.DeleteExpired] deletes
+// per statement (default 500).
+func WithSweepBatchSize(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.sweepBatch = n
+		}
+	}
+}
+
+// WithFamilyTombstoneTTL sets how long a revoked refresh family is
+// remembered at least (default 24h), so access tokens carrying its ID can be
+// rejected and late refresh tokens for it are refused.
+func WithFamilyTombstoneTTL(d time.Duration) Option {
+	return func(o *options) { o.familyTombstoneTTL = d }
+}
+
+// Open opens the store named by a URL (the value of the --store flag),
+// applying pending schema migrations:
+//
+//	sqlite:///var/lib/authops/state.db   SQLite file at an absolute path
+//	sqlite://state.db                    SQLite file relative to the working directory
+//	sqlite://:memory:                    in-memory SQLite (tests; also sqlite::memory:)
+//	postgres://user@host:5432/db?sslmode=verify-full   PostgreSQL (also postgresql://)
+//
+// A PostgreSQL URL accepts every libpq/pgx parameter (sslmode, pool_max_conns,
+// …). Its password comes, in that order, from [WithPasswordFile], from
+// $AUTHOPS_STORE_PASSWORD, or from the URL. Log the URL only through
+// [Redacted].
+func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
+	scheme, rest, ok := strings.Cut(rawURL, ":")
+	if !ok || scheme == "" {
+		return nil, fmt.Errorf("store: %q is not a store URL: want sqlite:///path/to/state.db, sqlite://:memory: or postgres://…", Redacted(rawURL))
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		path, err := sqlitePath(rest)
+		if err != nil {
+			return nil, err
+		}
+		o := buildOptions(opts)
+		if o.passwordFile != "" {
+			return nil, errors.New("store: a password file was given but the SQLite store has no password")
+		}
+		return openSQLite(ctx, path, o)
+	case "postgres", "postgresql":
+		return OpenPostgres(ctx, rawURL, opts...)
+	default:
+		return nil, fmt.Errorf("store: unknown store scheme %q in %q: want sqlite or postgres/postgresql", scheme, Redacted(rawURL))
+	}
+}
+
+// sqlitePath extracts the file path from what follows "sqlite:".
+func sqlitePath(rest string) (string, error) {
+	var path string
+	switch {
+	case rest == ":memory:" || rest == "//:memory:":
+		return ":memory:", nil
+	case strings.HasPrefix(rest, "//"):
+		path = strings.TrimPrefix(rest, "//")
+	default:
+		return "", fmt.Errorf("store: invalid SQLite URL %q: want sqlite:///absolute/path.db, sqlite://relative/path.db or sqlite://:memory:", "sqlite:"+rest)
+	}
+	if path == "" {
+		return "", errors.New("store: SQLite URL has no path: want sqlite:///absolute/path.db")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("store: SQLite URL %q: query parameters and fragments are not supported", "sqlite:"+rest)
+	}
+	return path, nil
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database file at path,
+// or an in-memory database if path is ":memory:", and applies migrations.
+//
+// File databases use WAL mode (readers never block the writer or each
+// other), a busy timeout, foreign keys, synchronous=FULL, a single writer
+// connection (so concurrent writers in this process queue in Go instead of
+// failing with SQLITE_BUSY) whose transactions begin IMMEDIATE, and a pool of
+// read-only connections. An in-memory database lives in one connection and
+// disappears on Close. One process should own a database file; use
+// PostgreSQL for several replicas.
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error) {
+	return openSQLite(ctx, path, buildOptions(opts))
+}
+
+func openSQLite(ctx context.Context, path string, o *options) (Store, error) {
+	if path == "" {
+		return nil, errors.New("store: empty SQLite path")
+	}
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("store: SQLite path %q must not contain '?'", path)
+	}
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", o.busyTimeout.Milliseconds())
+	common := busy + "&_pragma=foreign_keys(1)"
+	var b *sqliteBackend
+	if path == ":memory:" {
+		db, err := sql.Open("sqlite", ":memory:?"+common+"&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("store: open SQLite: %w", err)
+		}
+		// One connection: every connection to ":memory:" is its own database.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		b = &sqliteBackend{r: db, w: db}
+	} else {
+		// Create the file readable by its owner only before SQLite does
+		// (SQLite gives its -wal and -shm files the same permissions).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
+		}
+		_ = f.Close()
+		w, err := sql.Open("sqlite", path+"?"+common+
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("store: open SQLite: %w", err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		// The writer sets WAL mode on first use; open it before the readers.
+		if err := w.PingContext(ctx); err != nil {
+			_ = w.Close()
+			return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
+		}
+		r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+		if err != nil {
+			_ = w.Close()
+			return nil, fmt.Errorf("store: open SQLite: %w", err)
+		}
+		n := o.maxConns
+		if n <= 0 {
+			n = max(4, runtime.GOMAXPROCS(0))
+		}
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		b = &sqliteBackend{r: r, w: w}
+	}
+	if err := b.ping(ctx); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
+	}
+	if _, err := migrate(ctx, b); err != nil {
+		_ = b.close()
+		return nil, err
+	}
+	return newSQLStore(b, o), nil
+}
+
+// OpenPostgres connects to PostgreSQL (dsn is a postgres:// URL or a
+// libpq keyword/value string), applies migrations under an advisory lock (so
+// replicas starting together do not race) and returns the store. The
+// password is taken as described at [Open].
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error) {
+	o := buildOptions(opts)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors can quote the DSN: do not pass them on.
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %q", Redacted(dsn))
+	}
+	pw, ok, err := o.password()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		cfg.ConnConfig.Password = pw
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = int32(o.maxConns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", Redacted(dsn), err)
+	}
+	b := &pgBackend{pool: pool}
+	if err := b.ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", Redacted(dsn), err)
+	}
+	if _, err := migrate(ctx, b); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return newSQLStore(b, o), nil
+}
+
+func (o *options) password() (string, bool, error) {
+	if o.passwordFile != "" {
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return "", false, fmt.Errorf("store: read password file: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return "", false, fmt.Errorf("store: password file %s is empty", o.passwordFile)
+		}
+		return pw, true, nil
+	}
+	if o.lookupEnv != nil {
+		if pw, ok := o.lookupEnv(PasswordEnv); ok && pw != "" {
+			return pw, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+var kvPasswordRE = regexp.MustCompile(`(?i)((?:^|\s)(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// Redacted returns the store URL with any password replaced by "xxxxx",
+// for logs and error messages. It handles the password in the userinfo
+// part, password/sslpassword query parameters and libpq keyword/value
+// strings. A string it cannot parse is replaced entirely.
+func Redacted(rawURL string) string {
+	if !strings.Contains(rawURL, "://") {
+		if strings.Contains(rawURL, "=") { // keyword/value DSN
+			return kvPasswordRE.ReplaceAllString(rawURL, "${1}xxxxx")
+		}
+		return rawURL // sqlite::memory: and the like carry no secret
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<unparsable store URL>"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		changed := false
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}

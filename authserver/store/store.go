@@ -1,0 +1,395 @@
+// Package store is the runtime state store of the authops authorization
+// server: everything the data plane must remember between requests and
+// across replicas (authorization codes, refresh tokens, revoked access
+// tokens, device authorizations, login sessions, consents and failed-login
+// counters).
+//
+// Two backends implement [Store]: SQLite (the embedded default, one replica)
+// and PostgreSQL (several replicas sharing state). Both are opened with
+// [Open] from a URL such as "sqlite:///var/lib/authops/state.db" or
+// "postgres://authops@db:5432/authops". Both pass the conformance suite in
+// package authserver/store/conformance.
+//
+// # Secrets
+//
+// Authorization codes, refresh tokens, device codes and login-session IDs are
+// never given to the store in the clear. Callers hash the raw value with
+// [HashToken] and pass the resulting [Hash]; only the hash is written to the
+// database. User codes of the device flow are short, typed by people and
+// stored as given (the caller normalises them).
+//
+// # Time
+//
+// The store never reads the wall clock or the database server's clock: every
+// decision (expiry, single use, polling interval, lockout windows) uses the
+// [Clock] given at construction. Times are stored with microsecond precision.
+// A record is valid while now < ExpiresAt; from ExpiresAt on it is expired,
+// and [Store.DeleteExpired] may remove it.
+//
+// # Errors
+//
+// Methods return the sentinel errors below (test with errors.Is); other errors
+// are infrastructure failures or invalid arguments. Where a method documents
+// that it returns a record together with an error, the record is the stored
+// state the caller needs to react (for example, to revoke what a first use of
+// a code issued).
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Every error returned for these conditions wraps one of
+// them, so callers test with errors.Is.
+var (
+	// ErrNotFound: no such record, or a record bound to another client (the
+	// store does not reveal to one client that another client's code exists).
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyUsed: a single-use record (authorization code, refresh token,
+	// approved device authorization, device user code) was used before.
+	// Methods returning it also return the record.
+	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrExpired: the record exists but its expiry has passed.
+	ErrExpired = errors.New("store: expired")
+	// ErrConflict: a record with the same key (hash, user code, family with a
+	// different client/account) exists.
+	ErrConflict = errors.New("store: conflict")
+	// ErrRevoked: the refresh token belongs to a revoked family.
+	ErrRevoked = errors.New("store: revoked")
+)
+
+// Clock tells the store what time it is. Production code uses [SystemClock];
+// tests use a fake (see package authserver/store/storetest).
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Hash is the SHA-256 hash of a secret (authorization code, refresh token,
+// device code, login session ID). The store only ever sees hashes.
+type Hash [32]byte
+
+// HashToken returns the SHA-256 hash of a raw secret.
+func HashToken(raw string) Hash { return sha256.Sum256([]byte(raw)) }
+
+// IsZero reports whether h is the zero hash (never a valid key).
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// String returns the first 8 bytes of the hash in hex, enough to correlate
+// log lines; the hash is not secret but there is no need to log all of it.
+func (h Hash) String() string { return hex.EncodeToString(h[:8]) }
+
+// NewID returns a random 128-bit identifier in base64url (no padding),
+// suitable for refresh-token family IDs and access-token IDs (jti).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1) and what it was granted
+// for. The HTTP layer creates it at the authorization endpoint and redeems it
+// at the token endpoint.
+type AuthCode struct {
+	Hash                Hash
+	ClientID            string
+	RedirectURI         string
+	CodeChallenge       string // PKCE code_challenge, "" if none
+	CodeChallengeMethod string // "S256" or "plain", "" if none
+	Scopes              []string
+	AccountID           string
+	Nonce               string
+	AuthTime            time.Time // when the account authenticated
+	Extra               []byte    // opaque to the store (e.g. JSON claims, acr, amr, sid)
+	CreatedAt           time.Time // set by the store
+	ExpiresAt           time.Time
+
+	// Set by the store when the code is redeemed.
+	UsedAt time.Time
+	// What the (first) redemption issued; see [Issued].
+	FamilyID             string
+	AccessTokenID        string
+	AccessTokenExpiresAt time.Time
+}
+
+// Issued names the tokens a code redemption issues. The caller generates the
+// IDs (see [NewID]) before calling [Store.RedeemAuthCode] so that they are
+// recorded atomically with the redemption: a concurrent or later second
+// redemption then knows exactly what to revoke.
+type Issued struct {
+	FamilyID             string    // refresh-token family, "" if no refresh token is issued
+	AccessTokenID        string    // jti of the access token, "" if none
+	AccessTokenExpiresAt time.Time // needed to keep the revocation as long as the token lives
+}
+
+// RefreshToken is one refresh token of a family. A family is the chain of
+// refresh tokens issued from one grant; rotation adds a token to the family
+// and retires the presented one.
+type RefreshToken struct {
+	Hash      Hash
+	FamilyID  string
+	ClientID  string
+	AccountID string
+	Scopes    []string
+	AuthTime  time.Time
+	Extra     []byte
+	CreatedAt time.Time // set by the store
+	ExpiresAt time.Time
+	RotatedAt time.Time // set by the store when the token is rotated
+}
+
+// Rotation asks [Store.RotateRefreshToken] to retire the presented refresh
+// token and store its successor in the same family.
+type Rotation struct {
+	OldHash  Hash
+	ClientID string // must be the client the token was issued to
+	NewHash  Hash
+	// NewExpiresAt is the successor's expiry.
+	NewExpiresAt time.Time
+	// Scopes of the successor; nil keeps the old token's scopes. The store
+	// does not check that they are a subset: use Check for that.
+	Scopes []string
+	// Check, if set, is called with the presented (still valid) token inside
+	// the rotation's transaction, before anything is changed. If it returns
+	// an error, nothing is changed, the token stays usable and the error is
+	// returned as is. It must be quick and must not call the store.
+	Check func(old RefreshToken) error
+}
+
+// DeviceStatus is the user's decision on a device authorization.
+type DeviceStatus string
+
+// Device authorization states.
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceDenied   DeviceStatus = "denied"
+)
+
+// DeviceAuth is a device authorization (RFC 8628).
+type DeviceAuth struct {
+	DeviceHash Hash   // hash of the device_code
+	UserCode   string // as shown to the user, normalised by the caller
+	ClientID   string
+	Scopes     []string
+	Status     DeviceStatus // set by the store (pending at creation)
+	AccountID  string       // set on approval
+	AuthTime   time.Time    // set on approval
+	// Interval is the current minimum polling interval, whole seconds
+	// (at least 1s; 5s if zero at creation). It grows by 5s on each slow_down.
+	Interval   time.Duration
+	LastPollAt time.Time // zero until the first poll passes
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	DecidedAt  time.Time // approval or denial
+	ConsumedAt time.Time // when an approved authorization was turned into tokens
+}
+
+// PollResult is the outcome of [Store.PollDeviceAuth]. The values of the
+// outcomes that are errors in RFC 8628 are the RFC's error codes.
+type PollResult string
+
+// Poll outcomes.
+const (
+	// PollPending: not decided yet, or polled within the grace period.
+	PollPending PollResult = "authorization_pending"
+	// PollSlowDown: polled before the interval had passed; the interval has
+	// grown by 5 seconds (persisted) and this poll counts as the last poll.
+	PollSlowDown PollResult = "slow_down"
+	// PollApproved: approved, and this poll consumed the authorization: issue
+	// tokens. Happens at most once per device code.
+	PollApproved PollResult = "approved"
+	// PollDenied: the user denied the request.
+	PollDenied PollResult = "access_denied"
+	// PollExpired: the device code has expired.
+	PollExpired PollResult = "expired_token"
+)
+
+// SlowDownStep is how much the polling interval grows on each slow_down.
+const SlowDownStep = 5 * time.Second
+
+// Session is a login session of an account at the authorization server
+// (browser cookie). The cookie value is the raw ID; the store keeps its hash.
+type Session struct {
+	IDHash    Hash
+	AccountID string
+	AuthTime  time.Time
+	Extra     []byte
+	CreatedAt time.Time // set by the store
+	ExpiresAt time.Time
+}
+
+// Consent is a remembered consent of an account for a client.
+type Consent struct {
+	AccountID string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time // set by the store on every save
+	ExpiresAt time.Time
+}
+
+// LockoutPolicy configures [Store.RecordFailedLogin].
+type LockoutPolicy struct {
+	// Window: failures are counted in a fixed window that starts with the
+	// first failure; a failure after the window has passed starts a new one.
+	Window time.Duration
+	// MaxAttempts failures within one window lock the account.
+	MaxAttempts int
+	// LockDuration is how long the account stays locked.
+	LockDuration time.Duration
+}
+
+// Lockout is the failed-login state of an account.
+type Lockout struct {
+	AccountID   string
+	Failures    int       // failures in the current window
+	WindowStart time.Time // first failure of the current window
+	LockedUntil time.Time // zero if never locked in this window
+}
+
+// LockedAt reports whether the account is locked at t.
+func (l Lockout) LockedAt(t time.Time) bool { return t.Before(l.LockedUntil) }
+
+// Store is the data plane's runtime state. Implementations are safe for
+// concurrent use by many goroutines and, for PostgreSQL, by many processes.
+// All times are taken from the Clock given at construction.
+type Store interface {
+	// CreateAuthCode stores a new authorization code. ExpiresAt is required.
+	// ErrConflict if a code with the same hash exists.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// RedeemAuthCode marks the code used, atomically (exactly one of any
+	// number of concurrent redemptions succeeds), and records issued on it.
+	// It returns the code. The caller must still check RedirectURI and PKCE
+	// on the returned record; if that fails, the code stays used.
+	//
+	// Errors: ErrNotFound (unknown code, or issued to another client; the code
+	// stays usable), ErrExpired, ErrAlreadyUsed. On ErrAlreadyUsed the store
+	// has already revoked, in the same transaction, the refresh family and the
+	// access token that the first redemption recorded, and returns the record
+	// (with FamilyID, AccessTokenID) so the caller can log and revoke anything
+	// else it issued.
+	RedeemAuthCode(ctx context.Context, hash Hash, clientID string, issued Issued) (AuthCode, error)
+
+	// CreateRefreshToken stores a refresh token, creating its family if the
+	// family ID is new. ErrConflict if the hash exists or the family belongs
+	// to another client or account; ErrRevoked if the family is revoked (for
+	// example because the authorization code it came from was replayed).
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns a refresh token without changing anything.
+	// Errors: ErrNotFound, ErrAlreadyUsed (rotated; record returned; no
+	// revocation happens here, rotation does that), ErrRevoked (record
+	// returned), ErrExpired (record returned).
+	GetRefreshToken(ctx context.Context, hash Hash) (RefreshToken, error)
+	// RotateRefreshToken atomically retires r.OldHash and stores its successor
+	// (same family, account, auth time and extra; r.Scopes or the old scopes),
+	// returning the successor. Exactly one of any number of concurrent
+	// rotations of one token succeeds.
+	//
+	// Errors: ErrNotFound (unknown, or another client's token: nothing
+	// changes), ErrAlreadyUsed (the token was rotated before: this is reuse;
+	// the store revokes the whole family in the same transaction and returns
+	// the presented token's record), ErrRevoked, ErrExpired, ErrConflict (new
+	// hash exists; nothing changes), or r.Check's error.
+	RotateRefreshToken(ctx context.Context, r Rotation) (RefreshToken, error)
+	// RevokeRefreshFamily revokes a family: none of its refresh tokens can be
+	// used any more, and [Store.IsFamilyRevoked] reports it, so access tokens
+	// that carry the family ID can be rejected. Revoking an unknown family
+	// records the revocation (so a refresh token created for it later is
+	// refused); revoking twice is not an error.
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	// IsFamilyRevoked reports whether the family is revoked. Unknown families
+	// are not revoked.
+	IsFamilyRevoked(ctx context.Context, familyID string) (bool, error)
+
+	// RevokeAccessToken records the jti as revoked until expiresAt (the
+	// token's own expiry). Idempotent; a later expiry extends the record.
+	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	// IsAccessTokenRevoked reports whether the jti is revoked.
+	IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	// CreateDeviceAuth stores a new, pending device authorization. Interval
+	// defaults to 5s and is rounded up to whole seconds. ErrConflict if the
+	// device code hash or the user code exists (even expired, until swept).
+	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
+	// GetDeviceAuthByUserCode returns the device authorization for the
+	// verification page. ErrNotFound; ErrExpired (record returned).
+	GetDeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error)
+	// ApproveDeviceAuth records the account's approval of a pending device
+	// authorization and returns it. ErrNotFound, ErrExpired, ErrAlreadyUsed
+	// (already approved or denied; record returned).
+	ApproveDeviceAuth(ctx context.Context, userCode, accountID string, authTime time.Time) (DeviceAuth, error)
+	// DenyDeviceAuth records the denial. Errors as ApproveDeviceAuth.
+	DenyDeviceAuth(ctx context.Context, userCode string) (DeviceAuth, error)
+	// PollDeviceAuth handles one token-endpoint poll with a device code.
+	// A poll "passes" if no earlier poll passed less than Interval ago; the
+	// check and the update of LastPollAt are one atomic step, so of any number
+	// of concurrent polls within one interval at most one passes. A passing
+	// poll returns PollPending, or PollApproved and marks the authorization
+	// consumed (tokens are issued exactly once). A poll that does not pass
+	// returns PollSlowDown, grows the interval by 5s and counts as the last
+	// poll — unless it came less than grace after the last poll, in which case
+	// it returns PollPending and changes nothing (clients such as
+	// golang.org/x/oauth2 re-send a failed token request at once; pass 0 to
+	// be strict). PollDenied and PollExpired are returned whenever they
+	// apply, regardless of the interval. The returned record is the state
+	// after the poll.
+	//
+	// Errors: ErrNotFound (unknown device code or another client's),
+	// ErrAlreadyUsed (approved and already consumed; record returned).
+	PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, grace time.Duration) (DeviceAuth, PollResult, error)
+
+	// CreateSession stores a login session. ErrConflict if the ID exists.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns a session. ErrNotFound, ErrExpired.
+	GetSession(ctx context.Context, idHash Hash) (Session, error)
+	// DeleteSession deletes a session (logout). ErrNotFound if absent.
+	DeleteSession(ctx context.Context, idHash Hash) error
+	// DeleteAccountSessions deletes every session of an account and returns
+	// how many were deleted.
+	DeleteAccountSessions(ctx context.Context, accountID string) (int64, error)
+
+	// SaveConsent stores the consent, replacing any previous consent of the
+	// account for the client (the scopes are exactly c.Scopes).
+	SaveConsent(ctx context.Context, c Consent) error
+	// GetConsent returns the consent. ErrNotFound, ErrExpired.
+	GetConsent(ctx context.Context, accountID, clientID string) (Consent, error)
+	// HasConsent reports whether an unexpired consent covers all scopes.
+	HasConsent(ctx context.Context, accountID, clientID string, scopes []string) (bool, error)
+	// DeleteConsent deletes the consent. ErrNotFound if absent.
+	DeleteConsent(ctx context.Context, accountID, clientID string) error
+
+	// RecordFailedLogin counts a failed login of the account, atomically
+	// (concurrent failures from several replicas are all counted), and
+	// returns the new state. When the count reaches p.MaxAttempts within
+	// p.Window, the account is locked for p.LockDuration. While locked,
+	// failures are still counted but do not extend the lock. The first
+	// failure after the window or the lock has ended starts a new window.
+	RecordFailedLogin(ctx context.Context, accountID string, p LockoutPolicy) (Lockout, error)
+	// GetLockout returns the failed-login state. ErrNotFound if there is none.
+	GetLockout(ctx context.Context, accountID string) (Lockout, error)
+	// ResetFailedLogins forgets the failed-login state (after a successful
+	// login, or an administrator's unlock). Not an error if there is none.
+	ResetFailedLogins(ctx context.Context, accountID string) error
+
+	// DeleteExpired removes records whose expiry has passed, in small batches
+	// (each batch its own short statement), and returns how many it removed.
+	// It is safe to run concurrently with requests and on several replicas.
+	DeleteExpired(ctx context.Context) (int64, error)
+	// Ping checks that the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
