@@ -20,9 +20,16 @@ limitations under the License.
 // permissions; config/rbac/role.yaml is generated from them.
 package controllers
 
-// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients;grantpolicies;accounts,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients/status;grantpolicies/status;accounts/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// OAuthClients and Accounts: read, and patch to add or remove the finalizer.
+// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients;accounts,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients/finalizers;accounts/finalizers,verbs=update
+// GrantPolicies are only read.
+// +kubebuilder:rbac:groups=oauth.authops.io,resources=grantpolicies,verbs=get;list;watch
+// Status of all three is patched.
+// +kubebuilder:rbac:groups=oauth.authops.io,resources=oauthclients/status;grantpolicies/status;accounts/status,verbs=get;patch
+// Secrets: referenced client and password Secrets are read in every
+// namespace (and watched, metadata only); credentials Secrets, generated
+// client Secrets and the snapshot are written.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// Events through the events.k8s.io API.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -69,6 +69,8 @@ const (
 	GeneratedReason = "Generated"
 	// ReferencedReason: the client secret was read from the referenced Secret.
 	ReferencedReason = "Referenced"
+	// PublicClientReason: a Public client has no secret (SecretReady=True).
+	PublicClientReason = "PublicClient"
 	// SecretNotFoundReason: the referenced Secret does not exist (and
 	// onMissing is Wait); token requests get invalid_client.
 	SecretNotFoundReason = "SecretNotFound"
@@ -96,6 +98,8 @@ const (
 	// NoUsableGrantReason: the policy leaves the client no grant type at all.
 	NoUsableGrantReason = "NoUsableGrant"
 
+	// ClaimedReason: the client owns its clientID (ClientIDAvailable=True).
+	ClaimedReason = "Claimed"
 	// ClientIDConflictReason: an older OAuthClient already uses this clientID.
 	ClientIDConflictReason = "ClientIDConflict"
 

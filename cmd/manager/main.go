@@ -23,6 +23,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -33,6 +34,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/controllers"
 )
 
 var scheme = runtime.NewScheme()
@@ -48,16 +50,30 @@ func main() {
 		probeAddr     string
 		leaderElect   bool
 		leaderElectNS string
+		namespace     string
+		issuer        string
+		keyRotation   controllers.KeyRotationConfig
 	)
+	defaultNamespace := os.Getenv("POD_NAMESPACE")
+	if defaultNamespace == "" {
+		defaultNamespace = "authops-system"
+	}
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.StringVar(&leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	flag.StringVar(&namespace, "namespace", defaultNamespace, "Operator namespace, where the compiled snapshot Secrets are written (default: $POD_NAMESPACE, else authops-system).")
+	flag.StringVar(&issuer, "issuer", "", "URL of the authorization server, written with the endpoint URLs into credentials Secrets (default: https://authops.<namespace>.svc).")
+	flag.DurationVar(&keyRotation.RotationPeriod, "signing-key-rotation-period", 720*time.Hour, "How long each signing key signs tokens before the next one takes over.")
+	flag.DurationVar(&keyRotation.PublishAhead, "signing-key-publish-ahead", 24*time.Hour, "How long a new signing key is published in the JWKS before it signs (less than the rotation period).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if issuer == "" {
+		issuer = "https://authops." + namespace + ".svc"
+	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
@@ -66,6 +82,8 @@ func main() {
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "manager.authops.io",
 		LeaderElectionNamespace: leaderElectNS,
+		Cache:                   controllers.CacheOptions(),
+		Client:                  controllers.ClientOptions(),
 	})
 	if err != nil {
 		log.Error(err, "Unable to create manager")
@@ -80,8 +98,14 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Namespace: namespace, Issuer: issuer, KeyRotation: keyRotation}); err != nil {
+		log.Error(err, "Unable to set up the controllers")
+		os.Exit(1)
+	}
+
+	log.Info("Starting manager", "namespace", namespace, "issuer", issuer)
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
 	}

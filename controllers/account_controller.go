@@ -1,0 +1,220 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+const (
+	// DefaultPasswordKey is the key of passwordSecretRef without one.
+	DefaultPasswordKey = "password"
+	// BcryptCost is the bcrypt cost of stored password hashes.
+	BcryptCost = 10
+)
+
+// AccountReconciler compiles Accounts into snapshot Secrets holding a bcrypt
+// hash of the password, never the password.
+type AccountReconciler struct {
+	client.Client
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// Namespace is the operator namespace, where snapshot Secrets live.
+	Namespace string
+}
+
+// accountState carries the password from step to step.
+type accountState struct {
+	password string
+}
+
+// Reconcile compiles one Account and patches its status once.
+func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &oauthv1alpha1.Account{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindAccount, obj.UID)); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, removeFinalizer(ctx, r.Client, obj)
+	}
+	if err := addFinalizer(ctx, r.Client, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	base := obj.DeepCopy()
+	before := currentReady(obj.Status.Conditions)
+	beginReconcile(&obj.Status.Conditions, obj.Generation, obj.Status.ObservedGeneration)
+	defer func() {
+		endReconcile(&obj.Status.Conditions, obj.Generation, &obj.Status.ObservedGeneration, retErr)
+		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			result, retErr = ctrl.Result{}, client.IgnoreNotFound(err)
+			return
+		}
+		recordReadyChange(r.Recorder, obj, obj.Status.Conditions, before)
+	}()
+
+	st := &accountState{}
+	result, passwordErr := r.reconcilePassword(ctx, obj, st)
+	if passwordErr != nil && !isTerminal(passwordErr) {
+		return ctrl.Result{}, passwordErr
+	}
+	if err := r.reconcileSnapshot(ctx, obj, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, passwordErr
+}
+
+// reconcilePassword reads the password Secret. Sets PasswordReady; on a
+// problem also Ready=False: PasswordSecretNotFound (waiting for the
+// Secret) or PasswordEmpty (stalled). Either way the account stays in the
+// snapshot without a password, so logins fail like a wrong password.
+func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) (ctrl.Result, error) {
+	ref := obj.Spec.PasswordSecretRef
+	key := ref.Key
+	if key == "" {
+		key = DefaultPasswordKey
+	}
+	problem := func(reason, msg string) {
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.PasswordReadyCondition, metav1.ConditionFalse, reason, msg)
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+	}
+	secret := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, secret)
+	if apierrors.IsNotFound(err) {
+		problem(oauthv1alpha1.PasswordSecretNotFoundReason, fmt.Sprintf(
+			"Secret %s does not exist in namespace %s; logins as %s fail until it is created with key %s", ref.Name, obj.Namespace, obj.Spec.Username, key))
+		return ctrl.Result{RequeueAfter: waitInterval}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.password = string(secret.Data[key])
+	if st.password == "" {
+		msg := fmt.Sprintf("Secret %s has no key %s, or it is empty; logins as %s fail until a password is set there", ref.Name, key, obj.Spec.Username)
+		problem(oauthv1alpha1.PasswordEmptyReason, msg)
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(msg))
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.PasswordReadyCondition, metav1.ConditionTrue, oauthv1alpha1.PasswordSetReason,
+		fmt.Sprintf("the password is read from Secret %s (key %s); only its bcrypt hash is stored", ref.Name, key))
+	return ctrl.Result{}, nil
+}
+
+// reconcileSnapshot writes the account into its snapshot Secret, hashing the
+// password only when the stored hash no longer matches it. Sets Ready
+// (Reconciled or Disabled) when the password is usable.
+func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) error {
+	name := snapshotSecretName(snapshot.KindAccount, obj.UID)
+	existing, err := r.snapshots().read(ctx, name)
+	if err != nil {
+		return err
+	}
+	hash := ""
+	if st.password != "" {
+		if existing != nil && existing.Account != nil && existing.Account.PasswordBcrypt != "" &&
+			bcrypt.CompareHashAndPassword([]byte(existing.Account.PasswordBcrypt), []byte(st.password)) == nil {
+			hash = existing.Account.PasswordBcrypt
+		} else {
+			h, err := bcrypt.GenerateFromPassword([]byte(st.password), BcryptCost)
+			if err != nil {
+				return fmt.Errorf("hashing the password: %w", err)
+			}
+			hash = string(h)
+		}
+	}
+	doc := snapshot.Document{
+		Kind: snapshot.KindAccount,
+		Source: snapshot.Source{
+			Kind: "Account", Namespace: obj.Namespace, Name: obj.Name, UID: string(obj.UID), Generation: obj.Generation,
+		},
+		Account: &snapshot.Account{
+			Subject:        obj.Namespace + "/" + obj.Name,
+			Namespace:      obj.Namespace,
+			Username:       obj.Spec.Username,
+			PasswordBcrypt: hash,
+			Disabled:       obj.Spec.Disabled,
+			Email:          obj.Spec.Email,
+			Groups:         obj.Spec.Groups,
+			DisplayName:    obj.Spec.DisplayName,
+		},
+	}
+	if err := r.snapshots().write(ctx, name, doc); err != nil {
+		return err
+	}
+	switch {
+	case st.password == "":
+	case obj.Spec.Disabled:
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
+			fmt.Sprintf("the account is disabled (spec.disabled): logins as %s get account_disabled", obj.Spec.Username))
+	default:
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
+			fmt.Sprintf("%s can log in to the clients of namespace %s", obj.Spec.Username, obj.Namespace))
+	}
+	return nil
+}
+
+func (r *AccountReconciler) snapshots() snapshotStore {
+	return snapshotStore{client: r.Client, reader: r.APIReader, namespace: r.Namespace}
+}
+
+// SetupWithManager watches Accounts and the metadata of Secrets: password
+// Secrets (through IndexPasswordSecret) and snapshot entries. Needs
+// SetupIndexes first.
+func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&oauthv1alpha1.Account{}).
+		Named("account").
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret), builder.OnlyMetadata).
+		Complete(r)
+}
+
+// accountsOfSecret maps a password Secret to the Accounts using it, and a
+// snapshot entry to the Account it was compiled from.
+func (r *AccountReconciler) accountsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetNamespace() == r.Namespace && o.GetLabels()[snapshot.LabelSnapshot] == string(snapshot.KindAccount) {
+		return sourceRequest(o)
+	}
+	list := &oauthv1alpha1.AccountList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexPasswordSecret: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing accounts by password Secret failed")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, item := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	}
+	return reqs
+}

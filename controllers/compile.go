@@ -1,0 +1,257 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// EffectiveAccess is what a client may do under its policy: the grant types
+// and scopes that survive the intersection, and the conditions that explain
+// what was removed, in OAuth terms.
+type EffectiveAccess struct {
+	// GrantTypes are the client's grant types allowed by the policy.
+	GrantTypes []oauthv1alpha1.GrantType
+	// Scopes are the client's scopes allowed by the policy.
+	Scopes []oauthv1alpha1.Scope
+	// DefaultScopes are the policy's default scopes that the client may have.
+	DefaultScopes []oauthv1alpha1.Scope
+	// GrantTypesAllowed is the GrantTypesAllowed condition.
+	GrantTypesAllowed metav1.Condition
+	// ScopesAllowed is the ScopesAllowed condition.
+	ScopesAllowed metav1.Condition
+	// Usable is false when no grant type the client can actually use is
+	// left: none at all, or only refresh_token without a grant that issues
+	// refresh tokens.
+	Usable bool
+	// Restrictions are one sentence each about what the policy removed.
+	Restrictions []string
+}
+
+// issuesRefreshTokens are the grant types after which refresh_token is useful.
+var issuesRefreshTokens = []oauthv1alpha1.GrantType{
+	oauthv1alpha1.GrantTypeAuthorizationCode,
+	oauthv1alpha1.GrantTypeDeviceCode,
+	oauthv1alpha1.GrantTypePassword,
+}
+
+// policyDescription names a policy for messages.
+func policyDescription(name string) string {
+	if name == "" {
+		return "the built-in default policy"
+	}
+	return "GrantPolicy " + name
+}
+
+// ComputeAccess intersects the client's grant types and scopes with the
+// policy's (policyName empty for the built-in defaults) and says why anything
+// was removed: token requests with a removed grant type get
+// unauthorized_client, requests for a removed scope get invalid_scope.
+func ComputeAccess(spec oauthv1alpha1.OAuthClientSpec, policyName string, policy oauthv1alpha1.GrantPolicySpec) EffectiveAccess {
+	policy = withDefaults(policy)
+	by := policyDescription(policyName)
+	var a EffectiveAccess
+
+	var removedGrants []string
+	for _, g := range spec.GrantTypes {
+		if slices.Contains(policy.AllowedGrantTypes, g) {
+			a.GrantTypes = append(a.GrantTypes, g)
+		} else {
+			removedGrants = append(removedGrants, string(g))
+		}
+	}
+	a.GrantTypesAllowed = metav1.Condition{
+		Type:    oauthv1alpha1.GrantTypesAllowedCondition,
+		Status:  metav1.ConditionTrue,
+		Reason:  oauthv1alpha1.AllowedReason,
+		Message: fmt.Sprintf("every grant type of the client is allowed by %s", by),
+	}
+	if len(removedGrants) > 0 {
+		msg := fmt.Sprintf("%s %s not allowed by %s; token requests with %s get unauthorized_client",
+			plural(len(removedGrants), "grant type", "grant types"), joinIs(removedGrants), by, pronoun(len(removedGrants)))
+		a.GrantTypesAllowed.Status = metav1.ConditionFalse
+		a.GrantTypesAllowed.Reason = oauthv1alpha1.UnauthorizedClientReason
+		a.GrantTypesAllowed.Message = msg
+		a.Restrictions = append(a.Restrictions, msg)
+	}
+	for _, g := range a.GrantTypes {
+		if g != oauthv1alpha1.GrantTypeRefreshToken || slices.ContainsFunc(a.GrantTypes, func(i oauthv1alpha1.GrantType) bool {
+			return slices.Contains(issuesRefreshTokens, i)
+		}) {
+			a.Usable = true
+		}
+	}
+
+	var removedScopes []string
+	for _, s := range spec.Scopes {
+		if policy.AllowedScopes == nil || slices.Contains(policy.AllowedScopes, s) {
+			a.Scopes = append(a.Scopes, s)
+		} else {
+			removedScopes = append(removedScopes, string(s))
+		}
+	}
+	for _, s := range policy.DefaultScopes {
+		if slices.Contains(a.Scopes, s) {
+			a.DefaultScopes = append(a.DefaultScopes, s)
+		}
+	}
+	a.ScopesAllowed = metav1.Condition{
+		Type:    oauthv1alpha1.ScopesAllowedCondition,
+		Status:  metav1.ConditionTrue,
+		Reason:  oauthv1alpha1.AllowedReason,
+		Message: fmt.Sprintf("every scope of the client is allowed by %s", by),
+	}
+	if len(removedScopes) > 0 {
+		msg := fmt.Sprintf("%s %s not allowed by %s; requests for %s get invalid_scope",
+			plural(len(removedScopes), "scope", "scopes"), joinIs(removedScopes), by, pronoun(len(removedScopes)))
+		a.ScopesAllowed.Status = metav1.ConditionFalse
+		a.ScopesAllowed.Reason = oauthv1alpha1.InvalidScopeReason
+		a.ScopesAllowed.Message = msg
+		a.Restrictions = append(a.Restrictions, msg)
+	}
+	return a
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// joinIs renders "password is" or "password, client_credentials are".
+func joinIs(items []string) string {
+	if len(items) == 1 {
+		return items[0] + " is"
+	}
+	return strings.Join(items, ", ") + " are"
+}
+
+// ClientInput is everything CompileClient needs: the client, its resolved
+// policy and access, and the digests of its valid secrets.
+type ClientInput struct {
+	Client   *oauthv1alpha1.OAuthClient
+	ClientID string
+	Policy   snapshot.Policy
+	Access   EffectiveAccess
+	Digests  []snapshot.SecretDigest
+}
+
+// CompileClient builds the snapshot document of an effective client.
+func CompileClient(in ClientInput) snapshot.Document {
+	spec := in.Client.Spec
+	c := &snapshot.Client{
+		ID:                      in.ClientID,
+		Namespace:               in.Client.Namespace,
+		Type:                    string(clientType(spec)),
+		DisplayName:             spec.DisplayName,
+		Disabled:                spec.Disabled,
+		TokenEndpointAuthMethod: string(authMethod(spec)),
+		Audiences:               slices.Clone(spec.Audiences),
+		Policy:                  in.Policy,
+		GrantTypes:              []string{},
+	}
+	if c.Type == string(oauthv1alpha1.ClientTypeConfidential) {
+		c.Secrets = in.Digests
+	}
+	for _, u := range spec.RedirectURIs {
+		c.RedirectURIs = append(c.RedirectURIs, string(u))
+	}
+	for _, g := range in.Access.GrantTypes {
+		c.GrantTypes = append(c.GrantTypes, string(g))
+	}
+	for _, g := range spec.GrantTypes {
+		c.RequestedGrantTypes = append(c.RequestedGrantTypes, string(g))
+	}
+	for _, s := range in.Access.Scopes {
+		c.Scopes = append(c.Scopes, string(s))
+	}
+	for _, s := range in.Access.DefaultScopes {
+		c.DefaultScopes = append(c.DefaultScopes, string(s))
+	}
+	return snapshot.Document{
+		Kind: snapshot.KindClient,
+		Source: snapshot.Source{
+			Kind:       "OAuthClient",
+			Namespace:  in.Client.Namespace,
+			Name:       in.Client.Name,
+			UID:        string(in.Client.UID),
+			Generation: in.Client.Generation,
+		},
+		Client: c,
+	}
+}
+
+// clientType is the client's type, Confidential when unset.
+func clientType(spec oauthv1alpha1.OAuthClientSpec) oauthv1alpha1.ClientType {
+	if spec.Type == "" {
+		return oauthv1alpha1.ClientTypeConfidential
+	}
+	return spec.Type
+}
+
+// authMethod is the token endpoint auth method with its type's default.
+func authMethod(spec oauthv1alpha1.OAuthClientSpec) oauthv1alpha1.TokenEndpointAuthMethod {
+	switch {
+	case spec.TokenEndpointAuthMethod != "":
+		return spec.TokenEndpointAuthMethod
+	case clientType(spec) == oauthv1alpha1.ClientTypePublic:
+		return oauthv1alpha1.AuthMethodNone
+	default:
+		return oauthv1alpha1.AuthMethodClientSecretBasic
+	}
+}
+
+// EffectiveClientID is spec.clientID, or <namespace>.<name> without one.
+func EffectiveClientID(c *oauthv1alpha1.OAuthClient) string {
+	if c.Spec.ClientID != "" {
+		return c.Spec.ClientID
+	}
+	return c.Namespace + "." + c.Name
+}
+
+// ClientIDOwner picks, among clients using the same clientID, the one that
+// keeps it: the oldest by creationTimestamp, then by UID. Clients being
+// deleted never win.
+func ClientIDOwner(clients []oauthv1alpha1.OAuthClient) *oauthv1alpha1.OAuthClient {
+	var owner *oauthv1alpha1.OAuthClient
+	for i := range clients {
+		c := &clients[i]
+		if !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if owner == nil || c.CreationTimestamp.Before(&owner.CreationTimestamp) ||
+			(c.CreationTimestamp.Equal(&owner.CreationTimestamp) && c.UID < owner.UID) {
+			owner = c
+		}
+	}
+	return owner
+}

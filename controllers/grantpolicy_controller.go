@@ -1,0 +1,104 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+)
+
+// GrantPolicyReconciler validates GrantPolicies and counts the clients each
+// governs. The clients themselves are requeued by the OAuthClient
+// controller's watch on GrantPolicies, through IndexPolicyName.
+type GrantPolicyReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+}
+
+// Reconcile validates one GrantPolicy and patches its status once.
+func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &oauthv1alpha1.GrantPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := obj.DeepCopy()
+	before := currentReady(obj.Status.Conditions)
+	beginReconcile(&obj.Status.Conditions, obj.Generation, obj.Status.ObservedGeneration)
+	defer func() {
+		endReconcile(&obj.Status.Conditions, obj.Generation, &obj.Status.ObservedGeneration, retErr)
+		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			result, retErr = ctrl.Result{}, client.IgnoreNotFound(err)
+			return
+		}
+		recordReadyChange(r.Recorder, obj, obj.Status.Conditions, before)
+	}()
+	if err := r.reconcileClients(ctx, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.reconcileValidation(obj)
+}
+
+// reconcileClients counts the OAuthClients the policy governs (for
+// "default": also those naming no policy) into status.clients.
+func (r *GrantPolicyReconciler) reconcileClients(ctx context.Context, obj *oauthv1alpha1.GrantPolicy) error {
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.Namespace), client.MatchingFields{IndexPolicyName: obj.Name}); err != nil {
+		return err
+	}
+	obj.Status.Clients = int32(len(list.Items))
+	return nil
+}
+
+// reconcileValidation checks what apply-time validation cannot. Sets Ready:
+// Reconciled, or InvalidSpec (stalled).
+func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy) error {
+	if _, err := CompilePolicy(obj.Name, obj.Spec); err != nil {
+		msg := fmt.Sprintf("the policy cannot be applied: %v; its %d clients are not served until it is fixed", err, obj.Status.Clients)
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.InvalidSpecReason, msg)
+		return reconcile.TerminalError(errors.New(msg))
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
+		fmt.Sprintf("the policy is valid and governs %d %s", obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients")))
+	return nil
+}
+
+// SetupWithManager watches GrantPolicies and the OAuthClients that use
+// them, to keep status.clients current. Needs SetupIndexes first.
+func (r *GrantPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&oauthv1alpha1.GrantPolicy{}).
+		Named("grantpolicy").
+		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			c, ok := o.(*oauthv1alpha1.OAuthClient)
+			if !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: policyLookupName(c)}}}
+		})).
+		Complete(r)
+}

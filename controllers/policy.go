@@ -1,0 +1,150 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// BuiltinPolicy is the policy of a client that names no GrantPolicy in a
+// namespace without a GrantPolicy called "default". It equals the defaults of
+// the GrantPolicy CRD, so `spec: {}` and no policy at all behave the same.
+func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
+	d := func(v time.Duration) *metav1.Duration { return &metav1.Duration{Duration: v} }
+	return oauthv1alpha1.GrantPolicySpec{
+		AllowedGrantTypes: []oauthv1alpha1.GrantType{
+			oauthv1alpha1.GrantTypeAuthorizationCode,
+			oauthv1alpha1.GrantTypeRefreshToken,
+			oauthv1alpha1.GrantTypeClientCredentials,
+			oauthv1alpha1.GrantTypeDeviceCode,
+		},
+		PKCE:                      oauthv1alpha1.PKCERequired,
+		Consent:                   oauthv1alpha1.ConsentPrompt,
+		AccessTokenLifetime:       d(time.Hour),
+		RefreshTokenLifetime:      d(720 * time.Hour),
+		AuthorizationCodeLifetime: d(time.Minute),
+		DeviceCodeLifetime:        d(10 * time.Minute),
+		RefreshTokenRotation:      oauthv1alpha1.RefreshTokenRotate,
+		DevicePollInterval:        d(5 * time.Second),
+		Lockout: &oauthv1alpha1.LockoutSpec{
+			MaxFailedAttempts: 5,
+			Window:            d(15 * time.Minute),
+			Duration:          d(15 * time.Minute),
+		},
+		ErrorProfile: oauthv1alpha1.ErrorProfileExtended,
+	}
+}
+
+// withDefaults fills every unset field of spec from the built-in defaults.
+// The API server applies the same defaults, so this matters only for objects
+// written without them (or created by an older CRD).
+func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicySpec {
+	def := BuiltinPolicy()
+	if len(spec.AllowedGrantTypes) == 0 {
+		spec.AllowedGrantTypes = def.AllowedGrantTypes
+	}
+	if spec.PKCE == "" {
+		spec.PKCE = def.PKCE
+	}
+	if spec.Consent == "" {
+		spec.Consent = def.Consent
+	}
+	durations := []struct{ v, def **metav1.Duration }{
+		{&spec.AccessTokenLifetime, &def.AccessTokenLifetime},
+		{&spec.RefreshTokenLifetime, &def.RefreshTokenLifetime},
+		{&spec.AuthorizationCodeLifetime, &def.AuthorizationCodeLifetime},
+		{&spec.DeviceCodeLifetime, &def.DeviceCodeLifetime},
+		{&spec.DevicePollInterval, &def.DevicePollInterval},
+	}
+	for _, d := range durations {
+		if *d.v == nil {
+			*d.v = *d.def
+		}
+	}
+	if spec.RefreshTokenRotation == "" {
+		spec.RefreshTokenRotation = def.RefreshTokenRotation
+	}
+	lockout := *def.Lockout
+	if spec.Lockout != nil {
+		if spec.Lockout.MaxFailedAttempts > 0 {
+			lockout.MaxFailedAttempts = spec.Lockout.MaxFailedAttempts
+		}
+		if spec.Lockout.Window != nil {
+			lockout.Window = spec.Lockout.Window
+		}
+		if spec.Lockout.Duration != nil {
+			lockout.Duration = spec.Lockout.Duration
+		}
+	}
+	spec.Lockout = &lockout
+	if spec.ErrorProfile == "" {
+		spec.ErrorProfile = def.ErrorProfile
+	}
+	return spec
+}
+
+// CompilePolicy turns a GrantPolicy spec (name empty for the built-in
+// defaults) into the snapshot's resolved policy. It fails, with a message for
+// a person, on values the API server's validation should have refused.
+func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Policy, error) {
+	spec = withDefaults(spec)
+	var problems []string
+	seconds := func(field string, d *metav1.Duration) int64 {
+		s := int64(d.Duration / time.Second)
+		if s <= 0 {
+			problems = append(problems, fmt.Sprintf("%s must be at least 1s", field))
+		}
+		return s
+	}
+	p := snapshot.Policy{
+		Name:                             name,
+		PKCE:                             string(spec.PKCE),
+		Consent:                          string(spec.Consent),
+		ErrorProfile:                     string(spec.ErrorProfile),
+		RefreshTokenRotation:             string(spec.RefreshTokenRotation),
+		AccessTokenLifetimeSeconds:       seconds("accessTokenLifetime", spec.AccessTokenLifetime),
+		RefreshTokenLifetimeSeconds:      seconds("refreshTokenLifetime", spec.RefreshTokenLifetime),
+		AuthorizationCodeLifetimeSeconds: seconds("authorizationCodeLifetime", spec.AuthorizationCodeLifetime),
+		DeviceCodeLifetimeSeconds:        seconds("deviceCodeLifetime", spec.DeviceCodeLifetime),
+		DevicePollIntervalSeconds:        seconds("devicePollInterval", spec.DevicePollInterval),
+		LockoutMaxFailedAttempts:         spec.Lockout.MaxFailedAttempts,
+		LockoutWindowSeconds:             seconds("lockout.window", spec.Lockout.Window),
+		LockoutDurationSeconds:           seconds("lockout.duration", spec.Lockout.Duration),
+	}
+	if p.AccessTokenLifetimeSeconds > p.RefreshTokenLifetimeSeconds {
+		problems = append(problems, "accessTokenLifetime must not be longer than refreshTokenLifetime")
+	}
+	if spec.AllowedScopes != nil {
+		for _, s := range spec.DefaultScopes {
+			if !slices.Contains(spec.AllowedScopes, s) {
+				problems = append(problems, fmt.Sprintf("default scope %s is not in allowedScopes", s))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return snapshot.Policy{}, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return p, nil
+}

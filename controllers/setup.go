@@ -1,0 +1,180 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+)
+
+// Field indexes on OAuthClients and Accounts, registered by SetupIndexes.
+const (
+	// IndexClientID is the effective clientID, across namespaces.
+	IndexClientID = "oauthclient.clientID"
+	// IndexPolicyName is the GrantPolicy a client looks for: grantPolicyRef,
+	// else "default".
+	IndexPolicyName = "oauthclient.grantPolicy"
+	// IndexSecretRef is the Secret named in spec.secret.secretRef.
+	IndexSecretRef = "oauthclient.secretRef"
+	// IndexPasswordSecret is the Secret named in an Account's passwordSecretRef.
+	IndexPasswordSecret = "account.passwordSecretRef"
+)
+
+// SetupIndexes registers the field indexes the reconcilers list by. Call it
+// once, before the reconcilers' SetupWithManager.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	byClient := func(f func(*oauthv1alpha1.OAuthClient) []string) client.IndexerFunc {
+		return func(o client.Object) []string { return f(o.(*oauthv1alpha1.OAuthClient)) }
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexClientID, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
+		return []string{EffectiveClientID(c)}
+	})); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexPolicyName, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
+		return []string{policyLookupName(c)}
+	})); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexSecretRef, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
+		if c.Spec.Secret == nil {
+			return nil
+		}
+		return []string{c.Spec.Secret.SecretRef.Name}
+	})); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &oauthv1alpha1.Account{}, IndexPasswordSecret, func(o client.Object) []string {
+		return []string{o.(*oauthv1alpha1.Account).Spec.PasswordSecretRef.Name}
+	})
+}
+
+// CacheOptions keeps the manager's memory independent of unrelated Secrets:
+// Secrets are never cached whole (reads go to the API server, see
+// ClientOptions), only their metadata is watched, and managed fields are
+// stripped from everything cached. Referenced Secrets carry no label of
+// ours, so a label selector cannot narrow the Secret watch further (and
+// controller-runtime applies a per-type selector to metadata watches too).
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// ClientOptions makes every Secret read bypass the cache.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
+
+// addFinalizer adds Finalizer to obj (a patch) when it is missing.
+func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	if controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	controllerutil.AddFinalizer(obj, Finalizer)
+	return c.Patch(ctx, obj, patch)
+}
+
+// removeFinalizer removes Finalizer from obj (a patch).
+func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	return client.IgnoreNotFound(c.Patch(ctx, obj, patch))
+}
+
+// recordReadyChange emits an Event when Ready's status or reason changed:
+// Normal when it became True, Warning otherwise, with the Ready reason.
+func recordReadyChange(rec events.EventRecorder, obj runtime.Object, conditions []metav1.Condition, before readyState) {
+	after := currentReady(conditions)
+	if after == before {
+		return
+	}
+	ready := apimeta.FindStatusCondition(conditions, oauthv1alpha1.ReadyCondition)
+	eventType := corev1.EventTypeWarning
+	if ready.Status == metav1.ConditionTrue {
+		eventType = corev1.EventTypeNormal
+	}
+	rec.Eventf(obj, nil, eventType, ready.Reason, "Reconcile", "%s", ready.Message)
+}
+
+// Options configure the control plane.
+type Options struct {
+	// Namespace is the operator namespace, where the snapshot is written.
+	Namespace string
+	// Issuer is the authorization server's URL.
+	Issuer string
+	// KeyRotation configures the signing keys; NewKey defaults to NewES256Key.
+	KeyRotation KeyRotationConfig
+	// Clock defaults to the real clock.
+	Clock clock.WithTicker
+}
+
+// Setup registers the indexes, the three reconcilers, the signing key
+// rotator and the start-up orphan cleanup with mgr.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.KeyRotation.NewKey == nil {
+		opts.KeyRotation.NewKey = NewES256Key
+	}
+	if opts.KeyRotation.MaxTokenLifetime == 0 {
+		opts.KeyRotation.MaxTokenLifetime = MaxTokenLifetime
+	}
+	if err := opts.KeyRotation.Validate(); err != nil {
+		return err
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	recorder := mgr.GetEventRecorder("authops-manager")
+	if err := (&OAuthClientReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&AccountReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(&KeyRotator{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Namespace: opts.Namespace, Config: opts.KeyRotation,
+	}); err != nil {
+		return err
+	}
+	return mgr.Add(&OrphanCleaner{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace})
+}

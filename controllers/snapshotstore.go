@@ -1,0 +1,144 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+const (
+	// LabelManagedBy marks every Secret the controllers write.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy.
+	ManagedByValue = "authops"
+	// AnnotationSource names the object ("<namespace>/<name>") a snapshot
+	// Secret was compiled from, so a change to the Secret requeues it.
+	AnnotationSource = "oauth.authops.io/source"
+)
+
+// snapshotSecretName is the name of the snapshot Secret of one object.
+func snapshotSecretName(kind snapshot.Kind, uid types.UID) string {
+	return fmt.Sprintf("authops-%s-%s", kind, uid)
+}
+
+// snapshotStore reads and writes snapshot Secrets in the operator
+// namespace. Reads go to the API server, never to a cache: the documents
+// carry rotation state that must not be read stale.
+type snapshotStore struct {
+	client    client.Client
+	reader    client.Reader
+	namespace string
+}
+
+// read returns the document of the named Secret, or nil when the Secret does
+// not exist or holds no valid document (it is then rewritten).
+func (s snapshotStore) read(ctx context.Context, name string) (*snapshot.Document, error) {
+	secret := &corev1.Secret{}
+	err := s.reader.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: name}, secret)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := snapshot.Decode(secret.Data[snapshot.DataKey])
+	if err != nil {
+		return nil, nil //nolint:nilerr // an invalid document is replaced
+	}
+	return &doc, nil
+}
+
+// write stores doc in the named Secret, creating it or updating it when its
+// content changed.
+func (s snapshotStore) write(ctx context.Context, name string, doc snapshot.Document) error {
+	data, err := snapshot.Encode(doc)
+	if err != nil {
+		return fmt.Errorf("compiled an invalid snapshot document: %w", err)
+	}
+	labels := map[string]string{snapshot.LabelSnapshot: string(doc.Kind), LabelManagedBy: ManagedByValue}
+	annotations := map[string]string{}
+	if doc.Source.Namespace != "" {
+		annotations[AnnotationSource] = doc.Source.Namespace + "/" + doc.Source.Name
+	}
+	secret := &corev1.Secret{}
+	err = s.reader.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: name}, secret)
+	if apierrors.IsNotFound(err) {
+		secret = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: name, Labels: labels, Annotations: annotations},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{snapshot.DataKey: data},
+		}
+		return s.client.Create(ctx, secret)
+	}
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(secret.Data[snapshot.DataKey], data) && mapsContain(secret.Labels, labels) && mapsContain(secret.Annotations, annotations) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	secret.Labels = mergeMaps(secret.Labels, labels)
+	secret.Annotations = mergeMaps(secret.Annotations, annotations)
+	secret.Data = map[string][]byte{snapshot.DataKey: data}
+	return s.client.Patch(ctx, secret, patch)
+}
+
+// remove deletes the named Secret; a missing one is fine.
+func (s snapshotStore) remove(ctx context.Context, name string) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: name}}
+	return client.IgnoreNotFound(s.client.Delete(ctx, secret))
+}
+
+func mapsContain(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func mergeMaps(dst, src map[string]string) map[string]string {
+	if dst == nil {
+		dst = map[string]string{}
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
+}
+
+// sourceRequest is the request for the object a snapshot Secret was compiled from.
+func sourceRequest(o client.Object) []reconcile.Request {
+	ns, name, ok := strings.Cut(o.GetAnnotations()[AnnotationSource], "/")
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+}

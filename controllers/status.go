@@ -1,0 +1,114 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"errors"
+	"fmt"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+)
+
+// beginReconcile marks a new generation Reconciling (kstatus) before any step runs.
+func beginReconcile(conditions *[]metav1.Condition, generation, observed int64) {
+	if generation != observed {
+		apimeta.SetStatusCondition(conditions, metav1.Condition{
+			Type:    oauthv1alpha1.ReconcilingCondition,
+			Status:  metav1.ConditionTrue,
+			Reason:  oauthv1alpha1.ProgressingReason,
+			Message: fmt.Sprintf("reconciling generation %d", generation),
+		})
+	}
+}
+
+// isTerminal says whether err asks for no retry: the user must change something.
+func isTerminal(err error) bool {
+	return err != nil && errors.Is(err, reconcile.TerminalError(nil))
+}
+
+// endReconcile settles the kstatus conditions and observedGeneration from
+// the outcome of a reconcile: success or a terminal error move
+// observedGeneration and remove Reconciling; a terminal error sets Stalled
+// with the Ready reason; a transient error keeps Reconciling, saying why.
+// Ready is always present.
+func endReconcile(conditions *[]metav1.Condition, generation int64, observed *int64, err error) {
+	if apimeta.FindStatusCondition(*conditions, oauthv1alpha1.ReadyCondition) == nil {
+		apimeta.SetStatusCondition(conditions, metav1.Condition{
+			Type:    oauthv1alpha1.ReadyCondition,
+			Status:  metav1.ConditionUnknown,
+			Reason:  oauthv1alpha1.ProgressingReason,
+			Message: "reconciling",
+		})
+	}
+	ready := apimeta.FindStatusCondition(*conditions, oauthv1alpha1.ReadyCondition)
+	switch {
+	case err == nil:
+		*observed = generation
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ReconcilingCondition)
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.StalledCondition)
+	case isTerminal(err):
+		*observed = generation
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ReconcilingCondition)
+		apimeta.SetStatusCondition(conditions, metav1.Condition{
+			Type:    oauthv1alpha1.StalledCondition,
+			Status:  metav1.ConditionTrue,
+			Reason:  ready.Reason,
+			Message: ready.Message,
+		})
+	default:
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.StalledCondition)
+		apimeta.SetStatusCondition(conditions, metav1.Condition{
+			Type:    oauthv1alpha1.ReconcilingCondition,
+			Status:  metav1.ConditionTrue,
+			Reason:  oauthv1alpha1.ProgressingReason,
+			Message: fmt.Sprintf("retrying after an error: %v", err),
+		})
+	}
+	for i := range *conditions {
+		if (*conditions)[i].ObservedGeneration == 0 {
+			(*conditions)[i].ObservedGeneration = generation
+		}
+	}
+}
+
+// setCondition sets one condition for the given generation.
+func setCondition(conditions *[]metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: generation,
+	})
+}
+
+// readyState is the Ready condition's status and reason, to notice changes.
+type readyState struct {
+	status metav1.ConditionStatus
+	reason string
+}
+
+func currentReady(conditions []metav1.Condition) readyState {
+	if c := apimeta.FindStatusCondition(conditions, oauthv1alpha1.ReadyCondition); c != nil {
+		return readyState{status: c.Status, reason: c.Reason}
+	}
+	return readyState{}
+}
