@@ -1,0 +1,271 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/store"
+)
+
+// jwks serves the published signing keys (RFC 7517 §5).
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range s.reg.Current().PublishedKeys(s.clock.Now()) {
+		set.Keys = append(set.Keys, k.Public())
+	}
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, set)
+}
+
+// metadata is the authorization server metadata (RFC 8414 §2), served
+// identically as the OpenID Provider configuration (OIDC Discovery §3).
+func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
+	m := map[string]any{
+		"issuer":                                         s.issuer,
+		"authorization_endpoint":                         s.issuer + PathAuthorize,
+		"token_endpoint":                                 s.issuer + PathToken,
+		"jwks_uri":                                       s.issuer + PathJWKS,
+		"userinfo_endpoint":                              s.issuer + PathUserinfo,
+		"introspection_endpoint":                         s.issuer + PathIntrospect,
+		"revocation_endpoint":                            s.issuer + PathRevoke,
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials", "password"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
+		"authorization_response_iss_parameter_supported": true,
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"ES256"},
+		"scopes_supported":                               []string{"openid", "profile", "email", "groups"},
+		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "name", "preferred_username", "email", "groups"},
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, m)
+}
+
+// introspect is token introspection (RFC 7662 §2). The caller must
+// authenticate as a confidential client; a token that is not active, or
+// that belongs to another client, is {"active":false} and nothing else.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	reg := s.reg.Current()
+	p, e := parseForm(w, r)
+	if e != nil {
+		s.writeError(w, r, e, s.profile)
+		return
+	}
+	caller, e := s.authenticateClient(r, reg, p)
+	if e == nil && caller.Public() {
+		e = &oautherr.Error{Code: oautherr.InvalidClient, Basic: r.Header.Get("Authorization") != ""}
+	}
+	if e != nil {
+		s.writeError(w, r, e, s.profile)
+		return
+	}
+	if p["token"] == "" {
+		s.writeError(w, r, oautherr.Newf(oautherr.InvalidRequest, "token is required."), caller.Profile())
+		return
+	}
+	resp, err := s.lookupToken(r.Context(), reg, caller, p["token"], p["token_type_hint"])
+	if err != nil {
+		s.writeError(w, r, serverError(err), caller.Profile())
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+}
+
+// lookupToken finds an active token the caller may see: an access token
+// issued to it (or naming it as audience), or its own refresh token.
+func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller *registry.Client, raw, hint string) (introspection, error) {
+	now := s.clock.Now()
+	inactive := introspection{}
+	if hint != "refresh_token" || strings.Count(raw, ".") == 2 {
+		if c, err := s.verifyAccessToken(reg, raw, now); err == nil {
+			if c.ClientID != caller.ID && !contains(c.Audience, caller.ID) {
+				return inactive, nil
+			}
+			if active, err := s.accessTokenActive(ctx, c); err != nil || !active {
+				return inactive, err
+			}
+			return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject, Audience: c.Audience,
+				Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, JTI: c.JTI, TokenType: "Bearer"}, nil
+		}
+	}
+	rt, err := s.store.GetRefreshToken(ctx, store.HashToken(raw))
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrRevoked):
+		return inactive, nil
+	default:
+		return inactive, err
+	}
+	if rt.ClientID != caller.ID {
+		return inactive, nil
+	}
+	return introspection{Active: true, Scope: joinScopes(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
+		Issuer: s.issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(), TokenType: "refresh_token"}, nil
+}
+
+// accessTokenActive checks the revocation of the token and of its family.
+func (s *Server) accessTokenActive(ctx context.Context, c *accessClaims) (bool, error) {
+	revoked, err := s.store.IsAccessTokenRevoked(ctx, c.JTI)
+	if err != nil || revoked {
+		return false, err
+	}
+	if c.Family != "" {
+		revoked, err := s.store.IsFamilyRevoked(ctx, c.Family)
+		if err != nil || revoked {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// revoke is token revocation (RFC 7009 §2). The client authenticates (or
+// names itself, if public); an unknown token, or another client's, gets 200
+// and nothing happens. Revoking a refresh token revokes its whole family,
+// and with it every access token issued from the family.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	reg := s.reg.Current()
+	p, e := parseForm(w, r)
+	if e != nil {
+		s.writeError(w, r, e, s.profile)
+		return
+	}
+	caller, e := s.authenticateClient(r, reg, p)
+	if e != nil {
+		s.writeError(w, r, e, s.profile)
+		return
+	}
+	raw := p["token"]
+	if raw == "" {
+		s.writeError(w, r, oautherr.Newf(oautherr.InvalidRequest, "token is required."), caller.Profile())
+		return
+	}
+	ctx, now := r.Context(), s.clock.Now()
+	if c, err := s.verifyAccessToken(reg, raw, now); err == nil {
+		if c.ClientID == caller.ID {
+			if err := s.store.RevokeAccessToken(ctx, c.JTI, timeUnix(c.Expiry)); err != nil {
+				s.writeError(w, r, serverError(err), caller.Profile())
+				return
+			}
+		}
+	} else {
+		rt, err := s.store.GetRefreshToken(ctx, store.HashToken(raw))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil && !errors.Is(err, store.ErrAlreadyUsed) && !errors.Is(err, store.ErrRevoked) && !errors.Is(err, store.ErrExpired):
+			s.writeError(w, r, serverError(err), caller.Profile())
+			return
+		case rt.ClientID == caller.ID:
+			if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+				s.writeError(w, r, serverError(err), caller.Profile())
+				return
+			}
+			s.log.Info("refresh token family revoked", "clientID", caller.ID, "family", rt.FamilyID)
+		}
+	}
+	oautherr.NoStore(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
+
+// userinfo is the OpenID Connect UserInfo endpoint (OIDC Core §5.3). It
+// takes a bearer access token (RFC 6750 §2.1) that was granted openid;
+// errors follow RFC 6750 §3.
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	reg := s.reg.Current()
+	fail := func(status int, code, desc string) {
+		oautherr.NoStore(w.Header())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`", error="`+code+`"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		writeBody(w, map[string]string{"error": code, "error_description": desc, "error_uri": ""})
+	}
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		oautherr.NoStore(w.Header())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	c, err := s.verifyAccessToken(reg, raw, s.clock.Now())
+	if err == nil {
+		var active bool
+		active, err = s.accessTokenActive(r.Context(), c)
+		if err == nil && !active {
+			err = errBadToken
+		}
+	}
+	if err != nil {
+		fail(http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		return
+	}
+	scopes := strings.Fields(c.Scope)
+	acc, ok := reg.AccountBySubject(c.Subject)
+	if !contains(scopes, "openid") || !ok || acc.Disabled {
+		fail(http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope for an account.")
+		return
+	}
+	var ic idClaims
+	addProfileClaims(&ic, acc, scopes)
+	out := map[string]any{"sub": acc.Subject}
+	if ic.Name != "" {
+		out["name"] = ic.Name
+	}
+	if ic.PreferredUsername != "" {
+		out["preferred_username"] = ic.PreferredUsername
+	}
+	if ic.Email != "" {
+		out["email"] = ic.Email
+	}
+	if ic.Groups != nil {
+		out["groups"] = ic.Groups
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeBody(w http.ResponseWriter, v any) {
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func timeUnix(sec int64) time.Time { return time.Unix(sec, 0) }

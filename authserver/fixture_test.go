@@ -1,0 +1,337 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/store/storetest"
+)
+
+const (
+	webSecret = "w3b secret:with/odd+chars&more" // exercises RFC 6749 §2.3.1 encoding
+	ccSecret  = "cc-secret"
+	pwSecret  = "pw-secret"
+	webRedir  = "https://app.example.com/callback"
+	spaRedir  = "http://127.0.0.1:9999/cb"
+	alicePass = "alice password"
+)
+
+func digest(secret string) snapshot.SecretDigest {
+	d := sha256.Sum256([]byte(secret))
+	return snapshot.SecretDigest{SHA256: hex.EncodeToString(d[:])}
+}
+
+func policy(mut ...func(*snapshot.Policy)) snapshot.Policy {
+	p := snapshot.Policy{PKCE: "Optional", Consent: "Prompt", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
+		AccessTokenLifetimeSeconds: 600, RefreshTokenLifetimeSeconds: 86400, AuthorizationCodeLifetimeSeconds: 60,
+		DeviceCodeLifetimeSeconds: 600, DevicePollIntervalSeconds: 5, LockoutMaxFailedAttempts: 3,
+		LockoutWindowSeconds: 900, LockoutDurationSeconds: 900}
+	for _, m := range mut {
+		m(&p)
+	}
+	return p
+}
+
+func clientDoc(c snapshot.Client) snapshot.Document {
+	if c.Namespace == "" {
+		c.Namespace = "team"
+	}
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindClient,
+		Source: snapshot.Source{Kind: "OAuthClient", Namespace: c.Namespace, Name: c.ID, UID: "uid-" + c.ID, Generation: 1},
+		Client: &c}
+}
+
+func accountDoc(t testing.TB, ns, user, password string, mut ...func(*snapshot.Account)) snapshot.Document {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := snapshot.Account{Subject: ns + "/" + user, Namespace: ns, Username: user, PasswordBcrypt: string(h),
+		Email: user + "@example.com", DisplayName: strings.ToUpper(user[:1]) + user[1:], Groups: []string{"devs"}}
+	for _, m := range mut {
+		m(&a)
+	}
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindAccount,
+		Source: snapshot.Source{Kind: "Account", Namespace: ns, Name: user, UID: "uid-" + ns + user}, Account: &a}
+}
+
+func keyDoc(t testing.TB, kid string, from time.Time) snapshot.Document {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := snapshot.EncodePrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindKeySet,
+		Source: snapshot.Source{Kind: "Secret", Name: snapshot.KeySetSecretName, UID: "keys"},
+		KeySet: &snapshot.KeySet{Keys: []snapshot.Key{{ID: kid, Algorithm: "ES256", PrivateKeyPEM: pemKey,
+			PublishFrom: from, SignFrom: from, SignUntil: from.Add(48 * time.Hour), PublishUntil: from.Add(72 * time.Hour)}}}}
+}
+
+// fixture is a real server on a loopback listener with a fake clock, an
+// in-memory store and a snapshot of test clients and accounts.
+type fixture struct {
+	t      *testing.T
+	srv    *httptest.Server
+	issuer string
+	clock  *storetest.FakeClock
+	store  store.Store
+	holder *registry.Holder
+}
+
+func allClients() []snapshot.Client {
+	return []snapshot.Client{
+		{ID: "web", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic", DisplayName: "Web App",
+			Secrets: []snapshot.SecretDigest{digest(webSecret)}, RedirectURIs: []string{webRedir, "https://app.example.com:8443/other"},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "api.read"},
+			DefaultScopes: []string{"openid"}, Policy: policy()},
+		{ID: "spa", Type: "Public", TokenEndpointAuthMethod: "none", RedirectURIs: []string{spaRedir},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "api.read"},
+			Policy: policy(func(p *snapshot.Policy) { p.Consent = "Auto"; p.RefreshTokenRotation = "Rotate" })},
+		{ID: "cc", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_post",
+			Secrets:    []snapshot.SecretDigest{digest(ccSecret)},
+			GrantTypes: []string{"client_credentials"}, RequestedGrantTypes: []string{"client_credentials", "password"},
+			Scopes: []string{"api.read", "api.write"}, DefaultScopes: []string{"api.read"}, Audiences: []string{"https://api.example.com"},
+			Policy: policy()},
+		{ID: "pw", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
+			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
+			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "api.read"}, Policy: policy()},
+		{ID: "pw-rfc", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
+			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
+			GrantTypes: []string{"password"}, Scopes: []string{"api.read"},
+			Policy: policy(func(p *snapshot.Policy) { p.ErrorProfile = "RFC" })},
+		{ID: "off", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_post", Disabled: true,
+			Secrets:    []snapshot.SecretDigest{digest(ccSecret)},
+			GrantTypes: []string{"client_credentials"}, Policy: policy()},
+	}
+}
+
+func newFixture(t *testing.T, mut ...func(*authserver.Config)) *fixture {
+	t.Helper()
+	clock := storetest.NewFakeClock()
+	f := &fixture{t: t, clock: clock, store: storetest.NewMemoryStore(t, clock), holder: registry.NewHolder()}
+	var docs []registry.Entry
+	add := func(d snapshot.Document) {
+		docs = append(docs, registry.Entry{Origin: d.Source.Namespace + "/" + d.Source.Name + "/" + string(d.Kind), Document: d})
+	}
+	for _, c := range allClients() {
+		add(clientDoc(c))
+	}
+	add(accountDoc(t, "team", "alice", alicePass))
+	add(accountDoc(t, "team", "bob", "bob password", func(a *snapshot.Account) { a.Disabled = true }))
+	add(accountDoc(t, "other", "carol", "carol password"))
+	add(keyDoc(t, "k1", clock.Now().Add(-time.Hour)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("AUTHSERVER_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f.holder.Store(registry.Build(docs, log))
+	f.holder.MarkReady()
+
+	var handler http.Handler
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(f.srv.Close)
+	f.issuer = f.srv.URL
+	cfg := authserver.Config{Issuer: f.issuer, Registry: f.holder, Store: f.store, Clock: clock, Log: log}
+	for _, m := range mut {
+		m(&cfg)
+	}
+	s, err := authserver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = s.Handler()
+	return f
+}
+
+// noRedirect is an http.Client that does not follow redirects.
+func noRedirect() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// post sends a form to path with optional Basic credentials.
+func (f *fixture) post(path string, form url.Values, basicUser, basicPass string) *http.Response {
+	f.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicUser != "" {
+		req.SetBasicAuth(url.QueryEscape(basicUser), url.QueryEscape(basicPass))
+	}
+	resp, err := noRedirect().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp
+}
+
+// errorBody reads a JSON error response.
+func errorBody(t *testing.T, resp *http.Response) map[string]string {
+	t.Helper()
+	defer resp.Body.Close()
+	var m map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("error body is not JSON: %v", err)
+	}
+	return m
+}
+
+func expectError(t *testing.T, resp *http.Response, status int, code oautherr.Code) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("status = %d, want %d", resp.StatusCode, status)
+	}
+	for k, v := range map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache", "Content-Type": "application/json"} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	body := errorBody(t, resp)
+	if body["error"] != string(code) {
+		t.Errorf("error = %q (%s), want %q", body["error"], body["error_description"], code)
+	}
+	if len(body) != 3 {
+		t.Errorf("body has keys %v, want error, error_description, error_uri", body)
+	}
+}
+
+// browser is a cookie-keeping http.Client that stops at redirects leaving
+// the server (to the client's redirect URI).
+type browser struct {
+	t      *testing.T
+	f      *fixture
+	client *http.Client
+}
+
+func (f *fixture) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: f.t, f: f, client: &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if !strings.HasPrefix(req.URL.String(), f.issuer) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}}
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// form returns the hidden fields of the page's form.
+func formFields(t *testing.T, page string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], htmlUnescape(m[2]))
+	}
+	if v.Get("csrf_token") == "" {
+		t.Fatalf("page has no form with a CSRF token:\n%s", page)
+	}
+	return v
+}
+
+func htmlUnescape(s string) string {
+	r := strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&quot;", `"`)
+	return r.Replace(s)
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (b *browser) get(u string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.client.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp, readAll(b.t, resp)
+}
+
+func (b *browser) submit(fields url.Values) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.f.issuer+authserver.PathAuthorize, strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.f.issuer)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp, readAll(b.t, resp)
+}
+
+// authorize runs the browser through login (and consent, if asked) and
+// returns the final redirect to the client.
+func (b *browser) authorize(authURL, username, password string) *url.URL {
+	b.t.Helper()
+	resp, page := b.get(authURL)
+	for range 3 {
+		if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
+			loc, err := url.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			return loc
+		}
+		if resp.StatusCode != http.StatusOK {
+			b.t.Fatalf("authorize: status %d:\n%s", resp.StatusCode, page)
+		}
+		fields := formFields(b.t, page)
+		switch fields.Get("authops_action") {
+		case "login":
+			fields.Set("username", username)
+			fields.Set("password", password)
+		case "consent":
+			fields.Set("decision", "allow")
+		}
+		resp, page = b.submit(fields)
+	}
+	b.t.Fatalf("authorize did not finish; last page:\n%s", page)
+	return nil
+}
+
+var _ = context.Background

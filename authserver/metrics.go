@@ -1,0 +1,63 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver
+
+import (
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authops/authops/authserver/oautherr"
+)
+
+// Metrics are the server's Prometheus metrics. Every label has a bounded set
+// of values: endpoint names, known grant types (else "other"), error codes
+// of the table (else "other").
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authops_authserver_requests_total",
+			Help: "Requests by endpoint, grant type (token endpoint only) and error code (empty on success).",
+		}, []string{"endpoint", "grant_type", "error"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authops_authserver_request_duration_seconds",
+			Help:    "Request latency by endpoint.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"endpoint"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *Metrics) observe(endpoint, grantType string, code oautherr.Code, d time.Duration) {
+	if grantType != "" && grantType != "other" && !slices.Contains(knownGrantTypes, grantType) {
+		grantType = "other"
+	}
+	errLabel := string(code)
+	if _, ok := oautherr.Lookup(code); code != "" && !ok {
+		errLabel = "other"
+	}
+	m.requests.WithLabelValues(endpoint, grantType, errLabel).Inc()
+	m.duration.WithLabelValues(endpoint).Observe(d.Seconds())
+}

@@ -1,0 +1,307 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package registry holds the compiled snapshot in memory: an immutable
+// [Registry] built from snapshot documents, swapped atomically in a [Holder]
+// by a loader (a watch of labelled Secrets in Kubernetes, or a directory of
+// documents for tests and local runs). Requests read the current Registry
+// once and use it to the end, so a swap never mixes two snapshots in one
+// request.
+package registry
+
+import (
+	"cmp"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// Entry is one document with the name of where it came from (a Secret's
+// namespace/name or a file name), for logs.
+type Entry struct {
+	Origin   string
+	Document snapshot.Document
+}
+
+// Client is an effective client with lookups prepared.
+type Client struct {
+	snapshot.Client
+	Source  snapshot.Source
+	grants  map[string]bool
+	scopes  map[string]bool
+	digests []digest
+}
+
+type digest struct {
+	sum      []byte
+	notAfter *time.Time
+}
+
+// Profile returns the client's error profile.
+func (c *Client) Profile() oautherr.Profile {
+	p, err := oautherr.ParseProfile(c.Policy.ErrorProfile)
+	if err != nil {
+		return oautherr.Extended
+	}
+	return p
+}
+
+// Public reports whether the client is a public client (no secret).
+func (c *Client) Public() bool { return c.Type == "Public" }
+
+// AllowsGrant reports whether the grant type is effective for the client.
+func (c *Client) AllowsGrant(g string) bool { return c.grants[g] }
+
+// AllowsScope reports whether the scope is effective for the client.
+func (c *Client) AllowsScope(s string) bool { return c.scopes[s] }
+
+// SecretDigests returns the SHA-256 digests of the client's secrets that are
+// valid at now (a rotated-out secret stops at its NotAfter).
+func (c *Client) SecretDigests(now time.Time) [][]byte {
+	var out [][]byte
+	for _, d := range c.digests {
+		if d.notAfter == nil || now.Before(*d.notAfter) {
+			out = append(out, d.sum)
+		}
+	}
+	return out
+}
+
+// PKCERequired reports whether authorization requests need a code challenge.
+func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == "Required" }
+
+// Seconds converts a policy value in seconds to a Duration.
+func Seconds(s int64) time.Duration { return time.Duration(s) * time.Second }
+
+// Account is an account that can log in.
+type Account struct {
+	snapshot.Account
+	Source snapshot.Source
+}
+
+// Key is a parsed signing key, with its signers made once per snapshot.
+type Key struct {
+	ID           string
+	Private      *ecdsa.PrivateKey
+	PublishFrom  time.Time
+	SignFrom     time.Time
+	SignUntil    time.Time
+	PublishUntil time.Time
+	// AccessTokenSigner signs RFC 9068 access tokens (typ at+jwt);
+	// IDTokenSigner signs ID tokens (typ JWT).
+	AccessTokenSigner jose.Signer
+	IDTokenSigner     jose.Signer
+}
+
+func newKey(k snapshot.Key) (*Key, error) {
+	priv, err := k.PrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	signer := func(typ string) (jose.Signer, error) {
+		return jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	}
+	at, err := signer("at+jwt")
+	if err != nil {
+		return nil, err
+	}
+	id, err := signer("JWT")
+	if err != nil {
+		return nil, err
+	}
+	return &Key{ID: k.ID, Private: priv, PublishFrom: k.PublishFrom, SignFrom: k.SignFrom, SignUntil: k.SignUntil,
+		PublishUntil: k.PublishUntil, AccessTokenSigner: at, IDTokenSigner: id}, nil
+}
+
+// Public returns the key's public JWK.
+func (k *Key) Public() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: &k.Private.PublicKey, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"}
+}
+
+// Registry is one immutable compiled snapshot. The zero value is an empty
+// registry (no clients, no accounts, no keys).
+type Registry struct {
+	clients  map[string]*Client
+	accounts map[string]*Account // namespace + "/" + username
+	subjects map[string]*Account
+	keys     []*Key
+	// Documents is how many documents were loaded; Skipped how many were
+	// refused (logged).
+	Documents, Skipped int
+}
+
+// Client returns a client by client_id.
+func (r *Registry) Client(id string) (*Client, bool) {
+	c, ok := r.clients[id]
+	return c, ok
+}
+
+// Account returns the account of a namespace with that username.
+func (r *Registry) Account(namespace, username string) (*Account, bool) {
+	a, ok := r.accounts[namespace+"/"+username]
+	return a, ok
+}
+
+// AccountBySubject returns an account by its sub claim.
+func (r *Registry) AccountBySubject(sub string) (*Account, bool) {
+	a, ok := r.subjects[sub]
+	return a, ok
+}
+
+// SigningKey returns the key that signs at now: of the keys whose signing
+// window holds now, the one that started signing last.
+func (r *Registry) SigningKey(now time.Time) (*Key, bool) {
+	var best *Key
+	for _, k := range r.keys {
+		if !now.Before(k.SignFrom) && now.Before(k.SignUntil) && (best == nil || k.SignFrom.After(best.SignFrom)) {
+			best = k
+		}
+	}
+	return best, best != nil
+}
+
+// PublishedKeys returns the keys published (in JWKS, and accepted when
+// verifying tokens) at now.
+func (r *Registry) PublishedKeys(now time.Time) []*Key {
+	var out []*Key
+	for _, k := range r.keys {
+		if !now.Before(k.PublishFrom) && now.Before(k.PublishUntil) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Build compiles documents into a Registry. A document that cannot be used
+// (a client ID or account username that another document already claims,
+// an unparsable key) is logged and skipped; the rest still load. Documents
+// are taken in Origin order, so conflicts resolve the same way every time.
+func Build(entries []Entry, log *slog.Logger) *Registry {
+	r := &Registry{
+		clients:  map[string]*Client{},
+		accounts: map[string]*Account{},
+		subjects: map[string]*Account{},
+	}
+	entries = slices.Clone(entries)
+	slices.SortFunc(entries, func(a, b Entry) int { return cmp.Compare(a.Origin, b.Origin) })
+	for _, e := range entries {
+		if err := r.add(e.Document); err != nil {
+			r.Skipped++
+			log.Error("snapshot document skipped", "origin", e.Origin, "sourceKind", e.Document.Source.Kind,
+				"sourceNamespace", e.Document.Source.Namespace, "sourceName", e.Document.Source.Name, "error", err)
+			continue
+		}
+		r.Documents++
+	}
+	return r
+}
+
+func (r *Registry) add(d snapshot.Document) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	switch d.Kind {
+	case snapshot.KindClient:
+		return r.addClient(d)
+	case snapshot.KindAccount:
+		a := d.Account
+		key := a.Namespace + "/" + a.Username
+		if _, dup := r.accounts[key]; dup {
+			return fmt.Errorf("username %q in namespace %q is already taken by another document", a.Username, a.Namespace)
+		}
+		if _, dup := r.subjects[a.Subject]; dup {
+			return fmt.Errorf("subject %q is already taken by another document", a.Subject)
+		}
+		acc := &Account{Account: *a, Source: d.Source}
+		r.accounts[key] = acc
+		r.subjects[a.Subject] = acc
+	case snapshot.KindKeySet:
+		var keys []*Key
+		for _, k := range d.KeySet.Keys {
+			key, err := newKey(k)
+			if err != nil {
+				return fmt.Errorf("key %s: %w", k.ID, err)
+			}
+			for _, have := range append(r.keys, keys...) {
+				if have.ID == k.ID {
+					return fmt.Errorf("key ID %q is already taken by another document", k.ID)
+				}
+			}
+			keys = append(keys, key)
+		}
+		r.keys = append(r.keys, keys...)
+	}
+	return nil
+}
+
+func (r *Registry) addClient(d snapshot.Document) error {
+	c := d.Client
+	if _, dup := r.clients[c.ID]; dup {
+		return fmt.Errorf("client ID %q is already taken by another document", c.ID)
+	}
+	rc := &Client{Client: *c, Source: d.Source, grants: map[string]bool{}, scopes: map[string]bool{}}
+	for _, g := range c.GrantTypes {
+		rc.grants[g] = true
+	}
+	for _, s := range c.Scopes {
+		rc.scopes[s] = true
+	}
+	for _, s := range c.Secrets {
+		sum, err := hex.DecodeString(s.SHA256)
+		if err != nil {
+			return fmt.Errorf("client %q: secret digest is not hex", c.ID)
+		}
+		rc.digests = append(rc.digests, digest{sum: sum, notAfter: s.NotAfter})
+	}
+	r.clients[c.ID] = rc
+	return nil
+}
+
+// Holder holds the current Registry. Loaders store into it; request handlers
+// read it. It starts empty and not ready.
+type Holder struct {
+	current atomic.Pointer[Registry]
+	ready   atomic.Bool
+}
+
+// NewHolder returns a Holder with an empty registry.
+func NewHolder() *Holder {
+	h := &Holder{}
+	h.current.Store(Build(nil, slog.New(slog.DiscardHandler)))
+	return h
+}
+
+// Current returns the current registry (never nil).
+func (h *Holder) Current() *Registry { return h.current.Load() }
+
+// Store swaps in a new registry.
+func (h *Holder) Store(r *Registry) { h.current.Store(r) }
+
+// MarkReady records that a first full sync has been stored.
+func (h *Holder) MarkReady() { h.ready.Store(true) }
+
+// Ready reports whether a first full sync has been stored.
+func (h *Holder) Ready() bool { return h.ready.Load() }

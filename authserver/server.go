@@ -1,0 +1,263 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package authserver is the authops OAuth 2.0 authorization server: the
+// data plane. It knows nothing of CRDs: every request reads the current
+// compiled snapshot (package registry) once and the runtime state store
+// (package store), and answers with the documented errors of package
+// oautherr. See docs/authserver.md.
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/store"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathAuthorize      = "/oauth2/authorize"
+	PathToken          = "/oauth2/token"
+	PathJWKS           = "/oauth2/jwks"
+	PathUserinfo       = "/oauth2/userinfo"
+	PathIntrospect     = "/oauth2/introspect"
+	PathRevoke         = "/oauth2/revoke"
+	PathOAuthMetadata  = "/.well-known/oauth-authorization-server"
+	PathOpenIDMetadata = "/.well-known/openid-configuration"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Issuer is the issuer identifier: an https URL (http only on a loopback
+	// host), no query, no fragment, no trailing slash. Endpoints live under
+	// its path.
+	Issuer string
+	// Registry holds the current compiled snapshot.
+	Registry *registry.Holder
+	// Store keeps the runtime state.
+	Store store.Store
+	// Clock is the time every decision uses (default: the system clock).
+	Clock store.Clock
+	// DefaultProfile is the error profile used before a client is known
+	// (and for clients whose policy names none).
+	DefaultProfile oautherr.Profile
+	// Log receives structured logs; never secrets, tokens or codes.
+	Log *slog.Logger
+	// Metrics, if set, counts requests.
+	Metrics *Metrics
+	// SessionLifetime is how long a login session lasts (default 8h).
+	SessionLifetime time.Duration
+	// ConsentLifetime is how long a remembered consent lasts (default 1 year).
+	ConsentLifetime time.Duration
+}
+
+// Server serves the OAuth 2.0 endpoints.
+type Server struct {
+	issuer       string
+	issuerURL    *url.URL
+	origin       string
+	secureCookie bool
+	reg          *registry.Holder
+	store        store.Store
+	clock        store.Clock
+	profile      oautherr.Profile
+	log          *slog.Logger
+	metrics      *Metrics
+	sessionTTL   time.Duration
+	consentTTL   time.Duration
+	grants       map[string]grant
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(cfg.Issuer, "/") {
+		return nil, fmt.Errorf("issuer %q must be an absolute URL without query, fragment, userinfo or trailing slash", cfg.Issuer)
+	}
+	loopback := isLoopback(u.Hostname())
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && loopback:
+	default:
+		return nil, fmt.Errorf("issuer %q must use https (http is allowed only on a loopback host)", cfg.Issuer)
+	}
+	if cfg.Registry == nil || cfg.Store == nil {
+		return nil, errors.New("registry and store are required")
+	}
+	s := &Server{
+		issuer:       cfg.Issuer,
+		issuerURL:    u,
+		origin:       u.Scheme + "://" + u.Host,
+		secureCookie: !loopback,
+		reg:          cfg.Registry,
+		store:        cfg.Store,
+		clock:        cfg.Clock,
+		profile:      cfg.DefaultProfile,
+		log:          cfg.Log,
+		metrics:      cfg.Metrics,
+		sessionTTL:   cfg.SessionLifetime,
+		consentTTL:   cfg.ConsentLifetime,
+	}
+	if s.clock == nil {
+		s.clock = store.SystemClock{}
+	}
+	if s.profile == "" {
+		s.profile = oautherr.Extended
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = 8 * time.Hour
+	}
+	if s.consentTTL <= 0 {
+		s.consentTTL = 365 * 24 * time.Hour
+	}
+	s.grants = map[string]grant{
+		"client_credentials": clientCredentialsGrant{s},
+		"authorization_code": authorizationCodeGrant{s},
+		"refresh_token":      refreshTokenGrant{s},
+		"password":           passwordGrant{s},
+	}
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	p := s.issuerURL.Path
+	get := []string{http.MethodGet, http.MethodHead}
+	getPost := []string{http.MethodGet, http.MethodHead, http.MethodPost}
+	post := []string{http.MethodPost}
+	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.authorize))
+	mux.Handle(p+PathToken, s.endpoint("token", post, s.token))
+	mux.Handle(p+PathJWKS, s.endpoint("jwks", get, s.jwks))
+	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.userinfo))
+	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.introspect))
+	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.revoke))
+	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.metadata))
+	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.metadata))
+	if p != "" {
+		// RFC 8414 §3: the well-known segment goes between host and path.
+		mux.Handle(PathOAuthMetadata+p, s.endpoint("metadata", get, s.metadata))
+	}
+	return mux
+}
+
+// reqInfo collects what the metrics and the request log need to know.
+type reqInfo struct {
+	grantType string
+	errCode   oautherr.Code
+	clientID  string
+}
+
+type infoKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// endpoint wraps a handler: the method check (not_supported with Allow on
+// every endpoint), common headers, metrics and the request log.
+func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("X-Content-Type-Options", "nosniff")
+		if !slices.Contains(methods, r.Method) {
+			s.writeError(sw, r, oautherr.Method(methods...), s.profile)
+		} else {
+			h(sw, r)
+		}
+		if s.metrics != nil {
+			s.metrics.observe(name, ri.grantType, ri.errCode, time.Since(start))
+		}
+		attrs := []any{"endpoint", name, "method", r.Method, "status", sw.status, "durationMs", time.Since(start).Milliseconds()}
+		if ri.clientID != "" {
+			attrs = append(attrs, "clientID", ri.clientID)
+		}
+		if ri.grantType != "" {
+			attrs = append(attrs, "grantType", ri.grantType)
+		}
+		if ri.errCode != "" {
+			attrs = append(attrs, "error", string(ri.errCode))
+		}
+		s.log.Debug("request", attrs...)
+	})
+}
+
+// writeError sends e as JSON under profile p (see package oautherr) and
+// logs its internal cause.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oautherr.Error, p oautherr.Profile) {
+	resp := oautherr.Write(w, e, p, s.issuer)
+	ri := info(r)
+	ri.errCode = e.Code
+	if e.Cause != nil {
+		level := slog.LevelInfo
+		if resp.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "request failed", "path", r.URL.Path, "error", string(e.Code), "cause", e.Cause.Error())
+	}
+}
+
+// serverError wraps an infrastructure failure (the store is down).
+func serverError(err error) *oautherr.Error {
+	return oautherr.New(oautherr.ServerError).WithCause(err)
+}

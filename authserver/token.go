@@ -1,0 +1,165 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
+)
+
+// maxFormBytes caps the body of form requests.
+const maxFormBytes = 64 << 10
+
+// grant is one grant type of the token endpoint. The pipeline has already
+// authenticated the client, checked that the grant type is allowed for it
+// and that every requested scope is one of its scopes; a grant cannot skip
+// those checks.
+type grant interface {
+	handle(ctx context.Context, t *tokenRequest) (*tokenResponse, *oautherr.Error)
+}
+
+// tokenRequest is a token request that passed the pipeline's checks.
+type tokenRequest struct {
+	reg    *registry.Registry
+	client *registry.Client
+	params params
+	// scopes are the requested scopes (nil when the request names none),
+	// each allowed for the client.
+	scopes []string
+	now    time.Time
+}
+
+// tokenResponse is RFC 6749 §5.1's successful response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// knownGrantTypes bounds the grant_type metric label.
+var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password",
+	"urn:ietf:params:oauth:grant-type:device_code"}
+
+// parseForm reads a form-encoded POST body once (RFC 6749 §3.2): the
+// content type must be application/x-www-form-urlencoded, the body is
+// capped, parameters may not be repeated or sent in the query.
+func parseForm(w http.ResponseWriter, r *http.Request) (params, *oautherr.Error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
+	}
+	if r.URL.RawQuery != "" {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "Send parameters in the request body, not in the URL.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	if err != nil {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or unreadable.")
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is not valid form encoding.")
+	}
+	return singleValued(v)
+}
+
+// token is the token endpoint (RFC 6749 §3.2, §4, §5, §6). Every request
+// runs one fixed pipeline: parse the form, authenticate the client, check
+// the grant type is known and allowed for the client, check the scopes are
+// the client's, run the grant, write the response.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	reg := s.reg.Current()
+	profile := s.profile
+	resp, e := func() (*tokenResponse, *oautherr.Error) {
+		p, e := parseForm(w, r)
+		if e != nil {
+			return nil, e
+		}
+		gt := p["grant_type"]
+		if contains(knownGrantTypes, gt) {
+			info(r).grantType = gt
+		} else if gt != "" {
+			info(r).grantType = "other"
+		}
+		client, e := s.authenticateClient(r, reg, p)
+		if e != nil {
+			return nil, e
+		}
+		profile = client.Profile()
+		if gt == "" {
+			return nil, oautherr.Newf(oautherr.InvalidRequest, "grant_type is required.")
+		}
+		g, ok := s.grants[gt]
+		if !ok {
+			return nil, oautherr.New(oautherr.UnsupportedGrantType)
+		}
+		if !client.AllowsGrant(gt) {
+			return nil, oautherr.New(oautherr.UnauthorizedClient)
+		}
+		scopes, ok := parseScope(p["scope"])
+		if !ok {
+			return nil, oautherr.Newf(oautherr.InvalidScope, "The scope parameter is malformed.")
+		}
+		for _, sc := range scopes {
+			if !client.AllowsScope(sc) {
+				return nil, oautherr.New(oautherr.InvalidScope)
+			}
+		}
+		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, now: s.clock.Now()})
+	}()
+	if e != nil {
+		s.writeError(w, r, e, profile)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// writeJSON writes a JSON response that must not be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	oautherr.NoStore(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// allowedScopes keeps the scopes still allowed for the client (its policy
+// may have narrowed since a grant was issued).
+func allowedScopes(c *registry.Client, scopes []string) []string {
+	var out []string
+	for _, sc := range scopes {
+		if c.AllowsScope(sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+var errNarrow = errors.New("requested scope exceeds the grant")
+
+func joinScopes(s []string) string { return strings.Join(s, " ") }
