@@ -131,7 +131,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	defer func() {
 		endReconcile(&obj.Status.Conditions, obj.Generation, &obj.Status.ObservedGeneration, retErr)
 		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			result, retErr = ctrl.Result{}, client.IgnoreNotFound(err)
+			result, retErr = ctrl.Result{}, ignoreStale(err)
 			return
 		}
 		recordReadyChange(r.Recorder, obj, obj.Status.Conditions, before)

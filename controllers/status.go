@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -87,6 +88,16 @@ func endReconcile(conditions *[]metav1.Condition, generation int64, observed *in
 			(*conditions)[i].ObservedGeneration = generation
 		}
 	}
+}
+
+// ignoreStale drops the error of a status patch made from a stale read
+// (conflict) or for a deleted object: a watch event for the newer version is
+// already queued, so retrying with backoff would only add noise.
+func ignoreStale(err error) error {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // setCondition sets one condition for the given generation.
