@@ -1,0 +1,177 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package registry_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func policy() snapshot.Policy {
+	return snapshot.Policy{PKCE: "Required", Consent: "Auto", ErrorProfile: "RFC", RefreshTokenRotation: "Rotate",
+		AccessTokenLifetimeSeconds: 60, RefreshTokenLifetimeSeconds: 60, AuthorizationCodeLifetimeSeconds: 60,
+		DeviceCodeLifetimeSeconds: 60, DevicePollIntervalSeconds: 5, LockoutMaxFailedAttempts: 3,
+		LockoutWindowSeconds: 60, LockoutDurationSeconds: 60}
+}
+
+func clientDoc(id, ns, name string) snapshot.Document {
+	notAfter := t0
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindClient,
+		Source: snapshot.Source{Kind: "OAuthClient", Namespace: ns, Name: name, UID: "u-" + name, Generation: 3},
+		Client: &snapshot.Client{ID: id, Namespace: ns, Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
+			Secrets:    []snapshot.SecretDigest{{SHA256: strings.Repeat("ab", 32)}, {SHA256: strings.Repeat("cd", 32), NotAfter: &notAfter}},
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"a"}, Policy: policy()}}
+}
+
+func accountDoc(ns, user string) snapshot.Document {
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindAccount,
+		Source:  snapshot.Source{Kind: "Account", Namespace: ns, Name: user, UID: "u-" + user},
+		Account: &snapshot.Account{Subject: ns + "/" + user, Namespace: ns, Username: user}}
+}
+
+func keyDoc(t *testing.T, keys ...snapshot.Key) snapshot.Document {
+	for i := range keys {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i].PrivateKeyPEM, _ = snapshot.EncodePrivateKey(k)
+		keys[i].Algorithm = "ES256"
+	}
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindKeySet,
+		Source: snapshot.Source{Kind: "Secret", Name: snapshot.KeySetSecretName, UID: "k"}, KeySet: &snapshot.KeySet{Keys: keys}}
+}
+
+func TestBuild(t *testing.T) {
+	h := time.Hour
+	bad := clientDoc("bad", "ns", "bad")
+	bad.Client.Type = "Strange"
+	r := registry.Build([]registry.Entry{
+		{Origin: "a", Document: clientDoc("web", "ns", "web")},
+		{Origin: "b", Document: clientDoc("web", "other", "web")}, // duplicate ID: skipped
+		{Origin: "c", Document: bad},                              // invalid: skipped
+		{Origin: "d", Document: accountDoc("ns", "alice")},
+		{Origin: "e", Document: accountDoc("ns", "alice")}, // duplicate username: skipped
+		{Origin: "f", Document: keyDoc(t,
+			snapshot.Key{ID: "old", PublishFrom: t0.Add(-3 * h), SignFrom: t0.Add(-3 * h), SignUntil: t0.Add(h), PublishUntil: t0.Add(2 * h)},
+			snapshot.Key{ID: "new", PublishFrom: t0.Add(-2 * h), SignFrom: t0.Add(-h), SignUntil: t0.Add(5 * h), PublishUntil: t0.Add(6 * h)},
+			snapshot.Key{ID: "next", PublishFrom: t0.Add(-h), SignFrom: t0.Add(h), SignUntil: t0.Add(9 * h), PublishUntil: t0.Add(10 * h)})},
+	}, discard)
+	if r.Documents != 3 || r.Skipped != 3 {
+		t.Errorf("documents %d skipped %d, want 3 and 3", r.Documents, r.Skipped)
+	}
+	c, ok := r.Client("web")
+	if !ok || c.Source.Namespace != "ns" || c.Source.Generation != 3 {
+		t.Fatalf("client = %+v", c)
+	}
+	if !c.AllowsGrant("client_credentials") || c.AllowsGrant("password") || !c.AllowsScope("a") || c.AllowsScope("b") {
+		t.Error("grant or scope lookups wrong")
+	}
+	if !c.PKCERequired() || c.Profile() != "RFC" {
+		t.Error("policy lookups wrong")
+	}
+	if n := len(c.SecretDigests(t0.Add(-time.Second))); n != 2 {
+		t.Errorf("before NotAfter: %d digests", n)
+	}
+	if n := len(c.SecretDigests(t0)); n != 1 {
+		t.Errorf("at NotAfter: %d digests", n)
+	}
+	if _, ok := r.Account("ns", "alice"); !ok {
+		t.Error("alice missing")
+	}
+	if _, ok := r.AccountBySubject("ns/alice"); !ok {
+		t.Error("alice by subject missing")
+	}
+	if k, ok := r.SigningKey(t0); !ok || k.ID != "new" {
+		t.Errorf("signing key at t0 = %v", k)
+	}
+	if k, ok := r.SigningKey(t0.Add(2 * h)); !ok || k.ID != "next" {
+		t.Errorf("signing key at t0+2h = %v", k)
+	}
+	if _, ok := r.SigningKey(t0.Add(20 * h)); ok {
+		t.Error("a key signs after every window")
+	}
+	var ids []string
+	for _, k := range r.PublishedKeys(t0) {
+		ids = append(ids, k.ID)
+	}
+	if strings.Join(ids, ",") != "old,new,next" {
+		t.Errorf("published at t0: %v", ids)
+	}
+}
+
+func TestLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, v any) {
+		b, _ := json.Marshal(v)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("web.json", clientDoc("web", "ns", "web"))
+	write("alice.json", accountDoc("ns", "alice"))
+	if err := os.WriteFile(filepath.Join(dir, "broken.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := clientDoc("old", "ns", "old")
+	old.Version = "snapshot.oauth.authops.io/v0"
+	write("old.json", old)
+	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("ignored"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.LoadDir(dir, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Documents != 2 || r.Skipped != 2 {
+		t.Errorf("documents %d skipped %d", r.Documents, r.Skipped)
+	}
+	if _, err := registry.LoadDir(filepath.Join(dir, "missing"), discard); err == nil {
+		t.Error("missing directory is not an error")
+	}
+}
+
+func TestHolder(t *testing.T) {
+	h := registry.NewHolder()
+	if h.Ready() || h.Current() == nil {
+		t.Fatal("new holder")
+	}
+	if _, ok := h.Current().Client("web"); ok {
+		t.Fatal("empty registry has a client")
+	}
+	h.Store(registry.Build([]registry.Entry{{Origin: "a", Document: clientDoc("web", "ns", "web")}}, discard))
+	h.MarkReady()
+	if _, ok := h.Current().Client("web"); !ok || !h.Ready() {
+		t.Fatal("store")
+	}
+}
