@@ -18,8 +18,11 @@ limitations under the License.
 // authorization server that serves from the compiled snapshot and keeps its
 // runtime state in the store. It runs as a sidecar next to the manager.
 //
-// Today it opens the store (applying migrations), sweeps expired records and
-// serves /healthz and /readyz; the OAuth endpoints come with the snapshot.
+// It loads the snapshot from the labelled Secrets of --namespace (or from
+// --snapshot-dir), opens the store (applying migrations), sweeps expired
+// records, and serves the OAuth endpoints on --listen-address, the probes on
+// --health-probe-bind-address and Prometheus metrics on
+// --metrics-bind-address. See docs/authserver.md.
 package main
 
 import (
@@ -34,6 +37,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/store"
 )
 
@@ -44,59 +56,114 @@ func main() {
 	}
 }
 
-func run() error {
-	var (
-		storeURL      string
-		passwordFile  string
-		probeAddr     string
-		sweepInterval time.Duration
-		logLevel      slog.Level
-	)
-	flag.StringVar(&storeURL, "store", "sqlite:///var/lib/authops/state.db",
+type options struct {
+	issuer, listenAddr, tlsCert, tlsKey   string
+	namespace, snapshotDir, kubeconfig    string
+	profile                               string
+	storeURL, passwordFile                string
+	probeAddr, metricsAddr                string
+	sweepInterval, sessionTTL, consentTTL time.Duration
+	logLevel                              slog.Level
+}
+
+func parseFlags() options {
+	var o options
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "authops-system"
+	}
+	flag.StringVar(&o.issuer, "issuer", "", "Issuer URL (required): https://host[/path], no trailing slash; http only on a loopback host. "+
+		"Every endpoint lives under it and every token names it.")
+	flag.StringVar(&o.listenAddr, "listen-address", ":8443", "Address the OAuth endpoints listen on.")
+	flag.StringVar(&o.tlsCert, "tls-cert-file", "", "TLS certificate (PEM). With --tls-key-file the endpoints serve HTTPS; "+
+		"without them plain HTTP (for a TLS-terminating proxy in front).")
+	flag.StringVar(&o.tlsKey, "tls-key-file", "", "TLS private key (PEM) for --tls-cert-file.")
+	flag.StringVar(&o.namespace, "namespace", ns, "Namespace whose labelled Secrets hold the compiled snapshot (default $POD_NAMESPACE, else authops-system).")
+	flag.StringVar(&o.snapshotDir, "snapshot-dir", "", "Load the snapshot from a directory of JSON documents instead of Kubernetes (tests, local runs).")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).")
+	flag.StringVar(&o.profile, "default-error-profile", "Extended", "Error profile before a client is known: Extended (the documented table) or RFC.")
+	flag.StringVar(&o.storeURL, "store", "sqlite:///var/lib/authops/state.db",
 		"Runtime state store: sqlite:///path/state.db (default, one replica), sqlite://:memory: (tests), "+
 			"or postgres://user@host:5432/db?sslmode=verify-full (several replicas). "+
 			"The PostgreSQL password comes from --store-password-file or $"+store.PasswordEnv+", never put it in the URL in production.")
-	flag.StringVar(&passwordFile, "store-password-file", "", "File holding the PostgreSQL password (for example a mounted Secret).")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8082", "Address the /healthz and /readyz probes bind to.")
-	flag.DurationVar(&sweepInterval, "store-sweep-interval", time.Minute, "How often expired records are removed from the store.")
-	flag.TextVar(&logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
+	flag.StringVar(&o.passwordFile, "store-password-file", "", "File holding the PostgreSQL password (for example a mounted Secret).")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address the /healthz and /readyz probes bind to.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8083", "Address Prometheus /metrics binds to; 0 disables it.")
+	flag.DurationVar(&o.sweepInterval, "store-sweep-interval", time.Minute, "How often expired records are removed from the store.")
+	flag.DurationVar(&o.sessionTTL, "session-lifetime", 8*time.Hour, "How long a login session lasts.")
+	flag.DurationVar(&o.consentTTL, "consent-lifetime", 365*24*time.Hour, "How long a remembered consent lasts.")
+	flag.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
 	flag.Parse()
+	return o
+}
 
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+func run() error {
+	o := parseFlags()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	slog.SetDefault(log)
+	if o.issuer == "" {
+		return errors.New("--issuer is required")
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	profile, err := oautherr.ParseProfile(o.profile)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var opts []store.Option
-	if passwordFile != "" {
-		opts = append(opts, store.WithPasswordFile(passwordFile))
+	var storeOpts []store.Option
+	if o.passwordFile != "" {
+		storeOpts = append(storeOpts, store.WithPasswordFile(o.passwordFile))
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	st, err := store.Open(openCtx, storeURL, opts...)
+	st, err := store.Open(openCtx, o.storeURL, storeOpts...)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer st.Close()
-	log.Info("store opened", "store", store.Redacted(storeURL))
-	go store.RunSweeper(ctx, st, sweepInterval, log)
+	log.Info("store opened", "store", store.Redacted(o.storeURL))
+	go store.RunSweeper(ctx, st, o.sweepInterval, log)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := st.Ping(pctx); err != nil {
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	probes := &http.Server{Addr: probeAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- probes.ListenAndServe() }()
-	log.Info("serving probes", "address", probeAddr)
+	holder := registry.NewHolder()
+	errc := make(chan error, 4)
+	if err := startLoader(ctx, o, holder, log, errc); err != nil {
+		return err
+	}
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
+		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL})
+	if err != nil {
+		return err
+	}
+
+	servers := []*http.Server{
+		{Addr: o.listenAddr, Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10},
+		{Addr: o.probeAddr, Handler: probes(holder, st), ReadHeaderTimeout: 5 * time.Second},
+	}
+	if o.metricsAddr != "0" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+		servers = append(servers, &http.Server{Addr: o.metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
+	}
+	for i, s := range servers {
+		go func() {
+			if i == 0 && o.tlsCert != "" {
+				errc <- s.ListenAndServeTLS(o.tlsCert, o.tlsKey)
+				return
+			}
+			errc <- s.ListenAndServe()
+		}()
+	}
+	log.Info("serving", "issuer", o.issuer, "address", o.listenAddr, "tls", o.tlsCert != "",
+		"probes", o.probeAddr, "metrics", o.metricsAddr, "defaultErrorProfile", string(profile))
 
 	select {
 	case err := <-errc:
@@ -105,9 +172,63 @@ func run() error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := probes.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	log.Info("authserver stopped")
 	return nil
+}
+
+// startLoader starts the snapshot loader: a directory, or the labelled
+// Secrets of the namespace.
+func startLoader(ctx context.Context, o options, holder *registry.Holder, log *slog.Logger, errc chan<- error) error {
+	if o.snapshotDir != "" {
+		l := &registry.FileLoader{Dir: o.snapshotDir, Holder: holder, Log: log}
+		go func() {
+			if err := l.Run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+		return nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log}
+	go func() {
+		if err := l.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	return nil
+}
+
+// probes serves /healthz (the process runs) and /readyz (the first full
+// snapshot sync is done and the store answers).
+func probes(holder *registry.Holder, st store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !holder.Ready() {
+			http.Error(w, "snapshot not synced yet", http.StatusServiceUnavailable)
+			return
+		}
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	return mux
 }

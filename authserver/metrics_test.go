@@ -1,0 +1,55 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/authops/authops/authserver"
+)
+
+// TestMetrics: requests are counted by endpoint, grant type and error
+// code, and unknown grant types collapse into "other".
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, func(c *authserver.Config) { c.Metrics = authserver.NewMetrics(reg) })
+	send := func(body string) {
+		readAll(t, f.send(t, authserver.PathToken, tokenCase{body: body}))
+	}
+	send("grant_type=client_credentials&client_id=cc&client_secret=" + ccSecret)
+	send("grant_type=client_credentials&client_id=cc&client_secret=wrong")
+	for i := range 3 {
+		send("grant_type=urn:made:up:" + strings.Repeat("x", i) + "&client_id=cc&client_secret=" + ccSecret)
+	}
+	want := `
+# HELP authops_authserver_requests_total Requests by endpoint, grant type (token endpoint only) and error code (empty on success).
+# TYPE authops_authserver_requests_total counter
+authops_authserver_requests_total{endpoint="token",error="",grant_type="client_credentials"} 1
+authops_authserver_requests_total{endpoint="token",error="invalid_client",grant_type="client_credentials"} 1
+authops_authserver_requests_total{endpoint="token",error="unsupported_grant_type",grant_type="other"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "authops_authserver_requests_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "authops_authserver_request_duration_seconds"); n != 1 {
+		t.Errorf("duration series = %d", n)
+	}
+}
