@@ -140,6 +140,9 @@ var _ = Describe("OAuthClient", func() {
 		c.Spec.Scopes = []oauthv1alpha1.Scope{"openid", "admin"}
 		c.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: "strict"}
 		Expect(k8s.Create(ctx, c)).To(Succeed())
+		second := newClient(ns, "second", authCode, password)
+		second.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: "strict"}
+		Expect(k8s.Create(ctx, second)).To(Succeed())
 		expectCondition(ctx, c, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionFalse, oauthv1alpha1.PolicyNotFoundReason)
 		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PolicyNotFoundReason)
 		Expect(ready.Message).To(ContainSubstring("GrantPolicy strict does not exist"))
@@ -175,8 +178,9 @@ var _ = Describe("OAuthClient", func() {
 		Eventually(func(g Gomega) int32 {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(gp), gp)).To(Succeed())
 			return gp.Status.Clients
-		}, timeout, interval).Should(Equal(int32(1)))
+		}, timeout, interval).Should(Equal(int32(2)))
 		expectCondition(ctx, gp, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		expectCondition(ctx, second, oauthv1alpha1.GrantTypesAllowedCondition, metav1.ConditionFalse, oauthv1alpha1.UnauthorizedClientReason)
 
 		By("allowing everything the client asks for")
 		update(ctx, gp, func(gp *oauthv1alpha1.GrantPolicy) {
@@ -190,6 +194,12 @@ var _ = Describe("OAuthClient", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			return append(doc.Client.GrantTypes, doc.Client.Scopes...)
 		}, timeout, interval).Should(ConsistOf("authorization_code", "refresh_token", "password", "openid", "admin"))
+		expectCondition(ctx, second, oauthv1alpha1.GrantTypesAllowedCondition, metav1.ConditionTrue, oauthv1alpha1.AllowedReason)
+		Eventually(func(g Gomega) []string {
+			doc, err := snapshotOf(ctx, snapshot.KindClient, second.UID)
+			g.Expect(err).NotTo(HaveOccurred())
+			return doc.Client.GrantTypes
+		}, timeout, interval).Should(Equal([]string{"authorization_code", "password"}))
 
 		By("allowing none of its grant types")
 		update(ctx, gp, func(gp *oauthv1alpha1.GrantPolicy) {
@@ -199,6 +209,8 @@ var _ = Describe("OAuthClient", func() {
 		Expect(ready.Message).To(ContainSubstring("grant types authorization_code, refresh_token, password are not allowed by GrantPolicy strict"))
 		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.NoUsableGrantReason)
 		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectCondition(ctx, second, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
+		expectNoSnapshot(ctx, snapshot.KindClient, second.UID)
 		expectSettled(ctx, c)
 
 		By("allowing them again")
