@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -161,5 +162,45 @@ var _ = Describe("Orphaned snapshot entries", func() {
 		Expect(err).To(HaveOccurred())
 		_, err = snapshotOf(ctx, snapshot.KindClient, live.UID)
 		Expect(err).NotTo(HaveOccurred(), "a live client's entry must be kept")
+	})
+})
+
+var _ = Describe("KeyRotator", func() {
+	It("publishes the next key before it signs and drops old keys after their tokens expired, on an injected clock", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		clk := clocktesting.NewFakeClock(t0)
+		rotator := &KeyRotator{
+			Client: k8s, APIReader: k8s, Clock: clk, Namespace: ns,
+			Config: KeyRotationConfig{RotationPeriod: 10 * time.Hour, PublishAhead: 2 * time.Hour, MaxTokenLifetime: MaxTokenLifetime, NewKey: NewES256Key},
+		}
+		keys := func() []snapshot.Key {
+			secret := &corev1.Secret{}
+			Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: snapshot.KeySetSecretName}, secret)).To(Succeed())
+			doc, err := snapshot.Decode(secret.Data[snapshot.DataKey])
+			Expect(err).NotTo(HaveOccurred())
+			return doc.KeySet.Keys
+		}
+		next, err := rotator.Rotate(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(next).To(Equal(t0.Add(8 * time.Hour)))
+		first := keys()
+		Expect(first).To(HaveLen(1))
+
+		clk.SetTime(next)
+		_, err = rotator.Rotate(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		second := keys()
+		Expect(second).To(HaveLen(2))
+		Expect(second[0].ID).To(Equal(first[0].ID), "the signing key is kept")
+		Expect(second[1].PublishFrom).To(Equal(t0.Add(8*time.Hour)), "the next key is published now")
+		Expect(second[1].SignFrom).To(Equal(t0.Add(10*time.Hour)), "and signs when the current one stops")
+
+		clk.SetTime(t0.Add(34 * time.Hour))
+		_, err = rotator.Rotate(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		for _, k := range keys() {
+			Expect(k.ID).NotTo(Equal(first[0].ID), "the first key is dropped once every token it signed expired")
+		}
 	})
 })

@@ -147,6 +147,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	} {
 		err := step(ctx, obj, st)
 		if st.blocked {
+			obj.Status.PreviousSecretValidUntil = nil
 			if rmErr := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindClient, obj.UID)); rmErr != nil && !isTerminal(err) {
 				return ctrl.Result{}, errors.Join(err, rmErr)
 			}
