@@ -17,6 +17,7 @@ limitations under the License.
 package registry_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +176,84 @@ func TestHolder(t *testing.T) {
 	if _, ok := h.Current().Client("web"); !ok || !h.Ready() {
 		t.Fatal("store")
 	}
+}
+
+// TestFileLoader: the loader marks the holder ready after the first load,
+// picks up a changed directory, and keeps the last snapshot if the
+// directory disappears.
+func TestFileLoader(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, d snapshot.Document) {
+		b, _ := json.Marshal(d)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("web.json", clientDoc("web", "ns", "web"))
+	h := registry.NewHolder()
+	l := &registry.FileLoader{Dir: dir, Holder: h, Log: discard, Interval: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("ready", h.Ready)
+	write("api.json", clientDoc("api", "ns", "api"))
+	waitFor("api client", func() bool { _, ok := h.Current().Client("api"); return ok })
+	last := h.Current()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if h.Current() != last {
+		t.Error("a vanished directory replaced the snapshot")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
+
+// TestHolderConcurrent swaps registries while readers use them (run with
+// -race).
+func TestHolderConcurrent(t *testing.T) {
+	h := registry.NewHolder()
+	a := registry.Build([]registry.Entry{{Origin: "a", Document: clientDoc("web", "ns", "web")}}, discard)
+	b := registry.Build(nil, discard)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					r := h.Current()
+					if c, ok := r.Client("web"); ok && c.ID != "web" {
+						t.Error("torn read")
+					}
+				}
+			}
+		}()
+	}
+	for i := range 1000 {
+		if i%2 == 0 {
+			h.Store(a)
+		} else {
+			h.Store(b)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
