@@ -72,8 +72,9 @@ func parseFlags() options {
 	if ns == "" {
 		ns = "authops-system"
 	}
-	flag.StringVar(&o.issuer, "issuer", "", "Issuer URL (required): https://host[/path], no trailing slash; http only on a loopback host. "+
-		"Every endpoint lives under it and every token names it.")
+	flag.StringVar(&o.issuer, "issuer", "", "Issuer URL: https://host[/path], no trailing slash; http only on a loopback host. "+
+		"Every endpoint lives under it and every token names it. Must equal the manager's --issuer "+
+		"(default, like the manager's: https://authops.<namespace>.svc).")
 	flag.StringVar(&o.listenAddr, "listen-address", ":8443", "Address the OAuth endpoints listen on.")
 	flag.StringVar(&o.tlsCert, "tls-cert-file", "", "TLS certificate (PEM). With --tls-key-file the endpoints serve HTTPS; "+
 		"without them plain HTTP (for a TLS-terminating proxy in front).")
@@ -102,7 +103,7 @@ func run() error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	slog.SetDefault(log)
 	if o.issuer == "" {
-		return errors.New("--issuer is required")
+		o.issuer = "https://authops." + o.namespace + ".svc"
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
