@@ -28,6 +28,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/store/storetest"
 )
 
 func authURL(f *fixture, q url.Values) string {
@@ -327,6 +329,47 @@ func TestUserinfoErrors(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%q: %d %q", authz, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// TestIssuerWithPath: endpoints live under the issuer's path, and RFC
+// 8414's metadata URL puts the well-known segment before it.
+func TestIssuerWithPath(t *testing.T) {
+	f := newFixture(t, func(c *authserver.Config) { c.Issuer += "/auth" })
+	for _, path := range []string{"/.well-known/oauth-authorization-server/auth", "/auth/.well-known/openid-configuration",
+		"/auth/.well-known/oauth-authorization-server"} {
+		resp, err := http.Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		if m["issuer"] != f.srv.URL+"/auth" || m["token_endpoint"] != f.srv.URL+"/auth/oauth2/token" {
+			t.Errorf("%s: %v", path, m)
+		}
+	}
+	if resp, _ := http.Get(f.srv.URL + "/oauth2/jwks"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("endpoint outside the issuer path: %d", resp.StatusCode)
+	}
+}
+
+func TestNewRejectsBadIssuers(t *testing.T) {
+	cfg := authserver.Config{Registry: registry.NewHolder(), Store: storetest.NewMemoryStore(t, nil)}
+	for _, iss := range []string{"https://auth.example.com", "https://auth.example.com/x", "http://127.0.0.1:8080", "http://localhost"} {
+		cfg.Issuer = iss
+		if _, err := authserver.New(cfg); err != nil {
+			t.Errorf("%s refused: %v", iss, err)
+		}
+	}
+	for _, iss := range []string{"http://auth.example.com", "https://auth.example.com/", "https://auth.example.com?x=1",
+		"https://u@auth.example.com", "auth.example.com", "https://auth.example.com#f"} {
+		cfg.Issuer = iss
+		if _, err := authserver.New(cfg); err == nil {
+			t.Errorf("%s accepted", iss)
 		}
 	}
 }

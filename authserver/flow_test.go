@@ -370,3 +370,41 @@ func TestRedirectURIVariants(t *testing.T) {
 		t.Errorf("token redirect_uri mismatch: %v", err)
 	}
 }
+
+// TestRefreshReuseAndExpiry: with refreshTokenRotation Reuse the refresh
+// token stays valid and the response carries none; it expires with the
+// injected clock. PKCE Required applies to a confidential client too.
+func TestRefreshReuseAndExpiry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	conf := oauth2.Config{ClientID: "reuse", ClientSecret: pwSecret, Endpoint: f.endpoint(oauth2.AuthStyleInParams),
+		RedirectURL: webRedir, Scopes: []string{"openid"}}
+	tok, err := conf.PasswordCredentialsToken(ctx, "alice", alicePass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		resp := f.post(authserver.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken},
+			"client_id": {"reuse"}, "client_secret": {pwSecret}}, "", "")
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("refresh: %d %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+		if _, ok := body["refresh_token"]; ok {
+			t.Error("Reuse policy returned a new refresh token")
+		}
+	}
+	f.clock.Advance(86401 * time.Second)
+	resp := f.post(authserver.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken},
+		"client_id": {"reuse"}, "client_secret": {pwSecret}}, "", "")
+	expectError(t, resp, 400, oautherr.InvalidGrant)
+
+	// PKCE Required: no challenge is an error redirect.
+	b := f.browser()
+	r, _ := b.get(conf.AuthCodeURL("s"))
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" {
+		t.Errorf("PKCE required: %d %v", r.StatusCode, loc)
+	}
+}
