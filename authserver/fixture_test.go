@@ -151,6 +151,10 @@ func allClients() []snapshot.Client {
 	}
 }
 
+// logTo, when set, receives the server's debug logs (for the test that
+// checks logs never carry secrets).
+var logTo io.Writer
+
 func newFixture(t *testing.T, mut ...func(*authserver.Config)) *fixture {
 	t.Helper()
 	clock := storetest.NewFakeClock()
@@ -178,6 +182,9 @@ func newFixture(t *testing.T, mut ...func(*authserver.Config)) *fixture {
 	t.Cleanup(f.srv.Close)
 	f.issuer = f.srv.URL
 	cfg := authserver.Config{Issuer: f.issuer, Registry: f.holder, Store: f.store, Clock: clock, Log: log}
+	if logTo != nil {
+		cfg.Log = slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	for _, m := range mut {
 		m(&cfg)
 	}

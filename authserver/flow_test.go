@@ -17,6 +17,7 @@ limitations under the License.
 package authserver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -406,5 +407,46 @@ func TestRefreshReuseAndExpiry(t *testing.T) {
 	loc, _ := url.Parse(r.Header.Get("Location"))
 	if r.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" {
 		t.Errorf("PKCE required: %d %v", r.StatusCode, loc)
+	}
+}
+
+// TestLogsCarryNoSecrets runs the flows with debug logging, including
+// failures, and checks that no password, secret, code or token appears.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	logTo = &buf
+	f := newFixture(t)
+	logTo = nil
+	ctx := context.Background()
+	conf := oauth2.Config{ClientID: "web", ClientSecret: webSecret, Endpoint: f.endpoint(oauth2.AuthStyleInHeader),
+		RedirectURL: webRedir, Scopes: []string{"openid"}}
+	verifier, opts := pkce()
+	b := f.browser()
+	code := b.authorize(conf.AuthCodeURL("s", opts...), "alice", alicePass).Query().Get("code")
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	_, _ = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token() // reuse
+	_, _ = conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))                    // replay
+	readAll(t, f.send(t, authserver.PathToken, tokenCase{body: "grant_type=password&username=alice&password=wrong-" + alicePass, basicUser: "pw", basicPass: pwSecret}))
+	readAll(t, f.send(t, authserver.PathToken, tokenCase{body: "grant_type=client_credentials", basicUser: "cc", basicPass: "not-" + ccSecret}))
+	f.introspect(t, tok.AccessToken)
+	logs := buf.String()
+	if !strings.Contains(logs, "authorization code replayed") || !strings.Contains(logs, "refresh token reused") {
+		t.Fatalf("expected events not logged:\n%s", logs)
+	}
+	u, _ := url.Parse(f.issuer + authserver.PathAuthorize)
+	secrets := map[string]string{"password": alicePass, "client secret": webSecret, "code": code, "verifier": verifier,
+		"access token": tok.AccessToken, "refresh token": tok.RefreshToken, "id token": tok.Extra("id_token").(string),
+		"other secret": ccSecret}
+	for _, c := range b.client.Jar.Cookies(u) {
+		secrets["cookie "+c.Name] = c.Value
+	}
+	for what, v := range secrets {
+		if strings.Contains(logs, v) {
+			t.Errorf("logs contain the %s", what)
+		}
 	}
 }
