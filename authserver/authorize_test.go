@@ -373,3 +373,45 @@ func TestNewRejectsBadIssuers(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginPageLockoutAndOrigin: the login page counts failures towards the
+// client's lockout and shows account_locked; a form posted from another
+// origin is refused even with the right CSRF token.
+func TestLoginPageLockoutAndOrigin(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	_, page := b.get(authURL(f, webRequest()))
+	fields := formFields(t, page)
+	fields.Set("username", "alice")
+	fields.Set("password", alicePass)
+
+	req, _ := http.NewRequest(http.MethodPost, f.issuer+authserver.PathAuthorize, strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example.com")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || strings.Contains(body, "Allow access?") {
+		t.Errorf("cross-origin form: %d", resp.StatusCode)
+	}
+
+	fields.Set("password", "wrong")
+	for range 2 {
+		if resp, _ := b.submit(fields); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("wrong password: %d", resp.StatusCode)
+		}
+	}
+	resp, page = b.submit(fields)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Account is temporarily locked.") {
+		t.Errorf("third failure: %d\n%s", resp.StatusCode, page)
+	}
+	fields.Set("password", alicePass)
+	if resp, page = b.submit(fields); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Account is temporarily locked.") {
+		t.Errorf("right password while locked: %d", resp.StatusCode)
+	}
+	f.clock.Advance(901 * time.Second)
+	if resp, page = b.submit(fields); resp.StatusCode != 200 || !strings.Contains(page, "Allow access?") {
+		t.Errorf("after the lock: %d\n%s", resp.StatusCode, page)
+	}
+}
