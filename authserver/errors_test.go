@@ -169,7 +169,7 @@ func TestWrongMethodEveryEndpoint(t *testing.T) {
 	for path, allow := range map[string]string{
 		authserver.PathToken: "POST", authserver.PathIntrospect: "POST", authserver.PathRevoke: "POST",
 		authserver.PathJWKS: "GET, HEAD", authserver.PathOAuthMetadata: "GET, HEAD", authserver.PathOpenIDMetadata: "GET, HEAD",
-		authserver.PathAuthorize: "GET, HEAD, POST", authserver.PathUserinfo: "GET, HEAD, POST",
+		authserver.PathAuthorize: "GET, POST", authserver.PathUserinfo: "GET, POST",
 	} {
 		runErrorCases(t, f, path, []tokenCase{{name: path, method: http.MethodDelete, status: 400, code: oautherr.NotSupported, allow: allow}})
 	}

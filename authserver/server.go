@@ -137,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 	if s.consentTTL <= 0 {
 		s.consentTTL = 365 * 24 * time.Hour
 	}
+	dummyBcrypt() // computed now, so the first unknown username costs no more than later ones
 	s.grants = map[string]grant{
 		"client_credentials": clientCredentialsGrant{s},
 		"authorization_code": authorizationCodeGrant{s},
@@ -159,7 +160,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	p := s.issuerURL.Path
 	get := []string{http.MethodGet, http.MethodHead}
-	getPost := []string{http.MethodGet, http.MethodHead, http.MethodPost}
+	getPost := []string{http.MethodGet, http.MethodPost} // no HEAD: authorize has side effects
 	post := []string{http.MethodPost}
 	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.authorize))
 	mux.Handle(p+PathToken, s.endpoint("token", post, s.token))
