@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/registry"
 )
 
 // Metrics are the server's Prometheus metrics. Every label has a bounded set
@@ -60,4 +61,32 @@ func (m *Metrics) observe(endpoint, grantType string, code oautherr.Code, d time
 	}
 	m.requests.WithLabelValues(endpoint, grantType, errLabel).Inc()
 	m.duration.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// RegisterSnapshotMetrics exports the state of the current snapshot, read at
+// scrape time: documents loaded and skipped, and whether the first full sync
+// is done.
+func RegisterSnapshotMetrics(reg prometheus.Registerer, holder *registry.Holder) {
+	docs := func(skipped bool) func() float64 {
+		return func() float64 {
+			r := holder.Current()
+			if skipped {
+				return float64(r.Skipped)
+			}
+			return float64(r.Documents)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_snapshot_documents",
+			Help: "Documents in the current snapshot.", ConstLabels: prometheus.Labels{"state": "loaded"}}, docs(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_snapshot_documents",
+			Help: "Documents in the current snapshot.", ConstLabels: prometheus.Labels{"state": "skipped"}}, docs(true)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_snapshot_ready",
+			Help: "1 once the first full snapshot sync is done."}, func() float64 {
+			if holder.Ready() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }

@@ -49,6 +49,19 @@ authops_authserver_requests_total{endpoint="token",error="unsupported_grant_type
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "authops_authserver_requests_total"); err != nil {
 		t.Error(err)
 	}
+	authserver.RegisterSnapshotMetrics(reg, f.holder)
+	snap := `
+# HELP authops_authserver_snapshot_documents Documents in the current snapshot.
+# TYPE authops_authserver_snapshot_documents gauge
+authops_authserver_snapshot_documents{state="loaded"} 11
+authops_authserver_snapshot_documents{state="skipped"} 0
+# HELP authops_authserver_snapshot_ready 1 once the first full snapshot sync is done.
+# TYPE authops_authserver_snapshot_ready gauge
+authops_authserver_snapshot_ready 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(snap), "authops_authserver_snapshot_documents", "authops_authserver_snapshot_ready"); err != nil {
+		t.Error(err)
+	}
 	if n := testutil.CollectAndCount(reg, "authops_authserver_request_duration_seconds"); n != 1 {
 		t.Errorf("duration series = %d", n)
 	}
