@@ -72,9 +72,10 @@ build: ## Build the manager and authserver binaries into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/authserver ./cmd/authserver
 
 .PHONY: run
-run: envtest-assets ## Run authops locally: API server from bin/, CRDs, samples; Ctrl-C stops it all.
+run: build envtest-assets ## Run authops locally: API server, CRDs, samples, manager and authserver; Ctrl-C stops it all.
 	$(GO) build -o $(LOCALBIN)/authops-run ./hack/run
-	$(LOCALBIN)/authops-run --assets $(ENVTEST_ASSETS) --crds config/crd/bases --samples config/samples --state-dir $(LOCALBIN)/run
+	$(LOCALBIN)/authops-run --assets $(ENVTEST_ASSETS) --crds config/crd/bases --samples config/samples \
+		--manager $(LOCALBIN)/manager --authserver $(LOCALBIN)/authserver --state-dir $(LOCALBIN)/run $(RUN_ARGS)
 
 ##@ Dependencies
 
