@@ -83,7 +83,7 @@ $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
 
 .PHONY: envtest-assets
-envtest-assets: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd ## Build kube-apiserver and etcd from source into bin/k8s (only when missing).
+envtest-assets: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd $(ENVTEST_ASSETS)/kubectl ## Build kube-apiserver, etcd and kubectl from source into bin/k8s (only when missing).
 
 # kube-apiserver and etcd are built from source through the Go module proxy
 # (no binary can be downloaded here). The separate module in hack/envtest pins
@@ -96,6 +96,14 @@ $(ENVTEST_ASSETS)/kube-apiserver: hack/envtest/go.mod hack/envtest/go.sum | $(LO
 
 $(ENVTEST_ASSETS)/etcd: hack/envtest/go.mod hack/envtest/go.sum | $(LOCALBIN)
 	cd hack/envtest && CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3
+
+# kubectl at the same version, from the published k8s.io/kubectl module (a
+# separate small module in hack/kubectl; about 1 minute cold): the end-to-end
+# test applies manifests with it like a user.
+$(ENVTEST_ASSETS)/kubectl: hack/kubectl/go.mod hack/kubectl/go.sum hack/kubectl/main.go | $(LOCALBIN)
+	cd hack/kubectl && CGO_ENABLED=0 $(GO) build \
+		-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+		-o $@ .
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.

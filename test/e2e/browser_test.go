@@ -1,0 +1,112 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+var (
+	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
+
+// authorizationCode runs the authorization code flow with PKCE the way a
+// browser would (a cookie jar, the login form, the consent form), as alice,
+// and redeems the code with the verifier. It also returns the forms it
+// submitted ("login", "consent").
+func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oauth2.Config) (*oauth2.Token, []string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), conf.RedirectURL) {
+				return http.ErrUseLastResponse // the app's callback: nothing listens there
+			}
+			return nil
+		}}
+	verifier, state := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
+	resp, err := browser.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		t.Fatalf("authorization request: %v", err)
+	}
+	var forms []string
+	for page := 0; ; page++ {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
+			cb, err := url.Parse(loc)
+			if err != nil || !strings.HasPrefix(loc, conf.RedirectURL) {
+				t.Fatalf("redirected to %q, want the callback", loc)
+			}
+			q := cb.Query()
+			if q.Get("error") != "" {
+				t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
+			}
+			if q.Get("state") != state || q.Get("iss") != h.issuer {
+				t.Fatalf("callback state/iss = %q/%q, want %q/%q", q.Get("state"), q.Get("iss"), state, h.issuer)
+			}
+			tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("code exchange: %v", err)
+			}
+			return tok, forms
+		}
+		if resp.StatusCode != http.StatusOK || page > 3 {
+			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
+		}
+		m := formAction.FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("page %d has no form: %s", page, body)
+		}
+		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{}
+		for _, in := range hiddenInput.FindAllSubmatch(body, -1) {
+			form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
+		}
+		forms = append(forms, form.Get("authops_action"))
+		switch form.Get("authops_action") {
+		case "login":
+			form.Set("username", "alice")
+			form.Set("password", alicePassword)
+		case "consent":
+			form.Set("decision", "allow")
+		default:
+			t.Fatalf("page %d: unknown form: %s", page, body)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", h.issuer)
+		if resp, err = browser.Do(req); err != nil {
+			t.Fatalf("posting the %s form: %v", form.Get("authops_action"), err)
+		}
+	}
+}

@@ -1,0 +1,398 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package e2e runs authops like a user, on this machine, without a kubelet:
+// the source-built API server, the real manager and authserver binaries as
+// processes, manifests applied with kubectl, and golang.org/x/oauth2 and
+// go-oidc as the OAuth clients.
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/procs"
+)
+
+const (
+	ns               = "e2e"
+	operatorNS       = "authops-system"
+	firstSecret      = "first-secret-0123456789abcdefghijklmnop"
+	secondSecret     = "second-secret-0123456789abcdefghijklmno"
+	alicePassword    = "correct-horse-battery-staple"
+	webappRedirect   = "http://127.0.0.1:9/callback"
+	eventuallyWithin = 60 * time.Second
+)
+
+// TestEndToEnd is one story, step by step; a failed step stops it.
+func TestEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	h := start(ctx, t)
+
+	h.kubectl("apply", "-f", "testdata/namespace.yaml")
+	h.kubectl("apply", "-f", "testdata/grantpolicy.yaml", "-f", "testdata/clients.yaml")
+	h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "grantpolicy/apps", "oauthclient/backend", "oauthclient/webapp", "account/alice")
+
+	backend := func(secret string) *clientcredentials.Config {
+		return &clientcredentials.Config{ClientID: "e2e-backend", ClientSecret: secret, TokenURL: h.issuer + "/oauth2/token",
+			Scopes: []string{"orders.read"}, AuthStyle: oauth2.AuthStyleInHeader}
+	}
+	webappSecret := h.kubectl("get", "secret", "-n", ns, "webapp-oauth-credentials", "-o", "jsonpath={.data.client_secret}")
+	webapp := &oauth2.Config{ClientID: "e2e-webapp", ClientSecret: decodeBase64(t, webappSecret), RedirectURL: webappRedirect,
+		Endpoint: oauth2.Endpoint{AuthURL: h.issuer + "/oauth2/authorize", TokenURL: h.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader},
+		Scopes:   []string{oidc.ScopeOpenID, "profile", "orders.read"}}
+
+	var refreshToken string
+	step(t, "client_credentials", func(t *testing.T) {
+		tok, err := backend(firstSecret).Token(ctx)
+		if err != nil {
+			t.Fatalf("client_credentials: %v", err)
+		}
+		if tok.AccessToken == "" || tok.RefreshToken != "" {
+			t.Fatalf("want an access token and no refresh token, got %+v", tok)
+		}
+	})
+
+	step(t, "authorization code with PKCE through the login and consent pages", func(t *testing.T) {
+		tok, forms := h.authorizationCode(ctx, t, webapp)
+		if strings.Join(forms, ",") != "login,consent" {
+			t.Fatalf("forms submitted: %v, want the login page then the consent page (policy consent: Prompt)", forms)
+		}
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token")
+		}
+		rawID, _ := tok.Extra("id_token").(string)
+		provider, err := oidc.NewProvider(ctx, h.issuer)
+		if err != nil {
+			t.Fatalf("discovery: %v", err)
+		}
+		idToken, err := provider.Verifier(&oidc.Config{ClientID: webapp.ClientID}).Verify(ctx, rawID)
+		if err != nil {
+			t.Fatalf("verifying the ID token against the JWKS: %v", err)
+		}
+		if idToken.Subject != ns+"/alice" {
+			t.Fatalf("ID token sub = %q, want %s/alice", idToken.Subject, ns)
+		}
+		refreshToken = tok.RefreshToken
+	})
+
+	refresh := func() (*oauth2.Token, error) {
+		tok, err := webapp.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+		if err == nil {
+			refreshToken = tok.RefreshToken
+		}
+		return tok, err
+	}
+	step(t, "refresh", func(t *testing.T) {
+		old := refreshToken
+		if _, err := refresh(); err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if refreshToken == old || refreshToken == "" {
+			t.Fatal("refreshTokenRotation Rotate: want a new refresh token")
+		}
+	})
+
+	step(t, "secret rotation: both secrets work during the overlap", func(t *testing.T) {
+		h.kubectl("apply", "-f", "testdata/backend-secret-rotated.yaml")
+		eventually(ctx, t, "the new secret is accepted", func() error {
+			_, err := backend(secondSecret).Token(ctx)
+			return err
+		})
+		if _, err := backend(firstSecret).Token(ctx); err != nil {
+			t.Fatalf("the previous secret must work during rotationOverlap: %v", err)
+		}
+		if _, err := backend("wrong-secret-0123456789abcdefghijklmnop").Token(ctx); oauthError(err) != "invalid_client" {
+			t.Fatalf("a wrong secret: want invalid_client, got %v", err)
+		}
+	})
+
+	step(t, "GrantPolicy removes refresh_token: unauthorized_client and a condition saying so", func(t *testing.T) {
+		h.kubectl("apply", "-f", "testdata/grantpolicy-no-refresh.yaml")
+		eventually(ctx, t, "refresh gets unauthorized_client", func() error {
+			// Until the new policy is served a refresh still succeeds (and
+			// rotates the refresh token, which refresh() keeps).
+			_, err := refresh()
+			if code := oauthError(err); code != "unauthorized_client" {
+				return fmt.Errorf("want unauthorized_client, got %v", err)
+			}
+			return nil
+		})
+		h.kubectl("wait", "-n", ns, "--for=condition=GrantTypesAllowed=false", "--timeout=30s", "oauthclient/webapp")
+		msg := h.kubectl("get", "-n", ns, "oauthclient/webapp", "-o", `jsonpath={.status.conditions[?(@.type=="GrantTypesAllowed")].message}`)
+		if !strings.Contains(msg, "refresh_token") || !strings.Contains(msg, "unauthorized_client") {
+			t.Fatalf("GrantTypesAllowed message should name refresh_token and unauthorized_client: %q", msg)
+		}
+
+		h.kubectl("apply", "-f", "testdata/grantpolicy.yaml")
+		h.kubectl("wait", "-n", ns, "--for=condition=GrantTypesAllowed=true", "--timeout=30s", "oauthclient/webapp")
+		eventually(ctx, t, "refresh works again once the policy allows it", func() error {
+			_, err := refresh()
+			return err
+		})
+	})
+
+	step(t, "deleting a client: invalid_client", func(t *testing.T) {
+		h.kubectl("delete", "-n", ns, "oauthclient/backend", "--timeout=30s")
+		eventually(ctx, t, "the deleted client gets invalid_client", func() error {
+			_, err := backend(secondSecret).Token(ctx)
+			if code := oauthError(err); code != "invalid_client" {
+				return fmt.Errorf("want invalid_client, got %v", err)
+			}
+			return nil
+		})
+	})
+
+	step(t, "the manager stops: the authserver keeps serving", func(t *testing.T) {
+		h.manager.Stop(10 * time.Second)
+		if _, err := refresh(); err != nil {
+			t.Fatalf("refresh with the manager stopped: %v", err)
+		}
+		if _, forms := h.authorizationCode(ctx, t, webapp); strings.Join(forms, ",") != "login" {
+			t.Fatalf("forms submitted: %v, want only the login page (the consent is remembered)", forms)
+		}
+	})
+
+	step(t, "the authserver restarts: refresh tokens still work (SQLite file kept)", func(t *testing.T) {
+		h.authserver.Stop(10 * time.Second)
+		h.startAuthserver(ctx, t)
+		if _, err := refresh(); err != nil {
+			t.Fatalf("refresh after the restart: %v", err)
+		}
+	})
+}
+
+// step runs one step as a subtest and stops the story when it fails.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, f) {
+		t.FailNow()
+	}
+}
+
+// eventually retries f every 250ms until it succeeds or eventuallyWithin passes.
+func eventually(ctx context.Context, t *testing.T, what string, f func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, eventuallyWithin)
+	defer cancel()
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within %s: %v", what, eventuallyWithin, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// oauthError returns the OAuth error code of a golang.org/x/oauth2 error.
+func oauthError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.ErrorCode
+	}
+	return ""
+}
+
+// harness holds the API server, the binaries and the running processes.
+type harness struct {
+	t                           *testing.T
+	dir, kubeconfig, kubectlBin string
+	issuer, authserverHealth    string
+	managerBin, authserverBin   string
+	manager, authserver         *procs.Proc
+}
+
+// start builds the binaries, starts the API server, the manager and the
+// authserver, and registers their cleanup.
+func start(ctx context.Context, t *testing.T) *harness {
+	h := &harness{t: t, dir: t.TempDir()}
+	var err error
+	if h.kubectlBin, err = findKubectl(); err != nil {
+		t.Fatal(err)
+	}
+	h.managerBin, h.authserverBin = filepath.Join(h.dir, "manager"), filepath.Join(h.dir, "authserver")
+	for bin, pkg := range map[string]string{h.managerBin: "./cmd/manager", h.authserverBin: "./cmd/authserver"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = envtest.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+
+	env, err := envtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Start(); err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the API server: %v", err)
+		}
+	})
+	user, err := env.AddUser(ctrlenvtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.kubeconfig = filepath.Join(h.dir, "kubeconfig")
+	if err := os.WriteFile(h.kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.kubectl("create", "namespace", operatorNS)
+
+	port, err := procs.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
+	managerHealth := h.freeAddr()
+	h.manager, err = procs.Start("manager", h.managerBin, []string{
+		"--kubeconfig=" + h.kubeconfig, "--namespace=" + operatorNS, "--issuer=" + h.issuer,
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + managerHealth,
+	}, filepath.Join(h.dir, "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.manager.Stop(10 * time.Second) })
+	t.Cleanup(func() { h.dumpLogsOnFailure() })
+	h.startAuthserver(ctx, t)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := procs.WaitHTTP(wctx, "http://"+managerHealth+"/readyz", h.manager); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// startAuthserver starts the authserver on the issuer's port with the
+// SQLite file of the test's folder (kept across restarts) and waits until it
+// is ready.
+func (h *harness) startAuthserver(ctx context.Context, t *testing.T) {
+	t.Helper()
+	health := h.freeAddr()
+	p, err := procs.Start("authserver", h.authserverBin, []string{
+		"--kubeconfig=" + h.kubeconfig, "--namespace=" + operatorNS, "--issuer=" + h.issuer,
+		"--listen-address=" + strings.TrimPrefix(h.issuer, "http://"),
+		"--store=sqlite://" + filepath.Join(h.dir, "state.db"),
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + health,
+	}, filepath.Join(h.dir, "authserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.authserver = p
+	t.Cleanup(func() { p.Stop(10 * time.Second) })
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := procs.WaitHTTP(wctx, "http://"+health+"/readyz", p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) freeAddr() string {
+	port, err := procs.FreePort()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// kubectl runs kubectl against the test API server (from the test's
+// folder, so testdata/ paths work) and returns its standard output.
+func (h *harness) kubectl(args ...string) string {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.kubectlBin, append([]string{"--kubeconfig=" + h.kubeconfig}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		h.t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	h.t.Logf("kubectl %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	return string(out)
+}
+
+// dumpLogsOnFailure shows the end of each process log when the test failed.
+func (h *harness) dumpLogsOnFailure() {
+	if !h.t.Failed() {
+		return
+	}
+	for _, name := range []string{"manager.log", "authserver.log"} {
+		data, _ := os.ReadFile(filepath.Join(h.dir, name))
+		lines := strings.Split(string(data), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		h.t.Logf("--- last lines of %s ---\n%s", name, strings.Join(lines, "\n"))
+	}
+}
+
+// findKubectl returns $KUBECTL, else the kubectl that `make envtest-assets`
+// builds from source next to the API server, else kubectl from $PATH.
+func findKubectl() (string, error) {
+	if k := os.Getenv("KUBECTL"); k != "" {
+		return k, nil
+	}
+	if dir, err := envtest.AssetsDir(); err == nil {
+		if k := filepath.Join(dir, "kubectl"); fileExists(k) {
+			return k, nil
+		}
+	}
+	if k, err := exec.LookPath("kubectl"); err == nil {
+		return k, nil
+	}
+	return "", errors.New("kubectl not found: run 'make envtest-assets' (it builds bin/k8s/kubectl from source) or set $KUBECTL")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func decodeBase64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("decoding %q: %v", s, err)
+	}
+	return string(b)
+}
