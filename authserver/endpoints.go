@@ -221,8 +221,8 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		writeBody(w, map[string]string{"error": code, "error_description": desc, "error_uri": ""})
 	}
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		oautherr.NoStore(w.Header())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`"`)
 		w.WriteHeader(http.StatusUnauthorized)

@@ -112,7 +112,7 @@ func keyDoc(t testing.TB, kid string, from time.Time) snapshot.Document {
 // fixture is a real server on a loopback listener with a fake clock, an
 // in-memory store and a snapshot of test clients and accounts.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	issuer string
 	clock  *storetest.FakeClock
@@ -155,7 +155,7 @@ func allClients() []snapshot.Client {
 // checks logs never carry secrets).
 var logTo io.Writer
 
-func newFixture(t *testing.T, mut ...func(*authserver.Config)) *fixture {
+func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 	t.Helper()
 	clock := storetest.NewFakeClock()
 	f := &fixture{t: t, clock: clock, store: storetest.NewMemoryStore(t, clock), holder: registry.NewHolder()}
@@ -217,7 +217,7 @@ func (f *fixture) post(path string, form url.Values, basicUser, basicPass string
 }
 
 // errorBody reads a JSON error response.
-func errorBody(t *testing.T, resp *http.Response) map[string]string {
+func errorBody(t testing.TB, resp *http.Response) map[string]string {
 	t.Helper()
 	defer resp.Body.Close()
 	var m map[string]string
@@ -227,7 +227,7 @@ func errorBody(t *testing.T, resp *http.Response) map[string]string {
 	return m
 }
 
-func expectError(t *testing.T, resp *http.Response, status int, code oautherr.Code) {
+func expectError(t testing.TB, resp *http.Response, status int, code oautherr.Code) {
 	t.Helper()
 	if resp.StatusCode != status {
 		t.Errorf("status = %d, want %d", resp.StatusCode, status)
@@ -249,7 +249,7 @@ func expectError(t *testing.T, resp *http.Response, status int, code oautherr.Co
 // browser is a cookie-keeping http.Client that stops at redirects leaving
 // the server (to the client's redirect URI).
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	f      *fixture
 	client *http.Client
 }
@@ -267,7 +267,7 @@ func (f *fixture) browser() *browser {
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // form returns the hidden fields of the page's form.
-func formFields(t *testing.T, page string) url.Values {
+func formFields(t testing.TB, page string) url.Values {
 	t.Helper()
 	v := url.Values{}
 	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
@@ -284,7 +284,7 @@ func htmlUnescape(s string) string {
 	return r.Replace(s)
 }
 
-func readAll(t *testing.T, resp *http.Response) string {
+func readAll(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

@@ -1,0 +1,75 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package authserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/oautherr"
+)
+
+// FuzzTokenEndpoint: whatever the body and Authorization header, the token
+// endpoint answers with a documented status and, on error, exactly the
+// three-member JSON body with a code of the table and no request input in
+// the description. Run longer with go test -fuzz FuzzTokenEndpoint.
+func FuzzTokenEndpoint(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"grant_type=client_credentials&client_id=cc&client_secret=cc-secret", ""},
+		{"grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback", "Basic d2ViOng="},
+		{"grant_type=refresh_token&refresh_token=%ff&scope=a%20b", "Basic Og=="},
+		{"grant_type=password&username=alice&password=x&grant_type=x", "Bearer x"},
+		{"%zz=1&;", "Basic !!!"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	fx := newFixture(f)
+	h := fx.srv.Config.Handler
+	codes := map[string]bool{}
+	for _, e := range oautherr.Table {
+		codes[string(e.Code)] = true
+	}
+	f.Fuzz(func(t *testing.T, body, authz string) {
+		req := httptest.NewRequest(http.MethodPost, authserver.PathToken, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Pragma") != "no-cache" {
+			t.Fatalf("status %d without no-store headers", rec.Code)
+		}
+		if rec.Code == http.StatusOK {
+			return
+		}
+		var m map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || len(m) != 3 {
+			t.Fatalf("status %d body %q", rec.Code, rec.Body.String())
+		}
+		if !codes[m["error"]] {
+			t.Fatalf("code %q not in the table", m["error"])
+		}
+		if len(body) > 8 && strings.Contains(m["error_description"], body) {
+			t.Fatalf("description echoes the body: %q", m["error_description"])
+		}
+	})
+}
