@@ -1,0 +1,300 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package install checks the install manifests: the Helm chart (lint, the
+// schema's rejections) and every object rendered by helm template and
+// kustomize build, applied with server-side dry-run to the source-built API
+// server, so each is valid for its Kubernetes version.
+package install
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/authops/authops/test/envtest"
+)
+
+const (
+	namespace = "authops-system"
+	// kubeVersion is the test API server's: helm installed with go install
+	// assumes v1.20 without it, below the chart's kubeVersion.
+	kubeVersion = "v1.37.2"
+)
+
+var (
+	root  = envtest.RepoRoot()
+	chart = filepath.Join(root, "charts", "authops")
+)
+
+// TestHelmLint runs helm lint with the default values and each CI values file.
+func TestHelmLint(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	for _, values := range append([]string{""}, ciValues(t)...) {
+		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chart}
+		if values != "" {
+			args = append(args, "-f", values)
+		}
+		run(t, helm, args...)
+	}
+}
+
+// TestSchemaRejects shows values.schema.json refusing impossible values with
+// its message, and accepting their fixed versions.
+func TestSchemaRejects(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string // in the error; empty: must render
+	}{
+		{"several replicas on SQLite", []string{"replicas=3"}, "/replicas"},
+		{"several replicas on PostgreSQL", []string{"replicas=3", "store.type=postgres", "store.postgres.existingSecret=db"}, ""},
+		{"issuer without a scheme", []string{"issuer=auth.example.com"}, "issuer"},
+		{"issuer with a trailing slash", []string{"issuer=https://auth.example.com/"}, "issuer"},
+		{"issuer with a query", []string{"issuer=https://auth.example.com?x=1"}, "issuer"},
+		{"http issuer off loopback", []string{"issuer=http://auth.example.com"}, "issuer"},
+		{"http issuer on loopback", []string{"issuer=http://127.0.0.1:8443"}, ""},
+		{"issuer with a path", []string{"issuer=https://example.com/auth"}, ""},
+		{"postgres without its Secret", []string{"store.type=postgres"}, "existingSecret"},
+		{"an unknown store", []string{"store.type=mysql"}, "store"},
+		{"two TLS sources", []string{"tls.existingSecret=x", "tls.certManager.enabled=true", "tls.certManager.issuerRef.name=ca"}, "tls"},
+		{"cert-manager without an issuer", []string{"tls.certManager.enabled=true"}, "issuerRef"},
+		{"an Ingress without a host", []string{"ingress.enabled=true", "ingress.host="}, "host"},
+		{"an unknown error profile", []string{"defaultErrorProfile=Strict"}, "defaultErrorProfile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(helm, args...).CombinedOutput()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("helm template %v: want success, got %v:\n%s", tc.set, err, out)
+			case tc.want != "" && err == nil:
+				t.Fatalf("helm template %v: want a schema rejection, it rendered", tc.set)
+			case tc.want != "" && (!strings.Contains(string(out), "values don't meet the specifications of the schema") || !strings.Contains(string(out), tc.want)):
+				t.Fatalf("helm template %v: want the schema's rejection naming %q, got:\n%s", tc.set, tc.want, out)
+			}
+			if tc.want != "" {
+				t.Logf("rejected as expected:\n%s", strings.TrimSpace(string(out)))
+			}
+		})
+	}
+}
+
+// TestManifestsDryRun renders the chart (default values and each CI values
+// file) and the kustomize trees, and applies every object with server-side
+// dry-run to the source-built API server.
+func TestManifestsDryRun(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	kustomize := tool(t, "KUSTOMIZE", "kustomize-*")
+
+	renders := map[string][]byte{
+		"helm template (default values)":           run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds"),
+		"kustomize build config/default":           run(t, kustomize, "build", filepath.Join(root, "config", "default")),
+		"kustomize build config/overlays/postgres": run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "postgres")),
+	}
+	for _, values := range ciValues(t) {
+		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds", "-f", values)
+	}
+
+	env, err := envtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join("testdata", "thirdparty-crds.yaml"))
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the API server: %v", err)
+		}
+	})
+	a := newApplier(t, cfg)
+
+	// The check can fail: an object the API server refuses is reported.
+	broken := decode(t, []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"broken","namespace":"authops-system"},
+		"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i","securityContext":{"runAsNonRoot":"yes"}}]}}}}`))
+	if err := a.dryRun(broken[0]); err == nil {
+		t.Fatal("a Deployment with an invalid field passed the dry-run: the check cannot fail")
+	}
+
+	for name, data := range renders {
+		t.Run(name, func(t *testing.T) {
+			objs := decode(t, data)
+			kinds := map[string]int{}
+			for _, u := range objs {
+				kinds[u.GetKind()]++
+				if err := a.dryRun(u); err != nil {
+					t.Errorf("%s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+				}
+			}
+			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service", "PodDisruptionBudget", "Secret"} {
+				if kinds[want] == 0 {
+					t.Errorf("renders no %s", want)
+				}
+			}
+			t.Logf("%d objects valid (server-side dry-run): %v", len(objs), kinds)
+		})
+	}
+}
+
+// applier applies objects with server-side dry-run; Namespaces are created
+// for real (namespaced objects cannot be dry-run into a missing namespace).
+type applier struct {
+	t       *testing.T
+	dyn     dynamic.Interface
+	mapper  *restmapper.DeferredDiscoveryRESTMapper
+	kube    kubernetes.Interface
+	timeout time.Duration
+}
+
+func newApplier(t *testing.T, cfg *rest.Config) *applier {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &applier{t: t, dyn: dyn, kube: kube, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), timeout: 30 * time.Second}
+}
+
+func (a *applier) dryRun(u *unstructured.Unstructured) error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	gvk := u.GroupVersionKind()
+	mapping, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		a.mapper.Reset()
+		mapping, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		return err
+	}
+	var ri dynamic.ResourceInterface = a.dyn.Resource(mapping.Resource)
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		if u.GetNamespace() == "" {
+			return errors.New("namespaced object without a namespace")
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: u.GetNamespace()}}
+		if _, err := a.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		ri = a.dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
+	}
+	if gvk.Kind == "Namespace" {
+		if _, err := ri.Create(ctx, u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
+	}
+	_, err = ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "authops-install-test", Force: true, DryRun: []string{metav1.DryRunAll}})
+	return err
+}
+
+// decode splits a multi-document YAML stream into objects.
+func decode(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding the rendered YAML: %v", err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	if len(objs) == 0 {
+		t.Fatal("nothing rendered")
+	}
+	return objs
+}
+
+// ciValues returns the chart's CI values files.
+func ciValues(t *testing.T) []string {
+	files, err := filepath.Glob(filepath.Join(chart, "ci", "*-values.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no values files in %s/ci: %v", chart, err)
+	}
+	return files
+}
+
+// tool finds a pinned tool: $env (the Makefile sets it), else bin/<glob>.
+// A missing tool fails the test, naming the make target.
+func tool(t *testing.T, env, glob string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		return p
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "bin", glob))
+	if len(matches) == 0 {
+		t.Fatalf("%s not found in bin/: run 'make %s' (or 'make test', which installs it)", glob, strings.ToLower(env))
+	}
+	return matches[len(matches)-1]
+}
+
+// run runs a command and returns its standard output, failing the test on error.
+func run(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
+	}
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Logf("%s %s: %s", filepath.Base(bin), strings.Join(args, " "), s)
+	}
+	return out
+}
