@@ -1,6 +1,8 @@
 # One image holds both binaries: the manager (controllers) and the authserver
 # (the OAuth 2.0 server that runs as a sidecar in the same pod).
-# Build: docker build -t ghcr.io/authops/authops:dev .
+# Build: make docker-build IMG=ghcr.io/authops/authops:dev
+# The build commands are the ones `make build` runs, and test/install runs
+# this stage's COPY and RUN steps without Docker (TestDockerfileBuild).
 FROM golang:1.26 AS build
 WORKDIR /src
 # Dependencies first, so source changes do not invalidate the module cache layer.

@@ -75,9 +75,14 @@ test: verify vet envtest-assets $(HELM) ## Run every test (unit, envtest, store 
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and authserver binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/manager ./cmd/manager
-	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/authserver ./cmd/authserver
+build: ## Build the manager and authserver binaries into bin/ (static, as in the Dockerfile).
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/manager ./cmd/manager
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/authserver ./cmd/authserver
+
+IMG ?= ghcr.io/authops/authops:dev
+.PHONY: docker-build
+docker-build: ## Build the image (needs a Docker engine; IMG=... names it).
+	docker build -t $(IMG) .
 
 .PHONY: run
 run: build envtest-assets ## Run authops locally: API server, CRDs, samples, manager and authserver; Ctrl-C stops it all.

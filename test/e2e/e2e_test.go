@@ -244,7 +244,7 @@ func start(ctx context.Context, t *testing.T) *harness {
 	}
 	h.managerBin, h.authserverBin = filepath.Join(h.dir, "manager"), filepath.Join(h.dir, "authserver")
 	for bin, pkg := range map[string]string{h.managerBin: "./cmd/manager", h.authserverBin: "./cmd/authserver"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 		cmd.Dir = envtest.RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
