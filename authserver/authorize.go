@@ -296,7 +296,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, reg *registry.Reg
 		return
 	}
 	s.log.Info("login", "account", acc.Subject, "clientID", ar.client.ID)
-	http.SetCookie(w, s.cookie(sessionCookie, raw, int(s.sessionTTL.Seconds())))
+	http.SetCookie(w, s.cookie(sessionCookie, raw, s.oauthPath(), int(s.sessionTTL.Seconds())))
 	u := s.issuer + PathAuthorize + "?" + ar.carried.Encode()
 	oautherr.NoStore(w.Header())
 	http.Redirect(w, r, u, http.StatusSeeOther)
@@ -323,19 +323,26 @@ func (s *Server) sessionAccount(r *http.Request, reg *registry.Registry, c *regi
 	return acc, sess.AuthTime
 }
 
-func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: s.issuerURL.Path + "/oauth2/", MaxAge: maxAge,
+// oauthPath is the cookie path of the authorization endpoint's pages.
+func (s *Server) oauthPath() string { return s.issuerURL.Path + "/oauth2/" }
+
+// devicePath is the cookie path of the device verification page.
+func (s *Server) devicePath() string { return s.issuerURL.Path + PathDevice }
+
+func (s *Server) cookie(name, value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode}
 }
 
-// csrfToken returns the browser's CSRF token, setting the cookie if the
-// browser has none (double-submit: the form echoes the cookie).
-func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+// csrfToken returns the browser's CSRF token, setting the cookie (for the
+// pages under path) if the browser has none (double-submit: the form echoes
+// the cookie).
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request, path string) string {
 	if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
 		return ck.Value
 	}
 	v := newSecret()
-	http.SetCookie(w, s.cookie(csrfCookie, v, 0))
+	http.SetCookie(w, s.cookie(csrfCookie, v, path, 0))
 	return v
 }
 

@@ -113,7 +113,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "disabled client", body: "grant_type=client_credentials&client_id=off&client_secret=" + ccSecret, status: 401, code: oautherr.InvalidClient},
 		{name: "public client may not send a secret", body: "grant_type=authorization_code&code=x&client_id=spa&client_secret=x", status: 401, code: oautherr.InvalidClient},
 		{name: "unsupported grant type", body: cc + "&grant_type=urn:example:magic", status: 400, code: oautherr.UnsupportedGrantType},
-		{name: "device grant (issue #6) not served yet", body: cc + "&grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x", status: 400, code: oautherr.UnsupportedGrantType},
+		{name: "device grant not allowed for the client", body: cc + "&grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x", status: 400, code: oautherr.UnauthorizedClient},
 		{name: "grant removed by policy", body: cc + "&grant_type=password&username=alice&password=x", status: 400, code: oautherr.UnauthorizedClient},
 		{name: "grant never requested", body: cc + "&grant_type=refresh_token&refresh_token=x", status: 400, code: oautherr.UnauthorizedClient},
 		{name: "scope not allowed", body: cc + "&grant_type=client_credentials&scope=admin", status: 400, code: oautherr.InvalidScope},

@@ -118,6 +118,7 @@ type fixture struct {
 	clock  *storetest.FakeClock
 	store  store.Store
 	holder *registry.Holder
+	docs   []registry.Entry
 }
 
 func allClients() []snapshot.Client {
@@ -145,6 +146,13 @@ func allClients() []snapshot.Client {
 			Secrets: []snapshot.SecretDigest{digest(pwSecret)}, RedirectURIs: []string{webRedir},
 			GrantTypes: []string{"authorization_code", "password", "refresh_token"}, Scopes: []string{"openid", "api.read"},
 			Policy: policy(func(p *snapshot.Policy) { p.RefreshTokenRotation = "Reuse"; p.PKCE = "Required"; p.Consent = "Auto" })},
+		{ID: "tv", Type: "Public", TokenEndpointAuthMethod: "none", DisplayName: "Living Room TV",
+			GrantTypes: []string{authserver.DeviceCodeGrantType, "refresh_token"}, Scopes: []string{"openid", "profile", "api.read"},
+			DefaultScopes: []string{"openid"}, Policy: policy(func(p *snapshot.Policy) { p.DevicePollIntervalSeconds = 1 })},
+		{ID: "tv-rfc", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_post",
+			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
+			GrantTypes: []string{authserver.DeviceCodeGrantType}, Scopes: []string{"api.read"},
+			Policy: policy(func(p *snapshot.Policy) { p.ErrorProfile = "RFC" })},
 		{ID: "off", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_post", Disabled: true,
 			Secrets:    []snapshot.SecretDigest{digest(ccSecret)},
 			GrantTypes: []string{"client_credentials"}, Policy: policy()},
@@ -176,6 +184,7 @@ func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 	}
 	f.holder.Store(registry.Build(docs, log))
 	f.holder.MarkReady()
+	f.docs = docs
 
 	var handler http.Handler
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -194,6 +203,27 @@ func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 	}
 	handler = s.Handler()
 	return f
+}
+
+// edit swaps in a snapshot whose documents mut changed (a new generation
+// from the control plane).
+func (f *fixture) edit(mut func(*snapshot.Document)) {
+	var docs []registry.Entry
+	for _, e := range f.docs {
+		d := e.Document
+		if d.Client != nil {
+			c := *d.Client
+			d.Client = &c
+		}
+		if d.Account != nil {
+			a := *d.Account
+			d.Account = &a
+		}
+		mut(&d)
+		docs = append(docs, registry.Entry{Origin: e.Origin, Document: d})
+	}
+	f.docs = docs
+	f.holder.Store(registry.Build(docs, slog.New(slog.DiscardHandler)))
 }
 
 // noRedirect is an http.Client that does not follow redirects.

@@ -94,9 +94,9 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 	if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
 		return nil, e
 	}
-	acc, ok := t.reg.AccountBySubject(rec.AccountID)
-	if !ok || acc.Disabled || acc.Namespace != c.Namespace {
-		return nil, oautherr.New(oautherr.InvalidGrant)
+	acc, e := redeemableAccount(t.reg, c, rec.AccountID)
+	if e != nil {
+		return nil, e
 	}
 	scopes := allowedScopes(c, rec.Scopes)
 	is := issue{client: c, account: acc, scopes: scopes, jti: issued.AccessTokenID, family: issued.FamilyID,
@@ -222,9 +222,9 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	case err != nil:
 		return nil, serverError(err)
 	}
-	acc, ok := t.reg.AccountBySubject(rt.AccountID)
-	if !ok || acc.Disabled || acc.Namespace != c.Namespace {
-		return nil, oautherr.New(oautherr.InvalidGrant)
+	acc, e := redeemableAccount(t.reg, c, rt.AccountID)
+	if e != nil {
+		return nil, e
 	}
 	scopes := t.scopes
 	if scopes == nil {

@@ -58,12 +58,29 @@ button{padding:.5rem 1rem;margin:.5rem .5rem 0 0;display:inline-block}[role=aler
 
 {{define "consent"}}{{template "top" .}}
 <p><strong>{{.Client}}</strong> asks to act on behalf of <strong>{{.Account}}</strong> with these permissions:</p>
+{{if .UserCode}}<p>Only allow this if your device shows the code <strong id="shown-code">{{.UserCode}}</strong>.</p>{{end}}
 <ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{else}}<li>no extra permissions</li>{{end}}</ul>
 <form method="post" action="{{.Action}}">
 {{template "hidden" .}}<input type="hidden" name="authops_action" value="consent">
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
+{{template "bottom" .}}{{end}}
+
+{{define "device"}}{{template "top" .}}
+<p>Enter the code shown on your device.</p>
+{{if .Description}}<div role="alert" id="code-error"><p>{{.Description}}</p></div>{{end}}
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf_token" value="{{.CSRF}}"><input type="hidden" name="authops_action" value="code">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" value="{{.UserCode}}" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus{{if .Description}} aria-describedby="code-error"{{end}}>
+<button type="submit">Continue</button>
+</form>
+{{template "bottom" .}}{{end}}
+
+{{define "device_done"}}{{template "top" .}}
+<p id="result">{{.Description}}</p>
+<p>You can close this page and return to your device.</p>
 {{template "bottom" .}}{{end}}
 `))
 
@@ -77,6 +94,7 @@ type pageData struct {
 	Action      string
 	Carried     url.Values
 	CSRF        string
+	UserCode    string
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, status int, d pageData) {
@@ -105,11 +123,31 @@ func displayName(c *registry.Client) string {
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authRequest, e *oautherr.Error, status int) {
 	d := pageData{Title: "Sign in", Client: displayName(ar.client), Action: s.issuerURL.Path + PathAuthorize,
-		Carried: ar.carried, CSRF: s.csrfToken(w, r)}
+		Carried: ar.carried, CSRF: s.csrfToken(w, r, s.oauthPath())}
 	if e != nil {
-		d.Description = oautherr.Resolve(e, oautherr.Extended, s.issuer).Body.ErrorDescription
+		d.Description = s.loginErrorText(r, ar.client, e)
 	}
 	s.render(w, "login", status, d)
+}
+
+// loginErrorText is what the login pages say about a failed login: the
+// table's description, and for a locked account until when and what to do.
+func (s *Server) loginErrorText(r *http.Request, c *registry.Client, e *oautherr.Error) string {
+	desc := oautherr.Resolve(e, oautherr.Extended, "").Body.ErrorDescription
+	switch e.Code {
+	case oautherr.AccountLocked:
+		until := ""
+		if acc, ok := s.reg.Current().Account(c.Namespace, r.PostForm.Get("username")); ok {
+			if lo, err := s.store.GetLockout(r.Context(), acc.Subject); err == nil && lo.LockedAt(s.clock.Now()) {
+				until = " until " + lo.LockedUntil.UTC().Format("15:04:05 MST (2006-01-02)")
+			}
+		}
+		return desc + " There were too many failed sign-in attempts: sign-in is blocked" + until +
+			". Wait and try again, or ask your administrator."
+	case oautherr.AccountDisabled:
+		return desc + " Ask your administrator to enable it."
+	}
+	return desc
 }
 
 func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account) {
@@ -118,5 +156,5 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, ar *authReq
 		name = acc.Username
 	}
 	s.render(w, "consent", http.StatusOK, pageData{Title: "Allow access?", Client: displayName(ar.client), Account: name,
-		Scopes: ar.scopes, Action: s.issuerURL.Path + PathAuthorize, Carried: ar.carried, CSRF: s.csrfToken(w, r)})
+		Scopes: ar.scopes, Action: s.issuerURL.Path + PathAuthorize, Carried: ar.carried, CSRF: s.csrfToken(w, r, s.oauthPath())})
 }

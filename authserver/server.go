@@ -40,12 +40,16 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathAuthorize      = "/oauth2/authorize"
-	PathToken          = "/oauth2/token"
-	PathJWKS           = "/oauth2/jwks"
-	PathUserinfo       = "/oauth2/userinfo"
-	PathIntrospect     = "/oauth2/introspect"
-	PathRevoke         = "/oauth2/revoke"
+	PathAuthorize  = "/oauth2/authorize"
+	PathToken      = "/oauth2/token"
+	PathJWKS       = "/oauth2/jwks"
+	PathUserinfo   = "/oauth2/userinfo"
+	PathIntrospect = "/oauth2/introspect"
+	PathRevoke     = "/oauth2/revoke"
+	// PathDeviceAuthorization is RFC 8628's device authorization endpoint.
+	PathDeviceAuthorization = "/oauth2/device_authorization"
+	// PathDevice is the verification page where people enter a user code.
+	PathDevice         = "/device"
 	PathOAuthMetadata  = "/.well-known/oauth-authorization-server"
 	PathOpenIDMetadata = "/.well-known/openid-configuration"
 )
@@ -90,6 +94,7 @@ type Server struct {
 	sessionTTL   time.Duration
 	consentTTL   time.Duration
 	grants       map[string]grant
+	codeLimiter  codeLimiter
 }
 
 // New checks cfg and returns a Server.
@@ -143,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		"authorization_code": authorizationCodeGrant{s},
 		"refresh_token":      refreshTokenGrant{s},
 		"password":           passwordGrant{s},
+		DeviceCodeGrantType:  deviceCodeGrant{s},
 	}
 	return s, nil
 }
@@ -168,6 +174,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.userinfo))
 	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.introspect))
 	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.revoke))
+	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.deviceAuthorization))
+	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.devicePage))
 	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.metadata))
 	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.metadata))
 	if p != "" {

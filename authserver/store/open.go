@@ -31,6 +31,7 @@ type options struct {
 	familyTombstoneTTL time.Duration
 	sweepBatch         int
 	busyTimeout        time.Duration
+	pollLeeway         time.Duration
 }
 
 func buildOptions(opts []Option) *options {
@@ -83,6 +84,21 @@ func WithSweepBatchSize(n int) Option {
 // rejected and late refresh tokens for it are refused.
 func WithFamilyTombstoneTTL(d time.Duration) Option {
 	return func(o *options) { o.familyTombstoneTTL = d }
+}
+
+// WithPollLeeway lets a device-flow poll that arrives up to d before the
+// polling interval has passed count as on time (default 0, strict). Clients
+// that poll on a ticker (golang.org/x/oauth2) arrive a few milliseconds
+// early whenever the previous poll's request was slower than this one; a
+// small leeway (the authserver uses 250ms) keeps them from being told to
+// slow_down for network jitter. It must stay well below one second, the
+// smallest interval.
+func WithPollLeeway(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 && d < time.Second {
+			o.pollLeeway = d
+		}
+	}
 }
 
 // Open opens the store named by a URL (the value of the --store flag),

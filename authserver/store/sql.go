@@ -18,6 +18,9 @@ type sqlStore struct {
 	// familyTombstoneTTL is how long a revoked family is remembered at least.
 	familyTombstoneTTL time.Duration
 	sweepBatch         int
+	// pollLeeway: a device poll this much before the interval ends still
+	// counts as on time (network jitter of clients polling on a ticker).
+	pollLeeway time.Duration
 }
 
 func newSQLStore(b backend, o *options) *sqlStore {
@@ -26,6 +29,7 @@ func newSQLStore(b backend, o *options) *sqlStore {
 		clock:              o.clock,
 		familyTombstoneTTL: o.familyTombstoneTTL,
 		sweepBatch:         o.sweepBatch,
+		pollLeeway:         o.pollLeeway,
 	}
 }
 
@@ -624,8 +628,8 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 				consumed_at = CASE WHEN status = 'approved' THEN $3 ELSE consumed_at END
 			WHERE device_hash = $1 AND client_id = $2 AND expires_at > $3 AND consumed_at = 0
 				AND status IN ('pending', 'approved')
-				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3)
-			RETURNING `+deviceCols, deviceHash[:], clientID, now))
+				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3 + $4)
+			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
 		if err == nil {
 			out = d
 			if d.Status == DeviceApproved {

@@ -506,3 +506,49 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestPollLeeway: with WithPollLeeway a poll slightly before the interval
+// has passed is on time; one earlier than the leeway is still slow_down.
+func TestPollLeeway(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T, clock store.Clock) store.Store{
+		"sqlite": func(t *testing.T, clock store.Clock) store.Store {
+			s, err := store.Open(t.Context(), "sqlite://:memory:", store.WithClock(clock), store.WithPollLeeway(250*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return closeAtEnd(t, s)
+		},
+		"postgres": func(t *testing.T, clock store.Clock) store.Store {
+			db := pgtest.NewDatabase(t)
+			s, err := store.Open(t.Context(), db.DSN, store.WithClock(clock), store.WithLookupEnv(noEnv), store.WithPollLeeway(250*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return closeAtEnd(t, s)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := storetest.NewFakeClock()
+			s := open(t, clock)
+			ctx := t.Context()
+			h := store.HashToken("device")
+			if err := s.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceHash: h, UserCode: "BCDFGHJK", ClientID: "tv",
+				Interval: 2 * time.Second, ExpiresAt: clock.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			for i, step := range []struct {
+				after time.Duration
+				want  store.PollResult
+			}{
+				{0, store.PollPending},
+				{1800 * time.Millisecond, store.PollPending},  // 200ms early: within the leeway
+				{1700 * time.Millisecond, store.PollSlowDown}, // 300ms early
+			} {
+				clock.Advance(step.after)
+				if _, got, err := s.PollDeviceAuth(ctx, h, "tv", 0); err != nil || got != step.want {
+					t.Fatalf("poll %d: %v, %v; want %v", i, got, err, step.want)
+				}
+			}
+		})
+	}
+}

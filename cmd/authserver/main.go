@@ -116,7 +116,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var storeOpts []store.Option
+	storeOpts := []store.Option{store.WithPollLeeway(authserver.PollLeeway)}
 	if o.passwordFile != "" {
 		storeOpts = append(storeOpts, store.WithPasswordFile(o.passwordFile))
 	}
