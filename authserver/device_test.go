@@ -145,7 +145,7 @@ func TestDevicePollingErrors(t *testing.T) {
 		name   string
 		client deviceClient
 		// The tv policy polls every 1s, tv-rfc every 5s.
-		interval time.Duration
+		interval                                     time.Duration
 		pending, slowDown, expired, denied, disabled want
 	}{
 		{name: "Extended", client: tvClient, interval: time.Second,
