@@ -110,3 +110,54 @@ func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oau
 		}
 	}
 }
+
+// approveDevice enters the user code on the verification page the way a
+// person would (the code form, the login form as alice, the consent form)
+// and returns the final page's text.
+func (h *harness) approveDevice(ctx context.Context, t *testing.T, verificationURI, userCode string) (string, []string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := browser.Get(verificationURI)
+	if err != nil {
+		t.Fatalf("verification page: %v", err)
+	}
+	var forms []string
+	for page := 0; ; page++ {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || page > 4 {
+			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
+		}
+		m := formAction.FindSubmatch(body)
+		if m == nil {
+			return string(body), forms // the result page has no form
+		}
+		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{}
+		for _, in := range hiddenInput.FindAllSubmatch(body, -1) {
+			form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
+		}
+		forms = append(forms, form.Get("authops_action"))
+		switch form.Get("authops_action") {
+		case "code":
+			form.Set("user_code", userCode)
+		case "login":
+			form.Set("username", "alice")
+			form.Set("password", alicePassword)
+		case "consent":
+			form.Set("decision", "allow")
+		default:
+			t.Fatalf("page %d: unknown form: %s", page, body)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", h.issuer)
+		if resp, err = browser.Do(req); err != nil {
+			t.Fatalf("posting the %s form: %v", form.Get("authops_action"), err)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func TestEndToEnd(t *testing.T) {
 
 	h.kubectl("apply", "-f", "testdata/namespace.yaml")
 	h.kubectl("apply", "-f", "testdata/grantpolicy.yaml", "-f", "testdata/clients.yaml")
-	h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "grantpolicy/apps", "oauthclient/backend", "oauthclient/webapp", "account/alice")
+	h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "grantpolicy/apps", "oauthclient/backend", "oauthclient/webapp", "oauthclient/tv", "account/alice")
 
 	backend := func(secret string) *clientcredentials.Config {
 		return &clientcredentials.Config{ClientID: "e2e-backend", ClientSecret: secret, TokenURL: h.issuer + "/oauth2/token",
@@ -118,6 +118,53 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if refreshToken == old || refreshToken == "" {
 			t.Fatal("refreshTokenRotation Rotate: want a new refresh token")
+		}
+	})
+
+	step(t, "device flow (RFC 8628) through the verification page", func(t *testing.T) {
+		var discovery struct {
+			DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+		}
+		provider, err := oidc.NewProvider(ctx, h.issuer)
+		if err != nil {
+			t.Fatalf("discovery: %v", err)
+		}
+		if err := provider.Claims(&discovery); err != nil || discovery.DeviceAuthorizationEndpoint == "" {
+			t.Fatalf("the discovery document advertises no device_authorization_endpoint (%v)", err)
+		}
+		tv := &oauth2.Config{ClientID: "e2e-tv", Scopes: []string{oidc.ScopeOpenID, "orders.read"},
+			Endpoint: oauth2.Endpoint{DeviceAuthURL: discovery.DeviceAuthorizationEndpoint, TokenURL: provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+		da, err := tv.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatalf("device authorization: %v", err)
+		}
+		type result struct {
+			tok *oauth2.Token
+			err error
+		}
+		done := make(chan result, 1)
+		pollCtx, cancel := context.WithTimeout(ctx, eventuallyWithin)
+		defer cancel()
+		go func() {
+			tok, err := tv.DeviceAccessToken(pollCtx, da)
+			done <- result{tok, err}
+		}()
+		page, forms := h.approveDevice(ctx, t, da.VerificationURIComplete, da.UserCode)
+		if strings.Join(forms, ",") != "code,login,consent" {
+			t.Fatalf("forms submitted: %v, want the code, login and consent pages", forms)
+		}
+		if !strings.Contains(page, `id="result"`) {
+			t.Fatalf("no result page after the consent:\n%s", page)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("polling for the device token: %v (page: %s)", r.err, page)
+		}
+		if r.tok.AccessToken == "" || r.tok.RefreshToken == "" {
+			t.Fatalf("want an access and a refresh token, got %+v", r.tok)
+		}
+		if _, err := tv.TokenSource(ctx, &oauth2.Token{RefreshToken: r.tok.RefreshToken}).Token(); err != nil {
+			t.Fatalf("refreshing the device grant's token: %v", err)
 		}
 	})
 
