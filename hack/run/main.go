@@ -382,7 +382,14 @@ func tryIt(ctx context.Context, c client.Client, ns, issuer string) (string, err
   %s
   curl -s -u '%s:%s' %s/oauth2/token -d grant_type=authorization_code \
     -d redirect_uri=%s -d code_verifier=%s -d code=CODE
-`, ns, issuer, secret, redirect, authorize, url.QueryEscape(webappID), url.QueryEscape(webappSecret), issuer, redirect, verifier), nil
+
+  # The device flow (ordersctl sample, a Public client): ask for a code, open the
+  # verification_uri_complete it returns, log in as alice and allow, then redeem:
+  curl -s %s/oauth2/device_authorization -d client_id=%s -d scope='openid orders.read'
+  curl -s %s/oauth2/token -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
+    -d client_id=%s -d device_code=DEVICE_CODE
+`, ns, issuer, secret, redirect, authorize, url.QueryEscape(webappID), url.QueryEscape(webappSecret), issuer, redirect, verifier,
+		issuer, ns+".ordersctl", issuer, ns+".ordersctl"), nil
 }
 
 func randomString() string {
