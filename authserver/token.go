@@ -24,6 +24,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,7 +146,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	oautherr.NoStore(w.Header())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if tr, ok := v.(*tokenResponse); ok {
+		_, _ = w.Write(tr.appendJSON(make([]byte, 0, 64+len(tr.AccessToken)+len(tr.RefreshToken)+len(tr.IDToken))))
+		return
+	}
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// appendJSON appends what json.Encoder writes for the response (the hot
+// path of every grant), without reflection.
+func (t *tokenResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, t.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, t.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, t.ExpiresIn, 10)
+	for _, f := range [...]struct{ name, v string }{{"refresh_token", t.RefreshToken}, {"scope", t.Scope}, {"id_token", t.IDToken}} {
+		if f.v != "" {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, f.v)
+		}
+	}
+	return append(b, '}', '\n')
 }
 
 // allowedScopes keeps the scopes still allowed for the client (its policy

@@ -101,7 +101,8 @@ type Account struct {
 	Source snapshot.Source
 }
 
-// Key is a parsed signing key, with its signers made once per snapshot.
+// Key is a parsed signing key, with its JWS headers encoded once per
+// snapshot (see Sign and VerifyOwn).
 type Key struct {
 	ID           string
 	Private      *ecdsa.PrivateKey
@@ -109,10 +110,10 @@ type Key struct {
 	SignFrom     time.Time
 	SignUntil    time.Time
 	PublishUntil time.Time
-	// AccessTokenSigner signs RFC 9068 access tokens (typ at+jwt);
-	// IDTokenSigner signs ID tokens (typ JWT).
-	AccessTokenSigner jose.Signer
-	IDTokenSigner     jose.Signer
+	// atHeader and idHeader are the base64url protected headers of access
+	// tokens (typ at+jwt) and ID tokens (typ JWT).
+	atHeader, idHeader string
+	memo               verifyMemo
 }
 
 func newKey(k snapshot.Key) (*Key, error) {
@@ -120,20 +121,8 @@ func newKey(k snapshot.Key) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer := func(typ string) (jose.Signer, error) {
-		return jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
-			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	}
-	at, err := signer("at+jwt")
-	if err != nil {
-		return nil, err
-	}
-	id, err := signer("JWT")
-	if err != nil {
-		return nil, err
-	}
 	return &Key{ID: k.ID, Private: priv, PublishFrom: k.PublishFrom, SignFrom: k.SignFrom, SignUntil: k.SignUntil,
-		PublishUntil: k.PublishUntil, AccessTokenSigner: at, IDTokenSigner: id}, nil
+		PublishUntil: k.PublishUntil, atHeader: encodedHeader(k.ID, TypAccessToken), idHeader: encodedHeader(k.ID, TypIDToken)}, nil
 }
 
 // Public returns the key's public JWK.

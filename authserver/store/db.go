@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,10 +77,73 @@ type sqlQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-type sqlQ struct{ q sqlQuerier }
+// sqlQ runs statements on a pool or a transaction. With stmts set, every
+// statement is prepared once per pool (and per connection, by database/sql)
+// and reused: SQLite otherwise parses and plans the SQL text of every call,
+// about half the cost of a point read (see docs/benchmarks.md).
+type sqlQ struct {
+	q     sqlQuerier
+	stmts *stmtCache
+	pool  *sql.DB // the pool stmts belongs to
+	tx    *sql.Tx // set when q is a transaction of pool
+	// misses collects, in a transaction, the statements not prepared yet:
+	// preparing them on the pool now could wait for the connection the
+	// transaction holds (the SQLite writer has one), so inTx prepares them
+	// after the transaction ends.
+	misses *[]string
+}
+
+// stmtCache holds the prepared statements of one pool, by SQL text. The SQL
+// texts are the package's constants, so it is bounded.
+type stmtCache struct {
+	m sync.Map // string → *sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.m.LoadOrStore(q, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// stmt returns the prepared statement for q, or nil to run q as text.
+func (s sqlQ) stmt(ctx context.Context, q string) *sql.Stmt {
+	if s.stmts == nil || s.pool == nil {
+		return nil
+	}
+	if s.tx != nil {
+		st, ok := s.stmts.m.Load(q)
+		if !ok {
+			*s.misses = append(*s.misses, q)
+			return nil
+		}
+		return s.tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	st, err := s.stmts.get(ctx, s.pool, q)
+	if err != nil {
+		return nil // let the unprepared call report the error
+	}
+	return st
+}
 
 func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := s.q.ExecContext(ctx, q, args...)
+	var (
+		res sql.Result
+		err error
+	)
+	if st := s.stmt(ctx, q); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = s.q.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -87,11 +151,22 @@ func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return s.q.QueryRowContext(ctx, q, args...)
 }
 
 func (s sqlQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
-	rows, err := s.q.QueryContext(ctx, q, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st := s.stmt(ctx, q); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.q.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +179,13 @@ func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 type sqliteBackend struct {
 	r, w *sql.DB // the same *sql.DB for in-memory databases
+	// Prepared statements of r and w (zero values are ready to use).
+	rStmts, wStmts stmtCache
 }
 
-func (b *sqliteBackend) reader() querier { return sqlQ{b.r} }
-func (b *sqliteBackend) writer() querier { return sqlQ{b.w} }
+func (b *sqliteBackend) reader() querier { return sqlQ{q: b.r, stmts: &b.rStmts, pool: b.r} }
+func (b *sqliteBackend) writer() querier { return sqlQ{q: b.w, stmts: &b.wStmts, pool: b.w} }
+
 func (b *sqliteBackend) dialect() string { return "sqlite" }
 
 func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) error {
@@ -117,7 +195,13 @@ func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) erro
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(sqlQ{tx}); err != nil {
+	var misses []string
+	defer func() {
+		for _, q := range misses {
+			_, _ = b.wStmts.get(ctx, b.w, q)
+		}
+	}()
+	if err := fn(sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

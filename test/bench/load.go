@@ -283,11 +283,14 @@ func ClientCredentials(target string) Workload {
 }
 
 // BadSecret floods the token endpoint with a wrong secret of a known
-// client: invalid_client 401.
+// client: invalid_client 401, or 429 too_many_requests once the server's
+// failed-authentication limiter steps in (both are rejections).
 func BadSecret(target string) Workload {
 	rq := Request{Path: "/oauth2/token", Form: "grant_type=client_credentials&scope=read", User: ClientCC, Pass: "wrongsecret"}
 	return Workload{Name: "bad_secret", Target: target, Next: func(int) (Request, bool) { return rq, true },
-		Check: func(status int, _ []byte) bool { return status == http.StatusUnauthorized }}
+		Check: func(status int, _ []byte) bool {
+			return status == http.StatusUnauthorized || status == http.StatusTooManyRequests
+		}}
 }
 
 // Introspection introspects one access token of ClientCC, as ClientCC.
