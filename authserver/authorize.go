@@ -233,6 +233,7 @@ func (s *Server) redirectURL(ar *authRequest, add url.Values) string {
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authRequest, e *oautherr.Error) {
 	resp := oautherr.Resolve(e, oautherr.Extended, s.issuer)
 	info(r).errCode = e.Code
+	s.clientError(ar.client.ID, resp.Body.Error)
 	if e.Cause != nil {
 		s.log.Error("authorization request failed", "clientID", ar.client.ID, "error", string(e.Code), "cause", e.Cause.Error())
 	}

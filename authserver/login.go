@@ -57,6 +57,7 @@ func (s *Server) checkPassword(ctx context.Context, reg *registry.Registry, c *r
 	lo, err := s.store.GetLockout(ctx, acc.Subject)
 	switch {
 	case err == nil && lo.LockedAt(now):
+		s.feedback.AccountLocked(acc.Source, lo.LockedUntil)
 		return nil, oautherr.New(oautherr.AccountLocked)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, serverError(err)
@@ -76,6 +77,7 @@ func (s *Server) checkPassword(ctx context.Context, reg *registry.Registry, c *r
 		}
 		if lo.LockedAt(now) {
 			s.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
+			s.feedback.AccountLocked(acc.Source, lo.LockedUntil)
 			return nil, oautherr.New(oautherr.AccountLocked)
 		}
 		return nil, wrongPassword()
@@ -86,5 +88,6 @@ func (s *Server) checkPassword(ctx context.Context, reg *registry.Registry, c *r
 	if err := s.store.ResetFailedLogins(ctx, acc.Subject); err != nil {
 		return nil, serverError(err)
 	}
+	s.feedback.LoginSucceeded(acc.Source, now)
 	return acc, nil
 }

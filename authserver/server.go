@@ -35,6 +35,7 @@ import (
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
 )
 
@@ -77,7 +78,26 @@ type Config struct {
 	SessionLifetime time.Duration
 	// ConsentLifetime is how long a remembered consent lasts (default 1 year).
 	ConsentLifetime time.Duration
+	// Feedback, if set, hears what only the data plane sees (package
+	// feedback writes it into the objects' status).
+	Feedback Feedback
 }
+
+// Feedback receives observations about the objects of the snapshot.
+type Feedback interface {
+	// ClientError: an error response (its code as sent) to a known client.
+	ClientError(client snapshot.Source, code oautherr.Code)
+	// AccountLocked: the account is locked until the given time.
+	AccountLocked(account snapshot.Source, until time.Time)
+	// LoginSucceeded: the account logged in (page or password grant).
+	LoginSucceeded(account snapshot.Source, at time.Time)
+}
+
+type noFeedback struct{}
+
+func (noFeedback) ClientError(snapshot.Source, oautherr.Code) {}
+func (noFeedback) AccountLocked(snapshot.Source, time.Time)   {}
+func (noFeedback) LoginSucceeded(snapshot.Source, time.Time)  {}
 
 // Server serves the OAuth 2.0 endpoints.
 type Server struct {
@@ -95,6 +115,7 @@ type Server struct {
 	consentTTL   time.Duration
 	grants       map[string]grant
 	codeLimiter  codeLimiter
+	feedback     Feedback
 }
 
 // New checks cfg and returns a Server.
@@ -126,6 +147,10 @@ func New(cfg Config) (*Server, error) {
 		metrics:      cfg.Metrics,
 		sessionTTL:   cfg.SessionLifetime,
 		consentTTL:   cfg.ConsentLifetime,
+		feedback:     cfg.Feedback,
+	}
+	if s.feedback == nil {
+		s.feedback = noFeedback{}
 	}
 	if s.clock == nil {
 		s.clock = store.SystemClock{}
@@ -257,12 +282,23 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oautherr.
 	resp := oautherr.Write(w, e, p, s.issuer)
 	ri := info(r)
 	ri.errCode = e.Code
+	s.clientError(ri.clientID, resp.Body.Error)
 	if e.Cause != nil {
 		level := slog.LevelInfo
 		if resp.Status >= 500 {
 			level = slog.LevelError
 		}
 		s.log.Log(r.Context(), level, "request failed", "path", r.URL.Path, "error", string(e.Code), "cause", e.Cause.Error())
+	}
+}
+
+// clientError tells the feedback about an error sent to a known client.
+func (s *Server) clientError(clientID string, code oautherr.Code) {
+	if clientID == "" {
+		return
+	}
+	if c, ok := s.reg.Current().Client(clientID); ok {
+		s.feedback.ClientError(c.Source, code)
 	}
 }
 

@@ -19,6 +19,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -84,10 +85,22 @@ func endReconcile(conditions *[]metav1.Condition, generation int64, observed *in
 		})
 	}
 	for i := range *conditions {
-		if (*conditions)[i].ObservedGeneration == 0 {
+		if (*conditions)[i].ObservedGeneration == 0 && !foreignCondition((*conditions)[i].Type) {
 			(*conditions)[i].ObservedGeneration = generation
 		}
 	}
+}
+
+// foreignCondition says whether a condition type belongs to the
+// authorization server (oauthv1alpha1.AuthServerConditions). The controllers
+// never change those: the status patch is a JSON merge patch, which replaces
+// the whole conditions list, so it carries them exactly as read, and the
+// optimistic lock (resourceVersion) makes the patch fail with a conflict
+// rather than overwrite a newer write by the authorization server. The
+// conflict is dropped (ignoreStale) and the watch event of that write runs
+// the reconcile again on the fresh object.
+func foreignCondition(typ string) bool {
+	return slices.Contains(oauthv1alpha1.AuthServerConditions, typ)
 }
 
 // ignoreStale drops the error of a status patch made from a stale read

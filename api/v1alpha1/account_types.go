@@ -68,7 +68,14 @@ type AccountStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, PasswordReady, and Reconciling/Stalled while true.
+	// lastLoginTime is when the account last logged in successfully (login
+	// page, device page or password grant), written by the authorization
+	// server.
+	// +optional
+	LastLoginTime *metav1.Time `json:"lastLoginTime,omitempty"`
+
+	// conditions: Ready, PasswordReady, and Reconciling/Stalled while true
+	// (written by the controller); Locked (written by the authorization server).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -84,6 +91,8 @@ type AccountStatus struct {
 // +kubebuilder:printcolumn:name="Username",type=string,JSONPath=`.spec.username`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Locked",type=string,JSONPath=`.status.conditions[?(@.type=="Locked")].status`
+// +kubebuilder:printcolumn:name="Last-Login",type=date,JSONPath=`.status.lastLoginTime`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Account struct {

@@ -49,7 +49,22 @@ const (
 	// PasswordReadyCondition (Account) reports whether the password Secret
 	// exists and holds a usable password.
 	PasswordReadyCondition = "PasswordReady"
+
+	// LockedCondition (Account) is written by the authorization server, not
+	// the controller: True while the account is locked after too many failed
+	// logins (the message says until when), False otherwise.
+	LockedCondition = "Locked"
+	// AuthErrorsCondition (OAuthClient) is written by the authorization
+	// server, not the controller: True while the client's requests failed
+	// within the recent window, with the most frequent error code as reason
+	// and the count per code in the message; False after a quiet window.
+	AuthErrorsCondition = "AuthErrors"
 )
+
+// AuthServerConditions are the condition types the authorization server owns
+// (server-side apply, field manager authops-authserver). The controllers
+// never set, change or remove them.
+var AuthServerConditions = []string{LockedCondition, AuthErrorsCondition}
 
 // Condition reasons. They are CamelCase, stable and documented in
 // docs/user-guide.md with what to do about each.
@@ -109,4 +124,43 @@ const (
 	PasswordEmptyReason = "PasswordEmpty"
 	// PasswordSetReason: the password was read and hashed.
 	PasswordSetReason = "PasswordSet"
+
+	// TooManyFailedLoginsReason (Locked=True): the lockout policy's maximum of
+	// failed logins was reached; logins get account_locked until the time in
+	// the message.
+	TooManyFailedLoginsReason = "TooManyFailedLogins"
+	// NotLockedReason (Locked=False): logins are not blocked.
+	NotLockedReason = "NotLocked"
+
+	// NoRecentErrorsReason (AuthErrors=False): no failed requests in the
+	// recent window.
+	NoRecentErrorsReason = "NoRecentErrors"
+	// The reasons of AuthErrors=True are the most frequent error code of the
+	// recent window in CamelCase (UnauthorizedClientReason and
+	// InvalidScopeReason above serve too).
+
+	// InvalidClientReason: client authentication failed (unknown secret,
+	// wrong method).
+	InvalidClientReason = "InvalidClient"
+	// InvalidGrantReason: a code, refresh token, device code or password was
+	// wrong, expired or used up.
+	InvalidGrantReason = "InvalidGrant"
+	// InvalidRequestReason: malformed requests.
+	InvalidRequestReason = "InvalidRequest"
+	// UnsupportedGrantTypeReason: a grant type this server does not serve.
+	UnsupportedGrantTypeReason = "UnsupportedGrantType"
+	// NotSupportedReason: a wrong HTTP method.
+	NotSupportedReason = "NotSupported"
+	// AccessDeniedReason: the person denied the request.
+	AccessDeniedReason = "AccessDenied"
+	// AccountLockedReason: logins through the client hit a locked account.
+	AccountLockedReason = "AccountLocked"
+	// AccountDisabledReason: logins or redemptions for a disabled account.
+	AccountDisabledReason = "AccountDisabled"
+	// SlowDownReason: the device polled faster than its interval.
+	SlowDownReason = "SlowDown"
+	// AuthorizationExpiredReason: the device polled with an expired device code.
+	AuthorizationExpiredReason = "AuthorizationExpired"
+	// ExpiredTokenReason: the same under the RFC error profile.
+	ExpiredTokenReason = "ExpiredToken"
 )

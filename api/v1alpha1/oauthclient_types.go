@@ -192,7 +192,9 @@ type OAuthClientStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready, SecretReady, PolicyResolved, GrantTypesAllowed,
-	// ScopesAllowed, ClientIDAvailable, and Reconciling/Stalled while true.
+	// ScopesAllowed, ClientIDAvailable, and Reconciling/Stalled while true
+	// (written by the controller); AuthErrors (written by the authorization
+	// server).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -239,6 +241,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Auth-Errors",type=string,JSONPath=`.status.conditions[?(@.type=="AuthErrors")].reason`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type OAuthClient struct {

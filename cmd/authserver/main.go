@@ -40,10 +40,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/feedback"
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/store"
@@ -63,6 +65,7 @@ type options struct {
 	storeURL, passwordFile                string
 	probeAddr, metricsAddr                string
 	sweepInterval, sessionTTL, consentTTL time.Duration
+	feedbackInterval, feedbackWindow      time.Duration
 	logLevel                              slog.Level
 }
 
@@ -93,6 +96,10 @@ func parseFlags() options {
 	flag.DurationVar(&o.sweepInterval, "store-sweep-interval", time.Minute, "How often expired records are removed from the store.")
 	flag.DurationVar(&o.sessionTTL, "session-lifetime", 8*time.Hour, "How long a login session lasts.")
 	flag.DurationVar(&o.consentTTL, "consent-lifetime", 365*24*time.Hour, "How long a remembered consent lasts.")
+	flag.DurationVar(&o.feedbackInterval, "feedback-interval", 30*time.Second,
+		"Least time between two status writes (or Events) for one object: Account Locked and last login, OAuthClient AuthErrors.")
+	flag.DurationVar(&o.feedbackWindow, "feedback-error-window", 5*time.Minute,
+		"How far back an OAuthClient's AuthErrors condition counts failed requests; it turns False after a window without any.")
 	flag.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
 	flag.Parse()
 	return o
@@ -132,7 +139,8 @@ func run() error {
 
 	holder := registry.NewHolder()
 	errc := make(chan error, 4)
-	if err := startLoader(ctx, o, holder, log, errc); err != nil {
+	fb, err := startLoader(ctx, o, holder, log, errc)
+	if err != nil {
 		return err
 	}
 
@@ -140,7 +148,8 @@ func run() error {
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	authserver.RegisterSnapshotMetrics(promReg, holder)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
-		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL})
+		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
+		Feedback: fb})
 	if err != nil {
 		return err
 	}
@@ -184,8 +193,9 @@ func run() error {
 }
 
 // startLoader starts the snapshot loader: a directory, or the labelled
-// Secrets of the namespace.
-func startLoader(ctx context.Context, o options, holder *registry.Holder, log *slog.Logger, errc chan<- error) error {
+// Secrets of the namespace. With Kubernetes it also starts the feedback
+// into the objects' status (none with a directory: there are no objects).
+func startLoader(ctx context.Context, o options, holder *registry.Holder, log *slog.Logger, errc chan<- error) (authserver.Feedback, error) {
 	if o.snapshotDir != "" {
 		l := &registry.FileLoader{Dir: o.snapshotDir, Holder: holder, Log: log}
 		go func() {
@@ -193,17 +203,21 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 				errc <- err
 			}
 		}()
-		return nil
+		return nil, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return fmt.Errorf("kubernetes client configuration: %w", err)
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log}
 	go func() {
@@ -211,7 +225,14 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 			errc <- err
 		}
 	}()
-	return nil
+	instance := os.Getenv("POD_NAME")
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	fb := feedback.New(feedback.Config{Writer: &feedback.KubeWriter{Dynamic: dyn, Clientset: cs, Instance: instance},
+		Log: log, MinInterval: o.feedbackInterval, ErrorWindow: o.feedbackWindow})
+	go fb.Run(ctx)
+	return fb, nil
 }
 
 // probes serves /healthz (the process runs) and /readyz (the first full
