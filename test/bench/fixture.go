@@ -42,11 +42,15 @@ const (
 	ClientCC     = "bench"
 	ClientWeb    = "bench-web"
 	ClientDevice = "bench-device"
-	Secret       = "benchsecret"
-	Namespace    = "bench"
-	Username     = "alice"
-	Subject      = Namespace + "/" + Username
-	RedirectURI  = "http://127.0.0.1/callback"
+	// ClientFlooded is the target of the bad-secret flood: the server's
+	// failed-authentication limiter counts per (client, source address), so
+	// flooding ClientCC would throttle the other workloads.
+	ClientFlooded = "bench-flooded"
+	Secret        = "benchsecret"
+	Namespace     = "bench"
+	Username      = "alice"
+	Subject       = Namespace + "/" + Username
+	RedirectURI   = "http://127.0.0.1/callback"
 	// Verifier is the PKCE code_verifier of every prepared code.
 	Verifier = "bench-verifier-0123456789-0123456789-0123456789"
 )
@@ -93,6 +97,9 @@ func Documents(extraClients int) ([]snapshot.Document, error) {
 			// No password: the benchmark never logs in (codes are prepared in the store).
 			Account: &snapshot.Account{Subject: Subject, Namespace: Namespace, Username: Username}},
 		clientDoc(snapshot.Client{ID: ClientCC, Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
+			Secrets: []snapshot.SecretDigest{digest(Secret)}, GrantTypes: []string{"client_credentials"},
+			Scopes: []string{"read"}, DefaultScopes: []string{"read"}, Audiences: []string{"api"}}),
+		clientDoc(snapshot.Client{ID: ClientFlooded, Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
 			Secrets: []snapshot.SecretDigest{digest(Secret)}, GrantTypes: []string{"client_credentials"},
 			Scopes: []string{"read"}, DefaultScopes: []string{"read"}, Audiences: []string{"api"}}),
 		clientDoc(snapshot.Client{ID: ClientWeb, Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",

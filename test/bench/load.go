@@ -82,8 +82,10 @@ type Result struct {
 	PeakRSSMiB float64 `json:"peakRssMiB"`
 	// LoadAvg is the 1-minute load average at the end of the run: the
 	// machine is shared.
-	LoadAvg    string `json:"loadAvg"`
-	FirstError string `json:"firstError,omitempty"`
+	LoadAvg string `json:"loadAvg"`
+	// Statuses counts the answers by HTTP status.
+	Statuses   map[int]int64 `json:"statuses"`
+	FirstError string        `json:"firstError,omitempty"`
 }
 
 // Run drives wl against baseURL (a server with process id pid) with conns
@@ -108,6 +110,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 		firstErr             atomic.Value
 		wg                   sync.WaitGroup
 		lat                  = make([][]time.Duration, conns)
+		statuses             = make([]map[int]int64, conns)
 	)
 	start := time.Now()
 	for w := range conns {
@@ -115,6 +118,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 0, 4096)
+			statuses[w] = map[int]int64{}
 			for ctx.Err() == nil {
 				rq, more := wl.Next(w)
 				if !more {
@@ -149,6 +153,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 					continue
 				}
 				lat[w] = append(lat[w], el)
+				statuses[w][resp.StatusCode]++
 				if wl.Check == nil || wl.Check(resp.StatusCode, b.Bytes()) {
 					ok.Add(1)
 				} else {
@@ -176,6 +181,12 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 		PeakRSSMiB: float64(peakRSSKiB(pid)) / 1024, LoadAvg: loadAvg()}
 	if n > 0 && cpu0 >= 0 && cpu1 >= 0 {
 		r.CPUmsPerReq = float64(cpu1-cpu0) * 1000 / clkTck / float64(n)
+	}
+	r.Statuses = map[int]int64{}
+	for _, m := range statuses {
+		for k, v := range m {
+			r.Statuses[k] += v
+		}
 	}
 	if v, _ := firstErr.Load().(string); v != "" {
 		r.FirstError = v
@@ -284,9 +295,14 @@ func ClientCredentials(target string) Workload {
 
 // BadSecret floods the token endpoint with a wrong secret of a known
 // client: invalid_client 401, or 429 too_many_requests once the server's
-// failed-authentication limiter steps in (both are rejections).
+// failed-authentication limiter steps in (both are rejections; Result.Statuses
+// tells how many of each). The floor knows only the client "bench".
 func BadSecret(target string) Workload {
-	rq := Request{Path: "/oauth2/token", Form: "grant_type=client_credentials&scope=read", User: ClientCC, Pass: "wrongsecret"}
+	id := ClientFlooded
+	if target == "floor" {
+		id = ClientCC
+	}
+	rq := Request{Path: "/oauth2/token", Form: "grant_type=client_credentials&scope=read", User: id, Pass: "wrongsecret"}
 	return Workload{Name: "bad_secret", Target: target, Next: func(int) (Request, bool) { return rq, true },
 		Check: func(status int, _ []byte) bool {
 			return status == http.StatusUnauthorized || status == http.StatusTooManyRequests

@@ -195,8 +195,8 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 			return
 		}
 		r := Run(ctx, s.url, s.proc.Pid(), wl, cfg.Conns, cfg.Duration)
-		logf("%-8s %-20s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %6.3f ms/req  rss %6.1f MiB  ok %d unexpected %d errors %d load %s %s",
-			r.Target, r.Workload, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.CPUmsPerReq, r.PeakRSSMiB, r.OK, r.Unexpected, r.Errors, r.LoadAvg, r.FirstError)
+		logf("%-8s %-20s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %6.3f ms/req  rss %6.1f MiB  ok %d unexpected %d errors %d statuses %v load %s %s",
+			r.Target, r.Workload, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.CPUmsPerReq, r.PeakRSSMiB, r.OK, r.Unexpected, r.Errors, r.Statuses, r.LoadAvg, r.FirstError)
 		rep.Results = append(rep.Results, r)
 	}
 	for round := range cfg.Rounds {

@@ -28,6 +28,9 @@ func median(v []float64) float64 {
 	}
 	v = slices.Clone(v)
 	slices.Sort(v)
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
 	return v[len(v)/2]
 }
 
