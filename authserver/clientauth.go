@@ -34,14 +34,14 @@ var dummyDigest = func() []byte {
 	return d[:]
 }()
 
-// authenticateClient implements client authentication (RFC 6749 §2.3.1,
+// checkClient implements client authentication (RFC 6749 §2.3.1,
 // §3.2.1): client_secret_basic (with the form-urlencoding of §2.3.1),
 // client_secret_post, or none for public clients. HTTP Basic with an empty
 // password from a public client counts as none (golang.org/x/oauth2 sends
 // that). Using two methods at once is invalid_request. An unknown client, a
 // wrong secret, a method the client is not registered for and a disabled
 // client all get the same invalid_client, after the same work.
-func (s *Server) authenticateClient(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
+func (s *Server) checkClient(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
 	var (
 		id, secret string
 		method     string

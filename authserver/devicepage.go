@@ -18,24 +18,13 @@ package authserver
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/store"
-)
-
-// Code entry limits of the verification page: at most codeFailures wrong
-// codes per source IP within codeWindow; the limiter remembers at most
-// codeLimiterSize sources (beyond that, new sources share one bucket).
-const (
-	codeFailures    = 10
-	codeWindow      = time.Minute
-	codeLimiterSize = 10000
 )
 
 const (
@@ -68,10 +57,11 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 		s.deviceEntry(w, r, "", textFormExpired, http.StatusBadRequest)
 		return
 	}
-	ip := sourceIP(r)
+	codeKey := s.limits.userCode.Key("", info(r).source)
 	now := s.clock.Now()
-	if !s.codeLimiter.allow(ip, now) {
-		info(r).errCode = oautherr.SlowDown
+	if wait := s.limits.userCode.Wait(codeKey, now); wait > 0 {
+		info(r).errCode = oautherr.TooManyRequests
+		info(r).retryAfter = wait
 		s.deviceEntry(w, r, "", textTooMany, http.StatusTooManyRequests)
 		return
 	}
@@ -98,7 +88,7 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		s.codeLimiter.fail(ip, now)
+		s.limits.userCode.Fail(codeKey, now)
 		info(r).errCode = oautherr.InvalidGrant
 		s.deviceEntry(w, r, vals.Get("user_code"), textBadCode, http.StatusBadRequest)
 		return
@@ -214,68 +204,4 @@ func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err err
 	s.log.Error("device page failed", "error", err)
 	s.render(w, "error", http.StatusInternalServerError, pageData{Title: "Something went wrong",
 		Code: string(oautherr.ServerError), Description: oautherr.Resolve(serverError(err), oautherr.Extended, "").Body.ErrorDescription})
-}
-
-// sourceIP is the request's peer address. Forwarded headers are not
-// trusted: behind a proxy all users share the proxy's limit.
-func sourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// codeLimiter counts wrong user codes per source in fixed windows, with
-// bounded memory.
-type codeLimiter struct {
-	mu      sync.Mutex
-	buckets map[string]*codeBucket
-}
-
-type codeBucket struct {
-	start time.Time
-	fails int
-}
-
-const overflowBucket = "\x00overflow"
-
-func (l *codeLimiter) allow(ip string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[ip]
-	if b == nil {
-		b = l.buckets[overflowBucket]
-	}
-	return b == nil || now.Sub(b.start) >= codeWindow || b.fails < codeFailures
-}
-
-func (l *codeLimiter) fail(ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buckets == nil {
-		l.buckets = map[string]*codeBucket{}
-	}
-	b := l.buckets[ip]
-	if b == nil {
-		if len(l.buckets) >= codeLimiterSize {
-			for k, v := range l.buckets {
-				if now.Sub(v.start) >= codeWindow {
-					delete(l.buckets, k)
-				}
-			}
-		}
-		if len(l.buckets) >= codeLimiterSize {
-			ip = overflowBucket
-			b = l.buckets[ip]
-		}
-		if b == nil {
-			b = &codeBucket{start: now}
-			l.buckets[ip] = b
-		}
-	}
-	if now.Sub(b.start) >= codeWindow {
-		b.start, b.fails = now, 0
-	}
-	b.fails++
 }

@@ -44,7 +44,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	fx := newFixture(f)
 	h := fx.srv.Config.Handler
 	codes := map[string]bool{}
-	for _, e := range oautherr.Table {
+	for _, e := range append(append([]oautherr.Entry{}, oautherr.Table...), oautherr.Extensions...) {
 		codes[string(e.Code)] = true
 	}
 	f.Fuzz(func(t *testing.T, body, authz string) {

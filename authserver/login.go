@@ -46,8 +46,23 @@ func wrongPassword() *oautherr.Error {
 // must be in the client's namespace. Failures count towards the lockout of
 // the client's policy (account_locked once locked); a disabled account with
 // the right password gets account_disabled; anything else wrong is
-// invalid_grant with one description, so usernames cannot be probed.
+// invalid_grant with one description, so usernames cannot be probed. A
+// caller over the Login limit (see Limits) gets too_many_requests before
+// anything is checked.
 func (s *Server) checkPassword(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
+	fail, e := s.loginAllowed(ctx, c.Namespace, username)
+	if e != nil {
+		return nil, e
+	}
+	acc, e := s.checkAccountPassword(ctx, reg, c, username, password)
+	if e != nil && (e.Code == oautherr.InvalidGrant || e.Code == oautherr.AccountLocked) {
+		fail()
+	}
+	return acc, e
+}
+
+// checkAccountPassword is checkPassword without the Login limit.
+func (s *Server) checkAccountPassword(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
 	acc, ok := reg.Account(c.Namespace, username)
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(dummyBcrypt(), []byte(password))

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
@@ -81,6 +82,9 @@ type Config struct {
 	// Feedback, if set, hears what only the data plane sees (package
 	// feedback writes it into the objects' status).
 	Feedback Feedback
+	// Limits throttles failed attempts per source (see Limits); zero
+	// fields take the defaults.
+	Limits Limits
 }
 
 // Feedback receives observations about the objects of the snapshot.
@@ -114,7 +118,7 @@ type Server struct {
 	sessionTTL   time.Duration
 	consentTTL   time.Duration
 	grants       map[string]grant
-	codeLimiter  codeLimiter
+	limits       limits
 	feedback     Feedback
 }
 
@@ -149,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 		consentTTL:   cfg.ConsentLifetime,
 		feedback:     cfg.Feedback,
 	}
+	s.limits = newLimits(cfg.Limits)
 	if s.feedback == nil {
 		s.feedback = noFeedback{}
 	}
@@ -215,6 +220,10 @@ type reqInfo struct {
 	grantType string
 	errCode   oautherr.Code
 	clientID  string
+	// source is the caller's address as the rate limits see it.
+	source string
+	// retryAfter, when set, goes into the Retry-After header of a 429.
+	retryAfter time.Duration
 }
 
 type infoKey struct{}
@@ -229,11 +238,15 @@ func info(r *http.Request) *reqInfo {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	ri     *reqInfo
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+	}
+	if code == http.StatusTooManyRequests && w.ri != nil {
+		setRetryAfter(w.Header(), w.ri.retryAfter)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -250,9 +263,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{}
+		ri := &reqInfo{source: ratelimit.Source(r.RemoteAddr)}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		if !slices.Contains(methods, r.Method) {
 			s.writeError(sw, r, oautherr.Method(methods...), s.profile)
@@ -302,7 +315,12 @@ func (s *Server) clientError(clientID string, code oautherr.Code) {
 	}
 }
 
-// serverError wraps an infrastructure failure (the store is down).
+// serverError wraps an infrastructure failure: temporarily_unavailable
+// (503) when the store cannot be reached (see unavailable), else
+// server_error (500).
 func serverError(err error) *oautherr.Error {
+	if unavailable(err) {
+		return oautherr.New(oautherr.TemporarilyUnavailable).WithCause(err)
+	}
 	return oautherr.New(oautherr.ServerError).WithCause(err)
 }

@@ -55,6 +55,14 @@ const (
 	// ServerError is sent when the server cannot answer (the store is down);
 	// it is RFC 6749's code for that, with status 500.
 	ServerError Code = "server_error"
+	// TemporarilyUnavailable (503, RFC 6749 §4.1.2.1) is sent when the
+	// store cannot be reached; retrying later can succeed. An extension of
+	// the documented table, like ServerError.
+	TemporarilyUnavailable Code = "temporarily_unavailable"
+	// TooManyRequests (429, with Retry-After) is sent to a caller whose
+	// failed attempts from its address exceed the limit. An extension of
+	// the documented table.
+	TooManyRequests Code = "too_many_requests"
 )
 
 // Entry is one row of the error table.
@@ -85,9 +93,19 @@ var Table = []Entry{
 
 var serverError = Entry{ServerError, http.StatusInternalServerError, "The server could not handle the request. Try again later."}
 
+// Extensions are the codes sent beyond the documented table: the store is
+// unreachable, or the caller is rate-limited.
+var Extensions = []Entry{
+	{TemporarilyUnavailable, http.StatusServiceUnavailable, "The server is temporarily unable to handle the request. Try again later."},
+	{TooManyRequests, http.StatusTooManyRequests, "Too many failed attempts. Try again after the time in Retry-After."},
+}
+
 var byCode = func() map[Code]Entry {
-	m := make(map[Code]Entry, len(Table))
+	m := make(map[Code]Entry, len(Table)+len(Extensions)+1)
 	for _, e := range Table {
+		m[e.Code] = e
+	}
+	for _, e := range Extensions {
 		m[e.Code] = e
 	}
 	m[ServerError] = serverError

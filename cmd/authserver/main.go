@@ -67,6 +67,7 @@ type options struct {
 	sweepInterval, sessionTTL, consentTTL time.Duration
 	feedbackInterval, feedbackWindow      time.Duration
 	logLevel                              slog.Level
+	throttle                              bool
 }
 
 func parseFlags() options {
@@ -100,6 +101,8 @@ func parseFlags() options {
 		"Least time between two status writes (or Events) for one object: Account Locked and last login, OAuthClient AuthErrors.")
 	flag.DurationVar(&o.feedbackWindow, "feedback-error-window", 5*time.Minute,
 		"How far back an OAuthClient's AuthErrors condition counts failed requests; it turns False after a window without any.")
+	flag.BoolVar(&o.throttle, "throttle", true, "Rate-limit failed client authentications, logins and user codes per source address "+
+		"(429 with Retry-After; see docs/security.md). false turns the limits off (load tests).")
 	flag.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
 	flag.Parse()
 	return o
@@ -149,14 +152,13 @@ func run() error {
 	authserver.RegisterSnapshotMetrics(promReg, holder)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
-		Feedback: fb})
+		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle}})
 	if err != nil {
 		return err
 	}
 
 	servers := []*http.Server{
-		{Addr: o.listenAddr, Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10},
+		authserver.NewHTTPServer(o.listenAddr, srv.Handler()),
 		{Addr: o.probeAddr, Handler: probes(holder, st), ReadHeaderTimeout: 5 * time.Second},
 	}
 	if o.metricsAddr != "0" {

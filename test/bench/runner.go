@@ -180,7 +180,7 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		issuer = "http://" + addr
 		return []string{"--issuer", issuer, "--listen-address", addr, "--snapshot-dir", snapDir,
 			"--store", "sqlite://" + dbPath, "--health-probe-bind-address", probe, "--metrics-bind-address", "0",
-			"--log-level", "WARN"}
+			"--log-level", "WARN", "--throttle=false"}
 	}, "/readyz", filepath.Join(cfg.WorkDir, "authserver.log"))
 	if err != nil {
 		return nil, err
