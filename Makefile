@@ -90,6 +90,15 @@ run: build envtest-assets ## Run authops locally: API server, CRDs, samples, man
 	$(LOCALBIN)/authops-run --assets $(ENVTEST_ASSETS) --crds config/crd/bases --samples config/samples \
 		--manager $(LOCALBIN)/manager --authserver $(LOCALBIN)/authserver --state-dir $(LOCALBIN)/run $(RUN_ARGS)
 
+##@ Benchmarks
+
+BENCH_ARGS ?=
+SCALE_ARGS ?=
+.PHONY: bench
+bench: envtest-assets ## Benchmarks (not part of test): token-path load beside the floor server, then the control-plane scale run; see docs/benchmarks.md.
+	$(GO) run ./test/bench/load --floor-dir $(abspath ../shared/bench/floor) --work-dir $(LOCALBIN)/bench $(BENCH_ARGS)
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/bench/scale --work-dir $(LOCALBIN)/scale $(SCALE_ARGS)
+
 ##@ Dependencies
 
 $(LOCALBIN):

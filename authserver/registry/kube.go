@@ -46,6 +46,25 @@ type KubeLoader struct {
 	Debounce time.Duration
 
 	bad map[string]string // namespace/name → resourceVersion already logged as bad
+	// decoded keeps each Secret's decoded document by resourceVersion, so a
+	// rebuild decodes only the Secrets that changed since the last one.
+	decoded map[string]decodedDoc
+}
+
+type decodedDoc struct {
+	rv  string
+	doc snapshot.Document
+}
+
+// stripSecret drops what the loader never reads from the informer's copy of
+// a Secret (managed fields, annotations such as last-applied-configuration),
+// which is most of the cached size of a small document.
+func stripSecret(obj any) (any, error) {
+	if s, ok := obj.(*corev1.Secret); ok {
+		s.ManagedFields = nil
+		s.Annotations = nil
+	}
+	return obj, nil
 }
 
 // Run watches until ctx ends. It returns an error only if the first sync
@@ -56,9 +75,11 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		debounce = 100 * time.Millisecond
 	}
 	l.bad = map[string]string{}
+	l.decoded = map[string]decodedDoc{}
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.LabelSnapshot }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.LabelSnapshot }),
+		informers.WithTransform(stripSecret))
 	secrets := factory.Core().V1().Secrets()
 	informer := secrets.Informer()
 	changed := make(chan struct{}, 1)
@@ -110,8 +131,13 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 	for _, s := range secrets {
 		origin := s.Namespace + "/" + s.Name
 		seen[origin] = true
+		if c, ok := l.decoded[origin]; ok && c.rv == s.ResourceVersion && s.ResourceVersion != "" {
+			entries = append(entries, Entry{Origin: origin, Document: c.doc})
+			continue
+		}
 		d, err := decodeSecret(s)
 		if err != nil {
+			delete(l.decoded, origin)
 			skipped++
 			if l.bad[origin] != s.ResourceVersion {
 				l.bad[origin] = s.ResourceVersion
@@ -120,11 +146,17 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 			continue
 		}
 		delete(l.bad, origin)
+		l.decoded[origin] = decodedDoc{rv: s.ResourceVersion, doc: d}
 		entries = append(entries, Entry{Origin: origin, Document: d})
 	}
 	for origin := range l.bad {
 		if !seen[origin] {
 			delete(l.bad, origin)
+		}
+	}
+	for origin := range l.decoded {
+		if !seen[origin] {
+			delete(l.decoded, origin)
 		}
 	}
 	r := Build(entries, l.Log)

@@ -29,6 +29,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,6 +54,10 @@ func main() {
 		namespace     string
 		issuer        string
 		keyRotation   controllers.KeyRotationConfig
+		apiQPS        float64
+		apiBurst      int
+		concurrency   int
+		pprofAddr     string
 	)
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
 	if defaultNamespace == "" {
@@ -67,6 +72,10 @@ func main() {
 	flag.DurationVar(&keyRotation.RotationPeriod, "signing-key-rotation-period", 720*time.Hour, "How long each signing key signs tokens before the next one takes over.")
 	flag.DurationVar(&keyRotation.PublishAhead, "signing-key-publish-ahead", 24*time.Hour, "How long a new signing key is published in the JWKS before it signs (less than the rotation period).")
 	opts := zap.Options{}
+	flag.Float64Var(&apiQPS, "kube-api-qps", 20, "Requests per second the manager's API client may send (client-side rate limit; raise it for thousands of clients).")
+	flag.IntVar(&apiBurst, "kube-api-burst", 30, "Burst of the manager's API client rate limit.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 1, "Objects each controller reconciles in parallel.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
@@ -75,7 +84,11 @@ func main() {
 		issuer = "https://authops." + namespace + ".svc"
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Controller:              config.Controller{MaxConcurrentReconciles: concurrency},
+		PprofBindAddress:        pprofAddr,
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,

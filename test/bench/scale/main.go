@@ -1,0 +1,547 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command scale is the control-plane scale run: against the source-built
+// API server (test/envtest) it starts the real manager and authserver
+// binaries (Kubernetes loader), creates N OAuthClients across the
+// namespaces with GrantPolicies, and reports the time until all are Ready
+// and until the authserver serves all of them, both processes' peak RSS,
+// API writes per client, and the latency from a GrantPolicy change to the
+// authserver's changed answer. See docs/benchmarks.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/procs"
+)
+
+const operatorNS = "authops-system"
+
+type options struct {
+	clients, namespaces, policies, changes int
+	qps                                    float64
+	burst, concurrency                     int
+	workDir                                string
+	timeout                                time.Duration
+}
+
+func main() {
+	var o options
+	root := envtest.RepoRoot()
+	flag.IntVar(&o.clients, "clients", 10000, "OAuthClients to create.")
+	flag.IntVar(&o.namespaces, "namespaces", 100, "Namespaces the clients are spread over.")
+	flag.IntVar(&o.policies, "policies", 10, "GrantPolicies (policy-k in namespace k; the clients there reference it, the others use the built-in defaults).")
+	flag.IntVar(&o.changes, "changes", 50, "GrantPolicy changes for the apply-to-served latency.")
+	flag.Float64Var(&o.qps, "manager-qps", 500, "The manager's --kube-api-qps.")
+	flag.IntVar(&o.burst, "manager-burst", 1000, "The manager's --kube-api-burst.")
+	flag.IntVar(&o.concurrency, "manager-concurrency", 8, "The manager's --max-concurrent-reconciles.")
+	flag.StringVar(&o.workDir, "work-dir", filepath.Join(root, "bin", "scale"), "Binaries and logs.")
+	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "Give up after this long.")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o, root); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
+}
+
+func run(ctx context.Context, o options, root string) error {
+	if err := os.MkdirAll(o.workDir, 0o700); err != nil {
+		return err
+	}
+	managerBin, authserverBin := filepath.Join(o.workDir, "manager"), filepath.Join(o.workDir, "authserver")
+	for bin, pkg := range map[string]string{managerBin: "./cmd/manager", authserverBin: "./cmd/authserver"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	}
+	env, err := envtest.New()
+	if err != nil {
+		return err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the API server: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	user, err := env.AddUser(ctrlenvtest.User{Name: "scale-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(o.workDir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return err
+	}
+	cfg = rest.CopyConfig(user.Config())
+	cfg.QPS, cfg.Burst = 5000, 10000
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = oauthv1alpha1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	nsName := func(i int) string { return fmt.Sprintf("bench-%03d", i) }
+	for i := -1; i < o.namespaces; i++ {
+		name := operatorNS
+		if i >= 0 {
+			name = nsName(i)
+		}
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			return err
+		}
+	}
+	policy := func(k int, withCC bool) *oauthv1alpha1.GrantPolicy {
+		gts := []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeAuthorizationCode, oauthv1alpha1.GrantTypeRefreshToken}
+		if withCC {
+			gts = append(gts, oauthv1alpha1.GrantTypeClientCredentials)
+		}
+		return &oauthv1alpha1.GrantPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(k), Name: fmt.Sprintf("policy-%d", k)},
+			Spec: oauthv1alpha1.GrantPolicySpec{AllowedGrantTypes: gts}}
+	}
+	for k := range min(o.policies, o.namespaces) {
+		if err := c.Create(ctx, policy(k, true)); err != nil {
+			return err
+		}
+	}
+
+	// The two planes.
+	port, err := procs.FreePort()
+	if err != nil {
+		return err
+	}
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	addr := func() string { p, _ := procs.FreePort(); return fmt.Sprintf("127.0.0.1:%d", p) }
+	mgrHealth, asHealth, asMetrics, mgrPprof := addr(), addr(), addr(), addr()
+	mgr, err := procs.Start("manager", managerBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
+		"--issuer=" + issuer, "--metrics-bind-address=0", "--health-probe-bind-address=" + mgrHealth,
+		"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64), "--kube-api-burst=" + strconv.Itoa(o.burst),
+		"--max-concurrent-reconciles=" + strconv.Itoa(o.concurrency), "--zap-log-level=error",
+		"--pprof-bind-address=" + mgrPprof}, filepath.Join(o.workDir, "manager.log"))
+	if err != nil {
+		return err
+	}
+	defer mgr.Stop(10 * time.Second)
+	as, err := procs.Start("authserver", authserverBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
+		"--issuer=" + issuer, "--listen-address=" + strings.TrimPrefix(issuer, "http://"),
+		"--store=sqlite://" + filepath.Join(o.workDir, "state.db"), "--metrics-bind-address=" + asMetrics,
+		"--health-probe-bind-address=" + asHealth, "--log-level=WARN"}, filepath.Join(o.workDir, "authserver.log"))
+	if err != nil {
+		return err
+	}
+	defer as.Stop(10 * time.Second)
+	for _, w := range []struct {
+		url string
+		p   *procs.Proc
+	}{{"http://" + mgrHealth + "/readyz", mgr}, {"http://" + asHealth + "/readyz", as}} {
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		err := procs.WaitHTTP(wctx, w.url, w.p)
+		wcancel()
+		if err != nil {
+			return err
+		}
+	}
+	// Wait for the signing key set to be loaded (one document).
+	base, err := waitDocuments(ctx, asMetrics, 1, time.Minute)
+	if err != nil {
+		return err
+	}
+
+	// Watch the clients' Ready conditions through an informer.
+	informers, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	if _, err := informers.GetInformer(ctx, &oauthv1alpha1.OAuthClient{}); err != nil {
+		return err
+	}
+	go func() { _ = informers.Start(ctx) }()
+	informers.WaitForCacheSync(ctx)
+
+	writes0, err := apiWrites(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	by0, _ := apiWritesBy(ctx, cfg)
+	logf("creating %d OAuthClients in %d namespaces (%d GrantPolicies)", o.clients, o.namespaces, o.policies)
+	// A CPU profile of the manager's first 20s of reconciling.
+	go func() {
+		resp, err := http.Get("http://" + mgrPprof + "/debug/pprof/profile?seconds=20")
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(o.workDir, "manager.cpu.pprof"))
+		if err == nil {
+			_, _ = io.Copy(f, resp.Body)
+			_ = f.Close()
+		}
+	}()
+	mgrCPU0, asCPU0 := cpuTicks(mgr.Pid()), cpuTicks(as.Pid())
+	start := time.Now()
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		cerr    error
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.clients || ctx.Err() != nil {
+					return
+				}
+				ns := i % o.namespaces
+				oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
+					Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
+						GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
+						Scopes:     []oauthv1alpha1.Scope{"read"}}}
+				if ns < o.policies {
+					oc.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: fmt.Sprintf("policy-%d", ns)}
+				}
+				if i == 0 {
+					oc.Name = "probe"
+				}
+				if err := c.Create(ctx, oc); err != nil {
+					errOnce.Do(func() { cerr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if cerr != nil {
+		return cerr
+	}
+	created := time.Since(start)
+	logf("created in %s", created.Round(time.Millisecond))
+
+	var readyAt, servedAt time.Duration
+	for readyAt == 0 || servedAt == 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("gave up: %w (ready at %s, served at %s)", ctx.Err(), readyAt, servedAt)
+		}
+		if readyAt == 0 {
+			n, err := countReady(ctx, informers)
+			if err != nil {
+				return err
+			}
+			if n >= o.clients {
+				readyAt = time.Since(start)
+				logf("all %d Ready after %s", n, readyAt.Round(time.Millisecond))
+			}
+		}
+		if servedAt == 0 {
+			if n, err := documents(asMetrics); err == nil && n >= base+o.clients {
+				servedAt = time.Since(start)
+				logf("authserver serves all %d after %s", o.clients, servedAt.Round(time.Millisecond))
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	mgrCPU, asCPU := cpuTicks(mgr.Pid())-mgrCPU0, cpuTicks(as.Pid())-asCPU0
+	writes1, err := apiWrites(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	by1, _ := apiWritesBy(ctx, cfg)
+	for k, v := range by1 {
+		if d := v - by0[k]; d > 0 {
+			logf("API writes %-45s %d (%.2f per client)", k, d, float64(d)/float64(o.clients))
+		}
+	}
+	// The creates of this program are not the manager's writes.
+	perClient := float64(writes1-writes0-int64(o.clients)) / float64(o.clients)
+
+	// Apply-to-served latency: toggle client_credentials in policy-0 and
+	// time until the probe client's token request flips.
+	secret, err := probeSecret(ctx, c, nsName(0))
+	if err != nil {
+		return err
+	}
+	var lat []time.Duration
+	clientID, err := probeClientID(ctx, c, nsName(0))
+	if err != nil {
+		return err
+	}
+	probe := func() int { return tokenStatus(issuer, clientID, secret) }
+	if s := probe(); s != http.StatusOK {
+		return fmt.Errorf("the probe client gets %d before any change", s)
+	}
+	withCC := true
+	if o.policies > 0 {
+		for range o.changes {
+			withCC = !withCC
+			gp := &oauthv1alpha1.GrantPolicy{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: nsName(0), Name: "policy-0"}, gp); err != nil {
+				return err
+			}
+			gp.Spec.AllowedGrantTypes = policy(0, withCC).Spec.AllowedGrantTypes
+			t0 := time.Now()
+			if err := c.Update(ctx, gp); err != nil {
+				return err
+			}
+			for {
+				s := probe()
+				if (s == http.StatusOK) == withCC {
+					lat = append(lat, time.Since(t0))
+					break
+				}
+				if time.Since(t0) > 30*time.Second {
+					return fmt.Errorf("policy change not served after 30s (status %d)", s)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	logf("apply-to-served latencies in order: %v", lat)
+	slices.Sort(lat)
+	q := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(int(float64(len(lat))*p), len(lat)-1)]
+	}
+	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
+	fmt.Printf("| clients / namespaces / GrantPolicies | %d / %d / %d |\n", o.clients, o.namespaces, o.policies)
+	fmt.Printf("| manager flags | --kube-api-qps=%g --kube-api-burst=%d --max-concurrent-reconciles=%d |\n", o.qps, o.burst, o.concurrency)
+	fmt.Printf("| creation (16 parallel creates) | %s |\n", created.Round(time.Millisecond))
+	fmt.Printf("| all Ready after | %s |\n", readyAt.Round(time.Millisecond))
+	fmt.Printf("| authserver serves all after | %s |\n", servedAt.Round(time.Millisecond))
+	fmt.Printf("| API writes per client (manager, authserver) | %.2f |\n", perClient)
+	fmt.Printf("| CPU until all Ready and served: manager / authserver | %.1fs / %.1fs |\n", float64(mgrCPU)/100, float64(asCPU)/100)
+	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(peakRSSKiB(mgr.Pid()))/1024)
+	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(peakRSSKiB(as.Pid()))/1024)
+	fmt.Printf("| apply-to-served p50 / p99 (%d changes) | %s / %s |\n", len(lat), q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond))
+	fmt.Printf("| load average at the end | %s |\n", loadAvg())
+	return nil
+}
+
+func countReady(ctx context.Context, c cache.Cache) (int, error) {
+	var l oauthv1alpha1.OAuthClientList
+	if err := c.List(ctx, &l); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range l.Items {
+		oc := &l.Items[i]
+		if oc.Status.ObservedGeneration == oc.Generation && apimeta.IsStatusConditionTrue(oc.Status.Conditions, "Ready") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// documents reads authops_authserver_snapshot_documents{state="loaded"}.
+func documents(metricsAddr string) (int, error) {
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), `authops_authserver_snapshot_documents{state="loaded"} `); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, errors.New("no snapshot documents metric")
+}
+
+func waitDocuments(ctx context.Context, metricsAddr string, n int, d time.Duration) (int, error) {
+	deadline := time.Now().Add(d)
+	for {
+		got, err := documents(metricsAddr)
+		if err == nil && got >= n {
+			return got, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("authserver has %d documents, want %d (%v)", got, n, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// apiWrites sums the API server's apiserver_request_total for writing verbs.
+func apiWrites(ctx context.Context, cfg *rest.Config) (int64, error) {
+	m, err := apiWritesBy(ctx, cfg)
+	var total int64
+	for _, v := range m {
+		total += v
+	}
+	return total, err
+}
+
+// apiWritesBy is apiWrites by "verb resource/subresource".
+func apiWritesBy(ctx context.Context, cfg *rest.Config) (map[string]int64, error) {
+	out := map[string]int64{}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		s := string(line)
+		if !strings.HasPrefix(s, "apiserver_request_total{") {
+			continue
+		}
+		verb := label(s, "verb")
+		if !slices.Contains([]string{"POST", "PUT", "PATCH", "DELETE", "APPLY"}, verb) {
+			continue
+		}
+		i := strings.LastIndexByte(s, ' ')
+		f, err := strconv.ParseFloat(s[i+1:], 64)
+		if err == nil {
+			out[verb+" "+label(s, "resource")+"/"+label(s, "subresource")] += int64(f)
+		}
+	}
+	return out, nil
+}
+
+func label(line, name string) string {
+	_, after, ok := strings.Cut(line, name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, `"`)
+	return v
+}
+
+func probeClientID(ctx context.Context, c client.Client, ns string) (string, error) {
+	oc := &oauthv1alpha1.OAuthClient{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe"}, oc); err != nil {
+		return "", err
+	}
+	return oc.Status.ClientID, nil
+}
+
+func probeSecret(ctx context.Context, c client.Client, ns string) (string, error) {
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe-oauth-credentials"}, s); err != nil {
+		return "", err
+	}
+	v := string(s.Data["client_secret"])
+	if v == "" {
+		return "", errors.New("probe-oauth-credentials has no client_secret")
+	}
+	return v, nil
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func tokenStatus(issuer, id, secret string) int {
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (1/100 s).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+func peakRSSKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
