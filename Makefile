@@ -56,6 +56,17 @@ fmt: ## Run gofmt on every Go file.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+# make fuzz runs each package:target for FUZZTIME (make test runs only their seeds).
+FUZZTIME ?= 60s
+FUZZ_TARGETS ?= ./authserver:FuzzTokenEndpoint ./authserver:FuzzParseForm ./authserver:FuzzBasicCredentials \
+	./authserver:FuzzParseScope ./authserver:FuzzRedirectURI ./authserver:FuzzNormalizeUserCode \
+	./authserver:FuzzVerifyAccessToken ./authserver:FuzzIntrospect ./authserver/snapshot:FuzzDecode
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); a finding is written to the package's testdata/fuzz and fails.
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; done
+
 .PHONY: verify
 verify: manifests generate chart $(KUSTOMIZE) ## Fail when generated files drift from their sources, or code is unformatted.
 	@drift=$$(git status --porcelain -- config api charts); if [ -n "$$drift" ]; then \

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -70,6 +71,59 @@ func FuzzTokenEndpoint(f *testing.F) {
 		}
 		if len(body) > 8 && strings.Contains(m["error_description"], body) {
 			t.Fatalf("description echoes the body: %q", m["error_description"])
+		}
+	})
+}
+
+// FuzzIntrospect: whatever token and hint an authenticated resource server
+// sends, introspection answers 200 with {"active":false} or, for a token
+// of the caller that is active, active:true with the token's client; never
+// an error status, never a 5xx.
+func FuzzIntrospect(f *testing.F) {
+	f.Add("not a token", "")
+	f.Add("a.b.c", "access_token")
+	f.Add("x", "refresh_token")
+	fx := newFixture(f)
+	resp := fx.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"cc"}, "client_secret": {ccSecret}}, "", "")
+	var tr map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != http.StatusOK {
+		f.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	valid, _ := tr["access_token"].(string)
+	f.Add(valid, "access_token")
+	f.Add(valid+"x", "")
+	h := fx.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, token, hint string) {
+		form := url.Values{"client_id": {"cc"}, "client_secret": {ccSecret}, "token": {token}, "token_type_hint": {hint}}
+		req := httptest.NewRequest(http.MethodPost, authserver.PathIntrospect, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if token == "" {
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("no token: %d", rec.Code)
+			}
+			return
+		}
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+			t.Fatalf("body %q", rec.Body)
+		}
+		switch m["active"] {
+		case false:
+			if len(m) != 1 {
+				t.Fatalf("inactive with more: %v", m)
+			}
+		case true:
+			if m["client_id"] != "cc" {
+				t.Fatalf("active token of another client: %v", m)
+			}
+		default:
+			t.Fatalf("body %v", m)
 		}
 	})
 }
