@@ -365,6 +365,9 @@ func (s *Server) checkCSRF(r *http.Request) bool {
 func setPageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with the pages' form posts (Fetch §3.2.5), which the
+	// Origin check must refuse. Other sites still get no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	oautherr.NoStore(h)
 }

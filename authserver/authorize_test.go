@@ -52,7 +52,7 @@ func TestAuthorizeLoginConsentDeny(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, `<label for="username">`) {
 		t.Fatalf("login page: %d\n%s", resp.StatusCode, page)
 	}
-	for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-store"} {
+	for k, v := range map[string]string{"Referrer-Policy": "same-origin", "X-Frame-Options": "DENY", "Cache-Control": "no-store"} {
 		if resp.Header.Get(k) != v {
 			t.Errorf("%s = %q", k, resp.Header.Get(k))
 		}

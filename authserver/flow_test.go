@@ -358,7 +358,7 @@ func TestRedirectURIVariants(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(page, "invalid_request") {
 			t.Errorf("%s: status %d, location %q", ru, resp.StatusCode, resp.Header.Get("Location"))
 		}
-		if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("Referrer-Policy") != "same-origin" {
 			t.Errorf("%s: page headers missing", ru)
 		}
 	}
