@@ -275,6 +275,9 @@ func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) htt
 		if s.metrics != nil {
 			s.metrics.observe(name, ri.grantType, ri.errCode, time.Since(start))
 		}
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			return // the attributes below cost allocations on every request
+		}
 		attrs := []any{"endpoint", name, "method", r.Method, "status", sw.status, "durationMs", time.Since(start).Milliseconds()}
 		if ri.clientID != "" {
 			attrs = append(attrs, "clientID", ri.clientID)
