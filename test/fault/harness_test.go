@@ -1,0 +1,355 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package fault holds the fault tests of issue #9: the real authserver
+// binary killed or cut off from its store or the API server under load,
+// and what its clients hold afterwards. Every test is bounded in time.
+package fault
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/store/pgtest"
+	"github.com/authops/authops/test/bench"
+	"github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/procs"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// authserverBin builds cmd/authserver once per test binary.
+func authserverBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "authops-fault-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "authserver")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, "./cmd/authserver")
+		cmd.Dir = envtest.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// server is one authserver process.
+type server struct {
+	t       *testing.T
+	name    string
+	args    []string
+	base    string // issuer
+	health  string
+	proc    *procs.Proc
+	logPath string
+}
+
+// snapshotDir writes the benchmark's snapshot (a key set, account
+// bench/alice, client bench-web with authorization_code and refresh_token
+// rotation) into a directory.
+func snapshotDir(t *testing.T) string {
+	t.Helper()
+	docs, err := bench.Documents(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "snapshot")
+	if err := bench.WriteSnapshotDir(dir, docs); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// newServer prepares (does not start) an authserver on free loopback ports.
+func newServer(t *testing.T, name, storeURL string, extra ...string) *server {
+	t.Helper()
+	port, err := procs.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hport, err := procs.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), health: fmt.Sprintf("127.0.0.1:%d", hport),
+		logPath: filepath.Join(t.TempDir(), name+".log")}
+	s.args = append([]string{"--issuer", s.base, "--listen-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--store", storeURL, "--health-probe-bind-address", s.health, "--metrics-bind-address", "0",
+		"--store-sweep-interval", "1h"}, extra...)
+	t.Cleanup(func() {
+		if s.proc != nil {
+			s.proc.Stop(5 * time.Second)
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(s.logPath)
+			t.Logf("%s log (last 3000 bytes):\n%s", s.name, tail(b, 3000))
+		}
+	})
+	return s
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// start starts the process and waits until /readyz answers 200.
+func (s *server) start() {
+	s.t.Helper()
+	p, err := procs.Start(s.name, authserverBin(s.t), s.args, s.logPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.proc = p
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := procs.WaitHTTP(ctx, "http://"+s.health+"/readyz", p); err != nil {
+		b, _ := os.ReadFile(s.logPath)
+		s.t.Fatalf("%s not ready: %v\n%s", s.name, err, tail(b, 3000))
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (s *server) kill() {
+	s.t.Helper()
+	_ = syscall.Kill(-s.proc.Pid(), syscall.SIGKILL)
+	select {
+	case <-s.proc.Exited():
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("%s did not die", s.name)
+	}
+}
+
+// ready returns the status of /readyz.
+func (s *server) ready() int {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + s.health + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// reply is a token endpoint answer; transport is set when no answer came
+// (connection refused or reset, timeout).
+type reply struct {
+	status    int
+	errCode   string
+	refresh   string
+	transport error
+	header    http.Header
+}
+
+var httpClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func tokenRequest(base string, form url.Values) reply {
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(bench.ClientWeb, bench.Secret)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return reply{transport: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{transport: err}
+	}
+	var m struct {
+		Error        string `json:"error"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal(b, &m)
+	return reply{status: resp.StatusCode, errCode: m.Error, refresh: m.RefreshToken, header: resp.Header}
+}
+
+func refresh(base, tok string) reply {
+	return tokenRequest(base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}})
+}
+
+func exchange(base, code string) reply {
+	return tokenRequest(base, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {bench.RedirectURI}, "code_verifier": {bench.Verifier}})
+}
+
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// prepare puts refresh tokens (one family each) and authorization codes of
+// bench-web for bench/alice into the store at storeURL.
+func prepare(t *testing.T, storeURL string, refreshTokens, codes int) (rts, cs []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	for range refreshTokens {
+		raw := newSecret()
+		if err := st.CreateRefreshToken(ctx, store.RefreshToken{Hash: store.HashToken(raw), FamilyID: store.NewID(),
+			ClientID: bench.ClientWeb, AccountID: bench.Subject, Scopes: []string{"read"}, AuthTime: now,
+			ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		rts = append(rts, raw)
+	}
+	sum := sha256.Sum256([]byte(bench.Verifier))
+	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	for range codes {
+		raw := newSecret()
+		if err := st.CreateAuthCode(ctx, store.AuthCode{Hash: store.HashToken(raw), ClientID: bench.ClientWeb,
+			RedirectURI: bench.RedirectURI, CodeChallenge: challenge, CodeChallengeMethod: "S256",
+			Scopes: []string{"openid", "read"}, AccountID: bench.Subject, AuthTime: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, raw)
+	}
+	return rts, cs
+}
+
+// proxy forwards TCP connections to a target; cut closes every connection
+// and refuses new ones until restore (a database restart, as its clients
+// see it).
+type proxy struct {
+	t      *testing.T
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	addr   string
+	conns  map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	p := &proxy{t: t, target: target, conns: map[net.Conn]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[u] = true, true
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection: new connections are
+// refused.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// restore listens again on the same address.
+func (p *proxy) restore() {
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Fatalf("proxy restore: %v", err)
+	}
+	p.serve(ln)
+}
+
+// withHost returns the DSN URL with its host:port replaced.
+func withHost(t *testing.T, dsn, hostport string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Fatalf("DSN is not a URL: %v", err)
+	}
+	u.Host = hostport
+	return u.String()
+}
+
+func isTransport(r reply) bool { return r.transport != nil }
+
+var errViolation = errors.New("violation")
