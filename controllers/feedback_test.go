@@ -162,6 +162,14 @@ var _ = Describe("Feedback from the authorization server", func() {
 		expectCondition(ctx, app, oauthv1alpha1.AuthErrorsCondition, metav1.ConditionFalse, oauthv1alpha1.NoRecentErrorsReason)
 		// The controller's conditions are still there, untouched by the applies.
 		Expect(conditionOf(ctx, acct, oauthv1alpha1.PasswordReadyCondition)(Default).Status).To(Equal(metav1.ConditionTrue))
+
+		By("a write meant for an object of the same name but another UID (deleted and recreated) is refused")
+		stale := snapshot.Source{Kind: "Account", Namespace: ns, Name: acct.Name, UID: "00000000-0000-0000-0000-000000000000"}
+		err = (&feedback.KubeWriter{Dynamic: dyn, Clientset: cs}).ApplyStatus(ctx, stale, feedback.Status{Conditions: []metav1.Condition{{
+			Type: oauthv1alpha1.LockedCondition, Status: metav1.ConditionTrue, Reason: oauthv1alpha1.TooManyFailedLoginsReason,
+			Message: "stale", LastTransitionTime: metav1.Now()}}})
+		Expect(err).To(MatchError(feedback.ErrGone))
+		Expect(conditionOf(ctx, acct, oauthv1alpha1.LockedCondition)(Default).Status).To(Equal(metav1.ConditionFalse))
 		_ = context.Background
 	})
 })

@@ -25,6 +25,7 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -46,6 +47,11 @@ type Status struct {
 	Conditions    []metav1.Condition
 	LastLoginTime *time.Time
 }
+
+// ErrGone is wrapped by a Writer's error when the object no longer exists
+// as the snapshot named it (deleted, or recreated with another UID): the
+// Recorder then forgets it instead of retrying.
+var ErrGone = errors.New("the object is gone")
 
 // Writer writes status and Events for the authserver.
 type Writer interface {
@@ -291,6 +297,13 @@ func (r *Recorder) Flush(ctx context.Context) {
 		ref := w.o.ref
 		if w.status != nil {
 			if err := r.cfg.Writer.ApplyStatus(ctx, ref, *w.status); err != nil {
+				if errors.Is(err, ErrGone) {
+					r.mu.Lock()
+					delete(r.objs, key(ref))
+					r.mu.Unlock()
+					r.cfg.Log.Info("feedback: object gone, forgotten", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
+					continue
+				}
 				r.cfg.Log.Error("feedback: writing status failed", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
 				continue // retried at the next flush after MinInterval
 			}

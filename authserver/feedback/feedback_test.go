@@ -18,6 +18,7 @@ package feedback_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,7 @@ type fakeWriter struct {
 	mu      sync.Mutex
 	applies []applied
 	events  []string
+	gone    bool
 }
 
 type applied struct {
@@ -47,6 +49,9 @@ func (w *fakeWriter) ApplyStatus(_ context.Context, ref snapshot.Source, st feed
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.applies = append(w.applies, applied{ref, st})
+	if w.gone {
+		return fmt.Errorf("test: %w", feedback.ErrGone)
+	}
 	return nil
 }
 
@@ -186,4 +191,19 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	var nilRecorder *feedback.Recorder
 	nilRecorder.ClientError(web, oautherr.InvalidClient) // must not panic
+}
+
+// TestGoneObjectsAreForgotten: an object the writer reports gone (deleted,
+// or recreated with another UID) is dropped, not retried.
+func TestGoneObjectsAreForgotten(t *testing.T) {
+	clock := storetest.NewFakeClock()
+	w := &fakeWriter{gone: true}
+	r := feedback.New(feedback.Config{Writer: w, Clock: clock})
+	r.ClientError(web, oautherr.InvalidClient)
+	r.Flush(context.Background())
+	clock.Advance(time.Hour)
+	r.Flush(context.Background())
+	if a, ev := w.take(); len(a) != 1 || len(ev) != 0 {
+		t.Fatalf("applies %v, events %v: want one attempt and no event", a, ev)
+	}
 }

@@ -23,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -52,8 +53,9 @@ var resources = map[string]schema.GroupVersionResource{
 }
 
 // KubeWriter writes through the Kubernetes API: server-side apply on the
-// status subresource (needs patch on oauthclients/status and
-// accounts/status) and events.k8s.io Events (needs create on events).
+// status subresource (needs get on oauthclients and accounts, patch on
+// oauthclients/status and accounts/status) and events.k8s.io Events (needs
+// create on events).
 type KubeWriter struct {
 	Dynamic   dynamic.Interface
 	Clientset kubernetes.Interface
@@ -62,15 +64,26 @@ type KubeWriter struct {
 }
 
 // ApplyStatus applies the authserver's conditions (and the last login time)
-// to the object the snapshot document came from (its UID is sent along).
-// An object that no longer exists is not created: the status subresource
-// answers NotFound.
+// to the object the snapshot document came from. The object is read first:
+// if it is gone, or was deleted and recreated under the same name (another
+// UID; an apply does not check the UID it carries), the error wraps ErrGone
+// and nothing is written.
 func (k *KubeWriter) ApplyStatus(ctx context.Context, ref snapshot.Source, st Status) error {
 	gvr, ok := resources[ref.Kind]
 	if !ok {
 		return fmt.Errorf("no status for kind %q", ref.Kind)
 	}
 	ri := k.Dynamic.Resource(gvr).Namespace(ref.Namespace)
+	cur, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, ErrGone)
+	case err != nil:
+		return err
+	case string(cur.GetUID()) != ref.UID:
+		return fmt.Errorf("%s %s/%s was recreated (UID %s, the snapshot names %s): %w", ref.Kind, ref.Namespace, ref.Name,
+			cur.GetUID(), ref.UID, ErrGone)
+	}
 	body := func(status map[string]any) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": gvr.GroupVersion().String(), "kind": ref.Kind,
