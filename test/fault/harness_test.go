@@ -353,3 +353,13 @@ func withHost(t *testing.T, dsn, hostport string) string {
 func isTransport(r reply) bool { return r.transport != nil }
 
 var errViolation = errors.New("violation")
+
+// syscallKill sends SIGKILL to a process group and waits for it.
+func syscallKill(p *procs.Proc) error {
+	err := syscall.Kill(-p.Pid(), syscall.SIGKILL)
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+	}
+	return err
+}

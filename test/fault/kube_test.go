@@ -1,0 +1,337 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fault
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/test/bench"
+	"github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/procs"
+)
+
+const operatorNS = "authops-system"
+
+// startAPIServer starts the source-built API server (CRDs installed) and
+// returns a client and a kubeconfig file whose server is reached through
+// a proxy the test can cut.
+func startAPIServer(t *testing.T) (client.Client, *rest.Config, string, *proxy) {
+	t.Helper()
+	ctrllog.SetLogger(logr.Discard())
+	env, err := envtest.New()
+	if err != nil {
+		t.Fatalf("the test API server must be built (make envtest-assets), never skipped: %v", err)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = oauthv1alpha1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := env.AddUser(ctrlenvtest.User{Name: "fault-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, u.Host)
+	kcfg, err := clientcmd.Load(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range kcfg.Clusters {
+		cl.Server = u.Scheme + "://" + p.addr
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kcfg, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
+		t.Fatal(err)
+	}
+	return c, cfg, path, p
+}
+
+func snapshotSecret(t *testing.T, name string, d snapshot.Document) *corev1.Secret {
+	b, err := snapshot.Encode(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: name,
+		Labels: map[string]string{snapshot.LabelSnapshot: string(d.Kind)}}, Data: map[string][]byte{snapshot.DataKey: b}}
+}
+
+func clientCredentials(base, id string) int {
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=read"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, bench.Secret)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAPIServerDown: the authserver binary watches its snapshot through a
+// proxy to the API server. With the API server unreachable it keeps
+// serving the last snapshot and /readyz stays ready (readiness means "can
+// answer from a synced snapshot and the store", and a stale snapshot is
+// the documented behaviour; failing readiness would take every replica out
+// of the Service at once and turn an API server outage into an OAuth
+// outage). A client added meanwhile is served once the API server is
+// reachable again, without a restart.
+func TestAPIServerDown(t *testing.T) {
+	ctx := context.Background()
+	c, _, kubeconfig, p := startAPIServer(t)
+	docs, err := bench.Documents(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var late snapshot.Document
+	for i, d := range docs {
+		if d.Kind == snapshot.KindClient && d.Client.ID == bench.ClientFlooded {
+			late = d // created while the API server is away
+			continue
+		}
+		if err := c.Create(ctx, snapshotSecret(t, fmt.Sprintf("doc-%d", i), d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newServer(t, "authserver", "sqlite://"+filepath.Join(t.TempDir(), "state.db"),
+		"--kubeconfig", kubeconfig, "--namespace", operatorNS)
+	s.start()
+	if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
+		t.Fatalf("before the outage: %d", st)
+	}
+	p.cut()
+	if err := c.Create(ctx, snapshotSecret(t, "doc-late", late)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
+			t.Fatalf("API server unreachable: token request %d", st)
+		}
+		if st := s.ready(); st != http.StatusOK {
+			t.Fatalf("API server unreachable: /readyz %d", st)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if st := clientCredentials(s.base, bench.ClientFlooded); st != http.StatusUnauthorized {
+		t.Fatalf("a client created during the outage got %d before the authserver could see it", st)
+	}
+	p.restore()
+	restored := time.Now()
+	for clientCredentials(s.base, bench.ClientFlooded) != http.StatusOK {
+		if time.Since(restored) > 90*time.Second {
+			t.Fatal("the client created during the outage is not served 90s after the API server came back")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("caught up %v after the API server came back", time.Since(restored).Round(100*time.Millisecond))
+}
+
+// TestManagerRestartMidReconcile: the manager is killed (SIGKILL) while it
+// reconciles 40 new OAuthClients that generate their secrets, and started
+// again. Every client ends Ready with exactly one credentials Secret whose
+// secret was generated once (a client that had one before the kill keeps
+// it), one snapshot document whose only digest is that secret's, and no
+// snapshot document without a client.
+func TestManagerRestartMidReconcile(t *testing.T) {
+	ctx := context.Background()
+	c, _, kubeconfig, _ := startAPIServer(t)
+	const n = 40
+	ns := "faults"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	managerBin := filepath.Join(t.TempDir(), "manager")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", managerBin, "./cmd/manager")
+	build.Dir = envtest.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(t.TempDir(), "manager.log")
+	startManager := func() *procs.Proc {
+		health, _ := procs.FreePort()
+		m, err := procs.Start("manager", managerBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
+			"--issuer=http://127.0.0.1:1", "--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health)}, logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Stop(10 * time.Second) })
+		return m
+	}
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("manager log:\n%s", tail(b, 4000))
+		}
+	}()
+	m := startManager()
+	for i := range n {
+		oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("client-%02d", i)},
+			Spec: oauthv1alpha1.OAuthClientSpec{Type: "Confidential", GrantTypes: []oauthv1alpha1.GrantType{"client_credentials"},
+				Scopes: []oauthv1alpha1.Scope{"read"}, TokenEndpointAuthMethod: "client_secret_basic"}}
+		if err := c.Create(ctx, oc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Kill it once some, not all, clients have their credentials.
+	secretsOf := func() map[string]string {
+		var list corev1.SecretList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range list.Items {
+			out[s.Name] = string(s.Data["client_secret"])
+		}
+		return out
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	var before map[string]string
+	for {
+		before = secretsOf()
+		if len(before) >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscallKill(m)
+	t.Logf("manager killed with %d of %d credentials Secrets written", len(before), n)
+	startManager()
+
+	ready := func(oc *oauthv1alpha1.OAuthClient) bool {
+		return meta.IsStatusConditionTrue(oc.Status.Conditions, oauthv1alpha1.ReadyCondition)
+	}
+	var clients oauthv1alpha1.OAuthClientList
+	for {
+		if err := c.List(ctx, &clients, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		nReady := 0
+		for i := range clients.Items {
+			if ready(&clients.Items[i]) {
+				nReady++
+			}
+		}
+		if nReady == n {
+			break
+		}
+		if time.Now().After(deadline.Add(60 * time.Second)) {
+			t.Fatalf("%d of %d clients Ready", nReady, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	after := secretsOf()
+	if len(after) != n {
+		t.Errorf("%d Secrets in the client namespace for %d clients: %v", len(after), n, keys(after))
+	}
+	for name, v := range before {
+		if v != "" && after[name] != v {
+			t.Errorf("%s: the secret generated before the restart was replaced", name)
+		}
+	}
+	var snaps corev1.SecretList
+	if err := c.List(ctx, &snaps, client.InNamespace(operatorNS), client.MatchingLabels{snapshot.LabelSnapshot: string(snapshot.KindClient)}); err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[string]snapshot.Document{}
+	for _, s := range snaps.Items {
+		var d snapshot.Document
+		if err := json.Unmarshal(s.Data[snapshot.DataKey], &d); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		if _, dup := byUID[d.Source.UID]; dup {
+			t.Errorf("two snapshot documents for %s", d.Source.Name)
+		}
+		byUID[d.Source.UID] = d
+	}
+	if len(byUID) != n {
+		t.Errorf("%d client snapshot documents for %d clients", len(byUID), n)
+	}
+	for _, oc := range clients.Items {
+		d, ok := byUID[string(oc.UID)]
+		if !ok {
+			t.Errorf("%s: no snapshot document", oc.Name)
+			continue
+		}
+		sum := sha256.Sum256([]byte(after[oc.Name+"-oauth-credentials"]))
+		if len(d.Client.Secrets) != 1 || d.Client.Secrets[0].SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: snapshot digests %v do not match the one credentials Secret", oc.Name, d.Client.Secrets)
+		}
+		delete(byUID, string(oc.UID))
+	}
+	for uid, d := range byUID {
+		t.Errorf("orphaned snapshot document %s (%s)", d.Source.Name, uid)
+	}
+	var cred corev1.Secret
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "client-00-oauth-credentials"}, &cred)
+	if apierrors.IsNotFound(err) || len(cred.OwnerReferences) != 1 {
+		t.Errorf("credentials Secret not owned by its client: %v %v", err, cred.OwnerReferences)
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
