@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // chain is one refresh-token chain as its client sees it.
@@ -57,6 +58,21 @@ func newLoad(rts, codes []string) *load {
 		l.chains = append(l.chains, &chain{held: r})
 	}
 	return l
+}
+
+// waitOK waits until the load has had n successful requests in all, or max
+// has passed; it returns the number reached.
+func (l *load) waitOK(n int, max time.Duration) int {
+	deadline := time.Now().Add(max)
+	for {
+		l.mu.Lock()
+		ok := l.counts["refresh 200"] + l.counts["exchange 200"]
+		l.mu.Unlock()
+		if ok >= n || time.Now().After(deadline) {
+			return ok
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (l *load) count(k string) {

@@ -95,11 +95,10 @@ func TestPostgresTwoReplicasKillOne(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { l.run(8, target, false); close(done) }()
-	time.Sleep(1500 * time.Millisecond)
+	before := l.waitOK(150, 30*time.Second)
 	a.kill()
 	aDead.Store("a", true)
-	before := l.counts["refresh 200"] + l.counts["exchange 200"]
-	time.Sleep(1500 * time.Millisecond)
+	l.waitOK(before+100, 30*time.Second)
 	l.stop.Store(true)
 	<-done
 	after := l.counts["refresh 200"] + l.counts["exchange 200"]
@@ -133,7 +132,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	l := newLoad(rts, codes)
 	done := make(chan struct{})
 	go func() { l.run(6, func(int) string { return s.base }, false); close(done) }()
-	time.Sleep(time.Second)
+	l.waitOK(60, 30*time.Second)
 	p.cut()
 	terminateBackends(t, db)
 	time.Sleep(1500 * time.Millisecond)
