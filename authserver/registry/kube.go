@@ -20,6 +20,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,25 +48,74 @@ type KubeLoader struct {
 	Debounce time.Duration
 
 	bad map[string]string // namespace/name → resourceVersion already logged as bad
-	// decoded keeps each Secret's decoded document by resourceVersion, so a
-	// rebuild decodes only the Secrets that changed since the last one.
-	decoded map[string]decodedDoc
+
+	// decoded holds the documents of each Secret's latest versions (by
+	// namespace/name, newest last), decoded once when the informer receives
+	// them (see transform). The transform runs when a change is queued, so
+	// the cache may still show an older version for a moment: a few
+	// versions are kept.
+	mu      sync.Mutex
+	decoded map[string][]decodedDoc
 }
+
+// keptVersions bounds the decoded versions kept per Secret.
+const keptVersions = 4
 
 type decodedDoc struct {
 	rv  string
 	doc snapshot.Document
+	err error
 }
 
-// stripSecret drops what the loader never reads from the informer's copy of
-// a Secret (managed fields, annotations such as last-applied-configuration),
-// which is most of the cached size of a small document.
-func stripSecret(obj any) (any, error) {
-	if s, ok := obj.(*corev1.Secret); ok {
-		s.ManagedFields = nil
-		s.Annotations = nil
+// transform decodes a Secret's document as the informer receives it and
+// keeps only what the loader reads afterwards: the informer's cache holds
+// Secrets without their data, managed fields and annotations (at 10,000
+// clients the raw documents alone are megabytes), and a rebuild decodes
+// nothing again.
+func (l *KubeLoader) transform(obj any) (any, error) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	if s.Data != nil {
+		d, err := decodeSecret(s)
+		origin := s.Namespace + "/" + s.Name
+		l.mu.Lock()
+		vs := append(l.decoded[origin], decodedDoc{rv: s.ResourceVersion, doc: d, err: err})
+		if len(vs) > keptVersions {
+			vs = slices.Delete(vs, 0, len(vs)-keptVersions)
+		}
+		l.decoded[origin] = vs
+		l.mu.Unlock()
+	}
+	s.Data, s.StringData = nil, nil
+	s.ManagedFields = nil
+	s.Annotations = nil
+	return s, nil
+}
+
+// forget drops the decoded versions of a deleted Secret up to the deleted
+// one (a newer Secret of the same name may have been decoded meanwhile).
+func (l *KubeLoader) forget(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	origin := s.Namespace + "/" + s.Name
+	l.mu.Lock()
+	vs := l.decoded[origin]
+	if i := slices.IndexFunc(vs, func(c decodedDoc) bool { return c.rv == s.ResourceVersion }); i >= 0 {
+		vs = slices.Delete(vs, 0, i+1)
+	}
+	if len(vs) == 0 {
+		delete(l.decoded, origin)
+	} else {
+		l.decoded[origin] = vs
+	}
+	l.mu.Unlock()
 }
 
 // Run watches until ctx ends. It returns an error only if the first sync
@@ -75,11 +126,13 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		debounce = 100 * time.Millisecond
 	}
 	l.bad = map[string]string{}
-	l.decoded = map[string]decodedDoc{}
+	l.mu.Lock()
+	l.decoded = map[string][]decodedDoc{}
+	l.mu.Unlock()
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.LabelSnapshot }),
-		informers.WithTransform(stripSecret))
+		informers.WithTransform(l.transform))
 	secrets := factory.Core().V1().Secrets()
 	informer := secrets.Informer()
 	changed := make(chan struct{}, 1)
@@ -92,7 +145,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { notify() },
 		UpdateFunc: func(any, any) { notify() },
-		DeleteFunc: func(any) { notify() },
+		DeleteFunc: func(obj any) { l.forget(obj); notify() },
 	}); err != nil {
 		return err
 	}
@@ -131,13 +184,25 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 	for _, s := range secrets {
 		origin := s.Namespace + "/" + s.Name
 		seen[origin] = true
-		if c, ok := l.decoded[origin]; ok && c.rv == s.ResourceVersion && s.ResourceVersion != "" {
-			entries = append(entries, Entry{Origin: origin, Document: c.doc})
-			continue
+		var (
+			c  decodedDoc
+			ok bool
+		)
+		l.mu.Lock()
+		for i, v := range l.decoded[origin] {
+			if v.rv == s.ResourceVersion {
+				c, ok = v, true
+				// Versions older than the cached one are done with.
+				l.decoded[origin] = l.decoded[origin][i:]
+				break
+			}
 		}
-		d, err := decodeSecret(s)
+		l.mu.Unlock()
+		err := c.err
+		if !ok {
+			err = fmt.Errorf("secret has no decoded %q (the key is missing, or the watch has not decoded version %s yet)", snapshot.DataKey, s.ResourceVersion)
+		}
 		if err != nil {
-			delete(l.decoded, origin)
 			skipped++
 			if l.bad[origin] != s.ResourceVersion {
 				l.bad[origin] = s.ResourceVersion
@@ -146,17 +211,11 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 			continue
 		}
 		delete(l.bad, origin)
-		l.decoded[origin] = decodedDoc{rv: s.ResourceVersion, doc: d}
-		entries = append(entries, Entry{Origin: origin, Document: d})
+		entries = append(entries, Entry{Origin: origin, Document: c.doc})
 	}
 	for origin := range l.bad {
 		if !seen[origin] {
 			delete(l.bad, origin)
-		}
-	}
-	for origin := range l.decoded {
-		if !seen[origin] {
-			delete(l.decoded, origin)
 		}
 	}
 	r := Build(entries, l.Log)
