@@ -159,7 +159,7 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 	}
 	ar = &authRequest{client: client, carried: url.Values{}}
 	if ru := v.Get("redirect_uri"); ru != "" {
-		if !contains(client.RedirectURIs, ru) {
+		if !registeredRedirect(client.RedirectURIs, ru) {
 			return nil, oautherr.Newf(oautherr.InvalidRequest, "The redirect_uri is not registered for this application."), nil
 		}
 		ar.redirectURI, ar.explicit = ru, true
