@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
@@ -86,6 +88,16 @@ func newLimits(l Limits) limits {
 // metrics): client authentication, login, user code.
 func (s *Server) LimiterKeys() (clientAuth, login, userCode int) {
 	return s.limits.clientAuth.Len(), s.limits.login.Len(), s.limits.userCode.Len()
+}
+
+// RegisterLimiterMetrics registers authops_authserver_throttle_keys{limit}
+// (keys each limiter remembers; at most its capacity) with reg.
+func RegisterLimiterMetrics(reg prometheus.Registerer, s *Server) {
+	for name, l := range map[string]*ratelimit.Limiter{"client_auth": s.limits.clientAuth, "login": s.limits.login, "user_code": s.limits.userCode} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_throttle_keys",
+			Help:        "Keys (client or account, source) the failure limiter remembers; bounded by its capacity.",
+			ConstLabels: prometheus.Labels{"limit": name}}, func() float64 { return float64(l.Len()) }))
+	}
 }
 
 // tooMany is the error of a limited caller; the endpoint wrapper turns

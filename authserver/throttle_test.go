@@ -31,6 +31,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
@@ -199,6 +202,11 @@ func TestFloodOfRandomClientIDs(t *testing.T) {
 		statuses[serve(form, src)]++
 	})
 	ca, _, _ := srv.LimiterKeys()
+	promReg := prometheus.NewRegistry()
+	authserver.RegisterLimiterMetrics(promReg, srv)
+	if n, err := testutil.GatherAndCount(promReg, "authops_authserver_throttle_keys"); err != nil || n != 3 {
+		t.Errorf("throttle metrics: %d series, %v", n, err)
+	}
 	t.Logf("legitimate success rate %.3f before, %.3f during the flood; flood statuses %v; client limiter keys %d (capacity %d, about %d KiB at most)",
 		before, during, statuses, ca, capacity, capacity*ratelimit.EntryBytes/1024)
 	if before != 1 || during != before {

@@ -156,6 +156,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	authserver.RegisterLimiterMetrics(promReg, srv)
 
 	servers := []*http.Server{
 		authserver.NewHTTPServer(o.listenAddr, srv.Handler()),
