@@ -116,14 +116,7 @@ var _ = AfterSuite(func() {
 })
 
 // newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(ctx context.Context) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
-	Expect(k8s.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(client.IgnoreNotFound(k8s.Delete(ctx, ns))).To(Succeed())
-	})
-	return ns.Name
-}
+func newNamespace(ctx context.Context) string { return testenv.NewNamespace(ctx, k8s, "ctrl") }
 
 // conditionOf fetches obj and returns its condition of type typ (or an
 // empty one).
