@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +38,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -54,15 +52,34 @@ import (
 const operatorNS = "authops-system"
 
 // startAPIServer starts the source-built API server (CRDs installed) and
-// returns a client and a kubeconfig file whose server is reached through
-// a proxy the test can cut.
-func startAPIServer(t *testing.T) (client.Client, *rest.Config, string, *proxy) {
+// returns a client, a kubeconfig file, and the kube-apiserver process,
+// which the test may stop and start again (etcd keeps running): its
+// certificate directory is the test's, not a random one envtest removes on
+// stop, so a restart serves the same certificates, trusts the same client
+// CA and listens on the same port.
+func startAPIServer(t *testing.T) (client.Client, *rest.Config, string, *ctrlenvtest.APIServer) {
 	t.Helper()
 	ctrllog.SetLogger(logr.Discard())
 	env, err := envtest.New()
 	if err != nil {
 		t.Fatalf("the test API server must be built (make envtest-assets), never skipped: %v", err)
 	}
+	apiLog, err := os.Create(filepath.Join(t.TempDir(), "kube-apiserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := &ctrlenvtest.APIServer{CertDir: t.TempDir(), Out: apiLog, Err: apiLog}
+	// Open watches (the authserver's) would otherwise hold a stopping API
+	// server for a minute.
+	apiServer.Configure().Set("shutdown-watch-termination-grace-period", "2s")
+	t.Cleanup(func() { // after env.Stop
+		_ = apiLog.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(apiLog.Name())
+			t.Logf("kube-apiserver log:\n%s", tail(b, 6000))
+		}
+	})
+	env.ControlPlane.APIServer = apiServer
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -83,26 +100,14 @@ func startAPIServer(t *testing.T) (client.Client, *rest.Config, string, *proxy) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(cfg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newProxy(t, u.Host)
-	kcfg, err := clientcmd.Load(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cl := range kcfg.Clusters {
-		cl.Server = u.Scheme + "://" + p.addr
-	}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kcfg, path); err != nil {
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
 		t.Fatal(err)
 	}
-	return c, cfg, path, p
+	return c, cfg, path, apiServer
 }
 
 func snapshotSecret(t *testing.T, name string, d snapshot.Document) *corev1.Secret {
@@ -126,17 +131,18 @@ func clientCredentials(base, id string) int {
 	return resp.StatusCode
 }
 
-// TestAPIServerDown: the authserver binary watches its snapshot through a
-// proxy to the API server. With the API server unreachable it keeps
-// serving the last snapshot and /readyz stays ready (readiness means "can
-// answer from a synced snapshot and the store", and a stale snapshot is
-// the documented behaviour; failing readiness would take every replica out
-// of the Service at once and turn an API server outage into an OAuth
-// outage). A client added meanwhile is served once the API server is
-// reachable again, without a restart.
+// TestAPIServerDown: the kube-apiserver process the authserver binary
+// watches its snapshot through is stopped (etcd stays up). Meanwhile the
+// authserver keeps serving the last snapshot and /readyz stays ready
+// (readiness means "can answer from a synced snapshot and the store", and
+// a stale snapshot is the documented behaviour; failing readiness would
+// take every replica out of the Service at once and turn an API server
+// outage into an OAuth outage). The API server is started again, on the
+// same port with the same certificates, and a client added then is served
+// without restarting the authserver.
 func TestAPIServerDown(t *testing.T) {
 	ctx := context.Background()
-	c, _, kubeconfig, p := startAPIServer(t)
+	c, _, kubeconfig, apiServer := startAPIServer(t)
 	docs, err := bench.Documents(0)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +150,7 @@ func TestAPIServerDown(t *testing.T) {
 	var late snapshot.Document
 	for i, d := range docs {
 		if d.Kind == snapshot.KindClient && d.Client.ID == bench.ClientFlooded {
-			late = d // created while the API server is away
+			late = d // created once the API server is back
 			continue
 		}
 		if err := c.Create(ctx, snapshotSecret(t, fmt.Sprintf("doc-%d", i), d)); err != nil {
@@ -157,32 +163,62 @@ func TestAPIServerDown(t *testing.T) {
 	if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
 		t.Fatalf("before the outage: %d", st)
 	}
-	p.cut()
-	if err := c.Create(ctx, snapshotSecret(t, "doc-late", late)); err != nil {
-		t.Fatal(err)
+	hostBefore := apiServer.SecureServing.URL("https", "/").Host
+	stopping := time.Now()
+	if err := apiServer.Stop(); err != nil {
+		t.Fatalf("stopping the API server: %v", err)
+	}
+	stopped, down := time.Now(), true
+	t.Logf("API server stopped in %v", stopped.Sub(stopping).Round(100*time.Millisecond))
+	// Whatever happens, the environment's cleanup finds it running.
+	t.Cleanup(func() {
+		if down {
+			_ = apiServer.Start()
+		}
+	})
+	if err := c.Get(ctx, client.ObjectKey{Name: operatorNS}, &corev1.Namespace{}); err == nil {
+		t.Fatal("the API server still answers after Stop")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
-			t.Fatalf("API server unreachable: token request %d", st)
+			t.Fatalf("API server down: token request %d", st)
 		}
 		if st := s.ready(); st != http.StatusOK {
-			t.Fatalf("API server unreachable: /readyz %d", st)
+			t.Fatalf("API server down: /readyz %d", st)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	if st := clientCredentials(s.base, bench.ClientFlooded); st != http.StatusUnauthorized {
-		t.Fatalf("a client created during the outage got %d before the authserver could see it", st)
+		t.Fatalf("a client not in the snapshot got %d while the API server was down", st)
 	}
-	p.restore()
-	restored := time.Now()
+	if err := apiServer.Start(); err != nil {
+		t.Fatalf("starting the API server again: %v", err)
+	}
+	down = false
+	restarted := time.Now()
+	if host := apiServer.SecureServing.URL("https", "/").Host; host != hostBefore {
+		t.Fatalf("the API server came back on %s, not %s", host, hostBefore)
+	}
+	t.Logf("API server down for %v", restarted.Sub(stopped).Round(100*time.Millisecond))
+	if err := c.Create(ctx, snapshotSecret(t, "doc-late", late)); err != nil {
+		t.Fatal(err)
+	}
 	for clientCredentials(s.base, bench.ClientFlooded) != http.StatusOK {
-		if time.Since(restored) > 90*time.Second {
-			t.Fatal("the client created during the outage is not served 90s after the API server came back")
+		if time.Since(restarted) > 90*time.Second {
+			t.Fatal("the client created after the API server came back is not served 90s later")
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Logf("caught up %v after the API server came back", time.Since(restored).Round(100*time.Millisecond))
+	if st := s.ready(); st != http.StatusOK {
+		t.Errorf("/readyz after the API server came back: %d", st)
+	}
+	select {
+	case <-s.proc.Exited():
+		t.Fatal("the authserver exited")
+	default:
+	}
+	t.Logf("caught up %v after the API server came back", time.Since(restarted).Round(100*time.Millisecond))
 }
 
 // TestManagerRestartMidReconcile: the manager is killed (SIGKILL) while it

@@ -12,7 +12,9 @@
 //     requires a password over TCP, and runs as user "postgres" (through
 //     runuser) when the tests run as root, since PostgreSQL refuses root.
 //     It is started once per test binary, on first use, and stopped (fast
-//     shutdown) and removed by [Main].
+//     shutdown) and removed by [Main]. Tests may stop and start it again
+//     for real ([StopServer], [StartServer], [Restart]): same data
+//     directory, same port.
 //
 // If neither exists, tests that need PostgreSQL are skipped, loudly: the
 // reason goes to stderr as well as to t.Skip. With
@@ -361,9 +363,13 @@ func randHex(n int) string {
 type server struct {
 	dir      string // temporary directory: data/, socket, log
 	dataDir  string
+	logPath  string
+	binDir   string
+	port     int
 	adminDSN string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	running  bool       // between launch and shutdown
 	asUser   *user.User // nil when not root
 }
 
@@ -378,6 +384,58 @@ func Stop() error {
 	err := started.stop()
 	started = nil
 	return err
+}
+
+// ErrExternalServer is returned by [StopServer], [StartServer] and
+// [Restart] when the server is not one pgtest started: the one named by
+// $AUTHOPS_TEST_POSTGRES_DSN, which pgtest cannot stop.
+var ErrExternalServer = errors.New("pgtest: PostgreSQL is the external server named by $" + EnvDSN + "; pgtest cannot stop or restart it")
+
+// External reports whether the tests use the server named by
+// $AUTHOPS_TEST_POSTGRES_DSN, which cannot be restarted.
+func External() bool { return os.Getenv(EnvDSN) != "" }
+
+// StopServer stops the throwaway server (fast shutdown: SIGINT to the
+// postmaster, as pg_ctl stop -m fast does) and waits until it has exited.
+// Its data directory, port and password stay, for [StartServer]. Every
+// connection is closed and new ones are refused until then. Call it only
+// after [NewDatabase]; stopping a stopped server does nothing.
+func StopServer() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if External() {
+		return ErrExternalServer
+	}
+	if started == nil {
+		return errors.New("pgtest: no server started (call NewDatabase first)")
+	}
+	return started.shutdown()
+}
+
+// StartServer starts the server stopped by [StopServer] again, on the same
+// data directory and port, and waits until it accepts connections. Starting
+// a running server does nothing.
+func StartServer() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if External() {
+		return ErrExternalServer
+	}
+	if started == nil {
+		return errors.New("pgtest: no server started (call NewDatabase first)")
+	}
+	if started.running {
+		return nil
+	}
+	return started.launch()
+}
+
+// Restart is [StopServer] followed by [StartServer].
+func Restart() error {
+	if err := StopServer(); err != nil {
+		return err
+	}
+	return StartServer()
 }
 
 // command runs name from binDir, as user postgres when we are root.
@@ -446,16 +504,33 @@ func start(binDir string) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "postgres.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	s.binDir, s.port = binDir, port
+	s.logPath = filepath.Join(dir, "postgres.log")
+	s.adminDSN = (&url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword("postgres", password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Path:     "/postgres",
+		RawQuery: "sslmode=disable",
+	}).String()
+	if err := s.launch(); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// launch starts the postmaster on s.dataDir and s.port and waits until it
+// accepts connections. The log is appended to.
+func (s *server) launch() error {
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	defer logFile.Close()
-	s.cmd = s.command(binDir, "postgres", "-D", s.dataDir,
-		"-p", strconv.Itoa(port),
+	s.cmd = s.command(s.binDir, "postgres", "-D", s.dataDir,
+		"-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+dir,
+		"-c", "unix_socket_directories="+s.dir,
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
@@ -468,18 +543,12 @@ func start(binDir string) (_ *server, err error) {
 	// runuser passes on and which makes postgres shut down.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	s.exited = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-
-	s.adminDSN = (&url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword("postgres", password),
-		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Path:     "/postgres",
-		RawQuery: "sslmode=disable",
-	}).String()
+	exited := make(chan struct{})
+	s.exited = exited
+	cmd := s.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -487,18 +556,20 @@ func start(binDir string) (_ *server, err error) {
 		err := adminExec(ctx, s.adminDSN, "SELECT 1")
 		cancel()
 		if err == nil {
-			return s, nil
+			s.running = true
+			return nil
 		}
 		select {
-		case <-s.exited:
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("postgres exited during start-up:\n%s", log)
+		case <-exited:
+			log, _ := os.ReadFile(s.logPath)
+			return fmt.Errorf("postgres exited during start-up:\n%s", log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			_ = s.stop()
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("postgres did not accept connections within 60s (last error: %v):\n%s", err, log)
+			s.running = true
+			_ = s.shutdown()
+			log, _ := os.ReadFile(s.logPath)
+			return fmt.Errorf("postgres did not accept connections within 60s (last error: %v):\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -513,10 +584,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// stop asks the postmaster for a fast shutdown (SIGINT, as pg_ctl -m fast
-// does), waits for it, kills it if it does not stop, and removes the
-// directory.
+// stop shuts the server down (see shutdown) and removes the directory.
 func (s *server) stop() error {
+	err := s.shutdown()
+	return errors.Join(err, os.RemoveAll(s.dir))
+}
+
+// shutdown asks the postmaster for a fast shutdown (SIGINT, as pg_ctl -m
+// fast does), waits for it, and kills it if it does not stop. The data
+// directory stays.
+func (s *server) shutdown() error {
+	if !s.running {
+		return nil
+	}
+	s.running = false
 	var errs []error
 	if pid, err := s.postmasterPID(); err == nil {
 		_ = syscall.Kill(pid, syscall.SIGINT)
@@ -532,9 +613,6 @@ func (s *server) stop() error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		<-s.exited
-	}
-	if err := os.RemoveAll(s.dir); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

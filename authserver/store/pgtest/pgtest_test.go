@@ -1,9 +1,13 @@
 package pgtest
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestDecide(t *testing.T) {
@@ -68,3 +72,62 @@ func TestDSNHelpers(t *testing.T) {
 		t.Error("unterminated quote accepted")
 	}
 }
+
+// TestRestart stops the throwaway server for real and starts it again on
+// the same data directory and port: a pool sees its connections fail
+// while it is down, and the data written before is there afterwards.
+func TestRestart(t *testing.T) {
+	db := NewDatabase(t)
+	if External() {
+		t.Skipf("%s is set: the external server cannot be restarted by the tests", EnvDSN)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	exec := func(q string) error {
+		c, err := pgx.Connect(ctx, db.DSN)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.Background())
+		_, err = c.Exec(ctx, q)
+		return err
+	}
+	if err := exec(`CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	held, err := pgx.Connect(ctx, db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close(context.Background())
+	if err := StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = StartServer() })
+	if err := exec(`SELECT 1`); err == nil {
+		t.Fatal("a connection succeeded while the server was stopped")
+	}
+	if _, err := held.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("a connection opened before the stop still works")
+	}
+	if err := StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	c, err := pgx.Connect(ctx, db.DSN) // same DSN: same port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if err := c.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after the restart: %d, %v", v, err)
+	}
+	if err := Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(`SELECT 1`); err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) { Main(m) }
