@@ -75,17 +75,8 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, err
 	}
 
-	base := obj.DeepCopy()
-	before := currentReady(obj.Status.Conditions)
-	beginReconcile(&obj.Status.Conditions, obj.Generation, obj.Status.ObservedGeneration)
-	defer func() {
-		endReconcile(&obj.Status.Conditions, obj.Generation, &obj.Status.ObservedGeneration, retErr)
-		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			result, retErr = ctrl.Result{}, ignoreStale(err)
-			return
-		}
-		recordReadyChange(r.Recorder, obj, obj.Status.Conditions, before)
-	}()
+	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
+	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
 	st := &accountState{}
 	result, passwordErr := r.reconcilePassword(ctx, obj, st)

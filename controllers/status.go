@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +25,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
@@ -135,4 +139,44 @@ func currentReady(conditions []metav1.Condition) readyState {
 		return readyState{status: c.Status, reason: c.Reason}
 	}
 	return readyState{}
+}
+
+// statusPatch is a reconcile's one status write, Cluster API's patch helper
+// reduced to status: it remembers the object as read and marks a new
+// generation Reconciling; finish settles the kstatus conditions and
+// observedGeneration, patches status with an optimistic lock and records a
+// change of Ready as an Event. Use it as
+//
+//	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
+//	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
+type statusPatch struct {
+	obj        client.Object
+	base       client.Object
+	conditions *[]metav1.Condition
+	observed   *int64
+	before     readyState
+}
+
+func newStatusPatch(obj client.Object, conditions *[]metav1.Condition, observed *int64) *statusPatch {
+	sp := &statusPatch{
+		obj:        obj,
+		base:       obj.DeepCopyObject().(client.Object),
+		conditions: conditions,
+		observed:   observed,
+		before:     currentReady(*conditions),
+	}
+	beginReconcile(conditions, obj.GetGeneration(), *observed)
+	return sp
+}
+
+// finish writes the status for a reconcile that returned (result, err) and
+// returns what Reconcile should return. A stale patch (conflict, deleted
+// object) is dropped: the watch event of the newer version runs again.
+func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.EventRecorder, result ctrl.Result, err error) (ctrl.Result, error) {
+	endReconcile(sp.conditions, sp.obj.GetGeneration(), sp.observed, err)
+	if patchErr := c.Status().Patch(ctx, sp.obj, client.MergeFromWithOptions(sp.base, client.MergeFromWithOptimisticLock{})); patchErr != nil {
+		return ctrl.Result{}, ignoreStale(patchErr)
+	}
+	recordReadyChange(rec, sp.obj, *sp.conditions, sp.before)
+	return result, err
 }
