@@ -80,35 +80,51 @@ func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oau
 		if resp.StatusCode != http.StatusOK || page > 3 {
 			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
 		}
-		m := formAction.FindSubmatch(body)
-		if m == nil {
+		next, name, ok := h.submitForm(ctx, t, browser, resp, body, page, "")
+		if !ok {
 			t.Fatalf("page %d has no form: %s", page, body)
 		}
-		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
-		if err != nil {
-			t.Fatal(err)
-		}
-		form := url.Values{}
-		for _, in := range hiddenInput.FindAllSubmatch(body, -1) {
-			form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
-		}
-		forms = append(forms, form.Get("authops_action"))
-		switch form.Get("authops_action") {
-		case "login":
-			form.Set("username", "alice")
-			form.Set("password", alicePassword)
-		case "consent":
-			form.Set("decision", "allow")
-		default:
-			t.Fatalf("page %d: unknown form: %s", page, body)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", h.issuer)
-		if resp, err = browser.Do(req); err != nil {
-			t.Fatalf("posting the %s form: %v", form.Get("authops_action"), err)
-		}
+		forms = append(forms, name)
+		resp = next
 	}
+}
+
+// submitForm fills the page's form the way a person would (the code form
+// with userCode, the login form as alice, the consent form allowing) and
+// posts it. ok is false when the page has no form.
+func (h *harness) submitForm(ctx context.Context, t *testing.T, browser *http.Client, resp *http.Response, body []byte, page int, userCode string) (next *http.Response, name string, ok bool) {
+	t.Helper()
+	m := formAction.FindSubmatch(body)
+	if m == nil {
+		return nil, "", false
+	}
+	action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{}
+	for _, in := range hiddenInput.FindAllSubmatch(body, -1) {
+		form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
+	}
+	name = form.Get("authops_action")
+	switch {
+	case name == "code" && userCode != "":
+		form.Set("user_code", userCode)
+	case name == "login":
+		form.Set("username", "alice")
+		form.Set("password", alicePassword)
+	case name == "consent":
+		form.Set("decision", "allow")
+	default:
+		t.Fatalf("page %d: unexpected form %q: %s", page, name, body)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", h.issuer)
+	if next, err = browser.Do(req); err != nil {
+		t.Fatalf("posting the %s form: %v", name, err)
+	}
+	return next, name, true
 }
 
 // approveDevice enters the user code on the verification page the way a
@@ -129,35 +145,11 @@ func (h *harness) approveDevice(ctx context.Context, t *testing.T, verificationU
 		if resp.StatusCode != http.StatusOK || page > 4 {
 			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
 		}
-		m := formAction.FindSubmatch(body)
-		if m == nil {
+		next, name, ok := h.submitForm(ctx, t, browser, resp, body, page, userCode)
+		if !ok {
 			return string(body), forms // the result page has no form
 		}
-		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
-		if err != nil {
-			t.Fatal(err)
-		}
-		form := url.Values{}
-		for _, in := range hiddenInput.FindAllSubmatch(body, -1) {
-			form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
-		}
-		forms = append(forms, form.Get("authops_action"))
-		switch form.Get("authops_action") {
-		case "code":
-			form.Set("user_code", userCode)
-		case "login":
-			form.Set("username", "alice")
-			form.Set("password", alicePassword)
-		case "consent":
-			form.Set("decision", "allow")
-		default:
-			t.Fatalf("page %d: unknown form: %s", page, body)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", h.issuer)
-		if resp, err = browser.Do(req); err != nil {
-			t.Fatalf("posting the %s form: %v", form.Get("authops_action"), err)
-		}
+		forms = append(forms, name)
+		resp = next
 	}
 }
