@@ -129,10 +129,11 @@ func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1a
 // (Reconciled or Disabled) when the password is usable.
 func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) error {
 	name := snapshotSecretName(snapshot.KindAccount, obj.UID)
-	existing, err := r.snapshots().read(ctx, name)
+	entry, err := r.snapshots().read(ctx, name)
 	if err != nil {
 		return err
 	}
+	existing := entry.doc
 	hash := ""
 	if st.password != "" {
 		if existing != nil && existing.Account != nil && existing.Account.PasswordBcrypt != "" &&
@@ -162,7 +163,7 @@ func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1a
 			DisplayName:    obj.Spec.DisplayName,
 		},
 	}
-	if err := r.snapshots().write(ctx, name, doc); err != nil {
+	if err := r.snapshots().write(ctx, entry, doc); err != nil {
 		return err
 	}
 	switch {

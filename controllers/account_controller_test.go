@@ -153,9 +153,12 @@ var _ = Describe("Orphaned snapshot entries", func() {
 			Policy:   clientDoc(ctx, live).Policy,
 		})
 		store := snapshotStore{client: k8s, reader: k8s, namespace: operatorNamespace}
-		Expect(store.write(ctx, "authops-client-00000000-0000-0000-0000-000000000001", orphanDoc)).To(Succeed())
+		var removed int
+		entry, err := store.read(ctx, "authops-client-00000000-0000-0000-0000-000000000001")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(store.write(ctx, entry, orphanDoc)).To(Succeed())
 
-		removed, err := (&OrphanCleaner{Client: k8s, APIReader: k8s, Namespace: operatorNamespace}).Clean(ctx)
+		removed, err = (&OrphanCleaner{Client: k8s, APIReader: k8s, Namespace: operatorNamespace}).Clean(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(removed).To(BeNumerically(">=", 1))
 		_, err = snapshotOf(ctx, snapshot.KindClient, "00000000-0000-0000-0000-000000000001")

@@ -20,13 +20,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
@@ -78,18 +82,59 @@ func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPoli
 	return nil
 }
 
+// countDelay groups the recounts of a policy's clients: a burst of client
+// creations (a namespace applied at once, thousands of clients) writes
+// status.clients about once per countDelay per policy rather than once per
+// client.
+const countDelay = 2 * time.Second
+
 // SetupWithManager watches GrantPolicies and the OAuthClients that use
 // them, to keep status.clients current. Needs SetupIndexes first.
 func (r *GrantPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&oauthv1alpha1.GrantPolicy{}).
+		For(&oauthv1alpha1.GrantPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("grantpolicy").
-		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			c, ok := o.(*oauthv1alpha1.OAuthClient)
-			if !ok {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: policyLookupName(c)}}}
-		})).
+		Watches(&oauthv1alpha1.OAuthClient{}, clientCountHandler{}).
 		Complete(r)
+}
+
+// clientCountHandler queues, countDelay later, the policy a client counts
+// towards when the client appears, goes away or names another policy. The
+// queue holds a key once, so the clients of a burst share one recount.
+type clientCountHandler struct{}
+
+func (clientCountHandler) policyOf(o client.Object) (reconcile.Request, bool) {
+	c, ok := o.(*oauthv1alpha1.OAuthClient)
+	if !ok {
+		return reconcile.Request{}, false
+	}
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: policyLookupName(c)}}, true
+}
+
+func (h clientCountHandler) queue(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+	for _, o := range objs {
+		if req, ok := h.policyOf(o); ok {
+			q.AddAfter(req, countDelay)
+		}
+	}
+}
+
+func (h clientCountHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.queue(q, e.Object)
+}
+
+func (h clientCountHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	before, okOld := h.policyOf(e.ObjectOld)
+	after, okNew := h.policyOf(e.ObjectNew)
+	if okOld && okNew && before == after {
+		return
+	}
+	h.queue(q, e.ObjectOld, e.ObjectNew)
+}
+
+func (h clientCountHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.queue(q, e.Object)
+}
+
+func (clientCountHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }

@@ -191,10 +191,11 @@ func (k *KeyRotator) Start(ctx context.Context) error {
 // next has to change.
 func (k *KeyRotator) Rotate(ctx context.Context) (time.Time, error) {
 	store := snapshotStore{client: k.Client, reader: k.APIReader, namespace: k.Namespace}
-	existing, err := store.read(ctx, snapshot.KeySetSecretName)
+	entry, err := store.read(ctx, snapshot.KeySetSecretName)
 	if err != nil {
 		return time.Time{}, err
 	}
+	existing := entry.doc
 	doc := snapshot.Document{
 		Kind:   snapshot.KindKeySet,
 		Source: snapshot.Source{Kind: "KeySet", Name: snapshot.KeySetSecretName, UID: uuid.NewString()},
@@ -211,7 +212,7 @@ func (k *KeyRotator) Rotate(ctx context.Context) (time.Time, error) {
 		return next, nil
 	}
 	doc.KeySet = &keys
-	if err := store.write(ctx, snapshot.KeySetSecretName, doc); err != nil {
+	if err := store.write(ctx, entry, doc); err != nil {
 		return time.Time{}, err
 	}
 	kids := make([]string, 0, len(keys.Keys))

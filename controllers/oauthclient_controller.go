@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -104,6 +105,10 @@ type clientState struct {
 	access     EffectiveAccess
 	secret     string
 	overlap    time.Duration
+	// creds is the credentials Secret as read by generatedSecret (nil: not
+	// found), so that reconcileCredentials does not read it again.
+	creds     *corev1.Secret
+	credsRead bool
 	// blocked stops the remaining steps and removes the snapshot entry:
 	// the client must not be served as it is.
 	blocked bool
@@ -371,13 +376,12 @@ func (r *OAuthClientReconciler) secretProblem(obj *oauthv1alpha1.OAuthClient, st
 // generates one when there is none yet (or it was removed).
 func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) error {
 	name := obj.Name + CredentialsSecretSuffix
-	creds := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, creds)
-	if client.IgnoreNotFound(err) != nil {
+	creds, err := r.readCredentials(ctx, obj, st)
+	if err != nil {
 		return err
 	}
 	st.secret = string(creds.Data[CredentialClientSecret])
-	if err != nil || !metav1.IsControlledBy(creds, obj) || len(st.secret) < MinSecretLength {
+	if !metav1.IsControlledBy(creds, obj) || len(st.secret) < MinSecretLength {
 		if st.secret, err = GenerateSecret(); err != nil {
 			return err
 		}
@@ -387,6 +391,23 @@ func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
 		fmt.Sprintf("the client secret was generated into Secret %s (key %s)", name, CredentialClientSecret))
 	return nil
+}
+
+// readCredentials reads the credentials Secret once per reconcile; a
+// missing one is returned empty (no UID).
+func (r *OAuthClientReconciler) readCredentials(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (*corev1.Secret, error) {
+	if !st.credsRead {
+		creds := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name + CredentialsSecretSuffix}, creds)
+		if client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		if err != nil {
+			creds = &corev1.Secret{}
+		}
+		st.creds, st.credsRead = creds, true
+	}
+	return st.creds, nil
 }
 
 // reconcileCredentials writes the owned credentials Secret an application
@@ -406,10 +427,11 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 	if st.secret != "" {
 		data[CredentialClientSecret] = []byte(st.secret)
 	}
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, secret)
+	secret, err := r.readCredentials(ctx, obj, st)
 	switch {
-	case apierrors.IsNotFound(err):
+	case err != nil:
+		return err
+	case secret.UID == "":
 		secret = &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: name, Labels: map[string]string{LabelManagedBy: ManagedByValue}},
 			Type:       corev1.SecretTypeOpaque,
@@ -421,8 +443,6 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 		if err := r.Create(ctx, secret); err != nil {
 			return err
 		}
-	case err != nil:
-		return err
 	case !metav1.IsControlledBy(secret, obj):
 		return fmt.Errorf("secret %s exists and is not owned by this OAuthClient; delete or rename it so the credentials can be written", name)
 	case !maps.EqualFunc(secret.Data, data, bytes.Equal):
@@ -442,10 +462,11 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 // status.previousSecretValidUntil, and requeues when a previous secret expires.
 func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) error {
 	name := snapshotSecretName(snapshot.KindClient, obj.UID)
-	existing, err := r.snapshots().read(ctx, name)
+	entry, err := r.snapshots().read(ctx, name)
 	if err != nil {
 		return err
 	}
+	existing := entry.doc
 	now := r.Clock.Now()
 	var digests []snapshot.SecretDigest
 	rotated := false
@@ -457,7 +478,7 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 		digests, rotated = RotateDigests(old, Digest(st.secret), now, st.overlap)
 	}
 	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Digests: digests})
-	if err := r.snapshots().write(ctx, name, doc); err != nil {
+	if err := r.snapshots().write(ctx, entry, doc); err != nil {
 		return err
 	}
 
@@ -499,15 +520,43 @@ func (r *OAuthClientReconciler) snapshots() snapshotStore {
 // SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
 // changes only), and Secret metadata: referenced Secrets, owned credentials
 // Secrets and snapshot entries. Needs SetupIndexes first.
+//
+// Only what can change the compiled client runs a reconcile: a new
+// generation of the OAuthClient (spec, or deletion, which bumps it), not
+// its status or metadata (the controller's own status and finalizer
+// writes, the authorization server's feedback conditions); and of Secrets,
+// not the creation of the ones the controller writes itself (credentials
+// and snapshot entries), which the reconcile that wrote them has already
+// accounted for. Every change and deletion of those Secrets still runs it.
 func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&oauthv1alpha1.OAuthClient{}).
+		For(&oauthv1alpha1.OAuthClient{}, generation).
 		Named("oauthclient").
-		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID)).
-		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata).
+		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
+		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata,
+			builder.WithPredicates(predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }})).
 		Complete(r)
+}
+
+// writtenByController says whether a Secret is one the OAuthClient
+// controller creates: a client's snapshot entry, or a Secret an OAuthClient
+// controls (credentials, or a referenced Secret generated on request).
+func (r *OAuthClientReconciler) writtenByController(o client.Object) bool {
+	if o.GetNamespace() == r.Namespace && o.GetLabels()[snapshot.LabelSnapshot] == string(snapshot.KindClient) {
+		return true
+	}
+	return controlledByClient(o) != nil
+}
+
+// controlledByClient returns the OAuthClient controlling o, if one does.
+func controlledByClient(o client.Object) *metav1.OwnerReference {
+	owner := metav1.GetControllerOf(o)
+	if owner != nil && owner.Kind == "OAuthClient" && strings.HasPrefix(owner.APIVersion, oauthv1alpha1.GroupVersion.Group+"/") {
+		return owner
+	}
+	return nil
 }
 
 // clientsSharingID requeues the other clients using a client's clientID, so
@@ -546,7 +595,7 @@ func (r *OAuthClientReconciler) clientsOfSecret(ctx context.Context, o client.Ob
 		return sourceRequest(o)
 	}
 	reqs := listRequests(ctx, r.Client, o.GetNamespace(), IndexSecretRef, o.GetName())
-	if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "OAuthClient" && strings.HasPrefix(owner.APIVersion, oauthv1alpha1.GroupVersion.Group+"/") {
+	if owner := controlledByClient(o); owner != nil {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: owner.Name}})
 	}
 	return reqs

@@ -56,27 +56,39 @@ type snapshotStore struct {
 	namespace string
 }
 
-// read returns the document of the named Secret, or nil when the Secret does
-// not exist or holds no valid document (it is then rewritten).
-func (s snapshotStore) read(ctx context.Context, name string) (*snapshot.Document, error) {
+// snapshotEntry is a snapshot Secret as read: secret is nil when it does
+// not exist, doc is nil when it does not exist or holds no valid document
+// (it is then rewritten). write takes the entry back, so that one reconcile
+// reads each snapshot Secret once.
+type snapshotEntry struct {
+	name   string
+	secret *corev1.Secret
+	doc    *snapshot.Document
+}
+
+// read returns the named Secret and its document.
+func (s snapshotStore) read(ctx context.Context, name string) (*snapshotEntry, error) {
+	e := &snapshotEntry{name: name}
 	secret := &corev1.Secret{}
 	err := s.reader.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: name}, secret)
 	if apierrors.IsNotFound(err) {
-		return nil, nil
+		return e, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	doc, err := snapshot.Decode(secret.Data[snapshot.DataKey])
-	if err != nil {
-		return nil, nil //nolint:nilerr // an invalid document is replaced
+	e.secret = secret
+	if doc, err := snapshot.Decode(secret.Data[snapshot.DataKey]); err == nil {
+		e.doc = &doc
 	}
-	return &doc, nil
+	return e, nil
 }
 
-// write stores doc in the named Secret, creating it or updating it when its
-// content changed.
-func (s snapshotStore) write(ctx context.Context, name string, doc snapshot.Document) error {
+// write stores doc in the entry's Secret: it creates the Secret when the
+// read found none, and patches it, with an optimistic lock on the version
+// read, when its content differs. A concurrent change makes the write fail
+// with a conflict and the reconcile run again on fresh data.
+func (s snapshotStore) write(ctx context.Context, e *snapshotEntry, doc snapshot.Document) error {
 	data, err := snapshot.Encode(doc)
 	if err != nil {
 		return fmt.Errorf("compiled an invalid snapshot document: %w", err)
@@ -86,19 +98,15 @@ func (s snapshotStore) write(ctx context.Context, name string, doc snapshot.Docu
 	if doc.Source.Namespace != "" {
 		annotations[AnnotationSource] = doc.Source.Namespace + "/" + doc.Source.Name
 	}
-	secret := &corev1.Secret{}
-	err = s.reader.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: name}, secret)
-	if apierrors.IsNotFound(err) {
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: name, Labels: labels, Annotations: annotations},
+	if e.secret == nil {
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: e.name, Labels: labels, Annotations: annotations},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{snapshot.DataKey: data},
 		}
 		return s.client.Create(ctx, secret)
 	}
-	if err != nil {
-		return err
-	}
+	secret := e.secret
 	if bytes.Equal(secret.Data[snapshot.DataKey], data) && mapsContain(secret.Labels, labels) && mapsContain(secret.Annotations, annotations) {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -101,20 +102,27 @@ func endReconcile(conditions *[]metav1.Condition, generation int64, observed *in
 // the whole conditions list, so it carries them exactly as read, and the
 // optimistic lock (resourceVersion) makes the patch fail with a conflict
 // rather than overwrite a newer write by the authorization server. The
-// conflict is dropped (ignoreStale) and the watch event of that write runs
-// the reconcile again on the fresh object.
+// conflict runs the reconcile again on the fresh object (retryStale).
 func foreignCondition(typ string) bool {
 	return slices.Contains(oauthv1alpha1.AuthServerConditions, typ)
 }
 
-// ignoreStale drops the error of a status patch made from a stale read
-// (conflict) or for a deleted object: a watch event for the newer version is
-// already queued, so retrying with backoff would only add noise.
-func ignoreStale(err error) error {
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		return nil
+// staleRetry is how soon a reconcile whose status patch met a newer version
+// of the object runs again.
+const staleRetry = 100 * time.Millisecond
+
+// retryStale handles the error of a status patch made from a stale read: a
+// conflict runs the reconcile again shortly on the fresh object (the
+// OAuthClient controller ignores status-only watch events, so the event of
+// the newer write may never come); a deleted object needs nothing more.
+func retryStale(err error) (ctrl.Result, error) {
+	switch {
+	case apierrors.IsConflict(err):
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
 	}
-	return err
+	return ctrl.Result{}, err
 }
 
 // setCondition sets one condition for the given generation.
@@ -169,13 +177,32 @@ func newStatusPatch(obj client.Object, conditions *[]metav1.Condition, observed 
 	return sp
 }
 
+// changed says whether the object differs from what was read.
+func (sp *statusPatch) changed() (bool, error) {
+	data, err := client.MergeFrom(sp.base).Data(sp.obj)
+	if err != nil {
+		return false, fmt.Errorf("computing the status patch: %w", err)
+	}
+	return string(data) != "{}", nil
+}
+
 // finish writes the status for a reconcile that returned (result, err) and
-// returns what Reconcile should return. A stale patch (conflict, deleted
-// object) is dropped: the watch event of the newer version runs again.
+// returns what Reconcile should return. Nothing is written when the status
+// did not change; a patch that meets a newer version runs the reconcile
+// again shortly (retryStale).
 func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.EventRecorder, result ctrl.Result, err error) (ctrl.Result, error) {
 	endReconcile(sp.conditions, sp.obj.GetGeneration(), sp.observed, err)
+	changed, diffErr := sp.changed()
+	if diffErr != nil {
+		return ctrl.Result{}, errors.Join(err, diffErr)
+	}
+	if !changed {
+		// Nothing to write: a reconcile that changed nothing costs the API
+		// server no request (see docs/benchmarks.md, API writes per client).
+		return result, err
+	}
 	if patchErr := c.Status().Patch(ctx, sp.obj, client.MergeFromWithOptions(sp.base, client.MergeFromWithOptimisticLock{})); patchErr != nil {
-		return ctrl.Result{}, ignoreStale(patchErr)
+		return retryStale(patchErr)
 	}
 	recordReadyChange(rec, sp.obj, *sp.conditions, sp.before)
 	return result, err
