@@ -62,13 +62,13 @@ type KubeLoader struct {
 const keptVersions = 4
 
 type decodedDoc struct {
-	rv  string
-	doc snapshot.Document
-	err error
+	rv   string
+	prep *Prepared // nil when the Secret could not be decoded
+	err  error
 }
 
-// transform decodes a Secret's document as the informer receives it and
-// keeps only what the loader reads afterwards: the informer's cache holds
+// transform decodes and prepares (see [Prepare]) a Secret's document as the
+// informer receives it and keeps only what the loader reads afterwards: the informer's cache holds
 // Secrets without their data, managed fields and annotations (at 10,000
 // clients the raw documents alone are megabytes), and a rebuild decodes
 // nothing again.
@@ -78,10 +78,16 @@ func (l *KubeLoader) transform(obj any) (any, error) {
 		return obj, nil
 	}
 	if s.Data != nil {
-		d, err := decodeSecret(s)
 		origin := s.Namespace + "/" + s.Name
+		c := decodedDoc{rv: s.ResourceVersion}
+		d, err := decodeSecret(s)
+		if err != nil {
+			c.err = err
+		} else {
+			c.prep = Prepare(Entry{Origin: origin, Document: d})
+		}
 		l.mu.Lock()
-		vs := append(l.decoded[origin], decodedDoc{rv: s.ResourceVersion, doc: d, err: err})
+		vs := append(l.decoded[origin], c)
 		if len(vs) > keptVersions {
 			vs = slices.Delete(vs, 0, len(vs)-keptVersions)
 		}
@@ -178,7 +184,7 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 		l.Log.Error("listing snapshot Secrets from the cache failed, keeping the last snapshot", "error", err)
 		return
 	}
-	var entries []Entry
+	items := make([]*Prepared, 0, len(secrets))
 	skipped := 0
 	seen := map[string]bool{}
 	for _, s := range secrets {
@@ -199,6 +205,9 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 		}
 		l.mu.Unlock()
 		err := c.err
+		if err == nil && c.prep != nil {
+			err = c.prep.Err()
+		}
 		if !ok {
 			err = fmt.Errorf("secret has no decoded %q (the key is missing, or the watch has not decoded version %s yet)", snapshot.DataKey, s.ResourceVersion)
 		}
@@ -211,14 +220,14 @@ func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error
 			continue
 		}
 		delete(l.bad, origin)
-		entries = append(entries, Entry{Origin: origin, Document: c.doc})
+		items = append(items, c.prep)
 	}
 	for origin := range l.bad {
 		if !seen[origin] {
 			delete(l.bad, origin)
 		}
 	}
-	r := Build(entries, l.Log)
+	r := Assemble(items, l.Log)
 	r.Skipped += skipped
 	l.Holder.Store(r)
 	l.Log.Info("snapshot loaded", "source", "kubernetes", "namespace", l.Namespace, "documents", r.Documents, "skipped", r.Skipped)
