@@ -105,10 +105,17 @@ type clientState struct {
 	access     EffectiveAccess
 	secret     string
 	overlap    time.Duration
-	// creds is the credentials Secret as read by generatedSecret (nil: not
-	// found), so that reconcileCredentials does not read it again.
+	// creds is the credentials Secret as read by generatedSecret (empty:
+	// not found), so that reconcileCredentials does not read it again.
 	creds     *corev1.Secret
 	credsRead bool
+	// fresh marks the object's first reconcile (it had no finalizer): the
+	// credentials Secret and the snapshot entry are created without reading
+	// them first (a Secret left by an earlier attempt or by someone else
+	// makes the create fail with AlreadyExists, and the retry, no longer
+	// fresh, reads it), and no Normal Event is recorded: a new client's
+	// generated secret and first Ready are in its status.
+	fresh bool
 	// blocked stops the remaining steps and removes the snapshot entry:
 	// the client must not be served as it is.
 	blocked bool
@@ -126,6 +133,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
 	}
+	// The reconcile that adds the finalizer is the object's first: nothing
+	// it would write can exist yet (see clientState.fresh).
+	st := &clientState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -133,7 +143,6 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
-	st := &clientState{}
 	for _, step := range []clientStep{
 		r.reconcileClientID,
 		r.reconcilePolicy,
@@ -327,8 +336,10 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 		if err := r.Create(ctx, secret); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(obj, secret, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
-			"generated a 256-bit client secret into Secret %s (key %s), as secret.onMissing is Generate", ref.Name, key)
+		if !st.fresh {
+			r.Recorder.Eventf(obj, secret, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
+				"generated a 256-bit client secret into Secret %s (key %s), as secret.onMissing is Generate", ref.Name, key)
+		}
 		st.secret = value
 		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
 			fmt.Sprintf("the client secret was generated into Secret %s (key %s), as secret.onMissing is Generate", ref.Name, key))
@@ -385,8 +396,10 @@ func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv
 		if st.secret, err = GenerateSecret(); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
-			"generated a 256-bit client secret into Secret %s", name)
+		if !st.fresh {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
+				"generated a 256-bit client secret into Secret %s", name)
+		}
 	}
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
 		fmt.Sprintf("the client secret was generated into Secret %s (key %s)", name, CredentialClientSecret))
@@ -396,6 +409,9 @@ func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv
 // readCredentials reads the credentials Secret once per reconcile; a
 // missing one is returned empty (no UID).
 func (r *OAuthClientReconciler) readCredentials(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (*corev1.Secret, error) {
+	if !st.credsRead && st.fresh {
+		st.creds, st.credsRead = &corev1.Secret{}, true
+	}
 	if !st.credsRead {
 		creds := &corev1.Secret{}
 		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name + CredentialsSecretSuffix}, creds)
@@ -462,9 +478,12 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 // status.previousSecretValidUntil, and requeues when a previous secret expires.
 func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) error {
 	name := snapshotSecretName(snapshot.KindClient, obj.UID)
-	entry, err := r.snapshots().read(ctx, name)
-	if err != nil {
-		return err
+	entry := &snapshotEntry{name: name}
+	if !st.fresh {
+		var err error
+		if entry, err = r.snapshots().read(ctx, name); err != nil {
+			return err
+		}
 	}
 	existing := entry.doc
 	now := r.Clock.Now()

@@ -115,13 +115,23 @@ var _ = Describe("OAuthClient", func() {
 		Expect(doc.Secrets[0].SHA256).To(Equal(Digest(secret)))
 		Expect(doc.GrantTypes).To(Equal([]string{"authorization_code", "refresh_token"}))
 		Expect(doc.Policy.PKCE).To(Equal("Required"))
-		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, EventSecretGenerated)
-		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, oauthv1alpha1.ReconciledReason)
+		By("recording no Normal Event for a new client's generated secret and first Ready (its status says so)")
+		expectNoEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal)
 
 		By("keeping the generated secret on later reconciles")
 		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) { c.Spec.DisplayName = "Web" })
 		expectSettled(ctx, c)
 		Consistently(secretData(ctx, ns, "webapp-oauth-credentials", "client_secret"), time.Second, interval).Should(Equal(secret))
+
+		By("generating a new secret, with an Event, when the credentials Secret is deleted")
+		Expect(k8s.Delete(ctx, creds)).To(Succeed())
+		Eventually(func(g Gomega) {
+			regenerated := secretData(ctx, ns, "webapp-oauth-credentials", "client_secret")(g)
+			g.Expect(len(regenerated)).To(BeNumerically(">=", 43))
+			g.Expect(regenerated).NotTo(Equal(secret))
+		}, timeout, interval).Should(Succeed())
+		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, EventSecretGenerated)
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(creds), creds)).To(Succeed())
 
 		By("deleting the client")
 		Expect(k8s.Delete(ctx, c)).To(Succeed())
@@ -333,6 +343,14 @@ var _ = Describe("OAuthClient", func() {
 		generated := secretData(ctx, ns, "generated", "secret")(Default)
 		Expect(len(generated)).To(BeNumerically(">=", 43))
 		Eventually(currentDigests(ctx, c), timeout, interval).Should(Equal([]string{Digest(generated)}))
+
+		By("generating it again, with an Event, when it is deleted")
+		Expect(k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "generated"}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			again := secretData(ctx, ns, "generated", "secret")(g)
+			g.Expect(len(again)).To(BeNumerically(">=", 43))
+			g.Expect(again).NotTo(Equal(generated))
+		}, timeout, interval).Should(Succeed())
 		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, EventSecretGenerated)
 	})
 
@@ -387,6 +405,7 @@ var _ = Describe("OAuthClient", func() {
 
 		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) { c.Spec.Disabled = false })
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, oauthv1alpha1.ReconciledReason)
 	})
 })
 

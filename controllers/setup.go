@@ -112,10 +112,13 @@ func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) er
 }
 
 // recordReadyChange emits an Event when Ready's status or reason changed:
-// Normal when it became True, Warning otherwise, with the Ready reason.
+// Normal when it became True, Warning otherwise, with the Ready reason. A new
+// object's first Ready=True is not an Event: its status says so, and at
+// thousands of objects those Events would be a third of the API writes
+// (docs/benchmarks.md). A first Ready that is not True is a Warning.
 func recordReadyChange(rec events.EventRecorder, obj runtime.Object, conditions []metav1.Condition, before readyState) {
 	after := currentReady(conditions)
-	if after == before {
+	if after == before || (before == readyState{} && after.status == metav1.ConditionTrue) {
 		return
 	}
 	ready := apimeta.FindStatusCondition(conditions, oauthv1alpha1.ReadyCondition)

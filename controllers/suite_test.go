@@ -187,6 +187,22 @@ func secretData(ctx context.Context, namespace, name, key string) func(Gomega) s
 	}
 }
 
+// expectNoEvent checks, for two seconds (Events are sent asynchronously),
+// that no Event of that type is about obj.
+func expectNoEvent(ctx context.Context, kind string, obj client.Object, eventType string) {
+	ConsistentlyWithOffset(1, func(g Gomega) []string {
+		list := &eventsv1.EventList{}
+		g.Expect(k8s.List(ctx, list, client.InNamespace(obj.GetNamespace()))).To(Succeed())
+		var found []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == obj.GetName() && e.Regarding.Kind == kind && e.Type == eventType {
+				found = append(found, e.Reason+": "+e.Note)
+			}
+		}
+		return found
+	}, 2*time.Second, interval).Should(BeEmpty())
+}
+
 // expectEvent waits for an Event about obj with the reason and type.
 func expectEvent(ctx context.Context, kind string, obj client.Object, eventType, reason string) {
 	EventuallyWithOffset(1, func(g Gomega) {

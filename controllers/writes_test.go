@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,18 +90,29 @@ func TestStatusPatchWritesOnlyChanges(t *testing.T) {
 	}
 
 	reconcileOnce(ready)
-	if patches != 1 || len(rec.Events) != 1 {
-		t.Fatalf("first reconcile: %d status patches and %d events, want 1 and 1", patches, len(rec.Events))
+	if patches != 1 || len(rec.Events) != 0 {
+		t.Fatalf("first reconcile: %d status patches and %d events, want 1 and none (a new object's first Ready is no Event)", patches, len(rec.Events))
 	}
-	<-rec.Events
 	reconcileOnce(ready)
 	reconcileOnce(ready)
 	if patches != 1 || len(rec.Events) != 0 {
 		t.Fatalf("reconciles that change nothing sent %d more status patches and %d events, want none", patches-1, len(rec.Events))
 	}
 	reconcileOnce(func(o *oauthv1alpha1.OAuthClient) { ready(o); o.Status.Scopes = []oauthv1alpha1.Scope{"openid"} })
-	if patches != 2 {
-		t.Fatalf("a changed status was not written: %d status patches, want 2", patches)
+	if patches != 2 || len(rec.Events) != 0 {
+		t.Fatalf("a changed status: %d status patches and %d events, want 2 and none (Ready did not change)", patches, len(rec.Events))
+	}
+	reconcileOnce(func(o *oauthv1alpha1.OAuthClient) {
+		setCondition(&o.Status.Conditions, o.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason, "disabled")
+	})
+	reconcileOnce(ready)
+	if patches != 4 || len(rec.Events) != 2 {
+		t.Fatalf("Ready False then True: %d status patches and %d events, want 4 and 2", patches, len(rec.Events))
+	}
+	for _, want := range []string{"Warning " + oauthv1alpha1.DisabledReason, "Normal " + oauthv1alpha1.ReconciledReason} {
+		if got := <-rec.Events; !strings.HasPrefix(got, want) {
+			t.Errorf("event %q, want %q", got, want)
+		}
 	}
 }
 
