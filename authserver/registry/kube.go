@@ -44,7 +44,9 @@ type KubeLoader struct {
 	Namespace string
 	Holder    *Holder
 	Log       *slog.Logger
-	// Debounce groups bursts of changes into one rebuild (default 100ms).
+	// Debounce is the least time between two rebuilds (default 100ms): a
+	// change after a quiet period is served at once, and a burst of changes
+	// is grouped into one rebuild per interval.
 	Debounce time.Duration
 
 	bad map[string]string // namespace/name → resourceVersion already logged as bad
@@ -162,6 +164,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	}
 	lister := secrets.Lister().Secrets(l.Namespace)
 	l.rebuild(lister.List)
+	last := time.Now()
 	l.Holder.MarkReady()
 	for {
 		select {
@@ -169,11 +172,17 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 			return nil
 		case <-changed:
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(debounce):
+		// A change after a quiet period is served at once; during a burst
+		// the changes that arrive meanwhile are grouped into one rebuild per
+		// Debounce interval.
+		if wait := debounce - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
+		last = time.Now()
 		l.rebuild(lister.List)
 	}
 }
