@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -88,9 +89,13 @@ type sqlQ struct {
 	tx    *sql.Tx // set when q is a transaction of pool
 	// misses collects, in a transaction, the statements not prepared yet:
 	// preparing them on the pool now could wait for the connection the
-	// transaction holds (the SQLite writer has one), so inTx prepares them
-	// after the transaction ends.
+	// transaction holds (the SQLite writer has one), so the writer prepares
+	// them after the transaction ends.
 	misses *[]string
+	// ctx, if set, replaces the context of every statement: the statements
+	// of a group-commit batch run with one that is never cancelled (see
+	// sqliteBackend.inTx).
+	ctx context.Context
 }
 
 // stmtCache holds the prepared statements of one pool, by SQL text. The SQL
@@ -135,6 +140,9 @@ func (s sqlQ) stmt(ctx context.Context, q string) *sql.Stmt {
 }
 
 func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if s.ctx != nil {
+		ctx = s.ctx
+	}
 	var (
 		res sql.Result
 		err error
@@ -151,6 +159,9 @@ func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if s.ctx != nil {
+		ctx = s.ctx
+	}
 	if st := s.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -158,6 +169,9 @@ func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
 }
 
 func (s sqlQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
+	if s.ctx != nil {
+		ctx = s.ctx
+	}
 	var (
 		rows *sql.Rows
 		err  error
@@ -177,38 +191,319 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
 
+// --- SQLite writes: group commit ---
+//
+// Every write to SQLite, a transaction (inTx) or a single statement
+// (writer()), is a job for one writer goroutine. The writer takes the jobs
+// that queued while it was busy (at most maxBatch), runs them in one
+// BEGIN IMMEDIATE transaction, each inside its own SAVEPOINT, and commits
+// once: one fsync (synchronous=FULL) for the whole batch instead of one per
+// job. Only then does each caller get its result. There is no waiting for
+// a batch to fill: a lone job is a batch of one and runs at once, so batches
+// form only when jobs arrive faster than commits complete.
+//
+// A job whose fn fails is rolled back to its savepoint (ROLLBACK TO, then
+// RELEASE): it leaves no trace and the others are unaffected. A statement
+// error such as a UNIQUE violation only undoes that statement in SQLite,
+// so the transaction stays usable. Errors after which SQLite rolls back the
+// whole transaction (disk full, I/O error) make ROLLBACK TO or RELEASE
+// fail: then every job run so far gets the error and the remaining jobs
+// go to a new transaction. If BEGIN or COMMIT fails, every job whose
+// writes were in the transaction gets the error (a job that failed on its
+// own keeps its own error: nothing of it was to be committed).
+//
+// Contexts: modernc.org/sqlite interrupts a running statement when its
+// context is cancelled, and an interrupted INSERT, UPDATE or DELETE inside
+// an explicit transaction rolls back the whole transaction, which would
+// silently lose the other callers' jobs. So statements in a batch run with
+// a context that is never cancelled (whatever context fn passes), and each
+// job's own context is only looked at before it starts:
+//
+//   - a job whose context is done when its turn comes is not run and its
+//     caller gets the context's error;
+//   - a caller whose context ends while its job is still queued gets the
+//     context's error at once and the job is dropped when its turn comes;
+//   - a caller whose context ends while its job runs, or after, waits for
+//     the commit and gets the job's real outcome (which may be success): it
+//     never hears "cancelled" for writes that were in fact committed. The
+//     wait is bounded by one batch (at most maxBatch short jobs and one
+//     commit).
+
+// maxBatch bounds the jobs one commit carries; writeQueue how many more may
+// wait for the writer before callers block (cancellable) on the queue.
+const (
+	maxBatch   = 64
+	writeQueue = 256
+)
+
+// errClosed is returned for writes submitted after Close.
+var errClosed = errors.New("store: closed")
+
+// Job states: the caller and the writer race to move a queued job on.
+const (
+	jobQueued    int32 = iota
+	jobRunning         // the writer took it: the caller waits for the outcome
+	jobAbandoned       // the caller gave up before it started: the writer drops it
+)
+
+type writeJob struct {
+	ctx   context.Context
+	fn    func(q querier) error
+	state atomic.Int32
+	done  chan jobResult // buffered: the writer never blocks on it
+}
+
+type jobResult struct {
+	err      error
+	panicked any // a panic of fn, raised again in the caller's goroutine
+}
+
+// run calls fn, turning a panic into a failure of the job.
+func (j *writeJob) run(q querier) (res jobResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = jobResult{err: fmt.Errorf("store: write panicked: %v", p), panicked: p}
+		}
+	}()
+	return jobResult{err: j.fn(q)}
+}
+
 type sqliteBackend struct {
 	r, w *sql.DB // the same *sql.DB for in-memory databases
 	// Prepared statements of r and w (zero values are ready to use).
 	rStmts, wStmts stmtCache
+
+	jobs       chan *writeJob
+	mu         sync.RWMutex // held (read) while sending on jobs; Close takes it to close jobs
+	closed     bool
+	closeOnce  sync.Once
+	writerDone chan struct{}
+	// For tests: transactions begun by the writer and jobs run in them.
+	txs, jobsRun atomic.Int64
+}
+
+func newSQLiteBackend(r, w *sql.DB) *sqliteBackend {
+	b := &sqliteBackend{r: r, w: w, jobs: make(chan *writeJob, writeQueue), writerDone: make(chan struct{})}
+	go b.writeLoop()
+	return b
 }
 
 func (b *sqliteBackend) reader() querier { return sqlQ{q: b.r, stmts: &b.rStmts, pool: b.r} }
-func (b *sqliteBackend) writer() querier { return sqlQ{q: b.w, stmts: &b.wStmts, pool: b.w} }
+
+// writer runs each statement as a job of its own (see inTx).
+func (b *sqliteBackend) writer() querier { return batchQ{b} }
 
 func (b *sqliteBackend) dialect() string { return "sqlite" }
 
+// inTx queues fn for the writer goroutine and waits for its result, which
+// comes after the batch fn ran in has been committed (see above).
 func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) error {
-	// The writer DSN sets _txlock=immediate: BEGIN IMMEDIATE takes the write
-	// lock at once, so a transaction never fails to upgrade a read lock.
-	tx, err := b.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	var misses []string
+	j := &writeJob{ctx: ctx, fn: fn, done: make(chan jobResult, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case b.jobs <- j:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return ctx.Err()
+	}
+	var res jobResult
+	select {
+	case res = <-j.done:
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
+			return ctx.Err() // not started, and now it never will
+		}
+		res = <-j.done // started: its outcome depends on the commit
+	}
+	if res.panicked != nil {
+		panic(res.panicked)
+	}
+	return res.err
+}
+
+func (b *sqliteBackend) writeLoop() {
+	defer close(b.writerDone)
+	batch := make([]*writeJob, 0, maxBatch)
+	for j := range b.jobs {
+		batch = append(batch[:0], j)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-b.jobs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		b.runBatch(batch)
+		clear(batch)
+	}
+}
+
+// Savepoint statements; one name is enough, jobs run one after another.
+const (
+	spBegin    = `SAVEPOINT job`
+	spRelease  = `RELEASE job`
+	spRollback = `ROLLBACK TO job`
+)
+
+// runBatch runs the jobs in one transaction, or more if one is lost.
+func (b *sqliteBackend) runBatch(jobs []*writeJob) {
+	for len(jobs) > 0 {
+		jobs = b.runTx(jobs)
+	}
+}
+
+// runTx runs jobs in one transaction and, once it has ended, reports each
+// job's result. If the transaction is lost midway, it returns the jobs it
+// did not get to, for a new transaction.
+func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
+	// Never cancelled: see the comment above maxBatch. With a context
+	// that cannot be done, the driver also skips its per-statement
+	// interrupt watcher.
+	ctx := context.Background()
+	var (
+		tx      *sql.Tx
+		misses  []string
+		ran     []*writeJob // taken from the queue, results held until the end
+		results []jobResult
+	)
 	defer func() {
+		// Statements first used in the transaction are prepared now that
+		// the connection is free, before anyone is told (so that a caller
+		// never finds the cache behind its own writes).
 		for _, q := range misses {
 			_, _ = b.wStmts.get(ctx, b.w, q)
 		}
+		for i, j := range ran {
+			j.done <- results[i]
+		}
 	}()
-	if err := fn(sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses}); err != nil {
-		_ = tx.Rollback()
-		return err
+	report := func(j *writeJob, res jobResult) {
+		ran, results = append(ran, j), append(results, res)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+	// failAll gives err to every job that has succeeded so far (a job that
+	// failed keeps its own error: nothing of it was to be committed).
+	failAll := func(err error) {
+		for i := range results {
+			if results[i].err == nil {
+				results[i].err = err
+			}
+		}
+	}
+	// A batch of one needs no savepoint: if it fails, the transaction is
+	// rolled back, as before group commit.
+	single := len(jobs) == 1
+	for i, j := range jobs {
+		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
+			continue // abandoned by its caller
+		}
+		if err := j.ctx.Err(); err != nil {
+			report(j, jobResult{err: err})
+			continue
+		}
+		if tx == nil {
+			var err error
+			tx, err = b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
+			if err != nil {
+				err = fmt.Errorf("store: begin: %w", err)
+				report(j, jobResult{err: err})
+				for _, k := range jobs[i+1:] {
+					if k.state.CompareAndSwap(jobQueued, jobRunning) {
+						report(k, jobResult{err: err})
+					}
+				}
+				return nil
+			}
+			b.txs.Add(1)
+		}
+		b.jobsRun.Add(1)
+		q := sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses, ctx: ctx}
+		if single {
+			res := j.run(q)
+			report(j, res)
+			if res.err != nil {
+				_ = tx.Rollback()
+				return nil
+			}
+			break
+		}
+		var res jobResult
+		if _, err := q.exec(ctx, spBegin); err != nil {
+			res.err = fmt.Errorf("store: savepoint: %w", err)
+		} else {
+			res = j.run(q)
+			var spErr error
+			if res.err != nil {
+				_, spErr = q.exec(ctx, spRollback)
+			}
+			if spErr == nil {
+				_, spErr = q.exec(ctx, spRelease)
+			}
+			if spErr != nil {
+				// SQLite rolled the whole transaction back (disk full, I/O
+				// error): the jobs run so far are lost too.
+				err := fmt.Errorf("store: write transaction lost: %w", errors.Join(res.err, spErr))
+				_ = tx.Rollback()
+				failAll(err)
+				report(j, jobResult{err: err, panicked: res.panicked})
+				return jobs[i+1:]
+			}
+		}
+		report(j, res)
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			failAll(fmt.Errorf("store: commit: %w", err))
+		}
 	}
 	return nil
+}
+
+// batchQ is the SQLite writer() querier: each statement is a job.
+type batchQ struct{ b *sqliteBackend }
+
+func (w batchQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := w.b.inTx(ctx, func(tx querier) error {
+		var err error
+		n, err = tx.exec(ctx, q, args...)
+		return err
+	})
+	return n, err
+}
+
+func (w batchQ) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return batchRow{w.b, ctx, q, args}
+}
+
+func (w batchQ) query(context.Context, string, ...any) (rowsIter, error) {
+	return nil, errors.New("store: query on the SQLite writer: use inTx")
+}
+
+// batchRow runs its statement when scanned.
+type batchRow struct {
+	b    *sqliteBackend
+	ctx  context.Context
+	q    string
+	args []any
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	return r.b.inTx(r.ctx, func(tx querier) error {
+		return tx.queryRow(r.ctx, r.q, r.args...).Scan(dest...)
+	})
 }
 
 func (b *sqliteBackend) ping(ctx context.Context) error {
@@ -218,7 +513,16 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 	return b.r.PingContext(ctx)
 }
 
+// close lets the writer finish the queued jobs, stops it and closes the
+// database. Writes submitted afterwards get errClosed.
 func (b *sqliteBackend) close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		close(b.jobs)
+		b.mu.Unlock()
+		<-b.writerDone
+	})
 	err := b.w.Close()
 	if b.r != b.w {
 		err = errors.Join(err, b.r.Close())

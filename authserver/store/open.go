@@ -163,7 +163,10 @@ func sqlitePath(rest string) (string, error) {
 // other), a busy timeout, foreign keys, synchronous=FULL, a single writer
 // connection (so concurrent writers in this process queue in Go instead of
 // failing with SQLITE_BUSY) whose transactions begin IMMEDIATE, and a pool of
-// read-only connections. An in-memory database lives in one connection and
+// read-only connections. Concurrent writes are group-committed: the writes
+// that queued while a commit ran share the next transaction (each in its
+// own savepoint) and its fsync, and each caller hears back only after that
+// commit. An in-memory database lives in one connection and
 // disappears on Close. One process should own a database file; use
 // PostgreSQL for several replicas.
 func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error) {
@@ -190,7 +193,7 @@ func openSQLite(ctx context.Context, path string, o *options) (Store, error) {
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-		b = &sqliteBackend{r: db, w: db}
+		b = newSQLiteBackend(db, db)
 	} else {
 		// Create the file readable by its owner only before SQLite does
 		// (SQLite gives its -wal and -shm files the same permissions).
@@ -224,7 +227,7 @@ func openSQLite(ctx context.Context, path string, o *options) (Store, error) {
 		}
 		r.SetMaxOpenConns(n)
 		r.SetMaxIdleConns(n)
-		b = &sqliteBackend{r: r, w: w}
+		b = newSQLiteBackend(r, w)
 	}
 	if err := b.ping(ctx); err != nil {
 		_ = b.close()
