@@ -33,12 +33,14 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -86,9 +88,12 @@ const (
 // what requests will get.
 type OAuthClientReconciler struct {
 	client.Client
-	// APIReader reads Secrets uncached: the manager caches only Secret
-	// metadata, and snapshot documents must never be read stale.
+	// APIReader reads Secrets uncached (referenced Secrets, and everything
+	// when Owned is nil): the manager caches only Secret metadata.
 	APIReader client.Reader
+	// Owned caches the Secrets the controllers write (see ownedSecrets);
+	// nil reads them through APIReader and watches their metadata only.
+	Owned cache.Cache
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	// Namespace is the operator namespace, where snapshot Secrets live.
@@ -414,7 +419,7 @@ func (r *OAuthClientReconciler) readCredentials(ctx context.Context, obj *oauthv
 	}
 	if !st.credsRead {
 		creds := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name + CredentialsSecretSuffix}, creds)
+		err := r.ownedReader().Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name + CredentialsSecretSuffix}, creds)
 		if client.IgnoreNotFound(err) != nil {
 			return nil, err
 		}
@@ -533,7 +538,15 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 }
 
 func (r *OAuthClientReconciler) snapshots() snapshotStore {
-	return snapshotStore{client: r.Client, reader: r.APIReader, namespace: r.Namespace}
+	return snapshotStore{client: r.Client, reader: r.ownedReader(), namespace: r.Namespace}
+}
+
+// ownedReader reads the Secrets the controller writes.
+func (r *OAuthClientReconciler) ownedReader() client.Reader {
+	if r.Owned != nil {
+		return r.Owned
+	}
+	return r.APIReader
 }
 
 // SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
@@ -549,13 +562,24 @@ func (r *OAuthClientReconciler) snapshots() snapshotStore {
 // accounted for. Every change and deletion of those Secrets still runs it.
 func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	return ctrl.NewControllerManagedBy(mgr).
+	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.OAuthClient{}, generation).
 		Named("oauthclient").
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
-		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation)
+	if r.Owned == nil {
+		return b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata,
+			builder.WithPredicates(notOwnCreate)).Complete(r)
+	}
+	// The Secrets the controller writes are watched through the cache they
+	// are read from; the metadata watch covers the others (referenced
+	// Secrets).
+	labelled := func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] == ManagedByValue }
+	return b.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata,
-			builder.WithPredicates(predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }})).
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return !labelled(o) }))).
+		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
 		Complete(r)
 }
 

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -84,6 +85,43 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 // controller-runtime applies a per-type selector to metadata watches too).
 func CacheOptions() cache.Options {
 	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// ownedSecrets is a cache of whole Secrets, only those the controllers
+// write (labelled LabelManagedBy=ManagedByValue: credentials Secrets,
+// generated referenced Secrets, snapshot entries). The OAuthClient
+// controller reads its credentials Secret and snapshot entry from it rather
+// than from the API server: a GrantPolicy change re-reconciles every client
+// it governs, and with these reads cached each of them costs the API server
+// one write instead of two reads and a write (docs/benchmarks.md). A stale
+// read cannot lose anything: every write of those Secrets is a create
+// (AlreadyExists when the cache missed one) or a patch with an optimistic
+// lock on the version read (a conflict when the cache is behind), and the
+// error runs the reconcile again. The controller's watch of these Secrets
+// comes from this cache, so a reconcile caused by their change reads them
+// at least as new as the change.
+type ownedSecrets struct{ cache.Cache }
+
+// GetCache makes the manager start and sync the cache before the
+// controllers.
+func (o ownedSecrets) GetCache() cache.Cache { return o.Cache }
+
+func newOwnedSecrets(ctx context.Context, mgr ctrl.Manager) (ownedSecrets, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})},
+		},
+	})
+	if err != nil {
+		return ownedSecrets{}, err
+	}
+	if _, err := c.GetInformer(ctx, &corev1.Secret{}); err != nil {
+		return ownedSecrets{}, err
+	}
+	o := ownedSecrets{c}
+	return o, mgr.Add(o)
 }
 
 // ClientOptions makes every Secret read bypass the cache.
@@ -159,10 +197,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
+	owned, err := newOwnedSecrets(ctx, mgr)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("authops-manager")
 	if err := (&OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer,
+		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

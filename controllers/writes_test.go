@@ -213,3 +213,50 @@ func TestClientCountHandler(t *testing.T) {
 		t.Fatalf("a change of policy queued %v, want both policies", q.added)
 	}
 }
+
+// TestSnapshotWriteFromStaleRead: the snapshot entry is read from a cache
+// (ownedSecrets), so a write from a stale read must fail rather than
+// overwrite a newer version: a patch carries the version read (conflict),
+// a create of an entry the cache did not have yet fails with AlreadyExists.
+func TestSnapshotWriteFromStaleRead(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).Build()
+	store := snapshotStore{client: c, reader: c, namespace: "authops-system"}
+	policy, err := CompilePolicy("", BuiltinPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id string) snapshot.Document {
+		return CompileClient(ClientInput{
+			Client:   &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u"}},
+			ClientID: id, Policy: policy,
+		})
+	}
+
+	absent, err := store.read(ctx, "authops-client-u")
+	if err != nil || absent.secret != nil {
+		t.Fatalf("read of a missing entry: %+v, %v", absent, err)
+	}
+	if err := store.write(ctx, absent, doc("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.write(ctx, absent, doc("second")); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("a create from a stale read (the entry exists now): got %v, want AlreadyExists", err)
+	}
+
+	stale, err := store.read(ctx, "authops-client-u")
+	if err != nil || stale.doc == nil || stale.doc.Client.ID != "first" {
+		t.Fatalf("read: %+v, %v", stale, err)
+	}
+	fresh, _ := store.read(ctx, "authops-client-u")
+	if err := store.write(ctx, fresh, doc("newer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.write(ctx, stale, doc("older")); !apierrors.IsConflict(err) {
+		t.Fatalf("a patch from a stale read: got %v, want a conflict", err)
+	}
+	now, _ := store.read(ctx, "authops-client-u")
+	if now.doc.Client.ID != "newer" {
+		t.Fatalf("the newer document was overwritten: %q", now.doc.Client.ID)
+	}
+}

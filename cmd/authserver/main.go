@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -65,7 +66,7 @@ type options struct {
 	namespace, snapshotDir, kubeconfig    string
 	profile                               string
 	storeURL, passwordFile                string
-	probeAddr, metricsAddr                string
+	probeAddr, metricsAddr, pprofAddr     string
 	sweepInterval, sessionTTL, consentTTL time.Duration
 	feedbackInterval, feedbackWindow      time.Duration
 	logLevel                              slog.Level
@@ -96,6 +97,7 @@ func parseFlags() options {
 	flag.StringVar(&o.passwordFile, "store-password-file", "", "File holding the PostgreSQL password (for example a mounted Secret).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address the /healthz and /readyz probes bind to.")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8083", "Address Prometheus /metrics binds to; 0 disables it.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them. Bind it to loopback only.")
 	flag.DurationVar(&o.sweepInterval, "store-sweep-interval", time.Minute, "How often expired records are removed from the store.")
 	flag.DurationVar(&o.sessionTTL, "session-lifetime", 8*time.Hour, "How long a login session lasts.")
 	flag.DurationVar(&o.consentTTL, "consent-lifetime", 365*24*time.Hour, "How long a remembered consent lasts.")
@@ -168,6 +170,12 @@ func run() error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
 		servers = append(servers, &http.Server{Addr: o.metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
+	}
+	if o.pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		servers = append(servers, &http.Server{Addr: o.pprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
 	}
 	for i, s := range servers {
 		go func() {
