@@ -21,14 +21,17 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/authops/authops/authserver/snapshot"
@@ -58,6 +61,16 @@ type KubeLoader struct {
 	// versions are kept.
 	mu      sync.Mutex
 	decoded map[string][]decodedDoc
+	// pending holds the Secrets (namespace/name) changed since the last
+	// rebuild, recorded by the event handlers under mu.
+	pending map[string]struct{}
+
+	// The rebuild goroutine's own state: the usable prepared document of
+	// each Secret and their origins in order, updated for the pending
+	// Secrets only, so that a rebuild costs the changes plus one
+	// assembly, not a pass over every Secret.
+	items map[string]*Prepared
+	order []string
 }
 
 // keptVersions bounds the decoded versions kept per Secret.
@@ -134,8 +147,11 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		debounce = 100 * time.Millisecond
 	}
 	l.bad = map[string]string{}
+	l.items = map[string]*Prepared{}
+	l.order = nil
 	l.mu.Lock()
 	l.decoded = map[string][]decodedDoc{}
+	l.pending = map[string]struct{}{}
 	l.mu.Unlock()
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
@@ -144,16 +160,24 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	secrets := factory.Core().V1().Secrets()
 	informer := secrets.Informer()
 	changed := make(chan struct{}, 1)
-	notify := func() {
+	notify := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if s, ok := obj.(*corev1.Secret); ok {
+			l.mu.Lock()
+			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+			l.mu.Unlock()
+		}
 		select {
 		case changed <- struct{}{}:
 		default:
 		}
 	}
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { notify() },
-		UpdateFunc: func(any, any) { notify() },
-		DeleteFunc: func(obj any) { l.forget(obj); notify() },
+		AddFunc:    notify,
+		UpdateFunc: func(_, obj any) { notify(obj) },
+		DeleteFunc: func(obj any) { l.forget(obj); notify(obj) },
 	}); err != nil {
 		return err
 	}
@@ -163,7 +187,16 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		return fmt.Errorf("snapshot watch in namespace %q did not sync: %w", l.Namespace, ctx.Err())
 	}
 	lister := secrets.Lister().Secrets(l.Namespace)
-	l.rebuild(lister.List)
+	// The first rebuild takes every Secret (the initial list's events may
+	// still be on their way to the handlers).
+	if all, err := lister.List(labels.Everything()); err == nil {
+		l.mu.Lock()
+		for _, s := range all {
+			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+		}
+		l.mu.Unlock()
+	}
+	l.rebuild(lister)
 	last := time.Now()
 	l.Holder.MarkReady()
 	for {
@@ -183,63 +216,91 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 			}
 		}
 		last = time.Now()
-		l.rebuild(lister.List)
+		l.rebuild(lister)
 	}
 }
 
-func (l *KubeLoader) rebuild(list func(labels.Selector) ([]*corev1.Secret, error)) {
-	secrets, err := list(labels.Everything())
-	if err != nil {
-		l.Log.Error("listing snapshot Secrets from the cache failed, keeping the last snapshot", "error", err)
-		return
+// rebuild brings the prepared documents of the pending Secrets up to date
+// and stores a Registry assembled from all of them.
+func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
+	l.mu.Lock()
+	pending := l.pending
+	l.pending = map[string]struct{}{}
+	l.mu.Unlock()
+	for origin := range pending {
+		l.refresh(lister, origin)
 	}
-	items := make([]*Prepared, 0, len(secrets))
-	skipped := 0
-	seen := map[string]bool{}
-	for _, s := range secrets {
-		origin := s.Namespace + "/" + s.Name
-		seen[origin] = true
-		var (
-			c  decodedDoc
-			ok bool
-		)
-		l.mu.Lock()
-		for i, v := range l.decoded[origin] {
-			if v.rv == s.ResourceVersion {
-				c, ok = v, true
-				// Versions older than the cached one are done with.
-				l.decoded[origin] = l.decoded[origin][i:]
-				break
-			}
-		}
-		l.mu.Unlock()
-		err := c.err
-		if err == nil && c.prep != nil {
-			err = c.prep.Err()
-		}
-		if !ok {
-			err = fmt.Errorf("secret has no decoded %q (the key is missing, or the watch has not decoded version %s yet)", snapshot.DataKey, s.ResourceVersion)
-		}
-		if err != nil {
-			skipped++
-			if l.bad[origin] != s.ResourceVersion {
-				l.bad[origin] = s.ResourceVersion
-				l.Log.Error("snapshot document skipped", "origin", origin, "error", err)
-			}
-			continue
+	items := make([]*Prepared, 0, len(l.order))
+	for _, origin := range l.order {
+		items = append(items, l.items[origin])
+	}
+	r := assembleSorted(items, l.Log)
+	r.Skipped += len(l.bad)
+	l.Holder.Store(r)
+	l.Log.Info("snapshot loaded", "source", "kubernetes", "namespace", l.Namespace, "documents", r.Documents, "skipped", r.Skipped,
+		"changed", len(pending))
+}
+
+// refresh updates one Secret's prepared document from the informer's cache:
+// gone, unusable (logged once per version), or its prepared document.
+func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin string) {
+	_, name, _ := strings.Cut(origin, "/")
+	s, err := lister.Get(name)
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			l.Log.Error("reading a snapshot Secret from the cache failed, keeping its last document", "origin", origin, "error", err)
+			return
 		}
 		delete(l.bad, origin)
-		items = append(items, c.prep)
+		l.drop(origin)
+		return
 	}
-	for origin := range l.bad {
-		if !seen[origin] {
-			delete(l.bad, origin)
+	var (
+		c  decodedDoc
+		ok bool
+	)
+	l.mu.Lock()
+	for i, v := range l.decoded[origin] {
+		if v.rv == s.ResourceVersion {
+			c, ok = v, true
+			// Versions older than the cached one are done with.
+			l.decoded[origin] = l.decoded[origin][i:]
+			break
 		}
 	}
-	r := Assemble(items, l.Log)
-	r.Skipped += skipped
-	l.Holder.Store(r)
-	l.Log.Info("snapshot loaded", "source", "kubernetes", "namespace", l.Namespace, "documents", r.Documents, "skipped", r.Skipped)
+	l.mu.Unlock()
+	err = c.err
+	if err == nil && c.prep != nil {
+		err = c.prep.Err()
+	}
+	if !ok {
+		err = fmt.Errorf("secret has no decoded %q (the key is missing, or the watch has not decoded version %s yet)", snapshot.DataKey, s.ResourceVersion)
+	}
+	if err != nil {
+		if l.bad[origin] != s.ResourceVersion {
+			l.bad[origin] = s.ResourceVersion
+			l.Log.Error("snapshot document skipped", "origin", origin, "error", err)
+		}
+		l.drop(origin)
+		return
+	}
+	delete(l.bad, origin)
+	if _, had := l.items[origin]; !had {
+		i, _ := slices.BinarySearch(l.order, origin)
+		l.order = slices.Insert(l.order, i, origin)
+	}
+	l.items[origin] = c.prep
+}
+
+// drop removes a Secret's prepared document.
+func (l *KubeLoader) drop(origin string) {
+	if _, had := l.items[origin]; !had {
+		return
+	}
+	delete(l.items, origin)
+	if i, found := slices.BinarySearch(l.order, origin); found {
+		l.order = slices.Delete(l.order, i, i+1)
+	}
 }
 
 func decodeSecret(s *corev1.Secret) (snapshot.Document, error) {

@@ -113,6 +113,40 @@ func TestKubeLoader(t *testing.T) {
 	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "client-web", metav1.DeleteOptions{})).To(Succeed())
 	g.Eventually(func() bool { _, ok := h.Current().Client("web"); return ok }, 10*time.Second, 20*time.Millisecond).Should(BeFalse())
 
+	// Rebuilds take only the changed Secrets: an update that breaks a
+	// document removes its client and counts it skipped, fixing it serves
+	// it again, and of two documents claiming one client ID the first
+	// origin wins until it goes away.
+	update := func(s *corev1.Secret) {
+		_, err := cs.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	served := func(id string) func() string {
+		return func() string {
+			c, ok := h.Current().Client(id)
+			if !ok {
+				return ""
+			}
+			return c.Source.Name
+		}
+	}
+	broken := secret("authops-system", "client-api", clientDoc("api", "team", "api"), true)
+	broken.Data[snapshot.DataKey] = []byte(`{"version":"snapshot.oauth.authops.io/v1","kind":"client"}`)
+	update(broken)
+	g.Eventually(served("api"), 10*time.Second, 20*time.Millisecond).Should(BeEmpty())
+	g.Expect(h.Current().Skipped).To(Equal(3))
+	update(secret("authops-system", "client-api", clientDoc("api", "team", "api-fixed"), true))
+	g.Eventually(served("api"), 10*time.Second, 20*time.Millisecond).Should(Equal("api-fixed"))
+	g.Expect(h.Current().Skipped).To(Equal(2))
+	create(secret("authops-system", "client-z-second", clientDoc("dup", "team", "second"), true))
+	g.Eventually(served("dup"), 10*time.Second, 20*time.Millisecond).Should(Equal("second"))
+	create(secret("authops-system", "client-a-first", clientDoc("dup", "team", "first"), true))
+	g.Eventually(served("dup"), 10*time.Second, 20*time.Millisecond).Should(Equal("first"))
+	g.Expect(h.Current().Skipped).To(Equal(3), "the second claim of a client ID is skipped")
+	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "client-a-first", metav1.DeleteOptions{})).To(Succeed())
+	g.Eventually(served("dup"), 10*time.Second, 20*time.Millisecond).Should(Equal("second"))
+	g.Expect(h.Current().Documents).To(Equal(3)) // alice, api, dup
+
 	// The API server becomes unreachable: the last snapshot keeps serving,
 	// and the holder stays ready.
 	before := h.Current()

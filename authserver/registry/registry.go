@@ -262,13 +262,18 @@ func Prepare(e Entry) *Prepared {
 // document that cannot be used, or that claims what an earlier one claimed,
 // is logged and skipped.
 func Assemble(items []*Prepared, log *slog.Logger) *Registry {
+	items = slices.Clone(items)
+	slices.SortFunc(items, func(a, b *Prepared) int { return cmp.Compare(a.Origin, b.Origin) })
+	return assembleSorted(items, log)
+}
+
+// assembleSorted is Assemble for items already in Origin order.
+func assembleSorted(items []*Prepared, log *slog.Logger) *Registry {
 	r := &Registry{
 		clients:  make(map[string]*Client, len(items)),
 		accounts: map[string]*Account{},
 		subjects: map[string]*Account{},
 	}
-	items = slices.Clone(items)
-	slices.SortFunc(items, func(a, b *Prepared) int { return cmp.Compare(a.Origin, b.Origin) })
 	for _, p := range items {
 		if err := r.add(p); err != nil {
 			r.Skipped++
