@@ -23,6 +23,7 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -177,13 +178,10 @@ func newStatusPatch(obj client.Object, conditions *[]metav1.Condition, observed 
 	return sp
 }
 
-// changed says whether the object differs from what was read.
-func (sp *statusPatch) changed() (bool, error) {
-	data, err := client.MergeFrom(sp.base).Data(sp.obj)
-	if err != nil {
-		return false, fmt.Errorf("computing the status patch: %w", err)
-	}
-	return string(data) != "{}", nil
+// changed says whether the object differs from what was read (a deep
+// comparison: cheaper than computing the merge patch twice).
+func (sp *statusPatch) changed() bool {
+	return !equality.Semantic.DeepEqual(sp.base, sp.obj)
 }
 
 // finish writes the status for a reconcile that returned (result, err) and
@@ -192,11 +190,7 @@ func (sp *statusPatch) changed() (bool, error) {
 // again shortly (retryStale).
 func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.EventRecorder, result ctrl.Result, err error) (ctrl.Result, error) {
 	endReconcile(sp.conditions, sp.obj.GetGeneration(), sp.observed, err)
-	changed, diffErr := sp.changed()
-	if diffErr != nil {
-		return ctrl.Result{}, errors.Join(err, diffErr)
-	}
-	if !changed {
+	if !sp.changed() {
 		// Nothing to write: a reconcile that changed nothing costs the API
 		// server no request (see docs/benchmarks.md, API writes per client).
 		return result, err
