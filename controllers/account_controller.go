@@ -29,9 +29,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -52,6 +54,10 @@ type AccountReconciler struct {
 	Recorder  events.EventRecorder
 	// Namespace is the operator namespace, where snapshot Secrets live.
 	Namespace string
+	// Owned, when set, is the cache of the Secrets the controllers write
+	// (ownedSecrets): the snapshot entries are watched through it, since
+	// the manager's metadata watch leaves them out.
+	Owned cache.Cache
 }
 
 // accountState carries the password from step to step.
@@ -182,15 +188,18 @@ func (r *AccountReconciler) snapshots() snapshotStore {
 	return snapshotStore{client: r.Client, reader: r.APIReader, namespace: r.Namespace}
 }
 
-// SetupWithManager watches Accounts and the metadata of Secrets: password
-// Secrets (through IndexPasswordSecret) and snapshot entries. Needs
-// SetupIndexes first.
+// SetupWithManager watches Accounts and Secrets: the metadata of password
+// Secrets (through IndexPasswordSecret) and, through ownedSecrets when set,
+// snapshot entries. Needs SetupIndexes first.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.Account{}).
 		Named("account").
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret), builder.OnlyMetadata).
-		Complete(r)
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret), builder.OnlyMetadata)
+	if r.Owned != nil {
+		b = b.WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)))
+	}
+	return b.Complete(r)
 }
 
 // accountsOfSecret maps a password Secret to the Accounts using it, and a

@@ -88,14 +88,14 @@ const (
 // what requests will get.
 type OAuthClientReconciler struct {
 	client.Client
-	// APIReader reads Secrets uncached (referenced Secrets, and everything
-	// when Owned is nil): the manager caches only Secret metadata.
+	// APIReader reads the other Secrets (referenced ones) uncached: the
+	// manager's cache holds only their metadata.
 	APIReader client.Reader
 	// Owned caches the Secrets the controllers write (see ownedSecrets);
 	// nil reads them through APIReader and watches their metadata only.
-	Owned cache.Cache
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
+	Owned    cache.Cache
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
 	// Namespace is the operator namespace, where snapshot Secrets live.
 	Namespace string
 	// Issuer is the authorization server's URL, for the endpoint URLs.
@@ -542,16 +542,12 @@ func (r *OAuthClientReconciler) snapshots() snapshotStore {
 }
 
 // ownedReader reads the Secrets the controller writes.
-func (r *OAuthClientReconciler) ownedReader() client.Reader {
-	if r.Owned != nil {
-		return r.Owned
-	}
-	return r.APIReader
-}
+func (r *OAuthClientReconciler) ownedReader() client.Reader { return r.Owned }
 
 // SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
-// changes only), and Secret metadata: referenced Secrets, owned credentials
-// Secrets and snapshot entries. Needs SetupIndexes first.
+// changes only), and Secrets: the metadata of referenced Secrets, and
+// through Owned the credentials Secrets and snapshot entries. Needs
+// SetupIndexes first.
 //
 // Only what can change the compiled client runs a reconcile: a new
 // generation of the OAuthClient (spec, or deletion, which bumps it), not
@@ -561,24 +557,22 @@ func (r *OAuthClientReconciler) ownedReader() client.Reader {
 // and snapshot entries), which the reconcile that wrote them has already
 // accounted for. Every change and deletion of those Secrets still runs it.
 func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Owned == nil {
+		return errors.New("OAuthClientReconciler needs Owned, the cache of the Secrets the controllers write (see Setup)")
+	}
 	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }}
-	b := ctrl.NewControllerManagedBy(mgr).
+	// The Secrets the controller writes are watched through the cache they
+	// are read from; the metadata watch covers the others (referenced
+	// Secrets: CacheOptions leaves ours out of it at the API server, the
+	// predicate makes sure).
+	notLabelled := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] != ManagedByValue })
+	return ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.OAuthClient{}, generation).
 		Named("oauthclient").
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
-		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation)
-	if r.Owned == nil {
-		return b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata,
-			builder.WithPredicates(notOwnCreate)).Complete(r)
-	}
-	// The Secrets the controller writes are watched through the cache they
-	// are read from; the metadata watch covers the others (referenced
-	// Secrets).
-	labelled := func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] == ManagedByValue }
-	return b.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata,
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return !labelled(o) }))).
+		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
 		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
 		Complete(r)
 }

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -78,14 +79,30 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 }
 
 // CacheOptions keeps the manager's memory independent of unrelated Secrets:
-// Secrets are never cached whole (reads go to the API server, see
-// ClientOptions), only their metadata is watched, and managed fields are
-// stripped from everything cached. Referenced Secrets carry no label of
-// ours, so a label selector cannot narrow the Secret watch further (and
-// controller-runtime applies a per-type selector to metadata watches too).
+// the manager's cache holds no whole Secret (reads go to the API server or
+// to ownedSecrets, see ClientOptions), only the metadata of the Secrets the
+// controllers did not write (referenced client and password Secrets carry
+// no label of ours, so the selector can only exclude ours), and managed
+// fields are stripped from everything cached.
 func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		// The Secrets the controllers write are in ownedSecrets; the
+		// manager's own Secret watch (metadata only) leaves them out at the
+		// API server, so each of their changes is sent and decoded once.
+		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: notOwned}},
+	}
 }
+
+// notOwned selects the Secrets the controllers did not write (also those
+// without the label).
+var notOwned = func() labels.Selector {
+	r, err := labels.NewRequirement(LabelManagedBy, selection.NotEquals, []string{ManagedByValue})
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*r)
+}()
 
 // ownedSecrets is a cache of whole Secrets, only those the controllers
 // write (labelled LabelManagedBy=ManagedByValue: credentials Secrets,
@@ -212,7 +229,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if err := (&AccountReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace, Owned: owned,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
