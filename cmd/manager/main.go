@@ -72,9 +72,9 @@ func main() {
 	flag.DurationVar(&keyRotation.RotationPeriod, "signing-key-rotation-period", 720*time.Hour, "How long each signing key signs tokens before the next one takes over.")
 	flag.DurationVar(&keyRotation.PublishAhead, "signing-key-publish-ahead", 24*time.Hour, "How long a new signing key is published in the JWKS before it signs (less than the rotation period).")
 	opts := zap.Options{}
-	flag.Float64Var(&apiQPS, "kube-api-qps", 20, "Requests per second the manager's API client may send (client-side rate limit; raise it for thousands of clients).")
-	flag.IntVar(&apiBurst, "kube-api-burst", 30, "Burst of the manager's API client rate limit.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 1, "Objects each controller reconciles in parallel.")
+	flag.Float64Var(&apiQPS, "kube-api-qps", 100, "Requests per second the manager's API client may send (client-side rate limit; creating a client costs about 4 writes, see docs/benchmarks.md).")
+	flag.IntVar(&apiBurst, "kube-api-burst", 200, "Burst of the manager's API client rate limit.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "Objects each controller reconciles in parallel.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
