@@ -195,22 +195,26 @@ func (r sqlRows) Close() { _ = r.Rows.Close() }
 //
 // Every write to SQLite, a transaction (inTx) or a single statement
 // (writer()), is a job for one writer goroutine. The writer takes the jobs
-// that queued while it was busy (at most maxBatch), runs them in one
-// BEGIN IMMEDIATE transaction, each inside its own SAVEPOINT, and commits
-// once: one fsync (synchronous=FULL) for the whole batch instead of one per
-// job. Only then does each caller get its result. There is no waiting for
-// a batch to fill: a lone job is a batch of one and runs at once, so batches
-// form only when jobs arrive faster than commits complete.
+// that queued while it was busy, runs them in one BEGIN IMMEDIATE
+// transaction, each inside its own SAVEPOINT, takes in the jobs that queue
+// while they run (at most maxBatch in all), and commits once: one fsync
+// (synchronous=FULL) for the whole batch instead of one per job. Only then
+// does each caller get its result. There is no waiting for a batch to
+// fill: a lone job is a batch of one and runs at once, so batches form only
+// when jobs arrive faster than commits complete.
 //
 // A job whose fn fails is rolled back to its savepoint (ROLLBACK TO, then
 // RELEASE): it leaves no trace and the others are unaffected. A statement
 // error such as a UNIQUE violation only undoes that statement in SQLite,
-// so the transaction stays usable. Errors after which SQLite rolls back the
-// whole transaction (disk full, I/O error) make ROLLBACK TO or RELEASE
-// fail: then every job run so far gets the error and the remaining jobs
-// go to a new transaction. If BEGIN or COMMIT fails, every job whose
-// writes were in the transaction gets the error (a job that failed on its
-// own keeps its own error: nothing of it was to be committed).
+// so the transaction stays usable. The first job of a transaction runs
+// without a savepoint (most batches are small): if it fails, the
+// transaction, which holds nothing else, is rolled back and the other jobs
+// go to a new one. Errors after which SQLite rolls back the whole
+// transaction (disk full, I/O error) make ROLLBACK TO or RELEASE fail: then
+// every job run so far gets the error and the remaining jobs go to a new
+// transaction. If BEGIN or COMMIT fails, every job whose writes were in the
+// transaction gets the error (a job that failed on its own keeps its own
+// error: nothing of it was to be committed).
 //
 // Contexts: modernc.org/sqlite interrupts a running statement when its
 // context is cancelled, and an interrupted INSERT, UPDATE or DELETE inside
@@ -228,6 +232,10 @@ func (r sqlRows) Close() { _ = r.Rows.Close() }
 //     never hears "cancelled" for writes that were in fact committed. The
 //     wait is bounded by one batch (at most maxBatch short jobs and one
 //     commit).
+//
+// A job's fn runs on the writer goroutine: it must not write through the
+// store (that would wait for itself). A panic in fn fails the job (rolled back
+// like an error) and is raised again in the caller's goroutine.
 
 // maxBatch bounds the jobs one commit carries; writeQueue how many more may
 // wait for the writer before callers block (cancellable) on the queue.
@@ -331,24 +339,31 @@ func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) erro
 
 func (b *sqliteBackend) writeLoop() {
 	defer close(b.writerDone)
-	batch := make([]*writeJob, 0, maxBatch)
+	buf := make([]*writeJob, 0, maxBatch)
 	for j := range b.jobs {
-		batch = append(batch[:0], j)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case j, ok := <-b.jobs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, j)
-			default:
-				break fill
-			}
+		batch := b.take(append(buf[:0], j))
+		for len(batch) > 0 {
+			batch = b.runTx(batch)
 		}
-		b.runBatch(batch)
-		clear(batch)
+		clear(buf[:cap(buf)])
 	}
+}
+
+// take appends the queued jobs to batch, without waiting, up to its
+// capacity.
+func (b *sqliteBackend) take(batch []*writeJob) []*writeJob {
+	for len(batch) < cap(batch) {
+		select {
+		case j, ok := <-b.jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // Savepoint statements; one name is enough, jobs run one after another.
@@ -358,16 +373,10 @@ const (
 	spRollback = `ROLLBACK TO job`
 )
 
-// runBatch runs the jobs in one transaction, or more if one is lost.
-func (b *sqliteBackend) runBatch(jobs []*writeJob) {
-	for len(jobs) > 0 {
-		jobs = b.runTx(jobs)
-	}
-}
-
-// runTx runs jobs in one transaction and, once it has ended, reports each
-// job's result. If the transaction is lost midway, it returns the jobs it
-// did not get to, for a new transaction.
+// runTx runs jobs in one transaction, taking in the jobs that queue
+// meanwhile (up to cap(jobs)), and once the transaction has ended reports
+// each job's result. It returns the jobs left for a new transaction (when
+// the first job of the transaction failed, or the transaction was lost).
 func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 	// Never cancelled: see the comment above maxBatch. With a context
 	// that cannot be done, the driver also skips its per-statement
@@ -402,10 +411,18 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			}
 		}
 	}
-	// A batch of one needs no savepoint: if it fails, the transaction is
-	// rolled back, as before group commit.
-	single := len(jobs) == 1
-	for i, j := range jobs {
+	for i := 0; ; i++ {
+		if i == len(jobs) {
+			// Jobs that queued while these ran join this commit. Without
+			// an open transaction there is nothing to join.
+			if tx == nil {
+				break
+			}
+			if jobs = b.take(jobs); i == len(jobs) {
+				break
+			}
+		}
+		j := jobs[i]
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			continue // abandoned by its caller
 		}
@@ -413,7 +430,10 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			report(j, jobResult{err: err})
 			continue
 		}
-		if tx == nil {
+		// The first job of a transaction needs no savepoint: if it fails,
+		// the transaction is rolled back, and the rest go to a new one.
+		first := tx == nil
+		if first {
 			var err error
 			tx, err = b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
 			if err != nil {
@@ -430,14 +450,14 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 		}
 		b.jobsRun.Add(1)
 		q := sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses, ctx: ctx}
-		if single {
+		if first {
 			res := j.run(q)
 			report(j, res)
 			if res.err != nil {
 				_ = tx.Rollback()
-				return nil
+				return jobs[i+1:]
 			}
-			break
+			continue
 		}
 		var res jobResult
 		if _, err := q.exec(ctx, spBegin); err != nil {

@@ -12,9 +12,9 @@ import (
 )
 
 // Tests of the SQLite group commit (db.go). They control batching without
-// timing: a blocker job holds the writer goroutine while the jobs under test
-// queue, so that they are all taken into the next batch (fewer than
-// maxBatch of them), then the blocker is released.
+// timing: a blocker job holds the writer goroutine, inside its transaction,
+// while the jobs under test queue (fewer than maxBatch of them); once the
+// blocker returns, the writer takes them into the same transaction.
 
 func openGroupCommit(t *testing.T) (*sqlStore, *sqliteBackend) {
 	t.Helper()
@@ -27,8 +27,9 @@ func openGroupCommit(t *testing.T) (*sqlStore, *sqliteBackend) {
 	return st, st.b.(*sqliteBackend)
 }
 
-// block occupies the writer goroutine until release is called.
-func block(t *testing.T, b *sqliteBackend) (release func()) {
+// block occupies the writer goroutine, as the first job of a transaction,
+// until release is called; release returns the blocker's result.
+func block(t *testing.T, b *sqliteBackend) (release func() error) {
 	t.Helper()
 	started, rel, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -39,11 +40,17 @@ func block(t *testing.T, b *sqliteBackend) (release func()) {
 		})
 	}()
 	<-started
-	return func() {
+	return func() error {
 		close(rel)
-		if err := <-done; err != nil {
-			t.Errorf("blocker job: %v", err)
-		}
+		return <-done
+	}
+}
+
+// noErr fails the test if release reports an error.
+func noErr(t *testing.T, release func() error) {
+	t.Helper()
+	if err := release(); err != nil {
+		t.Errorf("blocker job: %v", err)
 	}
 }
 
@@ -79,37 +86,39 @@ func refreshFor(s *sqlStore, raw, family string) RefreshToken {
 		Scopes: []string{"openid"}, ExpiresAt: s.clock.Now().Add(time.Hour)}
 }
 
-// Jobs that queue while a commit runs share the next commit.
+// Jobs that queue while a job runs share its commit, batch after batch.
 func TestGroupCommitBatches(t *testing.T) {
 	s, b := openGroupCommit(t)
 	ctx := t.Context()
-	release := block(t, b)
 	const n = 50
-	waits := make([]func() error, n)
-	for i := range n {
-		waits[i] = async(func() error {
-			return s.RevokeAccessToken(ctx, fmt.Sprintf("jti-%d", i), s.clock.Now().Add(time.Hour))
-		})
-	}
-	waitQueued(t, b, n)
-	txs, jobs := b.txs.Load(), b.jobsRun.Load()
-	release()
-	for i, wait := range waits {
-		if err := wait(); err != nil {
-			t.Fatalf("job %d: %v", i, err)
+	for round := range 3 {
+		txs, jobs := b.txs.Load(), b.jobsRun.Load()
+		release := block(t, b)
+		waits := make([]func() error, n)
+		for i := range n {
+			waits[i] = async(func() error {
+				return s.RevokeAccessToken(ctx, fmt.Sprintf("jti-%d-%d", round, i), s.clock.Now().Add(time.Hour))
+			})
+		}
+		waitQueued(t, b, n)
+		noErr(t, release)
+		for i, wait := range waits {
+			if err := wait(); err != nil {
+				t.Fatalf("round %d, job %d: %v", round, i, err)
+			}
+		}
+		if got := b.txs.Load() - txs; got != 1 {
+			t.Errorf("round %d: %d jobs queued while a job ran took %d transactions, want 1 (the running job's)", round, n, got)
+		}
+		if got := b.jobsRun.Load() - jobs; got != n+1 {
+			t.Errorf("round %d: %d jobs run, want %d", round, got, n+1)
 		}
 	}
-	if got := b.txs.Load() - txs; got != 1 {
-		t.Errorf("%d jobs queued behind a commit took %d transactions, want 1", n, got)
-	}
-	if got := b.jobsRun.Load() - jobs; got != n {
-		t.Errorf("%d jobs run, want %d", got, n)
-	}
-	if got := countRows(t, b, `SELECT count(*) FROM revoked_access_tokens`); got != n {
-		t.Errorf("%d revocations stored, want %d", got, n)
+	if got := countRows(t, b, `SELECT count(*) FROM revoked_access_tokens`); got != 3*n {
+		t.Errorf("%d revocations stored, want %d", got, 3*n)
 	}
 	// The savepoint statements and the job's statement were prepared after
-	// the transaction, for the next ones.
+	// the first transaction, for the next ones.
 	for _, q := range []string{spBegin, spRelease} {
 		if _, ok := b.wStmts.m.Load(q); !ok {
 			t.Errorf("%q not in the prepared-statement cache", q)
@@ -130,6 +139,7 @@ func TestGroupCommitFailedJobs(t *testing.T) {
 	}
 	errCheck := errors.New("scope not granted")
 
+	txs := b.txs.Load()
 	release := block(t, b)
 	// Rotation whose Check fails after the UPDATE has run.
 	rotate := async(func() error {
@@ -162,8 +172,7 @@ func TestGroupCommitFailedJobs(t *testing.T) {
 		}))
 	}
 	waitQueued(t, b, 8)
-	txs := b.txs.Load()
-	release()
+	noErr(t, release)
 
 	if err := rotate(); !errors.Is(err, errCheck) {
 		t.Errorf("rotation with a failing check: %v", err)
@@ -261,8 +270,8 @@ func TestGroupCommitCommitFails(t *testing.T) {
 		}))
 	}
 	waitQueued(t, b, 5)
-	release()
-	for i, wait := range append(others, dangling) {
+	// The blocker is the first job of the failing transaction.
+	for i, wait := range append([]func() error{release, dangling}, others...) {
 		if err := wait(); err == nil || !strings.Contains(err.Error(), "store: commit: ") || !strings.Contains(err.Error(), "FOREIGN KEY") {
 			t.Errorf("job %d: %v, want the commit's error", i, err)
 		}
@@ -296,10 +305,10 @@ func TestGroupCommitLostTransaction(t *testing.T) {
 	waitQueued(t, b, 2)
 	after := async(func() error { return s.RevokeAccessToken(ctx, "after", s.clock.Now().Add(time.Hour)) })
 	waitQueued(t, b, 3)
-	release()
-	for what, wait := range map[string]func() error{"job before": before, "breaking job": breaker} {
+	// The blocker is the first job of the lost transaction.
+	for i, wait := range []func() error{release, before, breaker} {
 		if err := wait(); err == nil || !strings.Contains(err.Error(), "write transaction lost") {
-			t.Errorf("%s: %v, want the lost transaction's error", what, err)
+			t.Errorf("job %d (blocker, before, breaker): %v, want the lost transaction's error", i, err)
 		}
 	}
 	if err := after(); err != nil {
@@ -346,7 +355,7 @@ func TestGroupCommitCancelledContext(t *testing.T) {
 	if err := queued(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("job cancelled while queued: %v", err)
 	}
-	release()
+	noErr(t, release)
 	if err := other(); err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +380,7 @@ func TestGroupCommitCancelledContext(t *testing.T) {
 	})
 	others := []func() error{revoke(ctx, "batch-1"), revoke(ctx, "batch-2")}
 	waitQueued(t, b, 3)
-	release()
+	noErr(t, release)
 	if err := running(); err != nil {
 		t.Fatalf("job cancelled while running: %v, want success (it committed)", err)
 	}
@@ -416,7 +425,7 @@ func TestGroupCommitClose(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	release()
+	noErr(t, release)
 	if err := closed(); err != nil {
 		t.Fatal(err)
 	}
