@@ -68,11 +68,40 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 	}
 	issued := store.Issued{AccessTokenID: newID(),
 		AccessTokenExpiresAt: t.now.Add(registry.Seconds(c.Policy.AccessTokenLifetimeSeconds))}
+	var (
+		acc    *registry.Account
+		scopes []string
+		raw    string // the refresh token, if the client may have one
+	)
 	if c.AllowsGrant("refresh_token") {
-		issued.FamilyID = newID()
+		issued.FamilyID, raw = newID(), newSecret()
+	}
+	// Called by the store once the code is redeemed, in the redemption's
+	// transaction: the code is used up from then on, whatever the checks
+	// say, and the refresh token is stored with the redemption (one commit).
+	issued.Issue = func(rec store.AuthCode) (*store.RefreshToken, error) {
+		if !redirectMatches(c, rec.RedirectURI, p["redirect_uri"]) {
+			return nil, oautherr.Newf(oautherr.InvalidGrant, "redirect_uri does not match the authorization request.")
+		}
+		if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
+			return nil, e
+		}
+		a, e := redeemableAccount(t.reg, c, rec.AccountID)
+		if e != nil {
+			return nil, e
+		}
+		acc, scopes = a, allowedScopes(c, rec.Scopes)
+		if raw == "" {
+			return nil, nil
+		}
+		rt := refreshRecord(t, acc, scopes, issued.FamilyID, rec.AuthTime, raw)
+		return &rt, nil
 	}
 	rec, err := s.store.RedeemAuthCode(ctx, store.HashToken(code), c.ID, issued)
+	var checkErr *oautherr.Error
 	switch {
+	case errors.As(err, &checkErr): // from Issue: the code is used up
+		return nil, checkErr
 	case errors.Is(err, store.ErrAlreadyUsed):
 		s.log.Warn("authorization code replayed: revoked what its first use issued", "clientID", c.ID,
 			"code", rec.Hash.String(), "family", rec.FamilyID, "jti", rec.AccessTokenID)
@@ -82,33 +111,14 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 			}
 		}
 		return nil, oautherr.New(oautherr.InvalidGrant)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrRevoked):
 		return nil, oautherr.New(oautherr.InvalidGrant)
 	case err != nil:
 		return nil, serverError(err)
 	}
-	// From here on the code is used up, whatever happens.
-	if !redirectMatches(c, rec.RedirectURI, p["redirect_uri"]) {
-		return nil, oautherr.Newf(oautherr.InvalidGrant, "redirect_uri does not match the authorization request.")
-	}
-	if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
-		return nil, e
-	}
-	acc, e := redeemableAccount(t.reg, c, rec.AccountID)
-	if e != nil {
-		return nil, e
-	}
-	scopes := allowedScopes(c, rec.Scopes)
-	is := issue{client: c, account: acc, scopes: scopes, jti: issued.AccessTokenID, family: issued.FamilyID,
-		authTime: rec.AuthTime, nonce: rec.Nonce, expires: issued.AccessTokenExpiresAt}
-	if issued.FamilyID != "" {
-		raw, e := s.newRefreshToken(ctx, t, acc, scopes, issued.FamilyID, rec.AuthTime)
-		if e != nil {
-			return nil, e
-		}
-		is.refresh = raw
-	}
-	return s.mintOrFail(t, is)
+	return s.mintOrFail(t, issue{client: c, account: acc, scopes: scopes, jti: issued.AccessTokenID,
+		family: issued.FamilyID, refresh: raw, authTime: rec.AuthTime, nonce: rec.Nonce,
+		expires: issued.AccessTokenExpiresAt})
 }
 
 // redirectMatches implements RFC 6749 §4.1.3: when the authorization
@@ -159,11 +169,16 @@ func validPKCEValue(v string) bool {
 	return true
 }
 
+// refreshRecord is the store's record of a new refresh token raw.
+func refreshRecord(t *tokenRequest, acc *registry.Account, scopes []string, family string, authTime time.Time, raw string) store.RefreshToken {
+	return store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family, ClientID: t.client.ID,
+		AccountID: acc.Subject, Scopes: scopes, AuthTime: authTime,
+		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))}
+}
+
 func (s *Server) newRefreshToken(ctx context.Context, t *tokenRequest, acc *registry.Account, scopes []string, family string, authTime time.Time) (string, *oautherr.Error) {
 	raw := newSecret()
-	err := s.store.CreateRefreshToken(ctx, store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family,
-		ClientID: t.client.ID, AccountID: acc.Subject, Scopes: scopes, AuthTime: authTime,
-		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))})
+	err := s.store.CreateRefreshToken(ctx, refreshRecord(t, acc, scopes, family, authTime, raw))
 	switch {
 	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrConflict):
 		return "", oautherr.New(oautherr.InvalidGrant)

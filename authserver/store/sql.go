@@ -186,7 +186,24 @@ func (s *sqlStore) RedeemAuthCode(ctx context.Context, hash Hash, clientID strin
 			now, issued.FamilyID, issued.AccessTokenID, micro(issued.AccessTokenExpiresAt), hash[:], clientID))
 		if err == nil {
 			code = c
-			return nil
+			if issued.Issue == nil {
+				return nil
+			}
+			t, err := issued.Issue(c)
+			if err != nil {
+				result = err // the redemption stands
+				return nil
+			}
+			if t == nil {
+				return nil
+			}
+			if t.FamilyID != issued.FamilyID || t.ClientID != clientID {
+				return errors.New("store: the refresh token Issue returned is not of the family and client of the redemption")
+			}
+			if err := validRefresh(*t); err != nil {
+				return err
+			}
+			return s.createRefresh(ctx, q, *t, now)
 		}
 		if !isNoRows(err) {
 			return dbErr("redeem authorization code", err)
@@ -268,34 +285,43 @@ func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
 }
 
 func (s *sqlStore) CreateRefreshToken(ctx context.Context, t RefreshToken) error {
+	if err := validRefresh(t); err != nil {
+		return err
+	}
+	return s.b.inTx(ctx, func(q querier) error {
+		return s.createRefresh(ctx, q, t, s.now())
+	})
+}
+
+func validRefresh(t RefreshToken) error {
 	if err := errors.Join(requireHash("refresh token", t.Hash), requireString("family ID", t.FamilyID),
 		requireString("client ID", t.ClientID), requireString("account ID", t.AccountID),
 		requireExpiry(t.ExpiresAt)); err != nil {
 		return err
 	}
-	if _, err := joinScopes(t.Scopes); err != nil {
-		return err
+	_, err := joinScopes(t.Scopes)
+	return err
+}
+
+// createRefresh stores t in q's transaction, creating its family if new.
+func (s *sqlStore) createRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {
+	var clientID, accountID string
+	var revokedAt int64
+	err := q.queryRow(ctx, s.sql(`INSERT INTO refresh_families (id, client_id, account_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(refresh_families.expires_at, excluded.expires_at)
+		RETURNING client_id, account_id, revoked_at`),
+		t.FamilyID, t.ClientID, t.AccountID, now, micro(t.ExpiresAt)).Scan(&clientID, &accountID, &revokedAt)
+	if err != nil {
+		return dbErr("upsert refresh family", err)
 	}
-	return s.b.inTx(ctx, func(q querier) error {
-		now := s.now()
-		var clientID, accountID string
-		var revokedAt int64
-		err := q.queryRow(ctx, s.sql(`INSERT INTO refresh_families (id, client_id, account_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(refresh_families.expires_at, excluded.expires_at)
-			RETURNING client_id, account_id, revoked_at`),
-			t.FamilyID, t.ClientID, t.AccountID, now, micro(t.ExpiresAt)).Scan(&clientID, &accountID, &revokedAt)
-		if err != nil {
-			return dbErr("upsert refresh family", err)
-		}
-		if revokedAt != 0 {
-			return fmt.Errorf("store: refresh family: %w", ErrRevoked)
-		}
-		if clientID != t.ClientID || accountID != t.AccountID {
-			return fmt.Errorf("store: refresh family belongs to another client or account: %w", ErrConflict)
-		}
-		return s.insertRefresh(ctx, q, t, now)
-	})
+	if revokedAt != 0 {
+		return fmt.Errorf("store: refresh family: %w", ErrRevoked)
+	}
+	if clientID != t.ClientID || accountID != t.AccountID {
+		return fmt.Errorf("store: refresh family belongs to another client or account: %w", ErrConflict)
+	}
+	return s.insertRefresh(ctx, q, t, now)
 }
 
 func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {

@@ -133,6 +133,21 @@ type Issued struct {
 	FamilyID             string    // refresh-token family, "" if no refresh token is issued
 	AccessTokenID        string    // jti of the access token, "" if none
 	AccessTokenExpiresAt time.Time // needed to keep the revocation as long as the token lives
+
+	// Issue, if set, is called with the redeemed code inside the
+	// redemption's transaction, only when the redemption succeeds. It
+	// checks the token request against the code (redirect URI, PKCE, the
+	// account) and returns the first refresh token of family FamilyID (its
+	// FamilyID and ClientID must be the redemption's), or nil for none. The
+	// token and its family are then stored in the same transaction as the
+	// redemption: one commit, and no redeemed code without its refresh token
+	// after a crash. If the token cannot be stored (ErrConflict, ErrRevoked,
+	// a database error), nothing changes: the code stays usable. If Issue
+	// returns an error, the code stays redeemed (as when the caller's checks
+	// fail after the redemption), nothing else is stored, and RedeemAuthCode
+	// returns the code and that error as is. Issue must be quick and must not
+	// call the store.
+	Issue func(c AuthCode) (*RefreshToken, error)
 }
 
 // RefreshToken is one refresh token of a family. A family is the chain of
@@ -280,7 +295,8 @@ type Store interface {
 	// has already revoked, in the same transaction, the refresh family and the
 	// access token that the first redemption recorded, and returns the record
 	// (with FamilyID, AccessTokenID) so the caller can log and revoke anything
-	// else it issued.
+	// else it issued. With issued.Issue set, the first refresh token is
+	// created in the same transaction (see [Issued]).
 	RedeemAuthCode(ctx context.Context, hash Hash, clientID string, issued Issued) (AuthCode, error)
 
 	// CreateRefreshToken stores a refresh token, creating its family if the

@@ -56,6 +56,9 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"AuthCode/Expiry", testAuthCodeExpiry},
 		{"AuthCode/ReplayRevokesIssued", testAuthCodeReplay},
 		{"AuthCode/ConcurrentRedeem", testAuthCodeConcurrent},
+		{"AuthCode/IssueRefresh", testAuthCodeIssue},
+		{"AuthCode/IssueErrors", testAuthCodeIssueErrors},
+		{"AuthCode/ConcurrentRedeemIssue", testAuthCodeConcurrentIssue},
 		{"Refresh/CreateGet", testRefreshCreateGet},
 		{"Refresh/Rotate", testRefreshRotate},
 		{"Refresh/RotateErrors", testRefreshRotateErrors},
@@ -373,6 +376,204 @@ func testAuthCodeConcurrent(t *testing.T, e env) {
 	if revoked, err := e.s.IsFamilyRevoked(e.ctx, iss[winner].FamilyID); err != nil || !revoked {
 		t.Errorf("winner's family revoked = %v, %v; want true", revoked, err)
 	}
+}
+
+// issuing returns an Issued whose Issue creates the first refresh token of
+// its family (the HTTP layer's code exchange) and counts its calls.
+func issuing(e env, calls *int) (store.Issued, *store.RefreshToken) {
+	is := issued(e)
+	rt := newRefresh(e, is.FamilyID, "client-a")
+	is.Issue = func(c store.AuthCode) (*store.RefreshToken, error) {
+		*calls++
+		rt.AccountID, rt.Scopes, rt.AuthTime = c.AccountID, c.Scopes, c.AuthTime
+		return &rt, nil
+	}
+	return is, &rt
+}
+
+func testAuthCodeIssue(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	calls := 0
+	is, rt := issuing(e, &calls)
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", is)
+	noErr(t, err, "redeem with Issue")
+	if calls != 1 || got.FamilyID != is.FamilyID || got.UsedAt.IsZero() {
+		t.Fatalf("Issue called %d times, code %+v", calls, got)
+	}
+	stored, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get the refresh token created with the redemption")
+	if stored.FamilyID != is.FamilyID || stored.ClientID != "client-a" || stored.AccountID != c.AccountID {
+		t.Errorf("refresh token = %+v", stored)
+	}
+	eqScopes(t, "Scopes", stored.Scopes, c.Scopes)
+	eqTime(t, "AuthTime", stored.AuthTime, c.AuthTime)
+	eqTime(t, "CreatedAt", stored.CreatedAt, e.clock.Now())
+	// It rotates like any other.
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+
+	// A replay revokes the family, and Issue is not called for it.
+	replay, _ := issuing(e, &calls)
+	_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", replay)
+	wantErr(t, err, store.ErrAlreadyUsed, "replay")
+	if calls != 1 {
+		t.Errorf("Issue called for a replay")
+	}
+	_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrAlreadyUsed, "rotated token after the replay")
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, is.FamilyID); err != nil || !revoked {
+		t.Errorf("family after replay: revoked = %v, %v", revoked, err)
+	}
+
+	// Issue returning nil: a redemption without a refresh token.
+	c2 := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c2), "create")
+	none := issued(e)
+	none.Issue = func(store.AuthCode) (*store.RefreshToken, error) { return nil, nil }
+	_, err = e.s.RedeemAuthCode(e.ctx, c2.Hash, "client-a", none)
+	noErr(t, err, "redeem with Issue returning nil")
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, none.FamilyID); err != nil || revoked {
+		t.Errorf("family of a redemption without refresh token: revoked = %v, %v", revoked, err)
+	}
+}
+
+func testAuthCodeIssueErrors(t *testing.T, e env) {
+	// Not called when the redemption fails.
+	calls := 0
+	is, _ := issuing(e, &calls)
+	_, err := e.s.RedeemAuthCode(e.ctx, hash("code"), "client-a", is)
+	wantErr(t, err, store.ErrNotFound, "redeem unknown")
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-b", is)
+	wantErr(t, err, store.ErrNotFound, "redeem by another client")
+	expired := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, expired), "create")
+	e.clock.Set(expired.ExpiresAt)
+	_, err = e.s.RedeemAuthCode(e.ctx, expired.Hash, "client-a", is)
+	wantErr(t, err, store.ErrExpired, "redeem expired")
+	if calls != 0 {
+		t.Fatalf("Issue called %d times for failed redemptions", calls)
+	}
+
+	// Issue's error: the code is used up, nothing else is stored, the
+	// error comes back as is with the code.
+	c = newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	errPKCE := errors.New("code_verifier does not match")
+	failing := issued(e)
+	var rt store.RefreshToken
+	failing.Issue = func(store.AuthCode) (*store.RefreshToken, error) {
+		rt = newRefresh(e, failing.FamilyID, "client-a")
+		return &rt, errPKCE
+	}
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", failing)
+	if err != errPKCE {
+		t.Fatalf("redeem with a failing Issue: %v, want its error as is", err)
+	}
+	if got.Hash != c.Hash || got.RedirectURI != c.RedirectURI {
+		t.Errorf("redeem with a failing Issue returned %+v, want the code", got)
+	}
+	_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrNotFound, "refresh token of a failing Issue")
+	got, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "redeem after a failing Issue")
+	if got.FamilyID != failing.FamilyID {
+		t.Errorf("code records family %q, want %q", got.FamilyID, failing.FamilyID)
+	}
+
+	// A refresh token that cannot be stored: nothing changes, the code
+	// stays usable.
+	existing := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, existing), "create refresh token")
+	for _, tc := range []struct {
+		name    string
+		revoke  bool // the family is revoked before the redemption
+		token   func(is store.Issued) store.RefreshToken
+		wantErr error
+	}{
+		{name: "duplicate hash", wantErr: store.ErrConflict, token: func(is store.Issued) store.RefreshToken {
+			rt := newRefresh(e, is.FamilyID, "client-a")
+			rt.Hash = existing.Hash
+			return rt
+		}},
+		{name: "another family", token: func(store.Issued) store.RefreshToken {
+			return newRefresh(e, store.NewID(), "client-a")
+		}},
+		{name: "another client", token: func(is store.Issued) store.RefreshToken {
+			return newRefresh(e, is.FamilyID, "client-b")
+		}},
+		{name: "no expiry", token: func(is store.Issued) store.RefreshToken {
+			rt := newRefresh(e, is.FamilyID, "client-a")
+			rt.ExpiresAt = time.Time{}
+			return rt
+		}},
+		{name: "revoked family", revoke: true, wantErr: store.ErrRevoked, token: func(is store.Issued) store.RefreshToken {
+			return newRefresh(e, is.FamilyID, "client-a")
+		}},
+	} {
+		c := newCode(e, "client-a")
+		noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+		is := issued(e)
+		if tc.revoke {
+			noErr(t, e.s.RevokeRefreshFamily(e.ctx, is.FamilyID), "revoke family")
+		}
+		rt := tc.token(is)
+		is.Issue = func(store.AuthCode) (*store.RefreshToken, error) { return &rt, nil }
+		_, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", is)
+		if err == nil {
+			t.Errorf("%s: redemption succeeded", tc.name)
+		} else if tc.wantErr != nil {
+			wantErr(t, err, tc.wantErr, tc.name)
+		}
+		_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+		if rt.Hash != existing.Hash {
+			wantErr(t, err, store.ErrNotFound, tc.name+": refresh token")
+		}
+		_, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+		noErr(t, err, tc.name+": the code must stay usable")
+	}
+}
+
+func testAuthCodeConcurrentIssue(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	iss := make([]store.Issued, Concurrency)
+	rts := make([]*store.RefreshToken, Concurrency)
+	calls := make([]int, Concurrency)
+	errs := make([]error, Concurrency)
+	for i := range iss {
+		iss[i], rts[i] = issuing(e, &calls[i])
+	}
+	together(Concurrency, func(i int) {
+		_, errs[i] = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", iss[i])
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("redemptions %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case errors.Is(err, store.ErrAlreadyUsed):
+			if calls[i] != 0 {
+				t.Errorf("Issue called for losing redemption %d", i)
+			}
+			_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
+			wantErr(t, err, store.ErrNotFound, "refresh token of a losing redemption")
+		default:
+			t.Errorf("redemption %d: unexpected error %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no redemption succeeded")
+	}
+	// The losers are replays: the winner's refresh token is revoked.
+	_, err := e.s.GetRefreshToken(e.ctx, rts[winner].Hash)
+	wantErr(t, err, store.ErrRevoked, "winner's refresh token after the replays")
 }
 
 // --- refresh tokens ---
