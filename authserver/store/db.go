@@ -96,6 +96,9 @@ type sqlQ struct {
 	// of a group-commit batch run with one that is never cancelled (see
 	// sqliteBackend.inTx).
 	ctx context.Context
+	// txStmts, in a transaction, holds the prepared statements already
+	// bound to it (tx.StmtContext allocates a new one on every call).
+	txStmts map[string]*sql.Stmt
 }
 
 // stmtCache holds the prepared statements of one pool, by SQL text. The SQL
@@ -125,12 +128,19 @@ func (s sqlQ) stmt(ctx context.Context, q string) *sql.Stmt {
 		return nil
 	}
 	if s.tx != nil {
+		if st, ok := s.txStmts[q]; ok {
+			return st
+		}
 		st, ok := s.stmts.m.Load(q)
 		if !ok {
 			*s.misses = append(*s.misses, q)
 			return nil
 		}
-		return s.tx.StmtContext(ctx, st.(*sql.Stmt))
+		txSt := s.tx.StmtContext(ctx, st.(*sql.Stmt))
+		if s.txStmts != nil {
+			s.txStmts[q] = txSt
+		}
+		return txSt
 	}
 	st, err := s.stmts.get(ctx, s.pool, q)
 	if err != nil {
@@ -384,6 +394,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 	ctx := context.Background()
 	var (
 		tx      *sql.Tx
+		txStmts map[string]*sql.Stmt
 		misses  []string
 		ran     []*writeJob // taken from the queue, results held until the end
 		results []jobResult
@@ -447,9 +458,10 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 				return nil
 			}
 			b.txs.Add(1)
+			txStmts = make(map[string]*sql.Stmt)
 		}
 		b.jobsRun.Add(1)
-		q := sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses, ctx: ctx}
+		q := sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses, ctx: ctx, txStmts: txStmts}
 		if first {
 			res := j.run(q)
 			report(j, res)

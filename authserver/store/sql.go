@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,13 +35,20 @@ func newSQLStore(b backend, o *options) *sqlStore {
 }
 
 // sql adapts shared SQL text to the dialect. The only difference used is
-// the name of the two-argument maximum function.
+// the name of the two-argument maximum function. The SQLite texts are
+// computed once (the inputs are the package's constants).
 func (s *sqlStore) sql(q string) string {
-	if s.b.dialect() == "sqlite" {
-		return strings.ReplaceAll(q, "GREATEST(", "MAX(")
+	if s.b.dialect() != "sqlite" {
+		return q
 	}
-	return q
+	if v, ok := sqliteText.Load(q); ok {
+		return v.(string)
+	}
+	v, _ := sqliteText.LoadOrStore(q, strings.ReplaceAll(q, "GREATEST(", "MAX("))
+	return v.(string)
 }
+
+var sqliteText sync.Map // shared SQL text → SQLite text
 
 func (s *sqlStore) now() int64 { return s.clock.Now().UnixMicro() }
 
