@@ -41,7 +41,10 @@ type backend interface {
 	reader() querier
 	writer() querier
 	// inTx runs fn in a read-write transaction, committing if fn returns
-	// nil. fn must only use the querier it is given.
+	// nil, and returns once the outcome is durable. fn must only use the
+	// querier it is given. SQLite group-commits: fn may share the
+	// transaction with other callers' fns (each in its own savepoint, see
+	// "SQLite writes: group commit" below) and runs on the writer goroutine.
 	inTx(ctx context.Context, fn func(q querier) error) error
 	ping(ctx context.Context) error
 	close() error
