@@ -140,6 +140,18 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Log, format+"\n", a...)
 		}
 	}
+	// Absolute paths: the binaries are started with paths under WorkDir,
+	// and `go build -C` runs in another directory.
+	for _, p := range []*string{&cfg.WorkDir, &cfg.FloorDir, &cfg.AuthserverBin, &cfg.FloorBin} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
 		return nil, err
 	}
