@@ -74,7 +74,7 @@ func main() {
 	opts := zap.Options{}
 	flag.Float64Var(&apiQPS, "kube-api-qps", 100, "Requests per second the manager's API client may send (client-side rate limit; creating a client costs about 4 writes, see docs/benchmarks.md).")
 	flag.IntVar(&apiBurst, "kube-api-burst", 200, "Burst of the manager's API client rate limit.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "Objects each controller reconciles in parallel.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 32, "Objects each controller reconciles in parallel (a GrantPolicy change re-reconciles every client it governs: as many workers as that applies it fastest, see docs/benchmarks.md).")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -76,6 +76,8 @@ type options struct {
 	// snapshotOnly skips the manager: the compiled snapshot Secrets are
 	// written directly, to measure the authserver alone.
 	snapshotOnly bool
+	// createsOnly skips both planes: the API server's cost of the creates.
+	createsOnly bool
 }
 
 func main() {
@@ -87,9 +89,10 @@ func main() {
 	flag.IntVar(&o.changes, "changes", 50, "GrantPolicy changes of each kind (access token lifetime; client_credentials allowed or not) for the apply-to-served latency.")
 	flag.Float64Var(&o.qps, "manager-qps", 500, "The manager's --kube-api-qps.")
 	flag.IntVar(&o.burst, "manager-burst", 1000, "The manager's --kube-api-burst.")
-	flag.IntVar(&o.concurrency, "manager-concurrency", 16, "The manager's --max-concurrent-reconciles.")
+	flag.IntVar(&o.concurrency, "manager-concurrency", 100, "The manager's --max-concurrent-reconciles.")
 	flag.StringVar(&o.workDir, "work-dir", filepath.Join(root, "bin", "scale"), "Binaries and logs.")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "Give up after this long.")
+	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -151,7 +154,6 @@ func run(ctx context.Context, o options, root string) error {
 	if err != nil {
 		return err
 	}
-	nsName := func(i int) string { return fmt.Sprintf("bench-%03d", i) }
 	for i := -1; i < o.namespaces; i++ {
 		name := operatorNS
 		if i >= 0 {
@@ -177,6 +179,9 @@ func run(ctx context.Context, o options, root string) error {
 
 	if o.snapshotOnly {
 		return runSnapshotOnly(ctx, o, c, kubeconfig, authserverBin)
+	}
+	if o.createsOnly {
+		return runCreatesOnly(ctx, o, c)
 	}
 	// The two planes.
 	port, err := procs.FreePort()
@@ -244,42 +249,8 @@ func run(ctx context.Context, o options, root string) error {
 	}
 	mgrCPU0, asCPU0, selfCPU0, busy0 := cpuTicks(mgr.Pid()), cpuTicks(as.Pid()), cpuTicks(os.Getpid()), machineBusyTicks()
 	start := time.Now()
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		cerr    error
-	)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= o.clients || ctx.Err() != nil {
-					return
-				}
-				ns := i % o.namespaces
-				oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
-					Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
-						GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
-						Scopes:     []oauthv1alpha1.Scope{"read"}}}
-				if ns < o.policies {
-					oc.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: fmt.Sprintf("policy-%d", ns)}
-				}
-				if i == 0 {
-					oc.Name = "probe"
-				}
-				if err := c.Create(ctx, oc); err != nil {
-					errOnce.Do(func() { cerr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if cerr != nil {
-		return cerr
+	if err := createClients(ctx, c, o); err != nil {
+		return err
 	}
 	created := time.Since(start)
 	logf("created in %s", created.Round(time.Millisecond))
@@ -467,6 +438,67 @@ func waitDocuments(ctx context.Context, metricsAddr string, n int, d time.Durati
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// nsName is the name of the i-th bench namespace.
+func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
+
+// createClients creates the N OAuthClients with 16 parallel creates.
+func createClients(ctx context.Context, c client.Client, o options) error {
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		cerr    error
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.clients || ctx.Err() != nil {
+					return
+				}
+				ns := i % o.namespaces
+				oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
+					Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
+						GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
+						Scopes:     []oauthv1alpha1.Scope{"read"}}}
+				if ns < o.policies {
+					oc.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: fmt.Sprintf("policy-%d", ns)}
+				}
+				if i == 0 {
+					oc.Name = "probe"
+				}
+				if err := c.Create(ctx, oc); err != nil {
+					errOnce.Do(func() { cerr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return cerr
+}
+
+// runCreatesOnly measures what the API server alone costs: the N creates
+// with no manager and no authserver (the floor of the control-plane run).
+func runCreatesOnly(ctx context.Context, o options, c client.Client) error {
+	selfCPU0, busy0 := cpuTicks(os.Getpid()), machineBusyTicks()
+	start := time.Now()
+	if err := createClients(ctx, c, o); err != nil {
+		return err
+	}
+	created := time.Since(start)
+	selfCPU, busy := cpuTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
+	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
+	fmt.Printf("| clients / namespaces (creates only: no manager, no authserver) | %d / %d |\n", o.clients, o.namespaces)
+	fmt.Printf("| creation (16 parallel creates) | %s |\n", created.Round(time.Millisecond))
+	fmt.Printf("| machine CPU busy: total / this program / the rest (API server, etcd) | %.1fs / %.1fs / %.1fs |\n",
+		float64(busy)/100, float64(selfCPU)/100, float64(busy-selfCPU)/100)
+	fmt.Printf("| load average at the end | %s |\n", loadAvg())
+	return nil
 }
 
 // saveProfile saves a CPU profile of length d taken after a delay.
