@@ -91,8 +91,8 @@ type OAuthClientReconciler struct {
 	// APIReader reads the other Secrets (referenced ones) uncached: the
 	// manager's cache holds only their metadata.
 	APIReader client.Reader
-	// Owned caches the Secrets the controllers write (see ownedSecrets);
-	// nil reads them through APIReader and watches their metadata only.
+	// Owned caches the Secrets the controllers write (see ownedSecrets):
+	// they are read and watched through it. Required.
 	Owned    cache.Cache
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
@@ -121,6 +121,9 @@ type clientState struct {
 	// fresh, reads it), and no Normal Event is recorded: a new client's
 	// generated secret and first Ready are in its status.
 	fresh bool
+	// generated says generatedSecret made a new secret for the credentials
+	// Secret (recorded as an Event once written, unless fresh).
+	generated bool
 	// blocked stops the remaining steps and removes the snapshot entry:
 	// the client must not be served as it is.
 	blocked bool
@@ -401,10 +404,8 @@ func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv
 		if st.secret, err = GenerateSecret(); err != nil {
 			return err
 		}
-		if !st.fresh {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
-				"generated a 256-bit client secret into Secret %s", name)
-		}
+		// The Event is recorded once the credentials Secret holds it.
+		st.generated = true
 	}
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
 		fmt.Sprintf("the client secret was generated into Secret %s (key %s)", name, CredentialClientSecret))
@@ -472,6 +473,10 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 		if err := r.Patch(ctx, secret, patch); err != nil {
 			return err
 		}
+	}
+	if st.generated && !st.fresh {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
+			"generated a 256-bit client secret into Secret %s", name)
 	}
 	obj.Status.CredentialsSecretName = name
 	return nil
