@@ -195,9 +195,39 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	if code == "" {
 		return nil, oautherr.Newf(oautherr.InvalidRequest, "device_code is required.")
 	}
-	d, res, err := s.store.PollDeviceAuth(ctx, store.HashToken(code), c.ID, pollGrace)
+	var (
+		acc    *registry.Account
+		scopes []string
+		family string
+		raw    string // the refresh token, if the client may have one
+	)
+	if c.AllowsGrant("refresh_token") {
+		family, raw = newID(), newSecret()
+	}
+	// Called by the store once an approved poll has consumed the
+	// authorization, in the poll's transaction: the device code is used up
+	// from then on, whatever the checks say, and the refresh token is stored
+	// with the consumption (one commit), so tokens are answered only after
+	// the commit that holds the refresh token.
+	poll := store.DevicePoll{Grace: pollGrace, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
+		a, e := redeemableAccount(t.reg, c, d.AccountID)
+		if e != nil {
+			return nil, e
+		}
+		acc, scopes = a, allowedScopes(c, d.Scopes)
+		if raw == "" {
+			return nil, nil
+		}
+		rt := refreshRecord(t, acc, scopes, family, d.AuthTime, raw)
+		return &rt, nil
+	}}
+	d, res, err := s.store.PollDeviceAuth(ctx, store.HashToken(code), c.ID, poll)
+	var checkErr *oautherr.Error
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed), errors.Is(err, store.ErrExpired):
+	case errors.As(err, &checkErr): // from Issue: the device code is used up
+		return nil, checkErr
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed), errors.Is(err, store.ErrExpired),
+		errors.Is(err, store.ErrRevoked):
 		return nil, oautherr.New(oautherr.InvalidGrant)
 	case err != nil:
 		return nil, serverError(err)
@@ -215,21 +245,11 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	default:
 		return nil, serverError(errors.New("unknown poll outcome " + string(res)))
 	}
-	acc, e := redeemableAccount(t.reg, c, d.AccountID)
-	if e != nil {
-		return nil, e
+	if acc == nil { // a store that did not call Issue
+		return nil, serverError(errors.New("approved device poll without Issue"))
 	}
-	scopes := allowedScopes(c, d.Scopes)
-	is := issue{client: c, account: acc, scopes: scopes, authTime: d.AuthTime}
-	if c.AllowsGrant("refresh_token") {
-		is.family = newID()
-		raw, e := s.newRefreshToken(ctx, t, acc, scopes, is.family, d.AuthTime)
-		if e != nil {
-			return nil, e
-		}
-		is.refresh = raw
-	}
-	return s.mintOrFail(t, is)
+	return s.mintOrFail(t, issue{client: c, account: acc, scopes: scopes, family: family, refresh: raw,
+		authTime: d.AuthTime})
 }
 
 // redeemableAccount returns the account a grant (code, refresh token,

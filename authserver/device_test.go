@@ -19,6 +19,7 @@ package authserver_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -500,4 +501,79 @@ func TestAccountDisabledAtRedemption(t *testing.T) {
 	expectError(t, f.post(authserver.PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedir}}, "web", webSecret),
 		401, oautherr.AccountDisabled)
 	expectError(t, f.post(authserver.PathToken, pw, "pw", pwSecret), 401, oautherr.AccountDisabled)
+}
+
+// storingStore makes the device grant's refresh token fail to be stored on
+// the next approved poll (a conflicting hash), and refuses
+// CreateRefreshToken: the device grant must store its refresh token with the
+// poll, in one transaction.
+type storingStore struct {
+	store.Store
+	existing store.Hash // hash of a refresh token already stored
+	fail     bool
+}
+
+func (s *storingStore) CreateRefreshToken(context.Context, store.RefreshToken) error {
+	return errors.New("the device grant must not store its refresh token separately")
+}
+
+func (s *storingStore) PollDeviceAuth(ctx context.Context, h store.Hash, clientID string, p store.DevicePoll) (store.DeviceAuth, store.PollResult, error) {
+	if s.fail && p.Issue != nil {
+		s.fail = false
+		issue := p.Issue
+		p.Issue = func(d store.DeviceAuth) (*store.RefreshToken, error) {
+			rt, err := issue(d)
+			if rt != nil {
+				conflicting := *rt
+				conflicting.Hash = s.existing
+				rt = &conflicting
+			}
+			return rt, err
+		}
+	}
+	return s.Store.PollDeviceAuth(ctx, h, clientID, p)
+}
+
+// TestDeviceTokensAfterCommit: an approved poll whose refresh token cannot be
+// stored gets no tokens and does not use up the approval; the next poll gets
+// tokens whose refresh token was stored with the poll.
+func TestDeviceTokensAfterCommit(t *testing.T) {
+	var st *storingStore
+	f := newFixture(t, func(c *authserver.Config) {
+		st = &storingStore{Store: c.Store}
+		c.Store = st
+	})
+	ctx := context.Background()
+	existing := store.RefreshToken{Hash: store.HashToken("existing"), FamilyID: store.NewID(), ClientID: "tv",
+		AccountID: "team/alice", ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if err := f.store.CreateRefreshToken(ctx, existing); err != nil {
+		t.Fatal(err)
+	}
+	st.existing, st.fail = existing.Hash, true
+	d := f.startDevice(tvClient, "openid")
+	if _, err := f.store.ApproveDeviceAuth(ctx, strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, f.poll(tvClient, d.DeviceCode), http.StatusInternalServerError, oautherr.ServerError)
+	if st.fail {
+		t.Fatal("the approved poll did not go through PollDeviceAuth with Issue")
+	}
+	// The failed poll did not count: no slow_down, and the approval is
+	// still there.
+	resp := f.poll(tvClient, d.DeviceCode)
+	var tok map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("poll after the failed one: %d %v %v", resp.StatusCode, tok, err)
+	}
+	resp.Body.Close()
+	raw, _ := tok["refresh_token"].(string)
+	if raw == "" {
+		t.Fatalf("no refresh token: %v", tok)
+	}
+	rt, err := f.store.GetRefreshToken(ctx, store.HashToken(raw))
+	if err != nil || rt.ClientID != "tv" || rt.AccountID != "team/alice" {
+		t.Fatalf("refresh token of the device grant: %+v, %v", rt, err)
+	}
+	f.clock.Advance(time.Minute)
+	expectError(t, f.poll(tvClient, d.DeviceCode), 400, oautherr.InvalidGrant)
 }

@@ -647,7 +647,8 @@ func (s *sqlStore) DenyDeviceAuth(ctx context.Context, userCode string) (DeviceA
 	return s.decideDevice(ctx, userCode, DeviceDenied, "", time.Time{})
 }
 
-func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, grace time.Duration) (DeviceAuth, PollResult, error) {
+func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, p DevicePoll) (DeviceAuth, PollResult, error) {
+	grace := p.Grace
 	var (
 		out     DeviceAuth
 		outcome PollResult
@@ -666,12 +667,29 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
 		if err == nil {
 			out = d
-			if d.Status == DeviceApproved {
-				outcome = PollApproved
-			} else {
+			if d.Status != DeviceApproved {
 				outcome = PollPending
+				return nil
 			}
-			return nil
+			outcome = PollApproved
+			if p.Issue == nil {
+				return nil
+			}
+			t, err := p.Issue(d)
+			if err != nil {
+				result = err // the consumption stands
+				return nil
+			}
+			if t == nil {
+				return nil
+			}
+			if t.ClientID != clientID || t.AccountID != d.AccountID {
+				return errors.New("store: the refresh token Issue returned is not of the client and account of the device authorization")
+			}
+			if err := validRefresh(*t); err != nil {
+				return err
+			}
+			return s.createRefresh(ctx, q, *t, now)
 		}
 		if !isNoRows(err) {
 			return dbErr("poll device authorization", err)

@@ -233,6 +233,31 @@ const (
 	PollExpired PollResult = "expired_token"
 )
 
+// DevicePoll configures one [Store.PollDeviceAuth].
+type DevicePoll struct {
+	// Grace: a poll that comes before the interval has passed but less than
+	// Grace after the last poll returns PollPending and changes nothing
+	// (clients such as golang.org/x/oauth2 re-send a failed token request at
+	// once). 0 is strict.
+	Grace time.Duration
+
+	// Issue, if set, is called with the consumed authorization (the state
+	// after the poll) inside the poll's transaction, only when the poll
+	// returns PollApproved. It checks the account and returns the first
+	// refresh token of a new family (its ClientID and AccountID must be the
+	// authorization's), or nil for none. The token and its family are then
+	// stored in the same transaction as the consumption: one commit, and no
+	// consumed approval without its refresh token after a crash. If the
+	// token cannot be stored (ErrConflict, ErrRevoked, a database error),
+	// the whole poll is rolled back: the approval stays usable (and the poll
+	// does not count as the last poll). If Issue returns an error, the
+	// approval stays consumed (as when the caller's checks fail after the
+	// poll; a later poll gets ErrAlreadyUsed), nothing else is stored, and
+	// PollDeviceAuth returns the record, PollApproved and that error as is.
+	// Issue must be quick and must not call the store.
+	Issue func(d DeviceAuth) (*RefreshToken, error)
+}
+
 // SlowDownStep is how much the polling interval grows on each slow_down.
 const SlowDownStep = 5 * time.Second
 
@@ -356,16 +381,17 @@ type Store interface {
 	// poll returns PollPending, or PollApproved and marks the authorization
 	// consumed (tokens are issued exactly once). A poll that does not pass
 	// returns PollSlowDown, grows the interval by 5s and counts as the last
-	// poll — unless it came less than grace after the last poll, in which case
-	// it returns PollPending and changes nothing (clients such as
-	// golang.org/x/oauth2 re-send a failed token request at once; pass 0 to
-	// be strict). PollDenied and PollExpired are returned whenever they
-	// apply, regardless of the interval. The returned record is the state
-	// after the poll.
+	// poll — unless it came less than p.Grace after the last poll, in which
+	// case it returns PollPending and changes nothing. PollDenied and
+	// PollExpired are returned whenever they apply, regardless of the
+	// interval. The returned record is the state after the poll. With
+	// p.Issue set, the first refresh token is created in the same
+	// transaction as the consuming poll (see [DevicePoll]).
 	//
 	// Errors: ErrNotFound (unknown device code or another client's),
-	// ErrAlreadyUsed (approved and already consumed; record returned).
-	PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, grace time.Duration) (DeviceAuth, PollResult, error)
+	// ErrAlreadyUsed (approved and already consumed; record returned), or
+	// p.Issue's error (record and PollApproved returned; consumed).
+	PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, p DevicePoll) (DeviceAuth, PollResult, error)
 
 	// CreateSession stores a login session. ErrConflict if the ID exists.
 	CreateSession(ctx context.Context, s Session) error

@@ -545,7 +545,7 @@ func TestPollLeeway(t *testing.T) {
 				{1700 * time.Millisecond, store.PollSlowDown}, // 300ms early
 			} {
 				clock.Advance(step.after)
-				if _, got, err := s.PollDeviceAuth(ctx, h, "tv", 0); err != nil || got != step.want {
+				if _, got, err := s.PollDeviceAuth(ctx, h, "tv", store.DevicePoll{}); err != nil || got != step.want {
 					t.Fatalf("poll %d: %v, %v; want %v", i, got, err, step.want)
 				}
 			}

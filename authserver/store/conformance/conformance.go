@@ -74,6 +74,9 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Device/Expiry", testDeviceExpiry},
 		{"Device/ConcurrentPollPending", testDeviceConcurrentPending},
 		{"Device/ConcurrentPollApproved", testDeviceConcurrentApproved},
+		{"Device/IssueRefresh", testDeviceIssue},
+		{"Device/IssueErrors", testDeviceIssueErrors},
+		{"Device/ConcurrentPollIssue", testDeviceConcurrentIssue},
 		{"Session", testSession},
 		{"Consent", testConsent},
 		{"Lockout/Counting", testLockoutCounting},
@@ -939,7 +942,7 @@ func testDeviceCreateGet(t *testing.T, e env) {
 
 func poll(t *testing.T, e env, d store.DeviceAuth, grace time.Duration, want store.PollResult) store.DeviceAuth {
 	t.Helper()
-	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, grace)
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, store.DevicePoll{Grace: grace})
 	if err != nil {
 		t.Fatalf("poll: %v (want %s)", err, want)
 	}
@@ -1008,7 +1011,7 @@ func testDevicePollFlow(t *testing.T, e env) {
 
 	// Tokens are issued once.
 	e.clock.Advance(time.Minute)
-	got, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+	got, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{})
 	wantErr(t, err, store.ErrAlreadyUsed, "poll after consumption")
 	if got.DeviceHash != d.DeviceHash {
 		t.Errorf("consumed poll returned %+v, want the record", got)
@@ -1046,9 +1049,9 @@ func testDeviceDenyAndErrors(t *testing.T, e env) {
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	poll(t, e, d, 0, store.PollPending)
 
-	_, _, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "other-client", 0)
+	_, _, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "other-client", store.DevicePoll{})
 	wantErr(t, err, store.ErrNotFound, "poll by another client")
-	_, _, err = e.s.PollDeviceAuth(e.ctx, hash("device"), "tv", 0)
+	_, _, err = e.s.PollDeviceAuth(e.ctx, hash("device"), "tv", store.DevicePoll{})
 	wantErr(t, err, store.ErrNotFound, "poll unknown device code")
 	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", e.clock.Now())
 	wantErr(t, err, store.ErrNotFound, "approve unknown")
@@ -1101,7 +1104,7 @@ func testDeviceConcurrentPending(t *testing.T, e env) {
 	res := make([]store.PollResult, Concurrency)
 	errs := make([]error, Concurrency)
 	together(Concurrency, func(i int) {
-		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{})
 	})
 	passed := 0
 	for i := range res {
@@ -1136,7 +1139,7 @@ func testDeviceConcurrentApproved(t *testing.T, e env) {
 	res := make([]store.PollResult, Concurrency)
 	errs := make([]error, Concurrency)
 	together(Concurrency, func(i int) {
-		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", 0)
+		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{})
 	})
 	approved := 0
 	for i := range res {
@@ -1152,6 +1155,254 @@ func testDeviceConcurrentApproved(t *testing.T, e env) {
 	if approved != 1 {
 		t.Fatalf("%d of %d concurrent polls got tokens, want exactly 1", approved, Concurrency)
 	}
+}
+
+// deviceIssuing returns a DevicePoll whose Issue creates the first refresh
+// token of a new family (the HTTP layer's device grant) and counts its calls.
+func deviceIssuing(e env, calls *int) (store.DevicePoll, *store.RefreshToken) {
+	rt := newRefresh(e, store.NewID(), "tv")
+	return store.DevicePoll{Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
+		*calls++
+		rt.AccountID, rt.Scopes, rt.AuthTime = d.AccountID, d.Scopes, d.AuthTime
+		return &rt, nil
+	}}, &rt
+}
+
+// approvedDevice creates a device authorization, polls it once (pending) and
+// approves it for alice; the next poll is due after its interval.
+func approvedDevice(t *testing.T, e env) store.DeviceAuth {
+	t.Helper()
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	poll(t, e, d, 0, store.PollPending)
+	got, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now().Add(-time.Second))
+	noErr(t, err, "approve")
+	return got
+}
+
+func testDeviceIssue(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	calls := 0
+	p, rt := deviceIssuing(e, &calls)
+	p.Grace = 2 * time.Second
+	pollIssue := func(want store.PollResult) store.DeviceAuth {
+		t.Helper()
+		got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", p)
+		if err != nil || res != want {
+			t.Fatalf("poll = %s, %v; want %s", res, err, want)
+		}
+		return got
+	}
+	// Issue is called only for the poll that consumes the approval:
+	// not while pending, within the grace, or on a slow_down.
+	pollIssue(store.PollPending)
+	e.clock.Advance(500 * time.Millisecond)
+	authTime := e.clock.Now()
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	noErr(t, err, "approve")
+	pollIssue(store.PollPending) // within the grace
+	e.clock.Advance(2 * time.Second)
+	slow := pollIssue(store.PollSlowDown)
+	if calls != 0 {
+		t.Fatalf("Issue called %d times before the approved poll", calls)
+	}
+	e.clock.Advance(slow.Interval)
+	got := pollIssue(store.PollApproved)
+	if calls != 1 || got.ConsumedAt.IsZero() || got.AccountID != "alice" {
+		t.Fatalf("Issue called %d times, state %+v", calls, got)
+	}
+	stored, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get the refresh token created with the approved poll")
+	if stored.FamilyID != rt.FamilyID || stored.ClientID != "tv" || stored.AccountID != "alice" {
+		t.Errorf("refresh token = %+v", stored)
+	}
+	eqScopes(t, "Scopes", stored.Scopes, d.Scopes)
+	eqTime(t, "AuthTime", stored.AuthTime, authTime)
+	eqTime(t, "CreatedAt", stored.CreatedAt, e.clock.Now())
+	// It rotates like any other.
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "tv",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+
+	// Not called for a consumed, unknown, denied or expired device code.
+	e.clock.Advance(time.Minute)
+	_, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", p)
+	wantErr(t, err, store.ErrAlreadyUsed, "poll after consumption")
+	_, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "other-client", p)
+	wantErr(t, err, store.ErrNotFound, "poll by another client")
+	denied := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, denied), "create")
+	_, err = e.s.DenyDeviceAuth(e.ctx, denied.UserCode)
+	noErr(t, err, "deny")
+	if _, res, err := e.s.PollDeviceAuth(e.ctx, denied.DeviceHash, "tv", p); err != nil || res != store.PollDenied {
+		t.Fatalf("poll denied = %s, %v", res, err)
+	}
+	late := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, late), "create")
+	_, err = e.s.ApproveDeviceAuth(e.ctx, late.UserCode, "alice", e.clock.Now())
+	noErr(t, err, "approve")
+	e.clock.Set(us(late.ExpiresAt))
+	if _, res, err := e.s.PollDeviceAuth(e.ctx, late.DeviceHash, "tv", p); err != nil || res != store.PollExpired {
+		t.Fatalf("poll expired = %s, %v", res, err)
+	}
+	if calls != 1 {
+		t.Errorf("Issue called %d times, want once", calls)
+	}
+
+	// Issue returning nil: tokens without a refresh token.
+	none := approvedDevice(t, e)
+	e.clock.Advance(none.Interval)
+	got, res, err := e.s.PollDeviceAuth(e.ctx, none.DeviceHash, "tv", store.DevicePoll{
+		Issue: func(store.DeviceAuth) (*store.RefreshToken, error) { return nil, nil }})
+	if err != nil || res != store.PollApproved || got.ConsumedAt.IsZero() {
+		t.Fatalf("poll with Issue returning nil = %s, %v, %+v", res, err, got)
+	}
+}
+
+func testDeviceIssueErrors(t *testing.T, e env) {
+	// Issue's error: the approval is consumed, nothing else is stored, the
+	// error comes back as is with the record.
+	d := approvedDevice(t, e)
+	e.clock.Advance(d.Interval)
+	errCheck := errors.New("account disabled")
+	var rt store.RefreshToken
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{
+		Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
+			rt = newRefresh(e, store.NewID(), "tv")
+			return &rt, errCheck
+		}})
+	if err != errCheck {
+		t.Fatalf("poll with a failing Issue: %v, want its error as is", err)
+	}
+	if res != store.PollApproved || got.DeviceHash != d.DeviceHash || got.ConsumedAt.IsZero() {
+		t.Errorf("poll with a failing Issue returned %s, %+v; want approved and the consumed record", res, got)
+	}
+	_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrNotFound, "refresh token of a failing Issue")
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, rt.FamilyID); err != nil || revoked {
+		t.Errorf("family of a failing Issue: revoked = %v, %v", revoked, err)
+	}
+	e.clock.Advance(time.Minute)
+	_, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{})
+	wantErr(t, err, store.ErrAlreadyUsed, "poll after a failing Issue")
+
+	// A refresh token that cannot be stored: the whole poll is rolled back,
+	// the approval stays usable and the poll does not count.
+	existing := newRefresh(e, store.NewID(), "tv")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, existing), "create refresh token")
+	foreign := newRefresh(e, store.NewID(), "tv")
+	foreign.AccountID = "bob"
+	noErr(t, e.s.CreateRefreshToken(e.ctx, foreign), "create bob's refresh token")
+	for _, tc := range []struct {
+		name    string
+		revoke  bool // the family is revoked before the poll
+		token   func() store.RefreshToken
+		wantErr error
+	}{
+		{name: "duplicate hash", wantErr: store.ErrConflict, token: func() store.RefreshToken {
+			rt := newRefresh(e, store.NewID(), "tv")
+			rt.Hash = existing.Hash
+			return rt
+		}},
+		{name: "family of another account", wantErr: store.ErrConflict, token: func() store.RefreshToken {
+			return newRefresh(e, foreign.FamilyID, "tv")
+		}},
+		{name: "another client", token: func() store.RefreshToken {
+			return newRefresh(e, store.NewID(), "other-client")
+		}},
+		{name: "another account", token: func() store.RefreshToken {
+			rt := newRefresh(e, store.NewID(), "tv")
+			rt.AccountID = "bob"
+			return rt
+		}},
+		{name: "no expiry", token: func() store.RefreshToken {
+			rt := newRefresh(e, store.NewID(), "tv")
+			rt.ExpiresAt = time.Time{}
+			return rt
+		}},
+		{name: "revoked family", revoke: true, wantErr: store.ErrRevoked, token: func() store.RefreshToken {
+			return newRefresh(e, store.NewID(), "tv")
+		}},
+	} {
+		d := approvedDevice(t, e)
+		e.clock.Advance(d.Interval)
+		before, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+		noErr(t, err, tc.name+": get")
+		rt := tc.token()
+		if tc.revoke {
+			noErr(t, e.s.RevokeRefreshFamily(e.ctx, rt.FamilyID), tc.name+": revoke family")
+		}
+		_, _, err = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{
+			Issue: func(store.DeviceAuth) (*store.RefreshToken, error) { return &rt, nil }})
+		if err == nil {
+			t.Errorf("%s: poll succeeded", tc.name)
+		} else if tc.wantErr != nil {
+			wantErr(t, err, tc.wantErr, tc.name)
+		}
+		if rt.Hash != existing.Hash {
+			_, err = e.s.GetRefreshToken(e.ctx, rt.Hash)
+			wantErr(t, err, store.ErrNotFound, tc.name+": refresh token")
+		}
+		after, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+		noErr(t, err, tc.name+": get")
+		if !after.ConsumedAt.IsZero() || !after.LastPollAt.Equal(before.LastPollAt) || after.Interval != before.Interval {
+			t.Errorf("%s: the failed poll changed the authorization: %+v, before %+v", tc.name, after, before)
+		}
+		// Not counted as the last poll: the next poll, at once, gets the
+		// tokens.
+		calls := 0
+		p, good := deviceIssuing(e, &calls)
+		_, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", p)
+		if err != nil || res != store.PollApproved || calls != 1 {
+			t.Fatalf("%s: poll after the failed one = %s, %v (Issue called %d times); the approval must stay usable",
+				tc.name, res, err, calls)
+		}
+		_, err = e.s.GetRefreshToken(e.ctx, good.Hash)
+		noErr(t, err, tc.name+": refresh token of the poll after the failed one")
+	}
+}
+
+func testDeviceConcurrentIssue(t *testing.T, e env) {
+	d := approvedDevice(t, e)
+	e.clock.Advance(d.Interval)
+	polls := make([]store.DevicePoll, Concurrency)
+	rts := make([]*store.RefreshToken, Concurrency)
+	calls := make([]int, Concurrency)
+	res := make([]store.PollResult, Concurrency)
+	errs := make([]error, Concurrency)
+	for i := range polls {
+		polls[i], rts[i] = deviceIssuing(e, &calls[i])
+	}
+	together(Concurrency, func(i int) {
+		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", polls[i])
+	})
+	winner := -1
+	for i := range res {
+		switch {
+		case errs[i] == nil && res[i] == store.PollApproved:
+			if winner >= 0 {
+				t.Fatalf("polls %d and %d both got tokens", winner, i)
+			}
+			winner = i
+		case errs[i] == nil && res[i] == store.PollSlowDown, errors.Is(errs[i], store.ErrAlreadyUsed):
+			if calls[i] != 0 {
+				t.Errorf("Issue called for losing poll %d", i)
+			}
+			_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
+			wantErr(t, err, store.ErrNotFound, "refresh token of a losing poll")
+		default:
+			t.Errorf("poll %d = %s, %v", i, res[i], errs[i])
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no poll got tokens")
+	}
+	if calls[winner] != 1 {
+		t.Errorf("Issue called %d times for the winning poll", calls[winner])
+	}
+	_, err := e.s.GetRefreshToken(e.ctx, rts[winner].Hash)
+	noErr(t, err, "winner's refresh token")
 }
 
 // --- sessions ---
