@@ -102,7 +102,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	resetPeakRSS(pid)
-	cpu0 := cpuTicks(pid)
+	cpu0 := CPUTicks(pid)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -168,7 +168,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	cpu1 := cpuTicks(pid)
+	cpu1 := CPUTicks(pid)
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -178,7 +178,7 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 	r := Result{Workload: wl.Name, Target: wl.Target, Seconds: el, OK: ok.Load(), Unexpected: unexpected.Load(),
 		Errors: errs.Load(), RPS: float64(ok.Load()) / el,
 		P50ms: pct(all, 0.50), P99ms: pct(all, 0.99), P999ms: pct(all, 0.999),
-		PeakRSSMiB: float64(peakRSSKiB(pid)) / 1024, LoadAvg: loadAvg()}
+		PeakRSSMiB: float64(PeakRSSKiB(pid)) / 1024, LoadAvg: loadAvg()}
 	if n > 0 && cpu0 >= 0 && cpu1 >= 0 {
 		r.CPUmsPerReq = float64(cpu1-cpu0) * 1000 / clkTck / float64(n)
 	}
@@ -212,8 +212,8 @@ func truncate(s string, n int) string {
 // clkTck is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
 const clkTck = 100
 
-// cpuTicks returns utime+stime of pid in clock ticks, -1 if unreadable.
-func cpuTicks(pid int) int64 {
+// CPUTicks returns utime+stime of pid in clock ticks, -1 if unreadable.
+func CPUTicks(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return -1
@@ -237,8 +237,8 @@ func cpuTicks(pid int) int64 {
 	return u + st
 }
 
-// peakRSSKiB reads VmHWM of pid.
-func peakRSSKiB(pid int) int64 {
+// PeakRSSKiB reads VmHWM of pid (0 when it cannot).
+func PeakRSSKiB(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0

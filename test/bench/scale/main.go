@@ -247,7 +247,7 @@ func run(ctx context.Context, o options, root string) error {
 	for name, address := range map[string]string{"manager": mgrPprof, "authserver": asPprof} {
 		go saveProfile(ctx, address, filepath.Join(o.workDir, name+".cpu.pprof"), 10*time.Second, 20*time.Second)
 	}
-	mgrCPU0, asCPU0, selfCPU0, busy0 := cpuTicks(mgr.Pid()), cpuTicks(as.Pid()), cpuTicks(os.Getpid()), machineBusyTicks()
+	mgrCPU0, asCPU0, selfCPU0, busy0 := bench.CPUTicks(mgr.Pid()), bench.CPUTicks(as.Pid()), bench.CPUTicks(os.Getpid()), machineBusyTicks()
 	start := time.Now()
 	if err := createClients(ctx, c, o); err != nil {
 		return err
@@ -278,8 +278,8 @@ func run(ctx context.Context, o options, root string) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	mgrCPU, asCPU := cpuTicks(mgr.Pid())-mgrCPU0, cpuTicks(as.Pid())-asCPU0
-	selfCPU, busy := cpuTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
+	mgrCPU, asCPU := bench.CPUTicks(mgr.Pid())-mgrCPU0, bench.CPUTicks(as.Pid())-asCPU0
+	selfCPU, busy := bench.CPUTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
 	writes1, err := apiWrites(ctx, cfg)
 	if err != nil {
 		return err
@@ -305,8 +305,8 @@ func run(ctx context.Context, o options, root string) error {
 	fmt.Printf("| CPU until all Ready and served: manager / authserver | %.1fs / %.1fs |\n", float64(mgrCPU)/100, float64(asCPU)/100)
 	fmt.Printf("| machine CPU busy until then: total / this program (creates, watch) / the rest (API server, etcd, other work) | %.1fs / %.1fs / %.1fs |\n",
 		float64(busy)/100, float64(selfCPU)/100, float64(busy-mgrCPU-asCPU-selfCPU)/100)
-	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(peakRSSKiB(mgr.Pid()))/1024)
-	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(peakRSSKiB(as.Pid()))/1024)
+	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(mgr.Pid()))/1024)
+	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(as.Pid()))/1024)
 	// Apply-to-served latency: toggle client_credentials in policy-0 and
 	// time until the probe client's token request flips.
 	secret, err := probeSecret(ctx, c, nsName(0))
@@ -383,7 +383,8 @@ func run(ctx context.Context, o options, root string) error {
 			}
 			return lat[min(int(float64(len(lat))*p), len(lat)-1)]
 		}
-		fmt.Printf("| apply-to-served p50 / p99 / max, %s (%d changes, 100 clients each) | %s / %s / %s |\n", sc.name, len(lat),
+		fmt.Printf("| apply-to-served p50 / p99 / max, %s (%d changes, %d clients each) | %s / %s / %s |\n", sc.name, len(lat),
+			(o.clients+o.namespaces-1)/o.namespaces,
 			q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	}
 	fmt.Printf("| load average at the end | %s |\n", loadAvg())
@@ -485,13 +486,13 @@ func createClients(ctx context.Context, c client.Client, o options) error {
 // runCreatesOnly measures what the API server alone costs: the N creates
 // with no manager and no authserver (the floor of the control-plane run).
 func runCreatesOnly(ctx context.Context, o options, c client.Client) error {
-	selfCPU0, busy0 := cpuTicks(os.Getpid()), machineBusyTicks()
+	selfCPU0, busy0 := bench.CPUTicks(os.Getpid()), machineBusyTicks()
 	start := time.Now()
 	if err := createClients(ctx, c, o); err != nil {
 		return err
 	}
 	created := time.Since(start)
-	selfCPU, busy := cpuTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
+	selfCPU, busy := bench.CPUTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
 	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
 	fmt.Printf("| clients / namespaces (creates only: no manager, no authserver) | %d / %d |\n", o.clients, o.namespaces)
 	fmt.Printf("| creation (16 parallel creates) | %s |\n", created.Round(time.Millisecond))
@@ -672,36 +673,6 @@ func machineBusyTicks() int64 {
 	return busy
 }
 
-// cpuTicks is utime+stime of pid in clock ticks (1/100 s).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + st
-}
-
-func peakRSSKiB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
 func loadAvg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
@@ -782,7 +753,7 @@ func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig
 	fmt.Printf("| Secrets written (16 parallel creates) | %s |\n", written.Round(time.Millisecond))
 	fmt.Printf("| authserver serves all after | %s |\n", served.Round(time.Millisecond))
 	fmt.Printf("| client_credentials answer | %d |\n", status)
-	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(peakRSSKiB(as.Pid()))/1024)
+	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(as.Pid()))/1024)
 	fmt.Printf("| load average at the end | %s |\n", loadAvg())
 	return nil
 }
