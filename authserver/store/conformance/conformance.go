@@ -146,6 +146,31 @@ func eqScopes(t *testing.T, what string, got, want []string) {
 }
 
 // together runs fn(i) for i in [0, n) in n goroutines released at once.
+// oneWinner checks that exactly one of n concurrent attempts won and
+// returns it. won(i) says attempt i succeeded; lost(i) checks a loser and
+// returns nil for an expected loss, or what was wrong.
+func oneWinner(t *testing.T, what string, n int, won func(i int) bool, lost func(i int) error) int {
+	t.Helper()
+	winner := -1
+	for i := range n {
+		switch {
+		case won(i):
+			if winner >= 0 {
+				t.Fatalf("%s %d and %d both succeeded", what, winner, i)
+			}
+			winner = i
+		default:
+			if err := lost(i); err != nil {
+				t.Errorf("%s %d: %v", what, i, err)
+			}
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no %s succeeded", what)
+	}
+	return winner
+}
+
 func together(n int, fn func(i int)) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -354,22 +379,12 @@ func testAuthCodeConcurrent(t *testing.T, e env) {
 	together(Concurrency, func(i int) {
 		res[i], errs[i] = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", iss[i])
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Fatalf("redemptions %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case errors.Is(err, store.ErrAlreadyUsed):
-		default:
-			t.Errorf("redemption %d: unexpected error %v", i, err)
+	winner := oneWinner(t, "redemption", len(errs), func(i int) bool { return errs[i] == nil }, func(i int) error {
+		if !errors.Is(errs[i], store.ErrAlreadyUsed) {
+			return fmt.Errorf("unexpected error %v", errs[i])
 		}
-	}
-	if winner < 0 {
-		t.Fatal("no redemption succeeded")
-	}
+		return nil
+	})
 	for i, err := range errs {
 		if err != nil && res[i].FamilyID != iss[winner].FamilyID {
 			t.Errorf("loser %d saw family %q, want the winner's %q", i, res[i].FamilyID, iss[winner].FamilyID)
@@ -553,27 +568,17 @@ func testAuthCodeConcurrentIssue(t *testing.T, e env) {
 	together(Concurrency, func(i int) {
 		_, errs[i] = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", iss[i])
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Fatalf("redemptions %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case errors.Is(err, store.ErrAlreadyUsed):
-			if calls[i] != 0 {
-				t.Errorf("Issue called for losing redemption %d", i)
-			}
-			_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
-			wantErr(t, err, store.ErrNotFound, "refresh token of a losing redemption")
-		default:
-			t.Errorf("redemption %d: unexpected error %v", i, err)
+	winner := oneWinner(t, "redemption", len(errs), func(i int) bool { return errs[i] == nil }, func(i int) error {
+		if !errors.Is(errs[i], store.ErrAlreadyUsed) {
+			return fmt.Errorf("unexpected error %v", errs[i])
 		}
-	}
-	if winner < 0 {
-		t.Fatal("no redemption succeeded")
-	}
+		if calls[i] != 0 {
+			return errors.New("Issue called for a losing redemption")
+		}
+		_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
+		wantErr(t, err, store.ErrNotFound, "refresh token of a losing redemption")
+		return nil
+	})
 	// The losers are replays: the winner's refresh token is revoked.
 	_, err := e.s.GetRefreshToken(e.ctx, rts[winner].Hash)
 	wantErr(t, err, store.ErrRevoked, "winner's refresh token after the replays")
@@ -837,22 +842,12 @@ func testRefreshConcurrent(t *testing.T, e env) {
 		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
 			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour)})
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Fatalf("rotations %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case errors.Is(err, store.ErrAlreadyUsed):
-		default:
-			t.Errorf("rotation %d: unexpected error %v", i, err)
+	winner := oneWinner(t, "rotation", len(errs), func(i int) bool { return errs[i] == nil }, func(i int) error {
+		if !errors.Is(errs[i], store.ErrAlreadyUsed) {
+			return fmt.Errorf("unexpected error %v", errs[i])
 		}
-	}
-	if winner < 0 {
-		t.Fatal("no rotation succeeded")
-	}
+		return nil
+	})
 	// Exactly one successor was stored, and the losers' reuse revoked it.
 	for i, h := range hashes {
 		_, err := e.s.GetRefreshToken(e.ctx, h)
@@ -1377,27 +1372,17 @@ func testDeviceConcurrentIssue(t *testing.T, e env) {
 	together(Concurrency, func(i int) {
 		_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", polls[i])
 	})
-	winner := -1
-	for i := range res {
-		switch {
-		case errs[i] == nil && res[i] == store.PollApproved:
-			if winner >= 0 {
-				t.Fatalf("polls %d and %d both got tokens", winner, i)
-			}
-			winner = i
-		case errs[i] == nil && res[i] == store.PollSlowDown, errors.Is(errs[i], store.ErrAlreadyUsed):
-			if calls[i] != 0 {
-				t.Errorf("Issue called for losing poll %d", i)
-			}
-			_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
-			wantErr(t, err, store.ErrNotFound, "refresh token of a losing poll")
-		default:
-			t.Errorf("poll %d = %s, %v", i, res[i], errs[i])
+	winner := oneWinner(t, "poll", len(res), func(i int) bool { return errs[i] == nil && res[i] == store.PollApproved }, func(i int) error {
+		if !(errs[i] == nil && res[i] == store.PollSlowDown) && !errors.Is(errs[i], store.ErrAlreadyUsed) {
+			return fmt.Errorf("= %s, %v", res[i], errs[i])
 		}
-	}
-	if winner < 0 {
-		t.Fatal("no poll got tokens")
-	}
+		if calls[i] != 0 {
+			return errors.New("Issue called for a losing poll")
+		}
+		_, err := e.s.GetRefreshToken(e.ctx, rts[i].Hash)
+		wantErr(t, err, store.ErrNotFound, "refresh token of a losing poll")
+		return nil
+	})
 	if calls[winner] != 1 {
 		t.Errorf("Issue called %d times for the winning poll", calls[winner])
 	}

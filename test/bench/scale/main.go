@@ -444,13 +444,14 @@ func waitDocuments(ctx context.Context, metricsAddr string, n int, d time.Durati
 // nsName is the name of the i-th bench namespace.
 func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
 
-// createClients creates the N OAuthClients with 16 parallel creates.
-func createClients(ctx context.Context, c client.Client, o options) error {
+// inParallel runs fn for 0..n-1 on 16 workers and returns the first error
+// (the workers stop at it, or when ctx ends).
+func inParallel(ctx context.Context, n int, fn func(i int) error) error {
 	var (
 		next    atomic.Int64
 		wg      sync.WaitGroup
 		errOnce sync.Once
-		cerr    error
+		first   error
 	)
 	for range 16 {
 		wg.Add(1)
@@ -458,29 +459,36 @@ func createClients(ctx context.Context, c client.Client, o options) error {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= o.clients || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				ns := i % o.namespaces
-				oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
-					Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
-						GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
-						Scopes:     []oauthv1alpha1.Scope{"read"}}}
-				if ns < o.policies {
-					oc.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: fmt.Sprintf("policy-%d", ns)}
-				}
-				if i == 0 {
-					oc.Name = "probe"
-				}
-				if err := c.Create(ctx, oc); err != nil {
-					errOnce.Do(func() { cerr = err })
+				if err := fn(i); err != nil {
+					errOnce.Do(func() { first = err })
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return cerr
+	return first
+}
+
+// createClients creates the N OAuthClients with 16 parallel creates.
+func createClients(ctx context.Context, c client.Client, o options) error {
+	return inParallel(ctx, o.clients, func(i int) error {
+		ns := i % o.namespaces
+		oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
+			Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
+				GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
+				Scopes:     []oauthv1alpha1.Scope{"read"}}}
+		if ns < o.policies {
+			oc.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: fmt.Sprintf("policy-%d", ns)}
+		}
+		if i == 0 {
+			oc.Name = "probe"
+		}
+		return c.Create(ctx, oc)
+	})
 }
 
 // runCreatesOnly measures what the API server alone costs: the N creates
@@ -708,38 +716,17 @@ func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig
 	}
 	logf("writing %d snapshot Secrets", len(docs))
 	start := time.Now()
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		cerr    error
-	)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(docs) || ctx.Err() != nil {
-					return
-				}
-				b, err := snapshot.Encode(docs[i])
-				if err == nil {
-					err = c.Create(ctx, &corev1.Secret{
-						ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: fmt.Sprintf("authops-bench-%05d", i),
-							Labels: map[string]string{snapshot.LabelSnapshot: string(docs[i].Kind)}},
-						Data: map[string][]byte{snapshot.DataKey: b}})
-				}
-				if err != nil {
-					errOnce.Do(func() { cerr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if cerr != nil {
-		return cerr
+	if err := inParallel(ctx, len(docs), func(i int) error {
+		b, err := snapshot.Encode(docs[i])
+		if err != nil {
+			return err
+		}
+		return c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: fmt.Sprintf("authops-bench-%05d", i),
+				Labels: map[string]string{snapshot.LabelSnapshot: string(docs[i].Kind)}},
+			Data: map[string][]byte{snapshot.DataKey: b}})
+	}); err != nil {
+		return err
 	}
 	written := time.Since(start)
 	if _, err := waitDocuments(ctx, metrics, len(docs), o.timeout); err != nil {
