@@ -88,6 +88,7 @@ var _ = BeforeSuite(func() {
 		HealthProbeBindAddress: "0",
 		Cache:                  CacheOptions(),
 		Client:                 ClientOptions(),
+		NewClient:              newFaultyClient,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	var ctx context.Context
