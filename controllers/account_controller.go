@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/bcrypt"
@@ -85,49 +84,47 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
 	st := &accountState{}
-	result, passwordErr := r.reconcilePassword(ctx, obj, st)
-	if passwordErr != nil && !isTerminal(passwordErr) {
-		return ctrl.Result{}, passwordErr
+	password, err := r.reconcilePassword(ctx, obj, st)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
+	// An account whose password cannot be used stays in the snapshot
+	// without one (see reconcilePassword).
+	password.summarize(&obj.Status.Conditions, obj.Generation)
 	if err := r.reconcileSnapshot(ctx, obj, st); err != nil {
 		return ctrl.Result{}, err
 	}
-	return result, passwordErr
+	return password.result()
 }
 
-// reconcilePassword reads the password Secret. Sets PasswordReady; on a
-// problem also Ready=False: PasswordSecretNotFound (waiting for the
-// Secret) or PasswordEmpty (stalled). Either way the account stays in the
-// snapshot without a password, so logins fail like a wrong password.
-func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) (ctrl.Result, error) {
+// reconcilePassword reads the password Secret. Sets PasswordReady; a
+// problem is an outcome that sets PasswordReady and Ready False:
+// PasswordSecretNotFound (waiting for the Secret) or PasswordEmpty
+// (stalled). Either way the account stays in the snapshot without a
+// password, so logins fail like a wrong password.
+func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) (outcome, error) {
 	ref := obj.Spec.PasswordSecretRef
 	key := ref.Key
 	if key == "" {
 		key = DefaultPasswordKey
 	}
-	problem := func(reason, msg string) {
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.PasswordReadyCondition, metav1.ConditionFalse, reason, msg)
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
-	}
 	secret := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, secret)
 	if apierrors.IsNotFound(err) {
-		problem(oauthv1alpha1.PasswordSecretNotFoundReason, fmt.Sprintf(
-			"Secret %s does not exist in namespace %s; logins as %s fail until it is created with key %s", ref.Name, obj.Namespace, obj.Spec.Username, key))
-		return ctrl.Result{RequeueAfter: waitInterval}, nil
+		return waitingFor(oauthv1alpha1.PasswordReadyCondition, oauthv1alpha1.PasswordSecretNotFoundReason, fmt.Sprintf(
+			"Secret %s does not exist in namespace %s; logins as %s fail until it is created with key %s", ref.Name, obj.Namespace, obj.Spec.Username, key)), nil
 	}
 	if err != nil {
-		return ctrl.Result{}, err
+		return proceed, err
 	}
 	st.password = string(secret.Data[key])
 	if st.password == "" {
-		msg := fmt.Sprintf("Secret %s has no key %s, or it is empty; logins as %s fail until a password is set there", ref.Name, key, obj.Spec.Username)
-		problem(oauthv1alpha1.PasswordEmptyReason, msg)
-		return ctrl.Result{}, reconcile.TerminalError(errors.New(msg))
+		return stalledOn(oauthv1alpha1.PasswordReadyCondition, oauthv1alpha1.PasswordEmptyReason, fmt.Sprintf(
+			"Secret %s has no key %s, or it is empty; logins as %s fail until a password is set there", ref.Name, key, obj.Spec.Username)), nil
 	}
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.PasswordReadyCondition, metav1.ConditionTrue, oauthv1alpha1.PasswordSetReason,
 		fmt.Sprintf("the password is read from Secret %s (key %s); only its bcrypt hash is stored", ref.Name, key))
-	return ctrl.Result{}, nil
+	return proceed, nil
 }
 
 // reconcileSnapshot writes the account into its snapshot Secret, hashing the

@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -55,7 +54,9 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.reconcileClients(ctx, obj); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, r.reconcileValidation(obj)
+	out := r.reconcileValidation(obj)
+	out.summarize(&obj.Status.Conditions, obj.Generation)
+	return out.result()
 }
 
 // reconcileClients counts the OAuthClients the policy governs (for
@@ -71,15 +72,14 @@ func (r *GrantPolicyReconciler) reconcileClients(ctx context.Context, obj *oauth
 
 // reconcileValidation checks what apply-time validation cannot. Sets Ready:
 // Reconciled, or InvalidSpec (stalled).
-func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy) error {
+func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy) outcome {
 	if _, err := CompilePolicy(obj.Name, obj.Spec); err != nil {
-		msg := fmt.Sprintf("the policy cannot be applied: %v; its %d clients are not served until it is fixed", err, obj.Status.Clients)
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.InvalidSpecReason, msg)
-		return reconcile.TerminalError(errors.New(msg))
+		return stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf(
+			"the policy cannot be applied: %v; its %d clients are not served until it is fixed", err, obj.Status.Clients))
 	}
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
 		fmt.Sprintf("the policy is valid and governs %d %s", obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients")))
-	return nil
+	return proceed
 }
 
 // countDelay groups the recounts of a policy's clients: a burst of client

@@ -48,8 +48,13 @@ func snapshotSecretName(kind snapshot.Kind, uid types.UID) string {
 }
 
 // snapshotStore reads and writes snapshot Secrets in the operator
-// namespace. Reads go to the API server, never to a cache: the documents
-// carry rotation state that must not be read stale.
+// namespace. It reads through reader: the OAuthClient controller's is the
+// cache of owned Secrets (ownedSecrets), the Account controller's the API
+// server. A cached read may be stale, and the client documents carry
+// rotation state (the previous secret's digest) that must not be lost: write
+// never overwrites a version it did not read (a create fails with
+// AlreadyExists, a patch carries an optimistic lock), so a stale read costs
+// a retry, never a lost rotation.
 type snapshotStore struct {
 	client    client.Client
 	reader    client.Reader

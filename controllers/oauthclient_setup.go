@@ -1,0 +1,146 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
+// changes only), and Secrets: the metadata of referenced Secrets, and
+// through Owned the credentials Secrets and snapshot entries. Needs
+// SetupIndexes first.
+//
+// Only what can change the compiled client runs a reconcile: a new
+// generation of the OAuthClient (spec, or deletion, which bumps it), not
+// its status or metadata (the controller's own status and finalizer
+// writes, the authorization server's feedback conditions); and of Secrets,
+// not the creation of the ones the controller writes itself (credentials
+// and snapshot entries), which the reconcile that wrote them has already
+// accounted for. Every change and deletion of those Secrets still runs it.
+func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Owned == nil {
+		return errors.New("OAuthClientReconciler needs Owned, the cache of the Secrets the controllers write (see Setup)")
+	}
+	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }}
+	// The Secrets the controller writes are watched through the cache they
+	// are read from; the metadata watch covers the others (referenced
+	// Secrets: CacheOptions leaves ours out of it at the API server, the
+	// predicate makes sure).
+	notLabelled := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] != ManagedByValue })
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&oauthv1alpha1.OAuthClient{}, generation).
+		Named("oauthclient").
+		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
+		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
+		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
+		Complete(r)
+}
+
+// writtenByController says whether a Secret is one the OAuthClient
+// controller creates: a client's snapshot entry, or a Secret an OAuthClient
+// controls (credentials, or a referenced Secret generated on request).
+func (r *OAuthClientReconciler) writtenByController(o client.Object) bool {
+	if o.GetNamespace() == r.Namespace && o.GetLabels()[snapshot.LabelSnapshot] == string(snapshot.KindClient) {
+		return true
+	}
+	return controlledByClient(o) != nil
+}
+
+// controlledByClient returns the OAuthClient controlling o, if one does.
+func controlledByClient(o client.Object) *metav1.OwnerReference {
+	owner := metav1.GetControllerOf(o)
+	if owner != nil && owner.Kind == "OAuthClient" && strings.HasPrefix(owner.APIVersion, oauthv1alpha1.GroupVersion.Group+"/") {
+		return owner
+	}
+	return nil
+}
+
+// clientsSharingID requeues the other clients using a client's clientID, so
+// that a conflict resolves when the older client goes away.
+func (r *OAuthClientReconciler) clientsSharingID(ctx context.Context, o client.Object) []reconcile.Request {
+	c, ok := o.(*oauthv1alpha1.OAuthClient)
+	if !ok {
+		return nil
+	}
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.MatchingFields{IndexClientID: EffectiveClientID(c)}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients by clientID failed")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, other := range list.Items {
+		if other.UID != c.UID {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+		}
+	}
+	return reqs
+}
+
+// clientsOfPolicy requeues exactly the clients a GrantPolicy governs, or
+// would govern once it exists: those naming it, and for "default" those
+// naming none.
+func (r *OAuthClientReconciler) clientsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	return listRequests(ctx, r.Client, o.GetNamespace(), IndexPolicyName, o.GetName())
+}
+
+// clientsOfSecret maps a Secret to the clients it concerns: the clients
+// referencing it, the client owning it, or the client a snapshot entry was
+// compiled from.
+func (r *OAuthClientReconciler) clientsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetNamespace() == r.Namespace && o.GetLabels()[snapshot.LabelSnapshot] == string(snapshot.KindClient) {
+		return sourceRequest(o)
+	}
+	reqs := listRequests(ctx, r.Client, o.GetNamespace(), IndexSecretRef, o.GetName())
+	if owner := controlledByClient(o); owner != nil {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: owner.Name}})
+	}
+	return reqs
+}
+
+// listRequests lists the OAuthClients of a namespace with an index value.
+func listRequests(ctx context.Context, c client.Client, namespace, index, value string) []reconcile.Request {
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := c.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{index: value}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients by index failed", "index", index)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, item := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	}
+	return reqs
+}

@@ -1,0 +1,66 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// reconcileReady sets Ready for a client every step let through: Reconciled
+// (True, saying what is served) or Disabled (False: in the snapshot, but
+// every request gets invalid_client).
+func (r *OAuthClientReconciler) reconcileReady(_ context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
+	if obj.Spec.Disabled {
+		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
+			"the client is disabled (spec.disabled): every request from it gets invalid_client")
+		return proceed, nil
+	}
+	grants := make([]string, 0, len(st.access.GrantTypes))
+	for _, g := range st.access.GrantTypes {
+		grants = append(grants, string(g))
+	}
+	msg := fmt.Sprintf("client_id %s is served with grant types %s under %s", st.clientID, strings.Join(grants, ", "), policyDescription(st.policyName))
+	if len(st.access.Restrictions) > 0 {
+		msg += "; restricted: " + strings.Join(st.access.Restrictions, "; ")
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
+	return proceed, nil
+}
+
+// reconcileNotServed ends the reconcile of a client a step blocked (waiting
+// or stalled): it sets the conditions the outcome names, clears
+// status.previousSecretValidUntil and removes the snapshot entry, so that
+// the client is not served, as its status says. A failed removal is
+// returned as a transient error whatever the outcome, so that it is
+// retried: a stalled client is not reconciled again until something
+// changes, and would stay served meanwhile.
+func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.OAuthClient, out outcome) (ctrl.Result, error) {
+	out.summarize(&obj.Status.Conditions, obj.Generation)
+	obj.Status.PreviousSecretValidUntil = nil
+	if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindClient, obj.UID)); err != nil {
+		return ctrl.Result{}, err
+	}
+	return out.result()
+}
