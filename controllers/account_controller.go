@@ -94,6 +94,9 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.reconcileSnapshot(ctx, obj, st); err != nil {
 		return ctrl.Result{}, err
 	}
+	if !password.blocked() {
+		r.reconcileReady(obj)
+	}
 	return password.result()
 }
 
@@ -128,27 +131,17 @@ func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1a
 }
 
 // reconcileSnapshot writes the account into its snapshot Secret, hashing the
-// password only when the stored hash no longer matches it. Sets Ready
-// (Reconciled or Disabled) when the password is usable.
+// password only when the stored hash no longer matches it. Sets no
+// condition.
 func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) error {
 	name := snapshotSecretName(snapshot.KindAccount, obj.UID)
 	entry, err := r.snapshots().read(ctx, name)
 	if err != nil {
 		return err
 	}
-	existing := entry.doc
-	hash := ""
-	if st.password != "" {
-		if existing != nil && existing.Account != nil && existing.Account.PasswordBcrypt != "" &&
-			bcrypt.CompareHashAndPassword([]byte(existing.Account.PasswordBcrypt), []byte(st.password)) == nil {
-			hash = existing.Account.PasswordBcrypt
-		} else {
-			h, err := bcrypt.GenerateFromPassword([]byte(st.password), BcryptCost)
-			if err != nil {
-				return fmt.Errorf("hashing the password: %w", err)
-			}
-			hash = string(h)
-		}
+	hash, err := passwordHash(entry.doc, st.password)
+	if err != nil {
+		return err
 	}
 	doc := snapshot.Document{
 		Kind: snapshot.KindAccount,
@@ -166,19 +159,36 @@ func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1a
 			DisplayName:    obj.Spec.DisplayName,
 		},
 	}
-	if err := r.snapshots().write(ctx, entry, doc); err != nil {
-		return err
+	return r.snapshots().write(ctx, entry, doc)
+}
+
+// passwordHash is the bcrypt hash of password for the snapshot: the stored
+// one while it matches, else a new one; "" without a password.
+func passwordHash(existing *snapshot.Document, password string) (string, error) {
+	if password == "" {
+		return "", nil
 	}
-	switch {
-	case st.password == "":
-	case obj.Spec.Disabled:
+	if existing != nil && existing.Account != nil && existing.Account.PasswordBcrypt != "" &&
+		bcrypt.CompareHashAndPassword([]byte(existing.Account.PasswordBcrypt), []byte(password)) == nil {
+		return existing.Account.PasswordBcrypt, nil
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), BcryptCost)
+	if err != nil {
+		return "", fmt.Errorf("hashing the password: %w", err)
+	}
+	return string(h), nil
+}
+
+// reconcileReady sets Ready for an account whose password is usable:
+// Reconciled, or Disabled.
+func (r *AccountReconciler) reconcileReady(obj *oauthv1alpha1.Account) {
+	if obj.Spec.Disabled {
 		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
 			fmt.Sprintf("the account is disabled (spec.disabled): logins as %s get account_disabled", obj.Spec.Username))
-	default:
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
-			fmt.Sprintf("%s can log in to the clients of namespace %s", obj.Spec.Username, obj.Namespace))
+		return
 	}
-	return nil
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
+		fmt.Sprintf("%s can log in to the clients of namespace %s", obj.Spec.Username, obj.Namespace))
 }
 
 func (r *AccountReconciler) snapshots() snapshotStore {
