@@ -113,7 +113,7 @@ func (j *writeJob) run(q querier) (res jobResult) {
 // comes after the batch fn ran in has been committed (see above).
 func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return unreachable(err)
 	}
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan jobResult, 1)}
 	b.mu.RLock()
@@ -126,14 +126,14 @@ func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) erro
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
-		return ctx.Err()
+		return unreachable(ctx.Err())
 	}
 	var res jobResult
 	select {
 	case res = <-j.done:
 	case <-ctx.Done():
 		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
-			return ctx.Err() // not started, and now it never will
+			return unreachable(ctx.Err()) // not started, and now it never will
 		}
 		res = <-j.done // started: its outcome depends on the commit
 	}
@@ -234,7 +234,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			continue // abandoned by its caller
 		}
 		if err := j.ctx.Err(); err != nil {
-			report(j, jobResult{err: err})
+			report(j, jobResult{err: unreachable(err)})
 			continue
 		}
 		// The first job of a transaction needs no savepoint: if it fails,
@@ -244,7 +244,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			var err error
 			tx, err = b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
 			if err != nil {
-				err = fmt.Errorf("store: begin: %w", err)
+				err = fmt.Errorf("store: begin: %w", unreachable(err))
 				report(j, jobResult{err: err})
 				for _, k := range jobs[i+1:] {
 					if k.state.CompareAndSwap(jobQueued, jobRunning) {
@@ -293,7 +293,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 	}
 	if tx != nil {
 		if err := tx.Commit(); err != nil {
-			failAll(fmt.Errorf("store: commit: %w", err))
+			failAll(fmt.Errorf("store: commit: %w", unreachable(err)))
 		}
 	}
 	return nil

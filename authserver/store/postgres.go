@@ -97,18 +97,27 @@ type pgxQ struct{ q pgxQuerier }
 func (p pgxQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := p.q.Exec(ctx, q, args...)
 	if err != nil {
-		return 0, err
+		return 0, unreachable(err)
 	}
 	return tag.RowsAffected(), nil
 }
 
 func (p pgxQ) queryRow(ctx context.Context, q string, args ...any) scanner {
-	return p.q.QueryRow(ctx, q, args...)
+	return pgxRow{p.q.QueryRow(ctx, q, args...)}
 }
 
 func (p pgxQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
-	return p.q.Query(ctx, q, args...)
+	rows, err := p.q.Query(ctx, q, args...)
+	if err != nil {
+		return nil, unreachable(err)
+	}
+	return checkedRows{rows}, nil
 }
+
+// pgxRow marks the error of its scan (see unreachable).
+type pgxRow struct{ pgx.Row }
+
+func (r pgxRow) Scan(dest ...any) error { return unreachable(r.Row.Scan(dest...)) }
 
 type pgBackend struct {
 	pool *pgxpool.Pool
@@ -125,19 +134,19 @@ func (b *pgBackend) inTx(ctx context.Context, fn func(q querier) error) error {
 	// two transactions cannot both pass it.
 	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", unreachable(err))
 	}
 	if err := fn(pgxQ{tx}); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", unreachable(err))
 	}
 	return nil
 }
 
-func (b *pgBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
+func (b *pgBackend) ping(ctx context.Context) error { return unreachable(b.pool.Ping(ctx)) }
 
 func (b *pgBackend) close() error {
 	b.pool.Close()

@@ -20,9 +20,10 @@ import (
 	"context"
 )
 
-// The store's logic is written once (sql.go) against this small interface;
-// the SQLite backend implements it with database/sql and the PostgreSQL
-// backend with pgxpool. SQL text is shared: both dialects accept $N
+// The store's logic is written once (sql.go, and a file per kind of record:
+// authcode.go, refresh.go, ...) against this small interface; the SQLite
+// backend implements it with database/sql (sqlite.go, stmtcache.go,
+// groupcommit.go) and the PostgreSQL backend with pgxpool (postgres.go). SQL text is shared: both dialects accept $N
 // placeholders, RETURNING, ON CONFLICT and row values.
 
 type querier interface {

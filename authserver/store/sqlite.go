@@ -143,9 +143,9 @@ func (b *sqliteBackend) dialect() string { return "sqlite" }
 
 func (b *sqliteBackend) ping(ctx context.Context) error {
 	if err := b.w.PingContext(ctx); err != nil {
-		return err
+		return unreachable(err)
 	}
-	return b.r.PingContext(ctx)
+	return unreachable(b.r.PingContext(ctx))
 }
 
 // close lets the writer finish the queued jobs, stops it and closes the

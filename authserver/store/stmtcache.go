@@ -116,9 +116,10 @@ func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 		res, err = s.q.ExecContext(ctx, q, args...)
 	}
 	if err != nil {
-		return 0, err
+		return 0, unreachable(err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	return n, unreachable(err)
 }
 
 func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
@@ -126,9 +127,9 @@ func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
 		ctx = s.ctx
 	}
 	if st := s.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		return sqlRow{st.QueryRowContext(ctx, args...)}
 	}
-	return s.q.QueryRowContext(ctx, q, args...)
+	return sqlRow{s.q.QueryRowContext(ctx, q, args...)}
 }
 
 func (s sqlQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
@@ -145,10 +146,15 @@ func (s sqlQ) query(ctx context.Context, q string, args ...any) (rowsIter, error
 		rows, err = s.q.QueryContext(ctx, q, args...)
 	}
 	if err != nil {
-		return nil, err
+		return nil, unreachable(err)
 	}
-	return sqlRows{rows}, nil
+	return checkedRows{sqlRows{rows}}, nil
 }
+
+// sqlRow marks the error of its scan (see unreachable).
+type sqlRow struct{ *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error { return unreachable(r.Row.Scan(dest...)) }
 
 type sqlRows struct{ *sql.Rows }
 

@@ -29,10 +29,11 @@
 // # Errors
 //
 // Methods return the sentinel errors below (test with errors.Is); other errors
-// are infrastructure failures or invalid arguments. Where a method documents
-// that it returns a record together with an error, the record is the stored
-// state the caller needs to react (for example, to revoke what a first use of
-// a code issued).
+// are infrastructure failures or invalid arguments. A failure to reach the
+// database, which a retry may fix, wraps [ErrUnavailable]: callers never need
+// to look at a driver's errors. Where a method documents that it returns a
+// record together with an error, the record is the stored state the caller
+// needs to react (for example, to revoke what a first use of a code issued).
 package store
 
 import (
@@ -62,6 +63,13 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrRevoked: the refresh token belongs to a revoked family.
 	ErrRevoked = errors.New("store: revoked")
+	// ErrUnavailable: the database cannot be reached right now (it restarts
+	// or shuts down, the network drops, a connection was closed, no pooled
+	// connection became free or the server accepts no more, a statement or
+	// the wait for the SQLite writer timed out), so the same call may
+	// succeed later. The error also wraps the driver's error, and its
+	// message is the driver's.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Clock tells the store what time it is. Production code uses [SystemClock];
