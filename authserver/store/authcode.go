@@ -23,7 +23,7 @@ import (
 )
 
 const authCodeCols = `hash, client_id, redirect_uri, code_challenge, code_challenge_method, scopes,
-	account_id, nonce, auth_time, extra, created_at, expires_at, used_at, family_id, access_token_id,
+	account_id, nonce, auth_time, created_at, expires_at, used_at, family_id, access_token_id,
 	access_token_expires_at`
 
 func scanAuthCode(sc scanner) (AuthCode, error) {
@@ -34,7 +34,7 @@ func scanAuthCode(sc scanner) (AuthCode, error) {
 		authTime, created, expires, used, atExpires int64
 	)
 	if err := sc.Scan(&hash, &c.ClientID, &c.RedirectURI, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&scopes, &c.AccountID, &c.Nonce, &authTime, &c.Extra, &created, &expires, &used,
+		&scopes, &c.AccountID, &c.Nonce, &authTime, &created, &expires, &used,
 		&c.FamilyID, &c.AccessTokenID, &atExpires); err != nil {
 		return c, err
 	}
@@ -62,10 +62,10 @@ func (s *sqlStore) CreateAuthCode(ctx context.Context, c AuthCode) error {
 		return err
 	}
 	_, err = s.b.writer().exec(ctx, `INSERT INTO auth_codes (hash, client_id, redirect_uri,
-		code_challenge, code_challenge_method, scopes, account_id, nonce, auth_time, extra,
-		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		code_challenge, code_challenge_method, scopes, account_id, nonce, auth_time,
+		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		c.Hash[:], c.ClientID, c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, scopes,
-		c.AccountID, c.Nonce, micro(c.AuthTime), c.Extra, s.now(), micro(c.ExpiresAt))
+		c.AccountID, c.Nonce, micro(c.AuthTime), s.now(), micro(c.ExpiresAt))
 	return wrapInsert("authorization code", err)
 }
 

@@ -19,7 +19,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -43,50 +42,25 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c Consent) error {
 	return nil
 }
 
-func (s *sqlStore) GetConsent(ctx context.Context, accountID, clientID string) (Consent, error) {
-	c := Consent{AccountID: accountID, ClientID: clientID}
-	var scopes string
-	var created, expires int64
-	err := s.b.reader().queryRow(ctx, `SELECT scopes, created_at, expires_at FROM consents
-		WHERE account_id = $1 AND client_id = $2`, accountID, clientID).Scan(&scopes, &created, &expires)
-	if isNoRows(err) {
-		return Consent{}, fmt.Errorf("store: consent: %w", ErrNotFound)
-	}
-	if err != nil {
-		return Consent{}, dbErr("read consent", err)
-	}
-	c.Scopes = splitScopes(scopes)
-	c.CreatedAt = fromMicro(created)
-	c.ExpiresAt = fromMicro(expires)
-	if expires <= s.now() {
-		return Consent{}, fmt.Errorf("store: consent: %w", ErrExpired)
-	}
-	return c, nil
-}
-
 func (s *sqlStore) HasConsent(ctx context.Context, accountID, clientID string, scopes []string) (bool, error) {
-	c, err := s.GetConsent(ctx, accountID, clientID)
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) {
+	var stored string
+	var expires int64
+	err := s.b.reader().queryRow(ctx, `SELECT scopes, expires_at FROM consents
+		WHERE account_id = $1 AND client_id = $2`, accountID, clientID).Scan(&stored, &expires)
+	if isNoRows(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, dbErr("read consent", err)
 	}
+	if expires <= s.now() {
+		return false, nil
+	}
+	granted := splitScopes(stored)
 	for _, sc := range scopes {
-		if !slices.Contains(c.Scopes, sc) {
+		if !slices.Contains(granted, sc) {
 			return false, nil
 		}
 	}
 	return true, nil
-}
-
-func (s *sqlStore) DeleteConsent(ctx context.Context, accountID, clientID string) error {
-	n, err := s.b.writer().exec(ctx, `DELETE FROM consents WHERE account_id = $1 AND client_id = $2`, accountID, clientID)
-	if err != nil {
-		return dbErr("delete consent", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: consent: %w", ErrNotFound)
-	}
-	return nil
 }
