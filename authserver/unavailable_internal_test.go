@@ -20,51 +20,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 	"testing"
+	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/store/storetest"
 )
 
-type sqlStateErr string
-
-func (e sqlStateErr) Error() string    { return "pg: " + string(e) }
-func (e sqlStateErr) SQLState() string { return string(e) }
-
-// TestServerErrorUnavailable: store failures that a retry can fix are 503
-// temporarily_unavailable; anything else stays 500 server_error.
+// TestServerErrorUnavailable: store failures that a retry can fix (the store
+// marks them store.ErrUnavailable; which ones is tested in the store, next to
+// the drivers) are 503 temporarily_unavailable; anything else stays 500
+// server_error, whatever it wraps.
 func TestServerErrorUnavailable(t *testing.T) {
+	st := storetest.NewMemoryStore(t, nil)
+	past, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	fromStore := st.CreateSession(past, store.Session{IDHash: store.HashToken("s"), AccountID: "alice",
+		ExpiresAt: time.Now().Add(time.Hour)})
+	closed := storetest.NewMemoryStore(t, nil)
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	afterClose := closed.RevokeAccessToken(t.Context(), "jti", time.Now().Add(time.Hour))
+
 	for err, want := range map[error]oautherr.Code{
-		fmt.Errorf("store: %w", context.DeadlineExceeded):                                  oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", io.ErrUnexpectedEOF):                                       oautherr.TemporarilyUnavailable,
-		&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}:                    oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", syscall.ECONNRESET):                                        oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", sqlStateErr("57P01")):                                      oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", sqlStateErr("08006")):                                      oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", sqlStateErr("53300")):                                      oautherr.TemporarilyUnavailable,
-		errors.New("failed to connect to `user=authops database=authops`: dial error"):     oautherr.TemporarilyUnavailable,
-		errors.New("conn closed"):                                                          oautherr.TemporarilyUnavailable,
-		fmt.Errorf("store: %w", sqlStateErr("42P01")):                                      oautherr.ServerError,
-		errors.New("no signing key"):                                                       oautherr.ServerError,
-		errors.New("unknown poll outcome x"):                                               oautherr.ServerError,
-		fmt.Errorf("store: %w", fmt.Errorf("constraint: %w", sqlStateErr("23505"))):        oautherr.ServerError,
-		fmt.Errorf("wrapped twice: %w", fmt.Errorf("x: %w", context.DeadlineExceeded)):     oautherr.TemporarilyUnavailable,
-		&net.OpError{Op: "read", Net: "unix", Err: errors.New("connection reset by peer")}: oautherr.TemporarilyUnavailable,
-		fmt.Errorf("begin: %w", net.ErrClosed):                                             oautherr.TemporarilyUnavailable,
-		errors.New("sqlite: database disk image is malformed"):                             oautherr.ServerError,
-		errors.New("sqlite: SQLITE_FULL"):                                                  oautherr.ServerError,
-		errors.New("registry: signing key k1 unusable"):                                    oautherr.ServerError,
-		errors.New("store: decode scopes: invalid character"):                              oautherr.ServerError,
-		fmt.Errorf("tx: %w", errors.Join(errors.New("rollback failed"), io.EOF)):           oautherr.TemporarilyUnavailable,
+		fromStore: oautherr.TemporarilyUnavailable,
+		fmt.Errorf("store: read session: %w", store.ErrUnavailable):                            oautherr.TemporarilyUnavailable,
+		fmt.Errorf("wrapped twice: %w", fmt.Errorf("x: %w", store.ErrUnavailable)):             oautherr.TemporarilyUnavailable,
+		fmt.Errorf("tx: %w", errors.Join(errors.New("rollback failed"), store.ErrUnavailable)): oautherr.TemporarilyUnavailable,
+		afterClose:                                 oautherr.ServerError,
+		errors.New("no signing key"):               oautherr.ServerError,
+		errors.New("unknown poll outcome x"):       oautherr.ServerError,
+		fmt.Errorf("store: %w", store.ErrConflict): oautherr.ServerError,
+		// Not from the store: the HTTP layer does not judge errors itself.
+		fmt.Errorf("sign: %w", context.DeadlineExceeded): oautherr.ServerError,
+		errors.New("conn closed"):                        oautherr.ServerError,
 	} {
+		if err == nil {
+			t.Fatalf("the store call meant to fail succeeded (want %s)", want)
+		}
 		e := serverError(err)
 		if e.Code != want {
 			t.Errorf("%v: %s, want %s", err, e.Code, want)
 		}
 		if r := oautherr.Resolve(e, oautherr.Extended, ""); (want == oautherr.TemporarilyUnavailable) != (r.Status == 503) {
 			t.Errorf("%v: status %d", err, r.Status)
+		}
+		if !errors.Is(e.Cause, err) {
+			t.Errorf("%v: cause %v", err, e.Cause)
 		}
 	}
 }

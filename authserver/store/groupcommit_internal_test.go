@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Tests of the SQLite group commit (db.go). They control batching without
+// Tests of the SQLite group commit (groupcommit.go). They control batching without
 // timing: a blocker job holds the writer goroutine, inside its transaction,
 // while the jobs under test queue (fewer than maxBatch of them); once the
 // blocker returns, the writer takes them into the same transaction.

@@ -2,18 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo)
 )
 
 // PasswordEnv is the environment variable from which [Open] takes the
@@ -154,147 +149,6 @@ func sqlitePath(rest string) (string, error) {
 		return "", fmt.Errorf("store: SQLite URL %q: query parameters and fragments are not supported", "sqlite:"+rest)
 	}
 	return path, nil
-}
-
-// OpenSQLite opens (creating if needed) the SQLite database file at path,
-// or an in-memory database if path is ":memory:", and applies migrations.
-//
-// File databases use WAL mode (readers never block the writer or each
-// other), a busy timeout, foreign keys, synchronous=FULL, a single writer
-// connection (so concurrent writers in this process queue in Go instead of
-// failing with SQLITE_BUSY) whose transactions begin IMMEDIATE, and a pool of
-// read-only connections. Concurrent writes are group-committed: the writes
-// that queued while a commit ran share the next transaction (each in its
-// own savepoint) and its fsync, and each caller hears back only after that
-// commit. An in-memory database lives in one connection and
-// disappears on Close. One process should own a database file; use
-// PostgreSQL for several replicas.
-func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error) {
-	return openSQLite(ctx, path, buildOptions(opts))
-}
-
-func openSQLite(ctx context.Context, path string, o *options) (Store, error) {
-	if path == "" {
-		return nil, errors.New("store: empty SQLite path")
-	}
-	if strings.Contains(path, "?") {
-		return nil, fmt.Errorf("store: SQLite path %q must not contain '?'", path)
-	}
-	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", o.busyTimeout.Milliseconds())
-	common := busy + "&_pragma=foreign_keys(1)"
-	var b *sqliteBackend
-	if path == ":memory:" {
-		db, err := sql.Open("sqlite", ":memory:?"+common+"&_txlock=immediate")
-		if err != nil {
-			return nil, fmt.Errorf("store: open SQLite: %w", err)
-		}
-		// One connection: every connection to ":memory:" is its own database.
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		b = newSQLiteBackend(db, db)
-	} else {
-		// Create the file readable by its owner only before SQLite does
-		// (SQLite gives its -wal and -shm files the same permissions).
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
-		}
-		_ = f.Close()
-		w, err := sql.Open("sqlite", path+"?"+common+
-			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
-		if err != nil {
-			return nil, fmt.Errorf("store: open SQLite: %w", err)
-		}
-		w.SetMaxOpenConns(1)
-		w.SetMaxIdleConns(1)
-		w.SetConnMaxLifetime(0)
-		w.SetConnMaxIdleTime(0)
-		// The writer sets WAL mode on first use; open it before the readers.
-		if err := w.PingContext(ctx); err != nil {
-			_ = w.Close()
-			return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
-		}
-		r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
-		if err != nil {
-			_ = w.Close()
-			return nil, fmt.Errorf("store: open SQLite: %w", err)
-		}
-		n := o.maxConns
-		if n <= 0 {
-			n = max(4, runtime.GOMAXPROCS(0))
-		}
-		r.SetMaxOpenConns(n)
-		r.SetMaxIdleConns(n)
-		b = newSQLiteBackend(r, w)
-	}
-	if err := b.ping(ctx); err != nil {
-		_ = b.close()
-		return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
-	}
-	if _, err := migrate(ctx, b); err != nil {
-		_ = b.close()
-		return nil, err
-	}
-	return newSQLStore(b, o), nil
-}
-
-// OpenPostgres connects to PostgreSQL (dsn is a postgres:// URL or a
-// libpq keyword/value string), applies migrations under an advisory lock (so
-// replicas starting together do not race) and returns the store. The
-// password is taken as described at [Open].
-func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error) {
-	o := buildOptions(opts)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		// pgx's parse errors can quote the DSN: do not pass them on.
-		return nil, fmt.Errorf("store: invalid PostgreSQL URL %q", Redacted(dsn))
-	}
-	pw, ok, err := o.password()
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		cfg.ConnConfig.Password = pw
-	}
-	if o.maxConns > 0 {
-		cfg.MaxConns = int32(o.maxConns)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", Redacted(dsn), err)
-	}
-	b := &pgBackend{pool: pool}
-	if err := b.ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", Redacted(dsn), err)
-	}
-	if _, err := migrate(ctx, b); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return newSQLStore(b, o), nil
-}
-
-func (o *options) password() (string, bool, error) {
-	if o.passwordFile != "" {
-		b, err := os.ReadFile(o.passwordFile)
-		if err != nil {
-			return "", false, fmt.Errorf("store: read password file: %w", err)
-		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return "", false, fmt.Errorf("store: password file %s is empty", o.passwordFile)
-		}
-		return pw, true, nil
-	}
-	if o.lookupEnv != nil {
-		if pw, ok := o.lookupEnv(PasswordEnv); ok && pw != "" {
-			return pw, true, nil
-		}
-	}
-	return "", false, nil
 }
 
 var kvPasswordRE = regexp.MustCompile(`(?i)((?:^|\s)(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)

@@ -29,10 +29,11 @@
 // # Errors
 //
 // Methods return the sentinel errors below (test with errors.Is); other errors
-// are infrastructure failures or invalid arguments. Where a method documents
-// that it returns a record together with an error, the record is the stored
-// state the caller needs to react (for example, to revoke what a first use of
-// a code issued).
+// are infrastructure failures or invalid arguments. A failure to reach the
+// database, which a retry may fix, wraps [ErrUnavailable]: callers never need
+// to look at a driver's errors. Where a method documents that it returns a
+// record together with an error, the record is the stored state the caller
+// needs to react (for example, to revoke what a first use of a code issued).
 package store
 
 import (
@@ -62,6 +63,13 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrRevoked: the refresh token belongs to a revoked family.
 	ErrRevoked = errors.New("store: revoked")
+	// ErrUnavailable: the database cannot be reached right now (it restarts
+	// or shuts down, the network drops, a connection was closed, no pooled
+	// connection became free or the server accepts no more, a statement or
+	// the wait for the SQLite writer timed out), so the same call may
+	// succeed later. The error also wraps the driver's error, and its
+	// message is the driver's.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Clock tells the store what time it is. Production code uses [SystemClock];
@@ -108,12 +116,11 @@ type AuthCode struct {
 	ClientID            string
 	RedirectURI         string
 	CodeChallenge       string // PKCE code_challenge, "" if none
-	CodeChallengeMethod string // "S256" or "plain", "" if none
+	CodeChallengeMethod string // "S256" (the only method supported), "" if none
 	Scopes              []string
 	AccountID           string
 	Nonce               string
 	AuthTime            time.Time // when the account authenticated
-	Extra               []byte    // opaque to the store (e.g. JSON claims, acr, amr, sid)
 	CreatedAt           time.Time // set by the store
 	ExpiresAt           time.Time
 
@@ -160,7 +167,6 @@ type RefreshToken struct {
 	AccountID string
 	Scopes    []string
 	AuthTime  time.Time
-	Extra     []byte
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
 	RotatedAt time.Time // set by the store when the token is rotated
@@ -267,7 +273,6 @@ type Session struct {
 	IDHash    Hash
 	AccountID string
 	AuthTime  time.Time
-	Extra     []byte
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
 }
@@ -277,7 +282,6 @@ type Consent struct {
 	AccountID string
 	ClientID  string
 	Scopes    []string
-	CreatedAt time.Time // set by the store on every save
 	ExpiresAt time.Time
 }
 
@@ -310,18 +314,34 @@ type Store interface {
 	// CreateAuthCode stores a new authorization code. ExpiresAt is required.
 	// ErrConflict if a code with the same hash exists.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// RedeemAuthCode marks the code used, atomically (exactly one of any
-	// number of concurrent redemptions succeeds), and records issued on it.
-	// It returns the code. The caller must still check RedirectURI and PKCE
-	// on the returned record; if that fails, the code stays used.
+	// RedeemAuthCode redeems the code of clientID in one transaction:
 	//
-	// Errors: ErrNotFound (unknown code, or issued to another client; the code
-	// stays usable), ErrExpired, ErrAlreadyUsed. On ErrAlreadyUsed the store
-	// has already revoked, in the same transaction, the refresh family and the
-	// access token that the first redemption recorded, and returns the record
-	// (with FamilyID, AccessTokenID) so the caller can log and revoke anything
-	// else it issued. With issued.Issue set, the first refresh token is
-	// created in the same transaction (see [Issued]).
+	//  1. One conditional UPDATE marks the code used and records on it the
+	//     FamilyID, AccessTokenID and AccessTokenExpiresAt of issued, if the
+	//     code exists, belongs to clientID, is unused and has not expired.
+	//     Of any number of concurrent redemptions exactly one gets past it.
+	//  2. If issued.Issue is set, it is called with the redeemed code. If it
+	//     returns an error, the transaction commits with the code used and
+	//     nothing else stored, and RedeemAuthCode returns the code and that
+	//     error as is. If it returns a refresh token, the token (and its
+	//     family, if new) is stored in the same transaction; if that fails
+	//     (ErrRevoked, ErrConflict, a token of another family or client, a
+	//     database error), the whole transaction is rolled back, the code
+	//     stays usable, and the error is returned.
+	//  3. The transaction commits and the redeemed code is returned.
+	//
+	// Without Issue the caller checks RedirectURI and PKCE on the returned
+	// code itself; the code is used up whatever it finds.
+	//
+	// A code that cannot be redeemed: ErrNotFound (unknown, or another
+	// client's; no record, the code stays usable), ErrExpired (record
+	// returned), or ErrAlreadyUsed (a replay; record returned, with the
+	// FamilyID and AccessTokenID the first redemption recorded, which the
+	// store has revoked in the same transaction, so the caller only logs
+	// and revokes what else it issued). ErrConflict if the code changed
+	// between the UPDATE and the read that classifies the failure. An
+	// AccessTokenID without AccessTokenExpiresAt is refused before anything
+	// is read.
 	RedeemAuthCode(ctx context.Context, hash Hash, clientID string, issued Issued) (AuthCode, error)
 
 	// CreateRefreshToken stores a refresh token, creating its family if the
@@ -335,7 +355,7 @@ type Store interface {
 	// returned), ErrExpired (record returned).
 	GetRefreshToken(ctx context.Context, hash Hash) (RefreshToken, error)
 	// RotateRefreshToken atomically retires r.OldHash and stores its successor
-	// (same family, account, auth time and extra; r.Scopes or the old scopes),
+	// (same family, account and auth time; r.Scopes or the old scopes),
 	// returning the successor. Exactly one of any number of concurrent
 	// rotations of one token succeeds.
 	//
@@ -397,21 +417,12 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns a session. ErrNotFound, ErrExpired.
 	GetSession(ctx context.Context, idHash Hash) (Session, error)
-	// DeleteSession deletes a session (logout). ErrNotFound if absent.
-	DeleteSession(ctx context.Context, idHash Hash) error
-	// DeleteAccountSessions deletes every session of an account and returns
-	// how many were deleted.
-	DeleteAccountSessions(ctx context.Context, accountID string) (int64, error)
 
 	// SaveConsent stores the consent, replacing any previous consent of the
 	// account for the client (the scopes are exactly c.Scopes).
 	SaveConsent(ctx context.Context, c Consent) error
-	// GetConsent returns the consent. ErrNotFound, ErrExpired.
-	GetConsent(ctx context.Context, accountID, clientID string) (Consent, error)
 	// HasConsent reports whether an unexpired consent covers all scopes.
 	HasConsent(ctx context.Context, accountID, clientID string, scopes []string) (bool, error)
-	// DeleteConsent deletes the consent. ErrNotFound if absent.
-	DeleteConsent(ctx context.Context, accountID, clientID string) error
 
 	// RecordFailedLogin counts a failed login of the account, atomically
 	// (concurrent failures from several replicas are all counted), and

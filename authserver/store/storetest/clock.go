@@ -3,9 +3,7 @@
 package storetest
 
 import (
-	"context"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/authops/authops/authserver/store"
@@ -48,19 +46,4 @@ func (c *FakeClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = t
-}
-
-// NewMemoryStore returns an in-memory SQLite store using clock (a new
-// FakeClock if nil), closed when the test ends.
-func NewMemoryStore(t testing.TB, clock store.Clock) store.Store {
-	t.Helper()
-	if clock == nil {
-		clock = NewFakeClock()
-	}
-	s, err := store.OpenSQLite(context.Background(), ":memory:", store.WithClock(clock))
-	if err != nil {
-		t.Fatalf("open in-memory store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }

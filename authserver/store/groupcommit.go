@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package store
 
 import (
@@ -5,206 +21,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// The store's logic is written once (sql.go) against this small interface;
-// the SQLite backend implements it with database/sql and the PostgreSQL
-// backend with pgxpool. SQL text is shared: both dialects accept $N
-// placeholders, RETURNING, ON CONFLICT and row values.
-
-type querier interface {
-	exec(ctx context.Context, q string, args ...any) (int64, error)
-	queryRow(ctx context.Context, q string, args ...any) scanner
-	query(ctx context.Context, q string, args ...any) (rowsIter, error)
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-type rowsIter interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-type backend interface {
-	// reader is for single statements that only read; writer for single
-	// statements that write. For SQLite they are different pools.
-	reader() querier
-	writer() querier
-	// inTx runs fn in a read-write transaction, committing if fn returns
-	// nil, and returns once the outcome is durable. fn must only use the
-	// querier it is given. SQLite group-commits: fn may share the
-	// transaction with other callers' fns (each in its own savepoint, see
-	// "SQLite writes: group commit" below) and runs on the writer goroutine.
-	inTx(ctx context.Context, fn func(q querier) error) error
-	ping(ctx context.Context) error
-	close() error
-	dialect() string
-}
-
-// isNoRows reports whether err says a single-row query found nothing.
-func isNoRows(err error) bool {
-	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
-}
-
-// isUniqueViolation reports whether err is a unique or primary-key
-// constraint violation in either backend.
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "23505"
-	}
-	var sqErr *sqlite.Error
-	if errors.As(err, &sqErr) {
-		switch sqErr.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-			return true
-		}
-	}
-	return false
-}
-
-// --- database/sql (SQLite) ---
-
-type sqlQuerier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// sqlQ runs statements on a pool or a transaction. With stmts set, every
-// statement is prepared once per pool (and per connection, by database/sql)
-// and reused: SQLite otherwise parses and plans the SQL text of every call,
-// about half the cost of a point read (see docs/benchmarks.md).
-type sqlQ struct {
-	q     sqlQuerier
-	stmts *stmtCache
-	pool  *sql.DB // the pool stmts belongs to
-	tx    *sql.Tx // set when q is a transaction of pool
-	// misses collects, in a transaction, the statements not prepared yet:
-	// preparing them on the pool now could wait for the connection the
-	// transaction holds (the SQLite writer has one), so the writer prepares
-	// them after the transaction ends.
-	misses *[]string
-	// ctx, if set, replaces the context of every statement: the statements
-	// of a group-commit batch run with one that is never cancelled (see
-	// sqliteBackend.inTx).
-	ctx context.Context
-	// txStmts, in a transaction, holds the prepared statements already
-	// bound to it (tx.StmtContext allocates a new one on every call).
-	txStmts map[string]*sql.Stmt
-}
-
-// stmtCache holds the prepared statements of one pool, by SQL text. The SQL
-// texts are the package's constants, so it is bounded.
-type stmtCache struct {
-	m sync.Map // string → *sql.Stmt
-}
-
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
-	if st, ok := c.m.Load(q); ok {
-		return st.(*sql.Stmt), nil
-	}
-	st, err := db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := c.m.LoadOrStore(q, st); loaded {
-		_ = st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
-}
-
-// stmt returns the prepared statement for q, or nil to run q as text.
-func (s sqlQ) stmt(ctx context.Context, q string) *sql.Stmt {
-	if s.stmts == nil || s.pool == nil {
-		return nil
-	}
-	if s.tx != nil {
-		if st, ok := s.txStmts[q]; ok {
-			return st
-		}
-		st, ok := s.stmts.m.Load(q)
-		if !ok {
-			*s.misses = append(*s.misses, q)
-			return nil
-		}
-		txSt := s.tx.StmtContext(ctx, st.(*sql.Stmt))
-		if s.txStmts != nil {
-			s.txStmts[q] = txSt
-		}
-		return txSt
-	}
-	st, err := s.stmts.get(ctx, s.pool, q)
-	if err != nil {
-		return nil // let the unprepared call report the error
-	}
-	return st
-}
-
-func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	if s.ctx != nil {
-		ctx = s.ctx
-	}
-	var (
-		res sql.Result
-		err error
-	)
-	if st := s.stmt(ctx, q); st != nil {
-		res, err = st.ExecContext(ctx, args...)
-	} else {
-		res, err = s.q.ExecContext(ctx, q, args...)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (s sqlQ) queryRow(ctx context.Context, q string, args ...any) scanner {
-	if s.ctx != nil {
-		ctx = s.ctx
-	}
-	if st := s.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return s.q.QueryRowContext(ctx, q, args...)
-}
-
-func (s sqlQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
-	if s.ctx != nil {
-		ctx = s.ctx
-	}
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if st := s.stmt(ctx, q); st != nil {
-		rows, err = st.QueryContext(ctx, args...)
-	} else {
-		rows, err = s.q.QueryContext(ctx, q, args...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
-}
-
-type sqlRows struct{ *sql.Rows }
-
-func (r sqlRows) Close() { _ = r.Rows.Close() }
-
-// --- SQLite writes: group commit ---
+// SQLite writes: group commit.
 //
 // Every write to SQLite, a transaction (inTx) or a single statement
 // (writer()), is a job for one writer goroutine. The writer takes the jobs
@@ -289,38 +109,11 @@ func (j *writeJob) run(q querier) (res jobResult) {
 	return jobResult{err: j.fn(q)}
 }
 
-type sqliteBackend struct {
-	r, w *sql.DB // the same *sql.DB for in-memory databases
-	// Prepared statements of r and w (zero values are ready to use).
-	rStmts, wStmts stmtCache
-
-	jobs       chan *writeJob
-	mu         sync.RWMutex // held (read) while sending on jobs; Close takes it to close jobs
-	closed     bool
-	closeOnce  sync.Once
-	writerDone chan struct{}
-	// For tests: transactions begun by the writer and jobs run in them.
-	txs, jobsRun atomic.Int64
-}
-
-func newSQLiteBackend(r, w *sql.DB) *sqliteBackend {
-	b := &sqliteBackend{r: r, w: w, jobs: make(chan *writeJob, writeQueue), writerDone: make(chan struct{})}
-	go b.writeLoop()
-	return b
-}
-
-func (b *sqliteBackend) reader() querier { return sqlQ{q: b.r, stmts: &b.rStmts, pool: b.r} }
-
-// writer runs each statement as a job of its own (see inTx).
-func (b *sqliteBackend) writer() querier { return batchQ{b} }
-
-func (b *sqliteBackend) dialect() string { return "sqlite" }
-
 // inTx queues fn for the writer goroutine and waits for its result, which
 // comes after the batch fn ran in has been committed (see above).
 func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return unreachable(err)
 	}
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan jobResult, 1)}
 	b.mu.RLock()
@@ -333,14 +126,14 @@ func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) erro
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
-		return ctx.Err()
+		return unreachable(ctx.Err())
 	}
 	var res jobResult
 	select {
 	case res = <-j.done:
 	case <-ctx.Done():
 		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
-			return ctx.Err() // not started, and now it never will
+			return unreachable(ctx.Err()) // not started, and now it never will
 		}
 		res = <-j.done // started: its outcome depends on the commit
 	}
@@ -441,7 +234,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			continue // abandoned by its caller
 		}
 		if err := j.ctx.Err(); err != nil {
-			report(j, jobResult{err: err})
+			report(j, jobResult{err: unreachable(err)})
 			continue
 		}
 		// The first job of a transaction needs no savepoint: if it fails,
@@ -451,7 +244,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			var err error
 			tx, err = b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
 			if err != nil {
-				err = fmt.Errorf("store: begin: %w", err)
+				err = fmt.Errorf("store: begin: %w", unreachable(err))
 				report(j, jobResult{err: err})
 				for _, k := range jobs[i+1:] {
 					if k.state.CompareAndSwap(jobQueued, jobRunning) {
@@ -500,7 +293,7 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 	}
 	if tx != nil {
 		if err := tx.Commit(); err != nil {
-			failAll(fmt.Errorf("store: commit: %w", err))
+			failAll(fmt.Errorf("store: commit: %w", unreachable(err)))
 		}
 	}
 	return nil
@@ -539,88 +332,4 @@ func (r batchRow) Scan(dest ...any) error {
 	return r.b.inTx(r.ctx, func(tx querier) error {
 		return tx.queryRow(r.ctx, r.q, r.args...).Scan(dest...)
 	})
-}
-
-func (b *sqliteBackend) ping(ctx context.Context) error {
-	if err := b.w.PingContext(ctx); err != nil {
-		return err
-	}
-	return b.r.PingContext(ctx)
-}
-
-// close lets the writer finish the queued jobs, stops it and closes the
-// database. Writes submitted afterwards get errClosed.
-func (b *sqliteBackend) close() error {
-	b.closeOnce.Do(func() {
-		b.mu.Lock()
-		b.closed = true
-		close(b.jobs)
-		b.mu.Unlock()
-		<-b.writerDone
-	})
-	err := b.w.Close()
-	if b.r != b.w {
-		err = errors.Join(err, b.r.Close())
-	}
-	return err
-}
-
-// --- pgx (PostgreSQL) ---
-
-type pgxQuerier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-type pgxQ struct{ q pgxQuerier }
-
-func (p pgxQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	tag, err := p.q.Exec(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
-}
-
-func (p pgxQ) queryRow(ctx context.Context, q string, args ...any) scanner {
-	return p.q.QueryRow(ctx, q, args...)
-}
-
-func (p pgxQ) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
-	return p.q.Query(ctx, q, args...)
-}
-
-type pgBackend struct {
-	pool *pgxpool.Pool
-}
-
-func (b *pgBackend) reader() querier { return pgxQ{b.pool} }
-func (b *pgBackend) writer() querier { return pgxQ{b.pool} }
-func (b *pgBackend) dialect() string { return "postgres" }
-
-func (b *pgBackend) inTx(ctx context.Context, fn func(q querier) error) error {
-	// READ COMMITTED is enough: every check-and-set is a conditional UPDATE
-	// (... WHERE used_at = 0 RETURNING ...), which locks the row and
-	// re-evaluates the condition against the latest committed version, so
-	// two transactions cannot both pass it.
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	if err := fn(pgxQ{tx}); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	return nil
-}
-
-func (b *pgBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
-
-func (b *pgBackend) close() error {
-	b.pool.Close()
-	return nil
 }

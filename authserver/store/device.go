@@ -1,0 +1,231 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const deviceCols = `device_hash, user_code, client_id, scopes, status, account_id, auth_time,
+	interval_seconds, last_poll_at, created_at, expires_at, decided_at, consumed_at`
+
+func scanDevice(sc scanner) (DeviceAuth, error) {
+	var (
+		d                                                                 DeviceAuth
+		hash                                                              []byte
+		scopes, status                                                    string
+		authTime, interval, lastPoll, created, expires, decided, consumed int64
+	)
+	if err := sc.Scan(&hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.AccountID, &authTime,
+		&interval, &lastPoll, &created, &expires, &decided, &consumed); err != nil {
+		return d, err
+	}
+	h, err := toHash(hash)
+	if err != nil {
+		return d, err
+	}
+	d.DeviceHash = h
+	d.Scopes = splitScopes(scopes)
+	d.Status = DeviceStatus(status)
+	d.AuthTime = fromMicro(authTime)
+	d.Interval = time.Duration(interval) * time.Second
+	d.LastPollAt = fromMicro(lastPoll)
+	d.CreatedAt = fromMicro(created)
+	d.ExpiresAt = fromMicro(expires)
+	d.DecidedAt = fromMicro(decided)
+	d.ConsumedAt = fromMicro(consumed)
+	return d, nil
+}
+
+// DefaultDeviceInterval is the polling interval of a device authorization
+// created without one (RFC 8628 §3.2).
+const DefaultDeviceInterval = 5 * time.Second
+
+func (s *sqlStore) CreateDeviceAuth(ctx context.Context, d DeviceAuth) error {
+	if err := errors.Join(requireHash("device code", d.DeviceHash), requireString("user code", d.UserCode),
+		requireString("client ID", d.ClientID), requireExpiry(d.ExpiresAt)); err != nil {
+		return err
+	}
+	if d.Interval < 0 {
+		return errors.New("store: negative device polling interval")
+	}
+	scopes, err := joinScopes(d.Scopes)
+	if err != nil {
+		return err
+	}
+	interval := d.Interval
+	if interval == 0 {
+		interval = DefaultDeviceInterval
+	}
+	seconds := int64((interval + time.Second - 1) / time.Second)
+	_, err = s.b.writer().exec(ctx, `INSERT INTO device_auths (device_hash, user_code, client_id,
+		scopes, status, interval_seconds, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)`,
+		d.DeviceHash[:], d.UserCode, d.ClientID, scopes, seconds, s.now(), micro(d.ExpiresAt))
+	return wrapInsert("device authorization", err)
+}
+
+func (s *sqlStore) GetDeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error) {
+	d, err := scanDevice(s.b.reader().queryRow(ctx,
+		`SELECT `+deviceCols+` FROM device_auths WHERE user_code = $1`, userCode))
+	if isNoRows(err) {
+		return DeviceAuth{}, fmt.Errorf("store: device authorization: %w", ErrNotFound)
+	}
+	if err != nil {
+		return DeviceAuth{}, dbErr("read device authorization", err)
+	}
+	if micro(d.ExpiresAt) <= s.now() {
+		return d, fmt.Errorf("store: device authorization: %w", ErrExpired)
+	}
+	return d, nil
+}
+
+func (s *sqlStore) decideDevice(ctx context.Context, userCode string, status DeviceStatus, accountID string, authTime time.Time) (DeviceAuth, error) {
+	var (
+		out    DeviceAuth
+		result error
+	)
+	err := s.b.inTx(ctx, func(q querier) error {
+		now := s.now()
+		d, err := scanDevice(q.queryRow(ctx, `UPDATE device_auths
+			SET status = $2, account_id = $3, auth_time = $4, decided_at = $5
+			WHERE user_code = $1 AND status = 'pending' AND expires_at > $5
+			RETURNING `+deviceCols, userCode, string(status), accountID, micro(authTime), now))
+		if err == nil {
+			out = d
+			return nil
+		}
+		if !isNoRows(err) {
+			return dbErr("decide device authorization", err)
+		}
+		d, err = scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM device_auths WHERE user_code = $1`, userCode))
+		switch {
+		case isNoRows(err):
+			result = fmt.Errorf("store: device authorization: %w", ErrNotFound)
+		case err != nil:
+			return dbErr("read device authorization", err)
+		case d.Status != DevicePending:
+			out, result = d, fmt.Errorf("store: device authorization already %s: %w", d.Status, ErrAlreadyUsed)
+		case micro(d.ExpiresAt) <= now:
+			out, result = d, fmt.Errorf("store: device authorization: %w", ErrExpired)
+		default:
+			return fmt.Errorf("store: device authorization changed concurrently: %w", ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return DeviceAuth{}, err
+	}
+	return out, result
+}
+
+func (s *sqlStore) ApproveDeviceAuth(ctx context.Context, userCode, accountID string, authTime time.Time) (DeviceAuth, error) {
+	if err := requireString("account ID", accountID); err != nil {
+		return DeviceAuth{}, err
+	}
+	return s.decideDevice(ctx, userCode, DeviceApproved, accountID, authTime)
+}
+
+func (s *sqlStore) DenyDeviceAuth(ctx context.Context, userCode string) (DeviceAuth, error) {
+	return s.decideDevice(ctx, userCode, DeviceDenied, "", time.Time{})
+}
+
+func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, p DevicePoll) (DeviceAuth, PollResult, error) {
+	grace := p.Grace
+	var (
+		out     DeviceAuth
+		outcome PollResult
+		result  error
+	)
+	err := s.b.inTx(ctx, func(q querier) error {
+		now := s.now()
+		// The interval check and the update of last_poll_at are one
+		// statement: of concurrent polls, only one can see the old value.
+		d, err := scanDevice(q.queryRow(ctx, `UPDATE device_auths
+			SET last_poll_at = $3,
+				consumed_at = CASE WHEN status = 'approved' THEN $3 ELSE consumed_at END
+			WHERE device_hash = $1 AND client_id = $2 AND expires_at > $3 AND consumed_at = 0
+				AND status IN ('pending', 'approved')
+				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3 + $4)
+			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
+		if err == nil {
+			out = d
+			if d.Status != DeviceApproved {
+				outcome = PollPending
+				return nil
+			}
+			outcome = PollApproved
+			if p.Issue == nil {
+				return nil
+			}
+			t, err := p.Issue(d)
+			if err != nil {
+				result = err // the consumption stands
+				return nil
+			}
+			if t == nil {
+				return nil
+			}
+			if t.ClientID != clientID || t.AccountID != d.AccountID {
+				return errors.New("store: the refresh token Issue returned is not of the client and account of the device authorization")
+			}
+			if err := validRefresh(*t); err != nil {
+				return err
+			}
+			return s.createRefresh(ctx, q, *t, now)
+		}
+		if !isNoRows(err) {
+			return dbErr("poll device authorization", err)
+		}
+		d, err = scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM device_auths WHERE device_hash = $1`, deviceHash[:]))
+		switch {
+		case isNoRows(err) || (err == nil && d.ClientID != clientID):
+			result = fmt.Errorf("store: device authorization: %w", ErrNotFound)
+			return nil
+		case err != nil:
+			return dbErr("read device authorization", err)
+		case !d.ConsumedAt.IsZero():
+			out, result = d, fmt.Errorf("store: device authorization: %w", ErrAlreadyUsed)
+			return nil
+		case micro(d.ExpiresAt) <= now:
+			out, outcome = d, PollExpired
+			return nil
+		case d.Status == DeviceDenied:
+			out, outcome = d, PollDenied
+			return nil
+		case grace > 0 && now < micro(d.LastPollAt)+grace.Microseconds():
+			out, outcome = d, PollPending
+			return nil
+		}
+		// Too early: slow down, for this and later polls.
+		d, err = scanDevice(q.queryRow(ctx, s.sql(`UPDATE device_auths
+			SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2)
+			WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second)))
+		if err != nil {
+			return dbErr("slow down device authorization", err)
+		}
+		out, outcome = d, PollSlowDown
+		return nil
+	})
+	if err != nil {
+		return DeviceAuth{}, "", err
+	}
+	return out, outcome, result
+}

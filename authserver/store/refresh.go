@@ -1,0 +1,259 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+const refreshCols = `hash, family_id, client_id, account_id, scopes, auth_time, created_at,
+	expires_at, rotated_at`
+
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
+	var (
+		t                                   RefreshToken
+		hash                                []byte
+		scopes                              string
+		authTime, created, expires, rotated int64
+	)
+	dest := append([]any{&hash, &t.FamilyID, &t.ClientID, &t.AccountID, &scopes, &authTime,
+		&created, &expires, &rotated}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return t, err
+	}
+	h, err := toHash(hash)
+	if err != nil {
+		return t, err
+	}
+	t.Hash = h
+	t.Scopes = splitScopes(scopes)
+	t.AuthTime = fromMicro(authTime)
+	t.CreatedAt = fromMicro(created)
+	t.ExpiresAt = fromMicro(expires)
+	t.RotatedAt = fromMicro(rotated)
+	return t, nil
+}
+
+func (s *sqlStore) CreateRefreshToken(ctx context.Context, t RefreshToken) error {
+	if err := validRefresh(t); err != nil {
+		return err
+	}
+	return s.b.inTx(ctx, func(q querier) error {
+		return s.createRefresh(ctx, q, t, s.now())
+	})
+}
+
+func validRefresh(t RefreshToken) error {
+	if err := errors.Join(requireHash("refresh token", t.Hash), requireString("family ID", t.FamilyID),
+		requireString("client ID", t.ClientID), requireString("account ID", t.AccountID),
+		requireExpiry(t.ExpiresAt)); err != nil {
+		return err
+	}
+	_, err := joinScopes(t.Scopes)
+	return err
+}
+
+// createRefresh stores t in q's transaction, creating its family if new.
+func (s *sqlStore) createRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {
+	var clientID, accountID string
+	var revokedAt int64
+	err := q.queryRow(ctx, s.sql(`INSERT INTO refresh_families (id, client_id, account_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(refresh_families.expires_at, excluded.expires_at)
+		RETURNING client_id, account_id, revoked_at`),
+		t.FamilyID, t.ClientID, t.AccountID, now, micro(t.ExpiresAt)).Scan(&clientID, &accountID, &revokedAt)
+	if err != nil {
+		return dbErr("upsert refresh family", err)
+	}
+	if revokedAt != 0 {
+		return fmt.Errorf("store: refresh family: %w", ErrRevoked)
+	}
+	if clientID != t.ClientID || accountID != t.AccountID {
+		return fmt.Errorf("store: refresh family belongs to another client or account: %w", ErrConflict)
+	}
+	return s.insertRefresh(ctx, q, t, now)
+}
+
+func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {
+	scopes, err := joinScopes(t.Scopes)
+	if err != nil {
+		return err
+	}
+	_, err = q.exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, account_id, scopes,
+		auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t.Hash[:], t.FamilyID, t.ClientID, t.AccountID, scopes, micro(t.AuthTime), now,
+		micro(t.ExpiresAt))
+	return wrapInsert("refresh token", err)
+}
+
+var refreshWithFamilySelect = `SELECT ` + prefixCols("t.", refreshCols) + `, f.revoked_at
+	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
+
+// classifyRefresh turns a token that cannot be used into its sentinel
+// error, in the order: rotated (reuse), revoked, expired.
+func classifyRefresh(t RefreshToken, revokedAt, now int64) error {
+	switch {
+	case !t.RotatedAt.IsZero():
+		return fmt.Errorf("store: refresh token was rotated: %w", ErrAlreadyUsed)
+	case revokedAt != 0:
+		return fmt.Errorf("store: refresh token family: %w", ErrRevoked)
+	case micro(t.ExpiresAt) <= now:
+		return fmt.Errorf("store: refresh token: %w", ErrExpired)
+	}
+	return nil
+}
+
+func (s *sqlStore) GetRefreshToken(ctx context.Context, hash Hash) (RefreshToken, error) {
+	var revokedAt int64
+	t, err := scanRefresh(s.b.reader().queryRow(ctx, refreshWithFamilySelect, hash[:]), &revokedAt)
+	if isNoRows(err) {
+		return RefreshToken{}, fmt.Errorf("store: refresh token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return RefreshToken{}, dbErr("read refresh token", err)
+	}
+	return t, classifyRefresh(t, revokedAt, s.now())
+}
+
+func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshToken, error) {
+	if err := errors.Join(requireHash("new refresh token", r.NewHash), requireString("client ID", r.ClientID),
+		requireExpiry(r.NewExpiresAt)); err != nil {
+		return RefreshToken{}, err
+	}
+	if _, err := joinScopes(r.Scopes); err != nil {
+		return RefreshToken{}, err
+	}
+	var (
+		out    RefreshToken
+		result error
+	)
+	err := s.b.inTx(ctx, func(q querier) error {
+		now := s.now()
+		old, err := scanRefresh(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $1
+			WHERE hash = $2 AND client_id = $3 AND rotated_at = 0 AND expires_at > $1
+			AND NOT EXISTS (SELECT 1 FROM refresh_families f
+				WHERE f.id = refresh_tokens.family_id AND f.revoked_at <> 0)
+			RETURNING `+refreshCols, now, r.OldHash[:], r.ClientID))
+		if err == nil {
+			if r.Check != nil {
+				presented := old
+				presented.RotatedAt = time.Time{} // as it was before this statement
+				if err := r.Check(presented); err != nil {
+					return err // rolls the rotation back
+				}
+			}
+			next := RefreshToken{
+				Hash:      r.NewHash,
+				FamilyID:  old.FamilyID,
+				ClientID:  old.ClientID,
+				AccountID: old.AccountID,
+				Scopes:    old.Scopes,
+				AuthTime:  old.AuthTime,
+				CreatedAt: fromMicro(now),
+				ExpiresAt: r.NewExpiresAt,
+			}
+			if r.Scopes != nil {
+				next.Scopes = slices.Clone(r.Scopes)
+			}
+			if err := s.insertRefresh(ctx, q, next, now); err != nil {
+				return err
+			}
+			if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
+				WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
+				return dbErr("extend refresh family", err)
+			}
+			next.ExpiresAt = fromMicro(micro(next.ExpiresAt))
+			out = next
+			return nil
+		}
+		if !isNoRows(err) {
+			return dbErr("rotate refresh token", err)
+		}
+		var revokedAt int64
+		t, err := scanRefresh(q.queryRow(ctx, refreshWithFamilySelect, r.OldHash[:]), &revokedAt)
+		switch {
+		case isNoRows(err) || (err == nil && t.ClientID != r.ClientID):
+			result = fmt.Errorf("store: refresh token: %w", ErrNotFound)
+			return nil
+		case err != nil:
+			return dbErr("read refresh token", err)
+		}
+		result = classifyRefresh(t, revokedAt, now)
+		if result == nil {
+			return fmt.Errorf("store: refresh token changed concurrently: %w", ErrConflict)
+		}
+		if errors.Is(result, ErrAlreadyUsed) {
+			// Reuse of a rotated token: the family is compromised.
+			if err := s.revokeFamily(ctx, q, t.FamilyID, now); err != nil {
+				return err
+			}
+		}
+		out = t
+		return nil
+	})
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	return out, result
+}
+
+func (s *sqlStore) revokeFamily(ctx context.Context, q querier, familyID string, now int64) error {
+	tombstone := now + s.familyTombstoneTTL.Microseconds()
+	_, err := q.exec(ctx, s.sql(`INSERT INTO refresh_families (id, created_at, revoked_at, expires_at)
+		VALUES ($1, $2, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET
+			revoked_at = CASE WHEN refresh_families.revoked_at = 0 THEN excluded.revoked_at
+				ELSE refresh_families.revoked_at END,
+			expires_at = GREATEST(refresh_families.expires_at, excluded.expires_at)`),
+		familyID, now, tombstone)
+	if err != nil {
+		return dbErr("revoke refresh family", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, familyID string) error {
+	if err := requireString("family ID", familyID); err != nil {
+		return err
+	}
+	return s.revokeFamily(ctx, s.b.writer(), familyID, s.now())
+}
+
+func (s *sqlStore) IsFamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	var revokedAt int64
+	err := s.b.reader().queryRow(ctx, `SELECT revoked_at FROM refresh_families WHERE id = $1`, familyID).Scan(&revokedAt)
+	if isNoRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbErr("read refresh family", err)
+	}
+	return revokedAt != 0, nil
+}
