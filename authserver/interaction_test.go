@@ -43,47 +43,38 @@ type faultStore struct {
 
 var errInjected = errors.New("injected store failure")
 
-func (s *faultStore) failing(name string) bool {
+// call returns errInjected if name is to fail, else what next returns.
+func call[T any](s *faultStore, name string, next func() (T, error)) (T, error) {
 	if s.fail[name] {
 		delete(s.fail, name)
-		return true
+		var zero T
+		return zero, errInjected
 	}
-	return false
+	return next()
 }
 
 func (s *faultStore) CreateSession(ctx context.Context, x store.Session) error {
-	if s.failing("CreateSession") {
-		return errInjected
-	}
-	return s.Store.CreateSession(ctx, x)
-}
-
-func (s *faultStore) GetLockout(ctx context.Context, id string) (store.Lockout, error) {
-	if s.failing("GetLockout") {
-		return store.Lockout{}, errInjected
-	}
-	return s.Store.GetLockout(ctx, id)
+	_, err := call(s, "CreateSession", func() (struct{}, error) { return struct{}{}, s.Store.CreateSession(ctx, x) })
+	return err
 }
 
 func (s *faultStore) SaveConsent(ctx context.Context, c store.Consent) error {
-	if s.failing("SaveConsent") {
-		return errInjected
-	}
-	return s.Store.SaveConsent(ctx, c)
+	_, err := call(s, "SaveConsent", func() (struct{}, error) { return struct{}{}, s.Store.SaveConsent(ctx, c) })
+	return err
+}
+
+func (s *faultStore) GetLockout(ctx context.Context, id string) (store.Lockout, error) {
+	return call(s, "GetLockout", func() (store.Lockout, error) { return s.Store.GetLockout(ctx, id) })
 }
 
 func (s *faultStore) GetDeviceAuthByUserCode(ctx context.Context, code string) (store.DeviceAuth, error) {
-	if s.failing("GetDeviceAuthByUserCode") {
-		return store.DeviceAuth{}, errInjected
-	}
-	return s.Store.GetDeviceAuthByUserCode(ctx, code)
+	return call(s, "GetDeviceAuthByUserCode", func() (store.DeviceAuth, error) { return s.Store.GetDeviceAuthByUserCode(ctx, code) })
 }
 
 func (s *faultStore) ApproveDeviceAuth(ctx context.Context, code, accountID string, authTime time.Time) (store.DeviceAuth, error) {
-	if s.failing("ApproveDeviceAuth") {
-		return store.DeviceAuth{}, errInjected
-	}
-	return s.Store.ApproveDeviceAuth(ctx, code, accountID, authTime)
+	return call(s, "ApproveDeviceAuth", func() (store.DeviceAuth, error) {
+		return s.Store.ApproveDeviceAuth(ctx, code, accountID, authTime)
+	})
 }
 
 // transcript records every response of a browser session, whole (status,
@@ -232,16 +223,22 @@ func loginSteps(tr *transcript, st *faultStore, path string, fields url.Values) 
 	return login("login", "alice", alicePass)
 }
 
-// TestAuthorizeInteractionTranscript pins every answer of the authorization
-// endpoint's login and consent pages, byte for byte: pages, statuses,
-// headers, cookies (names, paths, attributes) and redirects.
-func TestAuthorizeInteractionTranscript(t *testing.T) {
+// newTranscriptFixture is a fixture whose store fails on demand, and a
+// transcript of a browser on it.
+func newTranscriptFixture(t *testing.T) (*fixture, *faultStore, *transcript) {
 	var st *faultStore
 	f := newFixture(t, func(c *authserver.Config) {
 		st = &faultStore{Store: c.Store, fail: map[string]bool{}}
 		c.Store = st
 	})
-	tr := f.transcript(t)
+	return f, st, f.transcript(t)
+}
+
+// TestAuthorizeInteractionTranscript pins every answer of the authorization
+// endpoint's login and consent pages, byte for byte: pages, statuses,
+// headers, cookies (names, paths, attributes) and redirects.
+func TestAuthorizeInteractionTranscript(t *testing.T) {
+	f, st, tr := newTranscriptFixture(t)
 	_, page := tr.get("login page", authURL(f, webRequest()))
 	fields := formFields(t, page)
 	lockSteps(tr, authserver.PathAuthorize, fields)
@@ -278,12 +275,7 @@ func TestAuthorizeInteractionTranscript(t *testing.T) {
 // verification page, byte for byte, like
 // TestAuthorizeInteractionTranscript.
 func TestDeviceInteractionTranscript(t *testing.T) {
-	var st *faultStore
-	f := newFixture(t, func(c *authserver.Config) {
-		st = &faultStore{Store: c.Store, fail: map[string]bool{}}
-		c.Store = st
-	})
-	tr := f.transcript(t)
+	f, st, tr := newTranscriptFixture(t)
 	d := f.startDevice(tvClient, "openid api.read")
 	tr.names[d.UserCode] = "<usercode1>"
 	_, page := tr.get("code page", d.VerificationURIComplete)
