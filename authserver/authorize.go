@@ -182,19 +182,27 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 		scopes = allowedScopes(client, client.DefaultScopes)
 	}
 	ar.scopes = scopes
+	if ar.challenge, e = pkceChallenge(client, v); e != nil {
+		return ar, nil, e
+	}
+	return ar, nil, nil
+}
+
+// pkceChallenge returns the request's PKCE code challenge (RFC 7636 §4.3;
+// S256 only) as the client's policy asks for it, "" if there is none.
+func pkceChallenge(client *registry.Client, v url.Values) (string, *oautherr.Error) {
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method was sent without code_challenge.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method was sent without code_challenge.")
 	case challenge == "" && client.PKCERequired():
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge is required (PKCE with S256).")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge is required (PKCE with S256).")
 	case challenge != "" && method != "S256":
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method must be S256.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method must be S256.")
 	case challenge != "" && (!validPKCEValue(challenge) || len(challenge) != 43):
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge is malformed.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge is malformed.")
 	}
-	ar.challenge = challenge
-	return ar, nil, nil
+	return challenge, nil
 }
 
 // errorPage shows an authorization error that must not be redirected
