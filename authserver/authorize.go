@@ -17,8 +17,6 @@ limitations under the License.
 package authserver
 
 import (
-	"crypto/subtle"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,19 +27,15 @@ import (
 	"github.com/authops/authops/authserver/store"
 )
 
-// Cookie names.
-const (
-	sessionCookie = "authops_session"
-	csrfCookie    = "authops_csrf"
-)
-
 // authorizeParams are the authorization request parameters the login and
 // consent forms carry along; nothing else is kept.
 var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
 	"code_challenge", "code_challenge_method"}
 
 // authRequest is an authorization request whose client and redirect URI
-// are known to be good, so errors can be redirected.
+// are known to be good, so errors can be redirected. The device page makes
+// one for the device authorization a person decides on (client, scopes,
+// carried and userCode only).
 type authRequest struct {
 	client      *registry.Client
 	redirectURI string // where to send the response
@@ -50,7 +44,8 @@ type authRequest struct {
 	nonce       string
 	challenge   string
 	scopes      []string
-	carried     url.Values
+	carried     url.Values // the parameters the pages' forms carry on
+	userCode    string     // the device page's user code, as stored
 }
 
 // authorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.1.2;
@@ -62,7 +57,7 @@ type authRequest struct {
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w.Header())
 	reg := s.reg.Current()
-	vals, action, e := readAuthorizeForm(w, r)
+	vals, action, e := readPageForm(w, r)
 	if e != nil {
 		s.errorPage(w, r, e)
 		return
@@ -77,39 +72,17 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, ar, redirErr)
 		return
 	}
-	if action != "" && !s.checkCSRF(r) {
+	in := s.authorizeInteraction()
+	if action != "" && !in.checkCSRF(r) {
 		s.errorPage(w, r, oautherr.Newf(oautherr.InvalidRequest, "The form expired or did not come from this server. Start again from the application."))
 		return
 	}
-	switch action {
-	case "login":
-		s.login(w, r, reg, ar)
-		return
-	case "consent":
-		acc, authTime := s.sessionAccount(r, reg, ar.client)
-		if acc == nil {
-			s.loginPage(w, r, ar, nil, http.StatusOK)
-			return
-		}
-		if r.PostForm.Get("decision") != "allow" {
-			s.redirectError(w, r, ar, oautherr.New(oautherr.AccessDenied))
-			return
-		}
-		if err := s.store.SaveConsent(r.Context(), store.Consent{AccountID: acc.Subject, ClientID: ar.client.ID,
-			Scopes: ar.scopes, ExpiresAt: s.clock.Now().Add(s.consentTTL)}); err != nil {
-			s.redirectError(w, r, ar, serverError(err))
-			return
-		}
-		s.issueCode(w, r, ar, acc, authTime)
-		return
-	case "":
-	default:
+	if action != "" && action != "login" && action != "consent" {
 		s.errorPage(w, r, oautherr.Newf(oautherr.InvalidRequest, "Unknown form action."))
 		return
 	}
-	acc, authTime := s.sessionAccount(r, reg, ar.client)
-	if acc == nil {
-		s.loginPage(w, r, ar, nil, http.StatusOK)
+	acc, authTime, ok := in.answer(w, r, reg, ar, action)
+	if !ok {
 		return
 	}
 	if ar.client.Policy.Consent == "Prompt" {
@@ -119,29 +92,44 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			s.consentPage(w, r, ar, acc)
+			in.consentPage(w, r, ar, acc)
 			return
 		}
 	}
 	s.issueCode(w, r, ar, acc, authTime)
 }
 
-// readAuthorizeForm returns the request's parameters (the query of a GET,
-// the form body of a POST) and, for a POST from one of our pages, its
-// action.
-func readAuthorizeForm(w http.ResponseWriter, r *http.Request) (url.Values, string, *oautherr.Error) {
-	if r.Method != http.MethodPost {
-		return r.URL.Query(), "", nil
+// authorizeInteraction is the login and consent of the authorization
+// endpoint: a login sends the browser back to the authorization request
+// (303), a decision ends in a redirect to the client, and server errors are
+// redirected too.
+func (s *Server) authorizeInteraction() *interaction {
+	return &interaction{s: s, name: "authorize", action: s.issuerURL.Path + PathAuthorize,
+		cookiePath: s.issuerURL.Path + "/oauth2/", signedIn: s.backToAuthorize, decided: s.authorizeDecided,
+		fail: s.redirectError}
+}
+
+// backToAuthorize sends the browser back to the authorization request
+// after a login (303).
+func (s *Server) backToAuthorize(w http.ResponseWriter, r *http.Request, ar *authRequest, _ *registry.Account) {
+	u := s.issuer + PathAuthorize + "?" + ar.carried.Encode()
+	oautherr.NoStore(w.Header())
+	http.Redirect(w, r, u, http.StatusSeeOther)
+}
+
+// authorizeDecided answers the consent page: access_denied to the client,
+// or the consent is stored and the code issued.
+func (s *Server) authorizeDecided(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account, authTime time.Time, allow bool) {
+	if !allow {
+		s.redirectError(w, r, ar, oautherr.New(oautherr.AccessDenied))
+		return
 	}
-	ct := r.Header.Get("Content-Type")
-	if !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		return nil, "", oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
+	if err := s.store.SaveConsent(r.Context(), store.Consent{AccountID: acc.Subject, ClientID: ar.client.ID,
+		Scopes: ar.scopes, ExpiresAt: s.clock.Now().Add(s.consentTTL)}); err != nil {
+		s.redirectError(w, r, ar, serverError(err))
+		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return nil, "", oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or not valid form encoding.")
-	}
-	return r.PostForm, r.PostForm.Get("authops_action"), nil
+	s.issueCode(w, r, ar, acc, authTime)
 }
 
 // validateAuthRequest checks an authorization request. pageErr is for
@@ -186,32 +174,44 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 	if !client.AllowsGrant("authorization_code") {
 		return ar, nil, oautherr.New(oautherr.UnauthorizedClient)
 	}
-	scopes, ok := parseScope(v.Get("scope"))
-	if !ok {
-		return ar, nil, oautherr.Newf(oautherr.InvalidScope, "The scope parameter is malformed.")
-	}
-	for _, sc := range scopes {
-		if !client.AllowsScope(sc) {
-			return ar, nil, oautherr.New(oautherr.InvalidScope)
-		}
+	scopes, e := requestedScopes(client, v.Get("scope"))
+	if e != nil {
+		return ar, nil, e
 	}
 	if scopes == nil {
 		scopes = allowedScopes(client, client.DefaultScopes)
 	}
 	ar.scopes = scopes
+	if ar.challenge, e = pkceChallenge(client, v); e != nil {
+		return ar, nil, e
+	}
+	return ar, nil, nil
+}
+
+// pkceChallenge returns the request's PKCE code challenge (RFC 7636 §4.3;
+// S256 only) as the client's policy asks for it, "" if there is none.
+func pkceChallenge(client *registry.Client, v url.Values) (string, *oautherr.Error) {
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method was sent without code_challenge.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method was sent without code_challenge.")
 	case challenge == "" && client.PKCERequired():
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge is required (PKCE with S256).")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge is required (PKCE with S256).")
 	case challenge != "" && method != "S256":
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method must be S256.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge_method must be S256.")
 	case challenge != "" && (!validPKCEValue(challenge) || len(challenge) != 43):
-		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "code_challenge is malformed.")
+		return "", oautherr.Newf(oautherr.InvalidRequest, "code_challenge is malformed.")
 	}
-	ar.challenge = challenge
-	return ar, nil, nil
+	return challenge, nil
+}
+
+// errorPage shows an authorization error that must not be redirected
+// (unknown client, unregistered redirect URI), with status 400.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, e *oautherr.Error) {
+	resp := oautherr.Resolve(e, s.profile, s.issuer)
+	info(r).errCode = e.Code
+	s.render(w, "error", http.StatusBadRequest, pageData{Title: "Sign-in request not valid",
+		Code: string(resp.Body.Error), Description: resp.Body.ErrorDescription})
 }
 
 // redirectURL returns the redirect URI with the response parameters added
@@ -269,105 +269,4 @@ func redirectStatus(r *http.Request) int {
 		return http.StatusSeeOther
 	}
 	return http.StatusFound
-}
-
-// login handles the login form: on success it starts a session and sends
-// the browser back to the authorization request (303).
-func (s *Server) login(w http.ResponseWriter, r *http.Request, reg *registry.Registry, ar *authRequest) {
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if username == "" || password == "" {
-		s.loginPage(w, r, ar, wrongPassword(), http.StatusBadRequest)
-		return
-	}
-	acc, e := s.checkPassword(r.Context(), reg, ar.client, username, password)
-	if e != nil {
-		if e.Code == oautherr.ServerError {
-			s.redirectError(w, r, ar, e)
-			return
-		}
-		info(r).errCode = e.Code
-		s.loginPage(w, r, ar, e, oautherr.Resolve(e, ar.client.Profile(), s.issuer).Status)
-		return
-	}
-	raw := newSecret()
-	now := s.clock.Now()
-	if err := s.store.CreateSession(r.Context(), store.Session{IDHash: store.HashToken(raw), AccountID: acc.Subject,
-		AuthTime: now, ExpiresAt: now.Add(s.sessionTTL)}); err != nil {
-		s.redirectError(w, r, ar, serverError(err))
-		return
-	}
-	s.log.Info("login", "account", acc.Subject, "clientID", ar.client.ID)
-	http.SetCookie(w, s.cookie(sessionCookie, raw, s.oauthPath(), int(s.sessionTTL.Seconds())))
-	u := s.issuer + PathAuthorize + "?" + ar.carried.Encode()
-	oautherr.NoStore(w.Header())
-	http.Redirect(w, r, u, http.StatusSeeOther)
-}
-
-// sessionAccount returns the account of the browser's login session if it
-// can use this client (same namespace, not disabled), else nil.
-func (s *Server) sessionAccount(r *http.Request, reg *registry.Registry, c *registry.Client) (*registry.Account, time.Time) {
-	ck, err := r.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
-		return nil, time.Time{}
-	}
-	sess, err := s.store.GetSession(r.Context(), store.HashToken(ck.Value))
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) {
-			s.log.Error("reading a session failed", "error", err)
-		}
-		return nil, time.Time{}
-	}
-	acc, ok := reg.AccountBySubject(sess.AccountID)
-	if !ok || acc.Disabled || acc.Namespace != c.Namespace {
-		return nil, time.Time{}
-	}
-	return acc, sess.AuthTime
-}
-
-// oauthPath is the cookie path of the authorization endpoint's pages.
-func (s *Server) oauthPath() string { return s.issuerURL.Path + "/oauth2/" }
-
-// devicePath is the cookie path of the device verification page.
-func (s *Server) devicePath() string { return s.issuerURL.Path + PathDevice }
-
-func (s *Server) cookie(name, value, path string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode}
-}
-
-// csrfToken returns the browser's CSRF token, setting the cookie (for the
-// pages under path) if the browser has none (double-submit: the form echoes
-// the cookie).
-func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request, path string) string {
-	if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
-		return ck.Value
-	}
-	v := newSecret()
-	http.SetCookie(w, s.cookie(csrfCookie, v, path, 0))
-	return v
-}
-
-// checkCSRF accepts a form POST only with the CSRF cookie echoed in the
-// form, and, when the browser says where the form came from, only from the
-// issuer's origin.
-func (s *Server) checkCSRF(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != s.origin {
-		return false
-	}
-	ck, err := r.Cookie(csrfCookie)
-	if err != nil || len(ck.Value) != 43 {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostForm.Get("csrf_token"))) == 1
-}
-
-// setPageHeaders sets the headers of every authorize response.
-func setPageHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	// same-origin, not no-referrer: under no-referrer browsers send
-	// "Origin: null" with the pages' form posts (Fetch §3.2.5), which the
-	// Origin check must refuse. Other sites still get no Referer.
-	h.Set("Referrer-Policy", "same-origin")
-	oautherr.NoStore(h)
 }

@@ -40,33 +40,65 @@ const (
 // carry a CSRF token (double submit, Origin checked).
 func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w.Header())
+	in := s.deviceInteraction()
 	if r.Method != http.MethodPost {
 		code := ""
 		if c, ok := normalizeUserCode(r.URL.Query().Get("user_code")); ok {
 			code = displayUserCode(c)
 		}
-		s.deviceEntry(w, r, code, "", http.StatusOK)
+		s.deviceEntry(w, r, in, code, "", http.StatusOK)
 		return
 	}
-	vals, action, e := readAuthorizeForm(w, r)
+	vals, action, e := readPageForm(w, r)
 	if e != nil {
-		s.deviceEntry(w, r, "", oautherr.Resolve(e, oautherr.Extended, "").Body.ErrorDescription, http.StatusBadRequest)
+		s.deviceEntry(w, r, in, "", oautherr.Resolve(e, oautherr.Extended, "").Body.ErrorDescription, http.StatusBadRequest)
 		return
 	}
-	if !s.checkCSRF(r) {
-		s.deviceEntry(w, r, "", textFormExpired, http.StatusBadRequest)
+	if !in.checkCSRF(r) {
+		s.deviceEntry(w, r, in, "", textFormExpired, http.StatusBadRequest)
 		return
 	}
+	reg := s.reg.Current()
+	ar, done := s.deviceRequest(w, r, in, reg, vals.Get("user_code"))
+	if done {
+		return
+	}
+	if acc, _, ok := in.answer(w, r, reg, ar, action); ok {
+		in.consentPage(w, r, ar, acc)
+	}
+}
+
+// deviceInteraction is the login and consent of the verification page: a
+// login goes straight on to the consent page, a decision is recorded for
+// the device's next poll, and server errors are shown on a page.
+func (s *Server) deviceInteraction() *interaction {
+	in := &interaction{s: s, name: "device", action: s.issuerURL.Path + PathDevice,
+		cookiePath: s.issuerURL.Path + PathDevice, logAttrs: []any{"page", "device"}}
+	in.decided = func(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account, authTime time.Time, allow bool) {
+		s.deviceDecide(w, r, in, ar, acc, authTime, allow)
+	}
+	in.signedIn = func(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account) {
+		in.consentPage(w, r, ar, acc)
+	}
+	in.fail = func(w http.ResponseWriter, r *http.Request, _ *authRequest, e *oautherr.Error) {
+		in.serverErrorPage(w, r, e.Cause)
+	}
+	return in
+}
+
+// deviceRequest finds the pending device authorization of the code the
+// person typed, within the per-source limit of wrong codes. When it
+// cannot, it answers the request itself and returns done.
+func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *interaction, reg *registry.Registry, typed string) (ar *authRequest, done bool) {
 	codeKey := s.limits.userCode.Key("", info(r).source)
 	now := s.clock.Now()
 	if wait := s.limits.userCode.Wait(codeKey, now); wait > 0 {
 		info(r).errCode = oautherr.TooManyRequests
 		info(r).retryAfter = wait
-		s.deviceEntry(w, r, "", textTooMany, http.StatusTooManyRequests)
-		return
+		s.deviceEntry(w, r, in, "", textTooMany, http.StatusTooManyRequests)
+		return nil, true
 	}
-	reg := s.reg.Current()
-	code, ok := normalizeUserCode(vals.Get("user_code"))
+	code, ok := normalizeUserCode(typed)
 	var (
 		d      store.DeviceAuth
 		client *registry.Client
@@ -79,8 +111,8 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
 			ok = false
 		default:
-			s.serverErrorPage(w, r, err)
-			return
+			in.serverErrorPage(w, r, err)
+			return nil, true
 		}
 		if ok {
 			client, ok = reg.Client(d.ClientID)
@@ -90,77 +122,29 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.limits.userCode.Fail(codeKey, now)
 		info(r).errCode = oautherr.InvalidGrant
-		s.deviceEntry(w, r, vals.Get("user_code"), textBadCode, http.StatusBadRequest)
-		return
+		s.deviceEntry(w, r, in, typed, textBadCode, http.StatusBadRequest)
+		return nil, true
 	}
 	info(r).clientID = client.ID
-	ar := &authRequest{client: client, scopes: d.Scopes, carried: url.Values{"user_code": {displayUserCode(code)}}}
-	switch action {
-	case "login":
-		s.deviceLogin(w, r, reg, ar)
-		return
-	case "consent":
-		acc, authTime := s.sessionAccount(r, reg, client)
-		if acc == nil {
-			s.deviceLoginPage(w, r, ar, nil, http.StatusOK)
-			return
-		}
-		s.deviceDecide(w, r, code, acc, authTime, r.PostForm.Get("decision") == "allow")
-		return
-	}
-	acc, _ := s.sessionAccount(r, reg, client)
-	if acc == nil {
-		s.deviceLoginPage(w, r, ar, nil, http.StatusOK)
-		return
-	}
-	s.deviceConsentPage(w, r, ar, acc)
-}
-
-// deviceLogin checks the login form of the verification page like the
-// authorization endpoint does, then asks for the decision.
-func (s *Server) deviceLogin(w http.ResponseWriter, r *http.Request, reg *registry.Registry, ar *authRequest) {
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	if username == "" || password == "" {
-		s.deviceLoginPage(w, r, ar, wrongPassword(), http.StatusBadRequest)
-		return
-	}
-	acc, e := s.checkPassword(r.Context(), reg, ar.client, username, password)
-	if e != nil {
-		if e.Code == oautherr.ServerError {
-			s.serverErrorPage(w, r, e.Cause)
-			return
-		}
-		info(r).errCode = e.Code
-		s.deviceLoginPage(w, r, ar, e, oautherr.Resolve(e, ar.client.Profile(), s.issuer).Status)
-		return
-	}
-	raw := newSecret()
-	now := s.clock.Now()
-	if err := s.store.CreateSession(r.Context(), store.Session{IDHash: store.HashToken(raw), AccountID: acc.Subject,
-		AuthTime: now, ExpiresAt: now.Add(s.sessionTTL)}); err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	s.log.Info("login", "account", acc.Subject, "clientID", ar.client.ID, "page", "device")
-	http.SetCookie(w, s.cookie(sessionCookie, raw, s.devicePath(), int(s.sessionTTL.Seconds())))
-	s.deviceConsentPage(w, r, ar, acc)
+	return &authRequest{client: client, scopes: d.Scopes, carried: url.Values{"user_code": {displayUserCode(code)}},
+		userCode: code}, false
 }
 
 // deviceDecide records the person's decision; the device learns it at its
 // next poll.
-func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, code string, acc *registry.Account, authTime time.Time, allow bool) {
+func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, in *interaction, ar *authRequest, acc *registry.Account, authTime time.Time, allow bool) {
 	var err error
 	if allow {
-		_, err = s.store.ApproveDeviceAuth(r.Context(), code, acc.Subject, authTime)
+		_, err = s.store.ApproveDeviceAuth(r.Context(), ar.userCode, acc.Subject, authTime)
 	} else {
-		_, err = s.store.DenyDeviceAuth(r.Context(), code)
+		_, err = s.store.DenyDeviceAuth(r.Context(), ar.userCode)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrAlreadyUsed):
-		s.deviceEntry(w, r, "", textBadCode, http.StatusBadRequest)
+		s.deviceEntry(w, r, in, "", textBadCode, http.StatusBadRequest)
 		return
 	case err != nil:
-		s.serverErrorPage(w, r, err)
+		in.serverErrorPage(w, r, err)
 		return
 	}
 	if allow {
@@ -175,33 +159,9 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, code strin
 		Description: "You denied access. The device does not get access."})
 }
 
-func (s *Server) deviceEntry(w http.ResponseWriter, r *http.Request, code, problem string, status int) {
+// deviceEntry shows the page where the person enters the user code, with
+// a problem if there is one.
+func (s *Server) deviceEntry(w http.ResponseWriter, r *http.Request, in *interaction, code, problem string, status int) {
 	s.render(w, "device", status, pageData{Title: "Connect a device", UserCode: code, Description: problem,
-		Action: s.devicePath(), CSRF: s.csrfToken(w, r, s.devicePath())})
-}
-
-func (s *Server) deviceLoginPage(w http.ResponseWriter, r *http.Request, ar *authRequest, e *oautherr.Error, status int) {
-	d := pageData{Title: "Sign in", Client: displayName(ar.client), Action: s.devicePath(),
-		Carried: ar.carried, CSRF: s.csrfToken(w, r, s.devicePath())}
-	if e != nil {
-		d.Description = s.loginErrorText(r, ar.client, e)
-	}
-	s.render(w, "login", status, d)
-}
-
-func (s *Server) deviceConsentPage(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account) {
-	name := acc.DisplayName
-	if name == "" {
-		name = acc.Username
-	}
-	s.render(w, "consent", http.StatusOK, pageData{Title: "Allow access?", Client: displayName(ar.client), Account: name,
-		Scopes: ar.scopes, Action: s.devicePath(), Carried: ar.carried, CSRF: s.csrfToken(w, r, s.devicePath()),
-		UserCode: ar.carried.Get("user_code")})
-}
-
-func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
-	info(r).errCode = oautherr.ServerError
-	s.log.Error("device page failed", "error", err)
-	s.render(w, "error", http.StatusInternalServerError, pageData{Title: "Something went wrong",
-		Code: string(oautherr.ServerError), Description: oautherr.Resolve(serverError(err), oautherr.Extended, "").Body.ErrorDescription})
+		Action: in.action, CSRF: in.csrfToken(w, r)})
 }

@@ -26,15 +26,18 @@ import (
 
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/controllers"
 )
 
 // TestUnknownUsernameLooksLikeWrongPassword: at the password grant an
 // unknown username and a wrong password get the same status and body, after
 // about the same time (one bcrypt comparison at the cost the controller
-// hashes with).
+// hashes with: alice's hash is made here at controllers.BcryptCost, and
+// TestDummyHashAtControllerCost holds the dummy hash of unknown usernames
+// to the same cost).
 func TestUnknownUsernameLooksLikeWrongPassword(t *testing.T) {
 	f := newFixture(t)
-	h, err := bcrypt.GenerateFromPassword([]byte(alicePass), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(alicePass), controllers.BcryptCost)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
@@ -105,15 +106,6 @@ func (s *Server) render(w http.ResponseWriter, name string, status int, d pageDa
 	}
 }
 
-// errorPage shows an authorization error that must not be redirected
-// (unknown client, unregistered redirect URI), with status 400.
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, e *oautherr.Error) {
-	resp := oautherr.Resolve(e, s.profile, s.issuer)
-	info(r).errCode = e.Code
-	s.render(w, "error", http.StatusBadRequest, pageData{Title: "Sign-in request not valid",
-		Code: string(resp.Body.Error), Description: resp.Body.ErrorDescription})
-}
-
 func displayName(c *registry.Client) string {
 	if c.DisplayName != "" {
 		return c.DisplayName
@@ -121,40 +113,31 @@ func displayName(c *registry.Client) string {
 	return c.ID
 }
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authRequest, e *oautherr.Error, status int) {
-	d := pageData{Title: "Sign in", Client: displayName(ar.client), Action: s.issuerURL.Path + PathAuthorize,
-		Carried: ar.carried, CSRF: s.csrfToken(w, r, s.oauthPath())}
-	if e != nil {
-		d.Description = s.loginErrorText(r, ar.client, e)
-	}
-	s.render(w, "login", status, d)
+// setPageHeaders sets the headers of every page (the authorization
+// endpoint's answers, the device page).
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with the pages' form posts (Fetch §3.2.5), which the
+	// Origin check must refuse. Other sites still get no Referer.
+	h.Set("Referrer-Policy", "same-origin")
+	oautherr.NoStore(h)
 }
 
-// loginErrorText is what the login pages say about a failed login: the
-// table's description, and for a locked account until when and what to do.
-func (s *Server) loginErrorText(r *http.Request, c *registry.Client, e *oautherr.Error) string {
-	desc := oautherr.Resolve(e, oautherr.Extended, "").Body.ErrorDescription
-	switch e.Code {
-	case oautherr.AccountLocked:
-		until := ""
-		if acc, ok := s.reg.Current().Account(c.Namespace, r.PostForm.Get("username")); ok {
-			if lo, err := s.store.GetLockout(r.Context(), acc.Subject); err == nil && lo.LockedAt(s.clock.Now()) {
-				until = " until " + lo.LockedUntil.UTC().Format("15:04:05 MST (2006-01-02)")
-			}
-		}
-		return desc + " There were too many failed sign-in attempts: sign-in is blocked" + until +
-			". Wait and try again, or ask your administrator."
-	case oautherr.AccountDisabled:
-		return desc + " Ask your administrator to enable it."
+// readPageForm returns the request's parameters (the query of a GET, the
+// form body of a POST) and, for a POST from one of the pages, its action.
+func readPageForm(w http.ResponseWriter, r *http.Request) (url.Values, string, *oautherr.Error) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), "", nil
 	}
-	return desc
-}
-
-func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account) {
-	name := acc.DisplayName
-	if name == "" {
-		name = acc.Username
+	ct := r.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		return nil, "", oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
 	}
-	s.render(w, "consent", http.StatusOK, pageData{Title: "Allow access?", Client: displayName(ar.client), Account: name,
-		Scopes: ar.scopes, Action: s.issuerURL.Path + PathAuthorize, Carried: ar.carried, CSRF: s.csrfToken(w, r, s.oauthPath())})
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return nil, "", oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or not valid form encoding.")
+	}
+	return r.PostForm, r.PostForm.Get("authops_action"), nil
 }
