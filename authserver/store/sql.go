@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authops/authops/authserver/scope"
 )
 
 // sqlStore implements Store for both backends. Every check-and-set is a
@@ -68,13 +70,15 @@ func fromMicro(v int64) time.Time {
 	return time.UnixMicro(v).UTC()
 }
 
-func joinScopes(scopes []string) (string, error) {
+// encodeScopes is the stored form of scopes (scope.Join), refusing a scope
+// that would not survive the round trip through splitScopes.
+func encodeScopes(scopes []string) (string, error) {
 	for _, sc := range scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
 			return "", fmt.Errorf("store: invalid scope %q", sc)
 		}
 	}
-	return strings.Join(scopes, " "), nil
+	return scope.Join(scopes), nil
 }
 
 func splitScopes(s string) []string {
@@ -165,7 +169,7 @@ func (s *sqlStore) CreateAuthCode(ctx context.Context, c AuthCode) error {
 		requireString("account ID", c.AccountID), requireExpiry(c.ExpiresAt)); err != nil {
 		return err
 	}
-	scopes, err := joinScopes(c.Scopes)
+	scopes, err := encodeScopes(c.Scopes)
 	if err != nil {
 		return err
 	}
@@ -307,7 +311,7 @@ func validRefresh(t RefreshToken) error {
 		requireExpiry(t.ExpiresAt)); err != nil {
 		return err
 	}
-	_, err := joinScopes(t.Scopes)
+	_, err := encodeScopes(t.Scopes)
 	return err
 }
 
@@ -333,7 +337,7 @@ func (s *sqlStore) createRefresh(ctx context.Context, q querier, t RefreshToken,
 }
 
 func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {
-	scopes, err := joinScopes(t.Scopes)
+	scopes, err := encodeScopes(t.Scopes)
 	if err != nil {
 		return err
 	}
@@ -378,7 +382,7 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 		requireExpiry(r.NewExpiresAt)); err != nil {
 		return RefreshToken{}, err
 	}
-	if _, err := joinScopes(r.Scopes); err != nil {
+	if _, err := encodeScopes(r.Scopes); err != nil {
 		return RefreshToken{}, err
 	}
 	var (
@@ -566,7 +570,7 @@ func (s *sqlStore) CreateDeviceAuth(ctx context.Context, d DeviceAuth) error {
 	if d.Interval < 0 {
 		return errors.New("store: negative device polling interval")
 	}
-	scopes, err := joinScopes(d.Scopes)
+	scopes, err := encodeScopes(d.Scopes)
 	if err != nil {
 		return err
 	}
@@ -805,7 +809,7 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c Consent) error {
 		requireExpiry(c.ExpiresAt)); err != nil {
 		return err
 	}
-	scopes, err := joinScopes(c.Scopes)
+	scopes, err := encodeScopes(c.Scopes)
 	if err != nil {
 		return err
 	}
