@@ -30,6 +30,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // Code is an OAuth error code.
@@ -133,10 +135,10 @@ func Lookup(c Code) (Entry, bool) {
 // strict RFC behaviour (RFC).
 type Profile string
 
-// Profiles.
+// Profiles: the values of a policy's errorProfile (package snapshot).
 const (
-	Extended Profile = "Extended"
-	RFC      Profile = "RFC"
+	Extended Profile = snapshot.ErrorProfileExtended
+	RFC      Profile = snapshot.ErrorProfileRFC
 )
 
 // ParseProfile parses a profile name as used by GrantPolicy's errorProfile

@@ -67,7 +67,7 @@ func (c *Client) Profile() oautherr.Profile {
 }
 
 // Public reports whether the client is a public client (no secret).
-func (c *Client) Public() bool { return c.Type == "Public" }
+func (c *Client) Public() bool { return c.Type == snapshot.ClientPublic }
 
 // AllowsGrant reports whether the grant type is effective for the client.
 // A client has a handful of grant types and scopes: a linear search is as
@@ -90,7 +90,7 @@ func (c *Client) SecretDigests(now time.Time) [][]byte {
 }
 
 // PKCERequired reports whether authorization requests need a code challenge.
-func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == "Required" }
+func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
 
 // Seconds converts a policy value in seconds to a Duration.
 func Seconds(s int64) time.Duration { return time.Duration(s) * time.Second }

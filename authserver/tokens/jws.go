@@ -59,8 +59,9 @@ func newSigner(k *registry.Key) *signer {
 // of keys at a time.
 const maxSigners = 64
 
-// signers maps the keys of the snapshots to their signers. A key that is no
-// longer published is forgotten (its tokens cannot verify any more).
+// signers maps the keys of the snapshots to their signers. Once more than
+// maxSigners keys were seen, keys no longer published are forgotten (their
+// tokens cannot verify any more), and if that is not enough, all others.
 type signers struct {
 	m sync.Map // *registry.Key → *signer
 	n atomic.Int64
@@ -72,15 +73,24 @@ func (s *signers) get(k *registry.Key, now time.Time) *signer {
 	}
 	v, loaded := s.m.LoadOrStore(k, newSigner(k))
 	if !loaded && s.n.Add(1) > maxSigners {
-		s.m.Range(func(key, _ any) bool {
-			if key != k && !now.Before(key.(*registry.Key).PublishUntil) {
-				s.m.Delete(key)
-				s.n.Add(-1)
-			}
-			return true
-		})
+		s.forget(k, func(old *registry.Key) bool { return !now.Before(old.PublishUntil) })
+		if s.n.Load() > maxSigners { // still full: start again
+			s.forget(k, func(*registry.Key) bool { return true })
+		}
 	}
 	return v.(*signer)
+}
+
+// forget drops the signers of the keys (other than keep) that drop says.
+func (s *signers) forget(keep *registry.Key, drop func(*registry.Key) bool) {
+	s.m.Range(func(key, _ any) bool {
+		if k := key.(*registry.Key); k != keep && drop(k) {
+			if _, ok := s.m.LoadAndDelete(k); ok {
+				s.n.Add(-1)
+			}
+		}
+		return true
+	})
 }
 
 func encodedHeader(kid, typ string) string {
