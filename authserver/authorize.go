@@ -24,6 +24,7 @@ import (
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
 )
 
@@ -67,7 +68,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, pageErr)
 		return
 	}
-	info(r).clientID = ar.client.ID
+	requestInfo(r.Context()).clientID = ar.client.ID
 	if redirErr != nil {
 		s.redirectError(w, r, ar, redirErr)
 		return
@@ -85,7 +86,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ar.client.Policy.Consent == "Prompt" {
+	if ar.client.Policy.Consent == snapshot.ConsentPrompt {
 		ok, err := s.store.HasConsent(r.Context(), acc.Subject, ar.client.ID, ar.scopes)
 		if err != nil {
 			s.redirectError(w, r, ar, serverError(err))
@@ -209,7 +210,7 @@ func pkceChallenge(client *registry.Client, v url.Values) (string, *oautherr.Err
 // (unknown client, unregistered redirect URI), with status 400.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, e *oautherr.Error) {
 	resp := oautherr.Resolve(e, s.profile, s.issuer)
-	info(r).errCode = e.Code
+	requestInfo(r.Context()).errCode = e.Code
 	s.render(w, "error", http.StatusBadRequest, pageData{Title: "Sign-in request not valid",
 		Code: string(resp.Body.Error), Description: resp.Body.ErrorDescription})
 }
@@ -232,7 +233,7 @@ func (s *Server) redirectURL(ar *authRequest, add url.Values) string {
 // §4.1.2.1) with 302, the status of access_denied in the error table.
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authRequest, e *oautherr.Error) {
 	resp := oautherr.Resolve(e, oautherr.Extended, s.issuer)
-	info(r).errCode = e.Code
+	requestInfo(r.Context()).errCode = e.Code
 	s.clientError(ar.client.ID, resp.Body.Error)
 	if e.Cause != nil {
 		s.log.Error("authorization request failed", "clientID", ar.client.ID, "error", string(e.Code), "cause", e.Cause.Error())

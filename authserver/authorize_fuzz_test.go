@@ -19,6 +19,7 @@ package authserver
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,7 +69,7 @@ func FuzzRedirectURI(f *testing.F) {
 		if !ok || ar == nil || ar.client != c {
 			t.Fatalf("accepted client %q", v.Get("client_id"))
 		}
-		if !contains(c.RedirectURIs, ar.redirectURI) && !loopbackPortVariant(c.RedirectURIs, ar.redirectURI) {
+		if !slices.Contains(c.RedirectURIs, ar.redirectURI) && !loopbackPortVariant(c.RedirectURIs, ar.redirectURI) {
 			t.Fatalf("redirect to unregistered %q", ar.redirectURI)
 		}
 		if ru := v.Get("redirect_uri"); len(v["redirect_uri"]) > 1 || ru != "" && ru != ar.redirectURI {

@@ -21,10 +21,12 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/authserver/store"
 )
 
 // dummyDigest is compared against when the client is unknown, so an unknown
@@ -34,64 +36,54 @@ var dummyDigest = func() []byte {
 	return d[:]
 }()
 
-// checkClient implements client authentication (RFC 6749 §2.3.1,
+// clientAuthenticator is client authentication at the token, device
+// authorization, introspection and revocation endpoints: the client a
+// request authenticates as, or the error to answer.
+type clientAuthenticator interface {
+	authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error)
+}
+
+// newClientAuthenticator is client authentication by credentials, behind
+// the ClientAuth limit when there is one (nil: none).
+func newClientAuthenticator(clock store.Clock, limit *ratelimit.Limiter) clientAuthenticator {
+	var a clientAuthenticator = credentials{clock: clock}
+	if limit != nil {
+		a = throttled{next: a, limit: limit, clock: clock}
+	}
+	return a
+}
+
+// credentials implements client authentication (RFC 6749 §2.3.1,
 // §3.2.1): client_secret_basic (with the form-urlencoding of §2.3.1),
 // client_secret_post, or none for public clients. HTTP Basic with an empty
 // password from a public client counts as none (golang.org/x/oauth2 sends
 // that). Using two methods at once is invalid_request. An unknown client, a
 // wrong secret, a method the client is not registered for and a disabled
 // client all get the same invalid_client, after the same work.
-func (s *Server) checkClient(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
-	var (
-		id, secret string
-		method     string
-		basic      bool
-	)
-	authz := r.Header.Values("Authorization")
-	switch {
-	case len(authz) > 1:
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "Send one Authorization header.")
-	case len(authz) == 1:
-		basic = true
-		u, pw, ok := r.BasicAuth()
-		if !ok {
-			return nil, &oautherr.Error{Code: oautherr.InvalidClient, Basic: true}
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(u)
-		secret, err2 = url.QueryUnescape(pw)
-		if err1 != nil || err2 != nil || id == "" {
-			return nil, &oautherr.Error{Code: oautherr.InvalidClient, Basic: true}
-		}
-		if _, ok := p["client_secret"]; ok {
-			return nil, oautherr.Newf(oautherr.InvalidRequest, "Use one client authentication method, not two.")
-		}
-		if cid, ok := p["client_id"]; ok && cid != id {
-			return nil, oautherr.Newf(oautherr.InvalidRequest, "client_id in the body differs from the one in the Authorization header.")
-		}
-		method = "client_secret_basic"
-		if secret == "" {
-			method = "none"
-		}
-	case p["client_secret"] != "":
-		id, secret, method = p["client_id"], p["client_secret"], "client_secret_post"
-	default:
-		id, method = p["client_id"], "none"
+type credentials struct {
+	clock store.Clock
+}
+
+func (a credentials) authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
+	id, secret, method, e := presented(r, p)
+	if e != nil {
+		return nil, e
 	}
-	fail := &oautherr.Error{Code: oautherr.InvalidClient, Basic: basic}
+	// An invalid_client after HTTP Basic carries a Basic challenge.
+	fail := &oautherr.Error{Code: oautherr.InvalidClient, Basic: len(r.Header.Values("Authorization")) == 1}
 	client, found := reg.Client(id)
 	if found {
-		info(r).clientID = client.ID
+		requestInfo(r.Context()).clientID = client.ID
 	}
-	if method == "none" {
-		if !found || !client.Public() || client.TokenEndpointAuthMethod != "none" || client.Disabled {
+	if method == snapshot.AuthNone {
+		if !found || !client.Public() || client.TokenEndpointAuthMethod != snapshot.AuthNone || client.Disabled {
 			return nil, fail
 		}
 		return client, nil
 	}
 	digests := [][]byte{dummyDigest}
 	if found && !client.Public() {
-		if d := client.SecretDigests(s.clock.Now()); len(d) > 0 {
+		if d := client.SecretDigests(a.clock.Now()); len(d) > 0 {
 			digests = d
 		}
 	}
@@ -104,6 +96,77 @@ func (s *Server) checkClient(r *http.Request, reg *registry.Registry, p params) 
 		return nil, fail
 	}
 	return client, nil
+}
+
+// presented reads the credentials a request presents and the method they
+// use (snapshot.Auth*).
+func presented(r *http.Request, p params) (id, secret, method string, e *oautherr.Error) {
+	authz := r.Header.Values("Authorization")
+	switch {
+	case len(authz) > 1:
+		return "", "", "", oautherr.Newf(oautherr.InvalidRequest, "Send one Authorization header.")
+	case len(authz) == 1:
+		u, pw, ok := r.BasicAuth()
+		if !ok {
+			return "", "", "", &oautherr.Error{Code: oautherr.InvalidClient, Basic: true}
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(u)
+		secret, err2 = url.QueryUnescape(pw)
+		if err1 != nil || err2 != nil || id == "" {
+			return "", "", "", &oautherr.Error{Code: oautherr.InvalidClient, Basic: true}
+		}
+		if _, ok := p["client_secret"]; ok {
+			return "", "", "", oautherr.Newf(oautherr.InvalidRequest, "Use one client authentication method, not two.")
+		}
+		if cid, ok := p["client_id"]; ok && cid != id {
+			return "", "", "", oautherr.Newf(oautherr.InvalidRequest, "client_id in the body differs from the one in the Authorization header.")
+		}
+		if secret == "" {
+			return id, "", snapshot.AuthNone, nil
+		}
+		return id, secret, snapshot.AuthClientSecretBasic, nil
+	case p["client_secret"] != "":
+		return p["client_id"], p["client_secret"], snapshot.AuthClientSecretPost, nil
+	default:
+		return p["client_id"], "", snapshot.AuthNone, nil
+	}
+}
+
+// throttled puts client authentication behind the ClientAuth limit (see
+// Limits): a caller over the limit gets too_many_requests before its
+// credentials are looked at; a failed authentication counts.
+type throttled struct {
+	next  clientAuthenticator
+	limit *ratelimit.Limiter
+	clock store.Clock
+}
+
+func (a throttled) authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
+	ri := requestInfo(r.Context())
+	id := presentedClientID(r, p)
+	if _, ok := reg.Client(id); !ok {
+		id = "" // unknown client IDs share one key per source
+	}
+	key := a.limit.Key(id, ri.source)
+	now := a.clock.Now()
+	if wait := a.limit.Wait(key, now); wait > 0 {
+		return nil, tooMany(ri, wait)
+	}
+	c, e := a.next.authenticate(r, reg, p)
+	if e != nil && e.Code == oautherr.InvalidClient {
+		a.limit.Fail(key, now)
+	}
+	return c, e
+}
+
+// presentedClientID is the client ID a request names: the Basic user name
+// (form-urlencoded, RFC 6749 §2.3.1), else the client_id parameter.
+func presentedClientID(r *http.Request, p params) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u // an undecodable name is simply an unknown client
+	}
+	return p["client_id"]
 }
 
 // params is a request's parameters: one value each, empty values dropped.
@@ -122,44 +185,4 @@ func singleValued(v url.Values) (params, *oautherr.Error) {
 		}
 	}
 	return p, nil
-}
-
-// parseScope splits a scope parameter (RFC 6749 §3.3); nil if absent.
-func parseScope(s string) ([]string, bool) {
-	if s == "" {
-		return nil, true
-	}
-	var out []string
-	for _, tok := range strings.Split(s, " ") {
-		if tok == "" {
-			continue
-		}
-		for _, c := range tok {
-			if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, false
-			}
-		}
-		if !contains(out, tok) {
-			out = append(out, tok)
-		}
-	}
-	return out, len(out) > 0
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func subset(a, b []string) bool {
-	for _, x := range a {
-		if !contains(b, x) {
-			return false
-		}
-	}
-	return true
 }

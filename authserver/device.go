@@ -20,19 +20,19 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"net/http"
-
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
 )
 
 // DeviceCodeGrantType is RFC 8628's grant type.
-const DeviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+const DeviceCodeGrantType = snapshot.GrantDeviceCode
 
 // userCodeAlphabet has no vowels (no words) and no look-alike characters
 // (RFC 8628 §6.1): 20 characters, 8 of them give about 34.5 bits.
@@ -121,8 +121,8 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		if e != nil {
 			return nil, e
 		}
-		info(r).grantType = DeviceCodeGrantType
-		client, e := s.authenticateClient(r, reg, p)
+		requestInfo(r.Context()).grantType = DeviceCodeGrantType
+		client, e := s.clientAuth.authenticate(r, reg, p)
 		if e != nil {
 			return nil, e
 		}
@@ -130,19 +130,11 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		if !client.AllowsGrant(DeviceCodeGrantType) {
 			return nil, oautherr.New(oautherr.UnauthorizedClient)
 		}
-		scopes, ok := parseScope(p["scope"])
-		if !ok {
-			return nil, oautherr.Newf(oautherr.InvalidScope, "The scope parameter is malformed.")
+		scopes, e := requestedScopes(client, p["scope"])
+		if e != nil {
+			return nil, e
 		}
-		for _, sc := range scopes {
-			if !client.AllowsScope(sc) {
-				return nil, oautherr.New(oautherr.InvalidScope)
-			}
-		}
-		if scopes == nil {
-			scopes = allowedScopes(client, client.DefaultScopes)
-		}
-		return s.newDeviceAuth(r.Context(), client, scopes)
+		return s.newDeviceAuth(r.Context(), client, requestedOrDefault(client, scopes))
 	}()
 	if e != nil {
 		s.writeError(w, r, e, profile)
@@ -181,88 +173,4 @@ func (s *Server) newDeviceAuth(ctx context.Context, c *registry.Client, scopes [
 			ExpiresIn: int64(lifetime / time.Second), Interval: interval}, nil
 	}
 	return nil, serverError(errors.New("no free user code after 5 attempts"))
-}
-
-// deviceCodeGrant is RFC 8628 §3.4, §3.5: the device polls with its device
-// code. The store decides pending, slow_down (the interval grows by 5s for
-// this and later polls), denied, expired or approved in one atomic step; an
-// approved device code yields tokens once.
-type deviceCodeGrant struct{ s *Server }
-
-func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenResponse, *oautherr.Error) {
-	s, c := g.s, t.client
-	code := t.params["device_code"]
-	if code == "" {
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "device_code is required.")
-	}
-	var (
-		acc    *registry.Account
-		scopes []string
-		family string
-		raw    string // the refresh token, if the client may have one
-	)
-	if c.AllowsGrant("refresh_token") {
-		family, raw = newID(), newSecret()
-	}
-	// Called by the store once an approved poll has consumed the
-	// authorization, in the poll's transaction: the device code is used up
-	// from then on, whatever the checks say, and the refresh token is stored
-	// with the consumption (one commit), so tokens are answered only after
-	// the commit that holds the refresh token.
-	poll := store.DevicePoll{Grace: pollGrace, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
-		a, e := redeemableAccount(t.reg, c, d.AccountID)
-		if e != nil {
-			return nil, e
-		}
-		acc, scopes = a, allowedScopes(c, d.Scopes)
-		if raw == "" {
-			return nil, nil
-		}
-		rt := refreshRecord(t, acc, scopes, family, d.AuthTime, raw)
-		return &rt, nil
-	}}
-	d, res, err := s.store.PollDeviceAuth(ctx, store.HashToken(code), c.ID, poll)
-	var checkErr *oautherr.Error
-	switch {
-	case errors.As(err, &checkErr): // from Issue: the device code is used up
-		return nil, checkErr
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed), errors.Is(err, store.ErrExpired),
-		errors.Is(err, store.ErrRevoked):
-		return nil, oautherr.New(oautherr.InvalidGrant)
-	case err != nil:
-		return nil, serverError(err)
-	}
-	switch res {
-	case store.PollPending:
-		return nil, oautherr.New(oautherr.AuthorizationPending)
-	case store.PollSlowDown:
-		return nil, oautherr.New(oautherr.SlowDown)
-	case store.PollDenied:
-		return nil, oautherr.New(oautherr.AccessDenied)
-	case store.PollExpired:
-		return nil, oautherr.New(oautherr.AuthorizationExpired)
-	case store.PollApproved:
-	default:
-		return nil, serverError(errors.New("unknown poll outcome " + string(res)))
-	}
-	if acc == nil { // a store that did not call Issue
-		return nil, serverError(errors.New("approved device poll without Issue"))
-	}
-	return s.mintOrFail(t, issue{client: c, account: acc, scopes: scopes, family: family, refresh: raw,
-		authTime: d.AuthTime})
-}
-
-// redeemableAccount returns the account a grant (code, refresh token,
-// approved device code) was issued to, if tokens may still be issued for
-// it: gone or moved to another namespace is invalid_grant; disabled since is
-// account_disabled.
-func redeemableAccount(reg *registry.Registry, c *registry.Client, subject string) (*registry.Account, *oautherr.Error) {
-	acc, ok := reg.AccountBySubject(subject)
-	if !ok || acc.Namespace != c.Namespace {
-		return nil, oautherr.New(oautherr.InvalidGrant)
-	}
-	if acc.Disabled {
-		return nil, oautherr.New(oautherr.AccountDisabled)
-	}
-	return acc, nil
 }

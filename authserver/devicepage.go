@@ -90,11 +90,11 @@ func (s *Server) deviceInteraction() *interaction {
 // person typed, within the per-source limit of wrong codes. When it
 // cannot, it answers the request itself and returns done.
 func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *interaction, reg *registry.Registry, typed string) (ar *authRequest, done bool) {
-	codeKey := s.limits.userCode.Key("", info(r).source)
+	codeKey := s.limits.userCode.Key("", requestInfo(r.Context()).source)
 	now := s.clock.Now()
 	if wait := s.limits.userCode.Wait(codeKey, now); wait > 0 {
-		info(r).errCode = oautherr.TooManyRequests
-		info(r).retryAfter = wait
+		requestInfo(r.Context()).errCode = oautherr.TooManyRequests
+		requestInfo(r.Context()).retryAfter = wait
 		s.deviceEntry(w, r, in, "", textTooMany, http.StatusTooManyRequests)
 		return nil, true
 	}
@@ -121,11 +121,11 @@ func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *inter
 	}
 	if !ok {
 		s.limits.userCode.Fail(codeKey, now)
-		info(r).errCode = oautherr.InvalidGrant
+		requestInfo(r.Context()).errCode = oautherr.InvalidGrant
 		s.deviceEntry(w, r, in, typed, textBadCode, http.StatusBadRequest)
 		return nil, true
 	}
-	info(r).clientID = client.ID
+	requestInfo(r.Context()).clientID = client.ID
 	return &authRequest{client: client, scopes: d.Scopes, carried: url.Values{"user_code": {displayUserCode(code)}},
 		userCode: code}, false
 }
@@ -153,7 +153,7 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, in *intera
 			Description: "Your device is now connected. It receives access within a few seconds."})
 		return
 	}
-	info(r).errCode = oautherr.AccessDenied
+	requestInfo(r.Context()).errCode = oautherr.AccessDenied
 	s.log.Info("device authorization denied", "account", acc.Subject)
 	s.render(w, "device_done", http.StatusOK, pageData{Title: "Access denied",
 		Description: "You denied access. The device does not get access."})

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +29,10 @@ import (
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/scope"
+	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/tokens"
 )
 
 // jwks serves the published signing keys (RFC 7517 §5).
@@ -56,14 +60,14 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		"revocation_endpoint":                            s.issuer + PathRevoke,
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials", "password", DeviceCodeGrantType},
+		"grant_types_supported":                          snapshot.GrantTypes,
 		"code_challenge_methods_supported":               []string{"S256"},
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported":          []string{snapshot.AuthClientSecretBasic, snapshot.AuthClientSecretPost, snapshot.AuthNone},
+		"introspection_endpoint_auth_methods_supported":  []string{snapshot.AuthClientSecretBasic, snapshot.AuthClientSecretPost},
+		"revocation_endpoint_auth_methods_supported":     []string{snapshot.AuthClientSecretBasic, snapshot.AuthClientSecretPost, snapshot.AuthNone},
 		"authorization_response_iss_parameter_supported": true,
 		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          []string{"ES256"},
+		"id_token_signing_alg_values_supported":          []string{snapshot.AlgES256},
 		"scopes_supported":                               []string{"openid", "profile", "email", "groups"},
 		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "name", "preferred_username", "email", "groups"},
 	}
@@ -82,7 +86,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e, s.profile)
 		return
 	}
-	caller, e := s.authenticateClient(r, reg, p)
+	caller, e := s.clientAuth.authenticate(r, reg, p)
 	if e == nil && caller.Public() {
 		e = &oautherr.Error{Code: oautherr.InvalidClient, Basic: r.Header.Get("Authorization") != ""}
 	}
@@ -121,8 +125,8 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	now := s.clock.Now()
 	inactive := introspection{}
 	if hint != "refresh_token" || strings.Count(raw, ".") == 2 {
-		if c, err := s.verifyAccessToken(reg, raw, now); err == nil {
-			if c.ClientID != caller.ID && !contains(c.Audience, caller.ID) {
+		if c, err := s.tokens.VerifyAccess(reg, raw, now); err == nil {
+			if c.ClientID != caller.ID && !slices.Contains(c.Audience, caller.ID) {
 				return inactive, nil
 			}
 			if active, err := s.accessTokenActive(ctx, c); err != nil || !active {
@@ -135,7 +139,7 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	rt, err := s.store.GetRefreshToken(ctx, store.HashToken(raw))
 	switch {
 	case err == nil:
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrRevoked):
+	case grantGone(err):
 		return inactive, nil
 	default:
 		return inactive, err
@@ -143,12 +147,12 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	if rt.ClientID != caller.ID {
 		return inactive, nil
 	}
-	return introspection{Active: true, Scope: joinScopes(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
+	return introspection{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
 		Issuer: s.issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(), TokenType: "refresh_token"}, nil
 }
 
 // accessTokenActive checks the revocation of the token and of its family.
-func (s *Server) accessTokenActive(ctx context.Context, c *accessClaims) (bool, error) {
+func (s *Server) accessTokenActive(ctx context.Context, c *tokens.AccessClaims) (bool, error) {
 	revoked, err := s.store.IsAccessTokenRevoked(ctx, c.JTI)
 	if err != nil || revoked {
 		return false, err
@@ -173,7 +177,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e, s.profile)
 		return
 	}
-	caller, e := s.authenticateClient(r, reg, p)
+	caller, e := s.clientAuth.authenticate(r, reg, p)
 	if e != nil {
 		s.writeError(w, r, e, s.profile)
 		return
@@ -184,7 +188,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), s.clock.Now()
-	if c, err := s.verifyAccessToken(reg, raw, now); err == nil {
+	if c, err := s.tokens.VerifyAccess(reg, raw, now); err == nil {
 		if c.ClientID == caller.ID {
 			if err := s.store.RevokeAccessToken(ctx, c.JTI, timeUnix(c.Expiry)); err != nil {
 				s.writeError(w, r, serverError(err), caller.Profile())
@@ -195,7 +199,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		rt, err := s.store.GetRefreshToken(ctx, store.HashToken(raw))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-		case err != nil && !errors.Is(err, store.ErrAlreadyUsed) && !errors.Is(err, store.ErrRevoked) && !errors.Is(err, store.ErrExpired):
+		case err != nil && !grantGone(err):
 			s.writeError(w, r, serverError(err), caller.Profile())
 			return
 		case rt.ClientID == caller.ID:
@@ -215,40 +219,37 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // errors follow RFC 6750 §3.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
-	fail := func(status int, code, desc string) {
-		oautherr.NoStore(w.Header())
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`", error="`+code+`"`)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		writeBody(w, map[string]string{"error": code, "error_description": desc, "error_uri": ""})
+	// The errors go out under the Extended profile (RFC 6750 has one), and
+	// are not counted as the client's (the client is not authenticated).
+	fail := func(e *oautherr.Error) {
+		e.Bearer = true
+		oautherr.Write(w, e, oautherr.Extended, s.issuer)
 	}
 	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		oautherr.NoStore(w.Header())
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`"`)
-		w.WriteHeader(http.StatusUnauthorized)
+		oautherr.WriteBearerChallenge(w, s.issuer)
 		return
 	}
-	c, err := s.verifyAccessToken(reg, raw, s.clock.Now())
+	c, err := s.tokens.VerifyAccess(reg, raw, s.clock.Now())
 	if err == nil {
 		var active bool
 		active, err = s.accessTokenActive(r.Context(), c)
 		if err == nil && !active {
-			err = errBadToken
+			err = tokens.ErrBadToken
 		}
 	}
 	if err != nil {
-		fail(http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		fail(oautherr.New(oautherr.InvalidToken))
 		return
 	}
 	scopes := strings.Fields(c.Scope)
 	acc, ok := reg.AccountBySubject(c.Subject)
-	if !contains(scopes, "openid") || !ok || acc.Disabled {
-		fail(http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope for an account.")
+	if !slices.Contains(scopes, "openid") || !ok || acc.Disabled {
+		fail(oautherr.Newf(oautherr.InsufficientScope, "The access token was not granted the openid scope for an account."))
 		return
 	}
-	var ic idClaims
-	addProfileClaims(&ic, acc, scopes)
+	var ic tokens.IDClaims
+	ic.AddProfile(acc, scopes)
 	out := map[string]any{"sub": acc.Subject}
 	if ic.Name != "" {
 		out["name"] = ic.Name

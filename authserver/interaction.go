@@ -82,13 +82,13 @@ func (in *interaction) login(w http.ResponseWriter, r *http.Request, reg *regist
 		in.loginPage(w, r, ar, wrongPassword(), http.StatusBadRequest)
 		return
 	}
-	acc, e := s.checkPassword(r.Context(), reg, ar.client, username, password)
+	acc, e := s.passwords.check(r.Context(), reg, ar.client, username, password)
 	if e != nil {
 		if e.Code == oautherr.ServerError {
 			in.fail(w, r, ar, e)
 			return
 		}
-		info(r).errCode = e.Code
+		requestInfo(r.Context()).errCode = e.Code
 		in.loginPage(w, r, ar, e, oautherr.Resolve(e, ar.client.Profile(), s.issuer).Status)
 		return
 	}
@@ -176,7 +176,7 @@ func (in *interaction) loginErrorText(r *http.Request, c *registry.Client, e *oa
 // serverErrorPage shows a server error on a page (500); the cause goes
 // to the log only.
 func (in *interaction) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
-	info(r).errCode = oautherr.ServerError
+	requestInfo(r.Context()).errCode = oautherr.ServerError
 	in.s.log.Error(in.name+" page failed", "error", err)
 	in.s.render(w, "error", http.StatusInternalServerError, pageData{Title: "Something went wrong",
 		Code: string(oautherr.ServerError), Description: oautherr.Resolve(serverError(err), oautherr.Extended, "").Body.ErrorDescription})

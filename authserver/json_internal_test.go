@@ -20,13 +20,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/authops/authops/authserver/tokens"
 )
 
 // The hand-written encoders of the token path must write exactly what
 // encoding/json writes.
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	odd := "a\"b\\c<d>&e\x01f\u00e9g\u2028"
-	claims := []accessClaims{
+	claims := []tokens.AccessClaims{
 		{Issuer: "https://authops.example", Subject: "svc", Audience: []string{"api"}, Expiry: 100, IssuedAt: 40, JTI: "j", ClientID: "svc"},
 		{Issuer: odd, Subject: odd, Audience: []string{odd, "b"}, Expiry: -1, IssuedAt: 0, JTI: odd, ClientID: odd,
 			Scope: "openid read", AuthTime: 7, Family: "fam"},
@@ -38,7 +40,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if c.Audience == nil {
 			want = bytes.Replace(want, []byte(`"aud":null`), []byte(`"aud":[]`), 1) // the same claim set for verifiers
 		}
-		if got := c.appendJSON(nil); !bytes.Equal(got, want) {
+		if got := c.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Errorf("claims:\n got %s\nwant %s", got, want)
 		}
 	}

@@ -21,19 +21,21 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/authops/authops/authserver/tokens"
 )
 
 // fuzzAccessToken is an access token of client "app" signed with
 // fuzzKeyPEM at fuzzTime (so seeds in testdata/fuzz stay valid).
-func fuzzAccessToken(tb testing.TB, s *Server) (string, *accessClaims) {
+func fuzzAccessToken(tb testing.TB, s *Server) (string, *tokens.AccessClaims) {
 	tb.Helper()
 	reg := s.reg.Current()
 	c, _ := reg.Client("app")
-	resp, err := s.mint(reg, fuzzTime, issue{client: c, scopes: []string{"api.read"}, jti: "fuzz-jti", family: "fam"})
+	resp, err := s.tokens.Mint(reg, fuzzTime, tokens.Issue{Client: c, Scopes: []string{"api.read"}, JTI: "fuzz-jti", Family: "fam"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	claims, err := s.verifyAccessToken(reg, resp.AccessToken, fuzzTime)
+	claims, err := s.tokens.VerifyAccess(reg, resp.AccessToken, fuzzTime)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func FuzzVerifyAccessToken(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, raw string) {
-		c, err := s.verifyAccessToken(reg, raw, fuzzTime)
+		c, err := s.tokens.VerifyAccess(reg, raw, fuzzTime)
 		if err != nil {
 			if c != nil {
 				t.Fatal("claims with an error")

@@ -19,11 +19,14 @@ package authserver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authops/authops/authserver/oautherr"
+	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/store"
 )
@@ -42,37 +45,71 @@ func wrongPassword() *oautherr.Error {
 	return oautherr.Newf(oautherr.InvalidGrant, "Wrong username or password.")
 }
 
-// checkPassword checks an account's password for a client: the account
-// must be in the client's namespace. Failures count towards the lockout of
-// the client's policy (account_locked once locked); a disabled account with
-// the right password gets account_disabled; anything else wrong is
+// lockoutStore is the part of the store password checking uses.
+type lockoutStore interface {
+	GetLockout(ctx context.Context, accountID string) (store.Lockout, error)
+	RecordFailedLogin(ctx context.Context, accountID string, p store.LockoutPolicy) (store.Lockout, error)
+	ResetFailedLogins(ctx context.Context, accountID string) error
+}
+
+// passwords checks account passwords, for the password grant and the login
+// pages. The Login limit (see Limits) wraps the check.
+type passwords struct {
+	lockouts lockoutStore
+	limit    *ratelimit.Limiter // nil: no limit
+	clock    store.Clock
+	log      *slog.Logger
+	feedback Feedback
+}
+
+// check checks an account's password for a client: the account must be in
+// the client's namespace. Failures count towards the lockout of the
+// client's policy (account_locked once locked); a disabled account with the
+// right password gets account_disabled; anything else wrong is
 // invalid_grant with one description, so usernames cannot be probed. A
-// caller over the Login limit (see Limits) gets too_many_requests before
-// anything is checked.
-func (s *Server) checkPassword(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
-	fail, e := s.loginAllowed(ctx, c.Namespace, username)
+// caller over the Login limit gets too_many_requests before anything is
+// checked.
+func (pw *passwords) check(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
+	fail, e := pw.allowed(ctx, c.Namespace, username)
 	if e != nil {
 		return nil, e
 	}
-	acc, e := s.checkAccountPassword(ctx, reg, c, username, password)
+	acc, e := pw.checkAccount(ctx, reg, c, username, password)
 	if e != nil && (e.Code == oautherr.InvalidGrant || e.Code == oautherr.AccountLocked) {
 		fail()
 	}
 	return acc, e
 }
 
-// checkAccountPassword is checkPassword without the Login limit.
-func (s *Server) checkAccountPassword(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
+// allowed checks the Login limit for an attempt of username (in the
+// client's namespace) from the request's source; a caller over the limit
+// gets e (429). fail records a failed attempt.
+func (pw *passwords) allowed(ctx context.Context, namespace, username string) (fail func(), e *oautherr.Error) {
+	l := pw.limit
+	if l == nil {
+		return func() {}, nil
+	}
+	ri := requestInfo(ctx)
+	key := l.Key(namespace+"/"+username, ri.source)
+	now := pw.clock.Now()
+	if wait := l.Wait(key, now); wait > 0 {
+		return nil, tooMany(ri, wait)
+	}
+	return func() { l.Fail(key, now) }, nil
+}
+
+// checkAccount is check without the Login limit.
+func (pw *passwords) checkAccount(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
 	acc, ok := reg.Account(c.Namespace, username)
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(dummyBcrypt(), []byte(password))
 		return nil, wrongPassword()
 	}
-	now := s.clock.Now()
-	lo, err := s.store.GetLockout(ctx, acc.Subject)
+	now := pw.clock.Now()
+	lo, err := pw.lockouts.GetLockout(ctx, acc.Subject)
 	switch {
 	case err == nil && lo.LockedAt(now):
-		s.feedback.AccountLocked(acc.Source, lo.LockedUntil)
+		pw.feedback.AccountLocked(acc.Source, lo.LockedUntil)
 		return nil, oautherr.New(oautherr.AccountLocked)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, serverError(err)
@@ -82,27 +119,33 @@ func (s *Server) checkAccountPassword(ctx context.Context, reg *registry.Registr
 		hash = dummyBcrypt()
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || acc.PasswordBcrypt == "" {
-		p := c.Policy
-		lo, err := s.store.RecordFailedLogin(ctx, acc.Subject, store.LockoutPolicy{
-			Window:       registry.Seconds(p.LockoutWindowSeconds),
-			MaxAttempts:  int(p.LockoutMaxFailedAttempts),
-			LockDuration: registry.Seconds(p.LockoutDurationSeconds)})
-		if err != nil {
-			return nil, serverError(err)
-		}
-		if lo.LockedAt(now) {
-			s.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
-			s.feedback.AccountLocked(acc.Source, lo.LockedUntil)
-			return nil, oautherr.New(oautherr.AccountLocked)
-		}
-		return nil, wrongPassword()
+		return nil, pw.failed(ctx, c, acc, now)
 	}
 	if acc.Disabled {
 		return nil, oautherr.New(oautherr.AccountDisabled)
 	}
-	if err := s.store.ResetFailedLogins(ctx, acc.Subject); err != nil {
+	if err := pw.lockouts.ResetFailedLogins(ctx, acc.Subject); err != nil {
 		return nil, serverError(err)
 	}
-	s.feedback.LoginSucceeded(acc.Source, now)
+	pw.feedback.LoginSucceeded(acc.Source, now)
 	return acc, nil
+}
+
+// failed records a wrong password towards the lockout of the client's
+// policy: account_locked once the account is locked, else invalid_grant.
+func (pw *passwords) failed(ctx context.Context, c *registry.Client, acc *registry.Account, now time.Time) *oautherr.Error {
+	p := c.Policy
+	lo, err := pw.lockouts.RecordFailedLogin(ctx, acc.Subject, store.LockoutPolicy{
+		Window:       registry.Seconds(p.LockoutWindowSeconds),
+		MaxAttempts:  int(p.LockoutMaxFailedAttempts),
+		LockDuration: registry.Seconds(p.LockoutDurationSeconds)})
+	if err != nil {
+		return serverError(err)
+	}
+	if lo.LockedAt(now) {
+		pw.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
+		pw.feedback.AccountLocked(acc.Source, lo.LockedUntil)
+		return oautherr.New(oautherr.AccountLocked)
+	}
+	return wrongPassword()
 }

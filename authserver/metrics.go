@@ -24,6 +24,7 @@ import (
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // Metrics are the server's Prometheus metrics. Every label has a bounded set
@@ -52,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observe(endpoint, grantType string, code oautherr.Code, d time.Duration) {
-	if grantType != "" && grantType != "other" && !slices.Contains(knownGrantTypes, grantType) {
+	if grantType != "" && grantType != "other" && !slices.Contains(snapshot.GrantTypes, grantType) {
 		grantType = "other"
 	}
 	errLabel := string(code)

@@ -18,6 +18,7 @@ package authserver
 
 import (
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ import (
 // exception). "localhost" gets no exception (RFC 8252 §8.3), nor does any
 // other difference: path, query, host spelling, scheme, userinfo.
 func registeredRedirect(registered []string, ru string) bool {
-	if contains(registered, ru) {
+	if slices.Contains(registered, ru) {
 		return true
 	}
 	host, rest, ok := loopbackParts(ru)

@@ -15,14 +15,19 @@ limitations under the License.
 */
 
 // Package authserver is the authops OAuth 2.0 authorization server: the
-// data plane. It knows nothing of CRDs: every request reads the current
-// compiled snapshot (package registry) once and the runtime state store
-// (package store), and answers with the documented errors of package
-// oautherr. See docs/authserver.md.
+// data plane. Its request path knows nothing of CRDs (only package feedback,
+// which writes what the data plane observes into the objects' status, uses
+// the API types): every request reads the current compiled snapshot
+// (package registry) once and the runtime state store (package store), and
+// answers with the documented errors of package oautherr. The token
+// endpoint dispatches to one grant per grant type (grantTable); package
+// tokens mints and verifies the JWTs. See docs/authserver.md.
 package authserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +43,7 @@ import (
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/authserver/tokens"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -117,9 +123,16 @@ type Server struct {
 	metrics      *Metrics
 	sessionTTL   time.Duration
 	consentTTL   time.Duration
-	grants       map[string]grant
 	limits       limits
 	feedback     Feedback
+	// tokens mints and verifies the JWTs.
+	tokens *tokens.Service
+	// clientAuth authenticates clients (behind the ClientAuth limit).
+	clientAuth clientAuthenticator
+	// passwords checks account passwords (behind the Login limit).
+	passwords *passwords
+	// grants serves each grant type of the token endpoint (grantTable).
+	grants map[string]grant
 }
 
 // New checks cfg and returns a Server.
@@ -173,13 +186,10 @@ func New(cfg Config) (*Server, error) {
 		s.consentTTL = 365 * 24 * time.Hour
 	}
 	dummyBcrypt() // computed now, so the first unknown username costs no more than later ones
-	s.grants = map[string]grant{
-		"client_credentials": clientCredentialsGrant{s},
-		"authorization_code": authorizationCodeGrant{s},
-		"refresh_token":      refreshTokenGrant{s},
-		"password":           passwordGrant{s},
-		DeviceCodeGrantType:  deviceCodeGrant{s},
-	}
+	s.tokens = tokens.New(s.issuer)
+	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth)
+	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback}
+	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})
 	return s, nil
 }
 
@@ -228,8 +238,10 @@ type reqInfo struct {
 
 type infoKey struct{}
 
-func info(r *http.Request) *reqInfo {
-	if i, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+// requestInfo is the request's reqInfo (set by the endpoint wrapper); a
+// throwaway one outside a request.
+func requestInfo(ctx context.Context) *reqInfo {
+	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
 		return i
 	}
 	return &reqInfo{}
@@ -296,7 +308,7 @@ func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) htt
 // logs its internal cause.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oautherr.Error, p oautherr.Profile) {
 	resp := oautherr.Write(w, e, p, s.issuer)
-	ri := info(r)
+	ri := requestInfo(r.Context())
 	ri.errCode = e.Code
 	s.clientError(ri.clientID, resp.Body.Error)
 	if e.Cause != nil {
@@ -327,3 +339,15 @@ func serverError(err error) *oautherr.Error {
 	}
 	return oautherr.New(oautherr.ServerError).WithCause(err)
 }
+
+// newSecret returns 256 random bits in base64url: authorization codes,
+// refresh tokens, session IDs and CSRF tokens.
+func newSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("authserver: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newID() string { return store.NewID() }

@@ -17,7 +17,6 @@ limitations under the License.
 package authserver
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
-	"github.com/authops/authops/authserver/registry"
 )
 
 // Limits throttles guessing. Each limit counts failures per key and source
@@ -114,62 +112,4 @@ func setRetryAfter(h http.Header, wait time.Duration) {
 		return
 	}
 	h.Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
-}
-
-func infoFrom(ctx context.Context) *reqInfo {
-	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
-		return i
-	}
-	return &reqInfo{}
-}
-
-// authenticateClient is client authentication (see checkClient) behind the
-// ClientAuth limit: a caller over the limit gets too_many_requests before
-// its credentials are looked at; a failed authentication counts.
-func (s *Server) authenticateClient(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
-	ri := info(r)
-	l := s.limits.clientAuth
-	if l == nil {
-		return s.checkClient(r, reg, p)
-	}
-	id := presentedClientID(r, p)
-	if _, ok := reg.Client(id); !ok {
-		id = "" // unknown client IDs share one key per source
-	}
-	key := l.Key(id, ri.source)
-	now := s.clock.Now()
-	if wait := l.Wait(key, now); wait > 0 {
-		return nil, tooMany(ri, wait)
-	}
-	c, e := s.checkClient(r, reg, p)
-	if e != nil && e.Code == oautherr.InvalidClient {
-		l.Fail(key, now)
-	}
-	return c, e
-}
-
-// presentedClientID is the client ID a request names: the Basic user name
-// (form-urlencoded, RFC 6749 §2.3.1), else the client_id parameter.
-func presentedClientID(r *http.Request, p params) string {
-	if u, _, ok := r.BasicAuth(); ok {
-		return u // an undecodable name is simply an unknown client
-	}
-	return p["client_id"]
-}
-
-// loginAllowed checks the Login limit for an attempt of username (in the
-// client's namespace) from the request's source; ok false means the caller
-// gets e (429). fail records a failed attempt.
-func (s *Server) loginAllowed(ctx context.Context, namespace, username string) (fail func(), e *oautherr.Error) {
-	l := s.limits.login
-	if l == nil {
-		return func() {}, nil
-	}
-	ri := infoFrom(ctx)
-	key := l.Key(namespace+"/"+username, ri.source)
-	now := s.clock.Now()
-	if wait := l.Wait(key, now); wait > 0 {
-		return nil, tooMany(ri, wait)
-	}
-	return func() { l.Fail(key, now) }, nil
 }

@@ -17,42 +17,23 @@ limitations under the License.
 package authserver
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/scope"
+	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/authserver/tokens"
 )
 
 // maxFormBytes caps the body of form requests.
 const maxFormBytes = 64 << 10
-
-// grant is one grant type of the token endpoint. The pipeline has already
-// authenticated the client, checked that the grant type is allowed for it
-// and that every requested scope is one of its scopes; a grant cannot skip
-// those checks.
-type grant interface {
-	handle(ctx context.Context, t *tokenRequest) (*tokenResponse, *oautherr.Error)
-}
-
-// tokenRequest is a token request that passed the pipeline's checks.
-type tokenRequest struct {
-	reg    *registry.Registry
-	client *registry.Client
-	params params
-	// scopes are the requested scopes (nil when the request names none),
-	// each allowed for the client.
-	scopes []string
-	now    time.Time
-}
 
 // tokenResponse is RFC 6749 §5.1's successful response.
 type tokenResponse struct {
@@ -63,10 +44,6 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 }
-
-// knownGrantTypes bounds the grant_type metric label.
-var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password",
-	"urn:ietf:params:oauth:grant-type:device_code"}
 
 // parseForm reads a form-encoded POST body once (RFC 6749 §3.2): the
 // content type must be application/x-www-form-urlencoded, the body is
@@ -93,7 +70,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (params, *oautherr.Error)
 // token is the token endpoint (RFC 6749 §3.2, §4, §5, §6). Every request
 // runs one fixed pipeline: parse the form, authenticate the client, check
 // the grant type is known and allowed for the client, check the scopes are
-// the client's, run the grant, write the response.
+// the client's, run the grant (grantTable), write the response.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
 	profile := s.profile
@@ -103,12 +80,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return nil, e
 		}
 		gt := p["grant_type"]
-		if contains(knownGrantTypes, gt) {
-			info(r).grantType = gt
-		} else if gt != "" {
-			info(r).grantType = "other"
-		}
-		client, e := s.authenticateClient(r, reg, p)
+		requestInfo(r.Context()).grantType = grantTypeLabel(gt)
+		client, e := s.clientAuth.authenticate(r, reg, p)
 		if e != nil {
 			return nil, e
 		}
@@ -123,14 +96,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if !client.AllowsGrant(gt) {
 			return nil, oautherr.New(oautherr.UnauthorizedClient)
 		}
-		scopes, ok := parseScope(p["scope"])
-		if !ok {
-			return nil, oautherr.Newf(oautherr.InvalidScope, "The scope parameter is malformed.")
-		}
-		for _, sc := range scopes {
-			if !client.AllowsScope(sc) {
-				return nil, oautherr.New(oautherr.InvalidScope)
-			}
+		scopes, e := requestedScopes(client, p["scope"])
+		if e != nil {
+			return nil, e
 		}
 		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, now: s.clock.Now()})
 	}()
@@ -139,6 +107,32 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// grantTypeLabel bounds the grant_type label of the metrics: a known grant
+// type (snapshot.GrantTypes), "other", or "" when none was sent.
+func grantTypeLabel(gt string) string {
+	if gt == "" || slices.Contains(snapshot.GrantTypes, gt) {
+		return gt
+	}
+	return "other"
+}
+
+// requestedScopes parses a request's scope parameter (RFC 6749 §3.3) for
+// the token, device authorization and authorization endpoints: invalid_scope
+// when it is malformed or names a scope that is not the client's; nil when
+// the request names none (the caller picks the default).
+func requestedScopes(c *registry.Client, raw string) ([]string, *oautherr.Error) {
+	scopes, ok := scope.Parse(raw)
+	if !ok {
+		return nil, oautherr.Newf(oautherr.InvalidScope, "The scope parameter is malformed.")
+	}
+	for _, sc := range scopes {
+		if !c.AllowsScope(sc) {
+			return nil, oautherr.New(oautherr.InvalidScope)
+		}
+	}
+	return scopes, nil
 }
 
 // writeJSON writes a JSON response that must not be cached.
@@ -157,9 +151,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // path of every grant), without reflection.
 func (t *tokenResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, t.AccessToken)
+	b = tokens.AppendJSONString(b, t.AccessToken)
 	b = append(b, `,"token_type":`...)
-	b = appendJSONString(b, t.TokenType)
+	b = tokens.AppendJSONString(b, t.TokenType)
 	b = append(b, `,"expires_in":`...)
 	b = strconv.AppendInt(b, t.ExpiresIn, 10)
 	for _, f := range [...]struct{ name, v string }{{"refresh_token", t.RefreshToken}, {"scope", t.Scope}, {"id_token", t.IDToken}} {
@@ -167,24 +161,8 @@ func (t *tokenResponse) appendJSON(b []byte) []byte {
 			b = append(b, ',', '"')
 			b = append(b, f.name...)
 			b = append(b, '"', ':')
-			b = appendJSONString(b, f.v)
+			b = tokens.AppendJSONString(b, f.v)
 		}
 	}
 	return append(b, '}', '\n')
 }
-
-// allowedScopes keeps the scopes still allowed for the client (its policy
-// may have narrowed since a grant was issued).
-func allowedScopes(c *registry.Client, scopes []string) []string {
-	var out []string
-	for _, sc := range scopes {
-		if c.AllowsScope(sc) {
-			out = append(out, sc)
-		}
-	}
-	return out
-}
-
-var errNarrow = errors.New("requested scope exceeds the grant")
-
-func joinScopes(s []string) string { return strings.Join(s, " ") }

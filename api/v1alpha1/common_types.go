@@ -16,6 +16,12 @@ limitations under the License.
 
 package v1alpha1
 
+import "github.com/authops/authops/authserver/snapshot"
+
+// The enum values below are the snapshot package's constants (the data
+// plane's contract): one spelling for the control and the data plane. The
+// +kubebuilder:validation:Enum markers must repeat them as literals.
+
 // GrantType is an OAuth 2.0 grant type, as sent in the grant_type parameter of
 // a token request.
 // +kubebuilder:validation:Enum=authorization_code;refresh_token;client_credentials;urn:ietf:params:oauth:grant-type:device_code;password
@@ -23,25 +29,26 @@ type GrantType string
 
 const (
 	// GrantTypeAuthorizationCode is the authorization code grant (RFC 6749 §4.1), with PKCE (RFC 7636).
-	GrantTypeAuthorizationCode GrantType = "authorization_code"
+	GrantTypeAuthorizationCode GrantType = snapshot.GrantAuthorizationCode
 	// GrantTypeRefreshToken is the refresh token grant (RFC 6749 §6).
-	GrantTypeRefreshToken GrantType = "refresh_token"
+	GrantTypeRefreshToken GrantType = snapshot.GrantRefreshToken
 	// GrantTypeClientCredentials is the client credentials grant (RFC 6749 §4.4).
-	GrantTypeClientCredentials GrantType = "client_credentials"
+	GrantTypeClientCredentials GrantType = snapshot.GrantClientCredentials
 	// GrantTypeDeviceCode is the device authorization grant (RFC 8628).
-	GrantTypeDeviceCode GrantType = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantTypeDeviceCode GrantType = snapshot.GrantDeviceCode
 	// GrantTypePassword is the resource owner password credentials grant (RFC 6749 §4.3).
-	GrantTypePassword GrantType = "password"
+	GrantTypePassword GrantType = snapshot.GrantPassword
 )
 
-// AllGrantTypes lists every grant type authops knows, in a stable order.
-var AllGrantTypes = []GrantType{
-	GrantTypeAuthorizationCode,
-	GrantTypeRefreshToken,
-	GrantTypeClientCredentials,
-	GrantTypeDeviceCode,
-	GrantTypePassword,
-}
+// AllGrantTypes lists every grant type authops knows, in a stable order
+// (snapshot.GrantTypes, the data plane's list).
+var AllGrantTypes = func() []GrantType {
+	out := make([]GrantType, len(snapshot.GrantTypes))
+	for i, g := range snapshot.GrantTypes {
+		out[i] = GrantType(g)
+	}
+	return out
+}()
 
 // Scope is one OAuth 2.0 scope token (RFC 6749 §3.3: printable ASCII without
 // space, double quote or backslash).

@@ -18,6 +18,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // PKCEMode says when PKCE (RFC 7636) is required. Only the S256 method is
@@ -27,9 +29,9 @@ type PKCEMode string
 
 const (
 	// PKCERequired: every authorization request needs an S256 code_challenge.
-	PKCERequired PKCEMode = "Required"
+	PKCERequired PKCEMode = snapshot.PKCERequired
 	// PKCEOptional: Confidential clients may omit PKCE; Public clients still need it.
-	PKCEOptional PKCEMode = "Optional"
+	PKCEOptional PKCEMode = snapshot.PKCEOptional
 )
 
 // ConsentMode says when the user is asked to approve a client's access.
@@ -38,10 +40,10 @@ type ConsentMode string
 
 const (
 	// ConsentAuto grants without asking (first-party clients).
-	ConsentAuto ConsentMode = "Auto"
+	ConsentAuto ConsentMode = snapshot.ConsentAuto
 	// ConsentPrompt asks once per account, client and scope set, and
 	// remembers the answer.
-	ConsentPrompt ConsentMode = "Prompt"
+	ConsentPrompt ConsentMode = snapshot.ConsentPrompt
 )
 
 // ErrorProfile selects how the authorization server reports errors.
@@ -52,11 +54,11 @@ const (
 	// ErrorProfileExtended is the documented error table (the default):
 	// account_locked, account_disabled, authorization_pending,
 	// authorization_expired and slow_down with HTTP 401, not_supported 400.
-	ErrorProfileExtended ErrorProfile = "Extended"
+	ErrorProfileExtended ErrorProfile = snapshot.ErrorProfileExtended
 	// ErrorProfileRFC is strict RFC behaviour: RFC 8628's 400 and
 	// expired_token, 405 with Allow for wrong methods, invalid_grant for
 	// locked or disabled accounts.
-	ErrorProfileRFC ErrorProfile = "RFC"
+	ErrorProfileRFC ErrorProfile = snapshot.ErrorProfileRFC
 )
 
 // RefreshTokenRotation says whether a refresh token is replaced on every use.
@@ -66,9 +68,9 @@ type RefreshTokenRotation string
 const (
 	// RefreshTokenRotate issues a new refresh token on every refresh; the old
 	// one stops working and presenting it again revokes the whole family.
-	RefreshTokenRotate RefreshTokenRotation = "Rotate"
+	RefreshTokenRotate RefreshTokenRotation = snapshot.RotationRotate
 	// RefreshTokenReuse keeps the same refresh token until it expires.
-	RefreshTokenReuse RefreshTokenRotation = "Reuse"
+	RefreshTokenReuse RefreshTokenRotation = snapshot.RotationReuse
 )
 
 // LockoutSpec locks an Account after repeated failed logins.

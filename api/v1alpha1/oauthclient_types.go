@@ -18,6 +18,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // ClientType says whether a client can keep a secret (RFC 6749 §2.1).
@@ -26,10 +28,10 @@ type ClientType string
 
 const (
 	// ClientTypeConfidential clients authenticate with a client secret.
-	ClientTypeConfidential ClientType = "Confidential"
+	ClientTypeConfidential ClientType = snapshot.ClientConfidential
 	// ClientTypePublic clients (browser apps, CLIs, mobile apps) have no secret
 	// and must use PKCE.
-	ClientTypePublic ClientType = "Public"
+	ClientTypePublic ClientType = snapshot.ClientPublic
 )
 
 // TokenEndpointAuthMethod is how a client authenticates at the token endpoint
@@ -39,11 +41,11 @@ type TokenEndpointAuthMethod string
 
 const (
 	// AuthMethodClientSecretBasic sends the credentials in an HTTP Basic header.
-	AuthMethodClientSecretBasic TokenEndpointAuthMethod = "client_secret_basic"
+	AuthMethodClientSecretBasic TokenEndpointAuthMethod = snapshot.AuthClientSecretBasic
 	// AuthMethodClientSecretPost sends the credentials in the form body.
-	AuthMethodClientSecretPost TokenEndpointAuthMethod = "client_secret_post"
+	AuthMethodClientSecretPost TokenEndpointAuthMethod = snapshot.AuthClientSecretPost
 	// AuthMethodNone sends only client_id: for Public clients.
-	AuthMethodNone TokenEndpointAuthMethod = "none"
+	AuthMethodNone TokenEndpointAuthMethod = snapshot.AuthNone
 )
 
 // MissingSecretPolicy says what the controller does when a referenced client

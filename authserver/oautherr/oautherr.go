@@ -28,7 +28,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // Code is an OAuth error code.
@@ -63,6 +66,13 @@ const (
 	// failed attempts from its address exceed the limit. An extension of
 	// the documented table.
 	TooManyRequests Code = "too_many_requests"
+)
+
+// The error codes of a protected resource (RFC 6750 §3.1), sent by the
+// userinfo endpoint with a Bearer challenge (see Error.Bearer).
+const (
+	InvalidToken      Code = "invalid_token"
+	InsufficientScope Code = "insufficient_scope"
 )
 
 // Entry is one row of the error table.
@@ -100,12 +110,15 @@ var Extensions = []Entry{
 	{TooManyRequests, http.StatusTooManyRequests, "Too many failed attempts. Try again after the time in Retry-After."},
 }
 
+// BearerTable holds the codes of a protected resource (RFC 6750 §3.1).
+var BearerTable = []Entry{
+	{InvalidToken, http.StatusUnauthorized, "The access token is invalid, expired or revoked."},
+	{InsufficientScope, http.StatusForbidden, "The access token lacks a scope the resource requires."},
+}
+
 var byCode = func() map[Code]Entry {
-	m := make(map[Code]Entry, len(Table)+len(Extensions)+1)
-	for _, e := range Table {
-		m[e.Code] = e
-	}
-	for _, e := range Extensions {
+	m := make(map[Code]Entry, len(Table)+len(Extensions)+len(BearerTable)+1)
+	for _, e := range slices.Concat(Table, Extensions, BearerTable) {
 		m[e.Code] = e
 	}
 	m[ServerError] = serverError
@@ -122,10 +135,10 @@ func Lookup(c Code) (Entry, bool) {
 // strict RFC behaviour (RFC).
 type Profile string
 
-// Profiles.
+// Profiles: the values of a policy's errorProfile (package snapshot).
 const (
-	Extended Profile = "Extended"
-	RFC      Profile = "RFC"
+	Extended Profile = snapshot.ErrorProfileExtended
+	RFC      Profile = snapshot.ErrorProfileRFC
 )
 
 // ParseProfile parses a profile name as used by GrantPolicy's errorProfile
@@ -151,7 +164,10 @@ type Error struct {
 	// Basic is set when the client authenticated (or tried to) with HTTP
 	// Basic; an invalid_client response then carries a Basic challenge.
 	Basic bool
-	Cause error
+	// Bearer is set for the errors of a protected resource (RFC 6750 §3):
+	// the response carries a Bearer challenge naming the error code.
+	Bearer bool
+	Cause  error
 }
 
 // New returns an Error with the table's default description.
@@ -238,8 +254,22 @@ func Resolve(e *Error, p Profile, realm string) Response {
 			desc = byCode[InvalidGrant].Description
 		}
 	}
+	if e.Bearer {
+		r.WWWAuthenticate = bearerChallenge(realm) + `, error="` + string(code) + `"`
+	}
 	r.Body = Body{Error: code, ErrorDescription: desc}
 	return r
+}
+
+func bearerChallenge(realm string) string { return `Bearer realm="` + realm + `"` }
+
+// WriteBearerChallenge answers a request to a protected resource that
+// carried no bearer token (RFC 6750 §3.1): 401 with a Bearer challenge
+// without an error code, and no body.
+func WriteBearerChallenge(w http.ResponseWriter, realm string) {
+	NoStore(w.Header())
+	w.Header().Set("WWW-Authenticate", bearerChallenge(realm))
+	w.WriteHeader(http.StatusUnauthorized)
 }
 
 // NoStore sets the headers every token and error response carries.

@@ -67,7 +67,7 @@ func (c *Client) Profile() oautherr.Profile {
 }
 
 // Public reports whether the client is a public client (no secret).
-func (c *Client) Public() bool { return c.Type == "Public" }
+func (c *Client) Public() bool { return c.Type == snapshot.ClientPublic }
 
 // AllowsGrant reports whether the grant type is effective for the client.
 // A client has a handful of grant types and scopes: a linear search is as
@@ -90,7 +90,7 @@ func (c *Client) SecretDigests(now time.Time) [][]byte {
 }
 
 // PKCERequired reports whether authorization requests need a code challenge.
-func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == "Required" }
+func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
 
 // Seconds converts a policy value in seconds to a Duration.
 func Seconds(s int64) time.Duration { return time.Duration(s) * time.Second }
@@ -101,8 +101,8 @@ type Account struct {
 	Source snapshot.Source
 }
 
-// Key is a parsed signing key, with its JWS headers encoded once per
-// snapshot (see Sign and VerifyOwn).
+// Key is a parsed signing key: key material only (package tokens signs and
+// verifies with it).
 type Key struct {
 	ID           string
 	Private      *ecdsa.PrivateKey
@@ -110,10 +110,6 @@ type Key struct {
 	SignFrom     time.Time
 	SignUntil    time.Time
 	PublishUntil time.Time
-	// atHeader and idHeader are the base64url protected headers of access
-	// tokens (typ at+jwt) and ID tokens (typ JWT).
-	atHeader, idHeader string
-	memo               verifyMemo
 }
 
 func newKey(k snapshot.Key) (*Key, error) {
@@ -122,7 +118,7 @@ func newKey(k snapshot.Key) (*Key, error) {
 		return nil, err
 	}
 	return &Key{ID: k.ID, Private: priv, PublishFrom: k.PublishFrom, SignFrom: k.SignFrom, SignUntil: k.SignUntil,
-		PublishUntil: k.PublishUntil, atHeader: encodedHeader(k.ID, TypAccessToken), idHeader: encodedHeader(k.ID, TypIDToken)}, nil
+		PublishUntil: k.PublishUntil}, nil
 }
 
 // Public returns the key's public JWK.

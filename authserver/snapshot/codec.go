@@ -32,13 +32,12 @@ import (
 const MaxDocumentSize = 1 << 20
 
 var (
-	knownClientTypes  = []string{"Confidential", "Public"}
-	knownAuthMethods  = []string{"client_secret_basic", "client_secret_post", "none"}
-	knownGrantTypes   = []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "password"}
-	knownPKCE         = []string{"Required", "Optional"}
-	knownConsent      = []string{"Prompt", "Auto"}
-	knownProfiles     = []string{"Extended", "RFC"}
-	knownRotation     = []string{"Rotate", "Reuse"}
+	knownClientTypes  = []string{ClientConfidential, ClientPublic}
+	knownAuthMethods  = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone}
+	knownPKCE         = []string{PKCERequired, PKCEOptional}
+	knownConsent      = []string{ConsentPrompt, ConsentAuto}
+	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
+	knownRotation     = []string{RotationRotate, RotationReuse}
 	errWrongPayload   = errors.New("exactly one of client, account and keySet must be set, matching kind")
 	errNotPositive    = errors.New("must be positive")
 	errUnknownVersion = errors.New("unknown snapshot version")
@@ -112,14 +111,14 @@ func (c *Client) validate() error {
 		oneOf("tokenEndpointAuthMethod", c.TokenEndpointAuthMethod, knownAuthMethods),
 	}
 	for _, g := range append(slices.Clone(c.GrantTypes), c.RequestedGrantTypes...) {
-		errs = append(errs, oneOf("grant type", g, knownGrantTypes))
+		errs = append(errs, oneOf("grant type", g, GrantTypes))
 	}
 	for i, s := range c.Secrets {
 		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
 			errs = append(errs, fmt.Errorf("secrets[%d].sha256 is not a hex SHA-256 digest", i))
 		}
 	}
-	if c.Type == "Public" && len(c.Secrets) > 0 {
+	if c.Type == ClientPublic && len(c.Secrets) > 0 {
 		errs = append(errs, errors.New("a Public client has no secrets"))
 	}
 	errs = append(errs, c.Policy.validate())
@@ -160,7 +159,7 @@ func (a *Account) validate() error {
 func (k *KeySet) validate() error {
 	var errs []error
 	for i, key := range k.Keys {
-		if key.ID == "" || key.Algorithm != "ES256" {
+		if key.ID == "" || key.Algorithm != AlgES256 {
 			errs = append(errs, fmt.Errorf("keys[%d]: kid is required and alg must be ES256", i))
 			continue
 		}

@@ -57,7 +57,7 @@ func (s *sqlStore) CreateAuthCode(ctx context.Context, c AuthCode) error {
 		requireString("account ID", c.AccountID), requireExpiry(c.ExpiresAt)); err != nil {
 		return err
 	}
-	scopes, err := joinScopes(c.Scopes)
+	scopes, err := encodeScopes(c.Scopes)
 	if err != nil {
 		return err
 	}

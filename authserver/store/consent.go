@@ -27,7 +27,7 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c Consent) error {
 		requireExpiry(c.ExpiresAt)); err != nil {
 		return err
 	}
-	scopes, err := joinScopes(c.Scopes)
+	scopes, err := encodeScopes(c.Scopes)
 	if err != nil {
 		return err
 	}

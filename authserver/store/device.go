@@ -66,7 +66,7 @@ func (s *sqlStore) CreateDeviceAuth(ctx context.Context, d DeviceAuth) error {
 	if d.Interval < 0 {
 		return errors.New("store: negative device polling interval")
 	}
-	scopes, err := joinScopes(d.Scopes)
+	scopes, err := encodeScopes(d.Scopes)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func validRefresh(t RefreshToken) error {
 		requireExpiry(t.ExpiresAt)); err != nil {
 		return err
 	}
-	_, err := joinScopes(t.Scopes)
+	_, err := encodeScopes(t.Scopes)
 	return err
 }
 
@@ -102,7 +102,7 @@ func (s *sqlStore) createRefresh(ctx context.Context, q querier, t RefreshToken,
 }
 
 func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken, now int64) error {
-	scopes, err := joinScopes(t.Scopes)
+	scopes, err := encodeScopes(t.Scopes)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 		requireExpiry(r.NewExpiresAt)); err != nil {
 		return RefreshToken{}, err
 	}
-	if _, err := joinScopes(r.Scopes); err != nil {
+	if _, err := encodeScopes(r.Scopes); err != nil {
 		return RefreshToken{}, err
 	}
 	var (

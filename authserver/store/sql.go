@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authops/authops/authserver/scope"
 )
 
 // sqlStore implements Store for both backends. Every check-and-set is a
@@ -67,13 +69,15 @@ func fromMicro(v int64) time.Time {
 	return time.UnixMicro(v).UTC()
 }
 
-func joinScopes(scopes []string) (string, error) {
+// encodeScopes is the stored form of scopes (scope.Join), refusing a scope
+// that would not survive the round trip through splitScopes.
+func encodeScopes(scopes []string) (string, error) {
 	for _, sc := range scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
 			return "", fmt.Errorf("store: invalid scope %q", sc)
 		}
 	}
-	return strings.Join(scopes, " "), nil
+	return scope.Join(scopes), nil
 }
 
 func splitScopes(s string) []string {

@@ -89,7 +89,7 @@ func parseFlags() options {
 	flag.StringVar(&o.namespace, "namespace", ns, "Namespace whose labelled Secrets hold the compiled snapshot (default $POD_NAMESPACE, else authops-system).")
 	flag.StringVar(&o.snapshotDir, "snapshot-dir", "", "Load the snapshot from a directory of JSON documents instead of Kubernetes (tests, local runs).")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).")
-	flag.StringVar(&o.profile, "default-error-profile", "Extended", "Error profile before a client is known: Extended (the documented table) or RFC.")
+	flag.StringVar(&o.profile, "default-error-profile", string(oautherr.Extended), "Error profile before a client is known: Extended (the documented table) or RFC.")
 	flag.StringVar(&o.storeURL, "store", "sqlite:///var/lib/authops/state.db",
 		"Runtime state store: sqlite:///path/state.db (default, one replica), sqlite://:memory: (tests), "+
 			"or postgres://user@host:5432/db?sslmode=verify-full (several replicas). "+

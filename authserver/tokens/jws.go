@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package registry
+package tokens
 
 import (
 	"crypto/ecdsa"
@@ -24,12 +24,16 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authops/authops/authserver/registry"
 )
 
 // ES256 compact JWS (RFC 7515 §3.1, RFC 7518 §3.4) without a JOSE library
 // on the token path: the protected header of each key and type is encoded
-// once per snapshot, the signature is ecdsa.Sign over SHA-256 of the
-// signing input, encoded as the fixed-width R || S.
+// once per key, the signature is ecdsa.Sign over SHA-256 of the signing
+// input, encoded as the fixed-width R || S.
 
 // Typ values of the protected headers.
 const (
@@ -37,14 +41,66 @@ const (
 	TypIDToken     = "JWT"
 )
 
+// signer is what this package derives from one key of the snapshot: its
+// encoded protected headers and the memo of tokens verified under it.
+type signer struct {
+	key *registry.Key
+	// atHeader and idHeader are the base64url protected headers of access
+	// tokens (typ at+jwt) and ID tokens (typ JWT).
+	atHeader, idHeader string
+	memo               verifyMemo
+}
+
+func newSigner(k *registry.Key) *signer {
+	return &signer{key: k, atHeader: encodedHeader(k.ID, TypAccessToken), idHeader: encodedHeader(k.ID, TypIDToken)}
+}
+
+// maxSigners bounds the signers remembered: a snapshot publishes a handful
+// of keys at a time.
+const maxSigners = 64
+
+// signers maps the keys of the snapshots to their signers. Once more than
+// maxSigners keys were seen, keys no longer published are forgotten (their
+// tokens cannot verify any more), and if that is not enough, all others.
+type signers struct {
+	m sync.Map // *registry.Key → *signer
+	n atomic.Int64
+}
+
+func (s *signers) get(k *registry.Key, now time.Time) *signer {
+	if v, ok := s.m.Load(k); ok {
+		return v.(*signer)
+	}
+	v, loaded := s.m.LoadOrStore(k, newSigner(k))
+	if !loaded && s.n.Add(1) > maxSigners {
+		s.forget(k, func(old *registry.Key) bool { return !now.Before(old.PublishUntil) })
+		if s.n.Load() > maxSigners { // still full: start again
+			s.forget(k, func(*registry.Key) bool { return true })
+		}
+	}
+	return v.(*signer)
+}
+
+// forget drops the signers of the keys (other than keep) that drop says.
+func (s *signers) forget(keep *registry.Key, drop func(*registry.Key) bool) {
+	s.m.Range(func(key, _ any) bool {
+		if k := key.(*registry.Key); k != keep && drop(k) {
+			if _, ok := s.m.LoadAndDelete(k); ok {
+				s.n.Add(-1)
+			}
+		}
+		return true
+	})
+}
+
 func encodedHeader(kid, typ string) string {
 	// kid comes from a validated snapshot document; quote it like JSON.
 	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":` + jsonString(kid) + `,"typ":"` + typ + `"}`))
 }
 
-// Sign returns the compact JWS of payload with this key's protected header
+// sign returns the compact JWS of payload with this key's protected header
 // for typ (TypAccessToken or TypIDToken).
-func (k *Key) Sign(typ string, payload []byte) (string, error) {
+func (k *signer) sign(typ string, payload []byte) (string, error) {
 	hdr := k.header(typ)
 	enc := base64.RawURLEncoding
 	n := len(hdr) + 1 + enc.EncodedLen(len(payload))
@@ -53,7 +109,7 @@ func (k *Key) Sign(typ string, payload []byte) (string, error) {
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	sum := sha256.Sum256(buf)
-	r, s, err := ecdsa.Sign(rand.Reader, k.Private, sum[:])
+	r, s, err := ecdsa.Sign(rand.Reader, k.key.Private, sum[:])
 	if err != nil {
 		return "", err
 	}
@@ -65,25 +121,25 @@ func (k *Key) Sign(typ string, payload []byte) (string, error) {
 	return string(buf), nil
 }
 
-// IsOwnHeader reports whether raw starts with exactly this key's protected
+// isOwnHeader reports whether raw starts with exactly this key's protected
 // header for typ (a token this key signed, or a forgery of one).
-func (k *Key) IsOwnHeader(typ, raw string) bool {
+func (k *signer) isOwnHeader(typ, raw string) bool {
 	hdr := k.header(typ)
 	return len(raw) > len(hdr) && raw[:len(hdr)] == hdr && raw[len(hdr)] == '.'
 }
 
-func (k *Key) header(typ string) string {
+func (k *signer) header(typ string) string {
 	if typ == TypAccessToken {
 		return k.atHeader
 	}
 	return k.idHeader
 }
 
-// VerifyOwn checks a compact JWS with this key's header for typ (see
-// IsOwnHeader) and returns its payload; ok is false when the header is not
+// verifyOwn checks a compact JWS with this key's header for typ (see
+// isOwnHeader) and returns its payload; ok is false when the header is not
 // this key's or the signature does not verify.
-func (k *Key) VerifyOwn(typ, raw string) (payload []byte, ok bool) {
-	if !k.IsOwnHeader(typ, raw) {
+func (k *signer) verifyOwn(typ, raw string) (payload []byte, ok bool) {
+	if !k.isOwnHeader(typ, raw) {
 		return nil, false
 	}
 	hdr := k.header(typ)
@@ -103,31 +159,17 @@ func (k *Key) VerifyOwn(typ, raw string) (payload []byte, ok bool) {
 	}
 	h := sha256.Sum256([]byte(raw[:len(hdr)+1+dot]))
 	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(&k.Private.PublicKey, h[:], r, s) {
+	if !ecdsa.Verify(&k.key.Private.PublicKey, h[:], r, s) {
 		return nil, false
 	}
 	return payload, true
 }
 
-// Verified tokens can be remembered (by the SHA-256 of the whole token)
-// with the value the caller stores through Remember, so a token presented
-// again costs a hash and a map lookup instead of a signature verification.
-
-// Verified returns what was remembered for a token that verified under this
-// key (by the SHA-256 of the whole token), if it has not expired at nowUnix.
-func (k *Key) Verified(sum [32]byte, nowUnix int64) (any, bool) {
-	return k.memo.get(sum, nowUnix)
-}
-
-// Remember stores v for a token that verified under this key, until
-// expUnix (the token's exp).
-func (k *Key) Remember(sum [32]byte, v any, expUnix, nowUnix int64) {
-	k.memo.put(sum, v, expUnix, nowUnix)
-}
-
-// verifyMemo is a bounded map of verified tokens, sharded to keep lock
-// contention low. A full shard first drops its expired entries, then
-// everything (the next requests verify again).
+// verifyMemo remembers verified tokens (by the SHA-256 of the whole token)
+// with their claims, so a token presented again costs a hash and a map
+// lookup instead of a signature verification. It is a bounded map, sharded
+// to keep lock contention low. A full shard first drops its expired
+// entries, then everything (the next requests verify again).
 type verifyMemo struct {
 	shards [16]memoShard
 }
@@ -140,11 +182,12 @@ type memoShard struct {
 }
 
 type memoEntry struct {
-	v   any
+	v   *AccessClaims
 	exp int64
 }
 
-func (m *verifyMemo) get(sum [32]byte, now int64) (any, bool) {
+// get returns what was remembered for a token, if it has not expired at now.
+func (m *verifyMemo) get(sum [32]byte, now int64) (*AccessClaims, bool) {
 	sh := &m.shards[sum[0]&15]
 	sh.mu.Lock()
 	e, ok := sh.m[sum]
@@ -155,7 +198,8 @@ func (m *verifyMemo) get(sum [32]byte, now int64) (any, bool) {
 	return e.v, true
 }
 
-func (m *verifyMemo) put(sum [32]byte, v any, exp, now int64) {
+// put remembers v for a token until exp (the token's exp).
+func (m *verifyMemo) put(sum [32]byte, v *AccessClaims, exp, now int64) {
 	sh := &m.shards[sum[0]&15]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

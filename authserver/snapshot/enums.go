@@ -1,0 +1,79 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package snapshot
+
+// The values of a document's enumerated fields. They are the contract
+// between the control plane (package api/v1alpha1 names its enums with the
+// same constants) and the data plane, which compares through them, never
+// through bare strings.
+
+// Client types ([Client.Type]).
+const (
+	ClientConfidential = "Confidential"
+	ClientPublic       = "Public"
+)
+
+// Client authentication methods ([Client.TokenEndpointAuthMethod], RFC 7591
+// §2).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthNone              = "none"
+)
+
+// Grant types ([Client.GrantTypes]), as sent in the grant_type parameter.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	// GrantDeviceCode is RFC 8628's grant type.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// GrantTypes is every grant type, in the order the server's metadata
+// advertises them (grant_types_supported). It is the one list: the
+// authorization server's grant table, its metrics and the validation of
+// documents derive from it.
+var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantPassword, GrantDeviceCode}
+
+// PKCE modes ([Policy.PKCE]).
+const (
+	PKCERequired = "Required"
+	PKCEOptional = "Optional"
+)
+
+// Consent modes ([Policy.Consent]).
+const (
+	ConsentPrompt = "Prompt"
+	ConsentAuto   = "Auto"
+)
+
+// Error profiles ([Policy.ErrorProfile]); package oautherr's Profile values.
+const (
+	ErrorProfileExtended = "Extended"
+	ErrorProfileRFC      = "RFC"
+)
+
+// Refresh token rotation ([Policy.RefreshTokenRotation]).
+const (
+	RotationRotate = "Rotate"
+	RotationReuse  = "Reuse"
+)
+
+// AlgES256 is the one signing algorithm ([Key.Algorithm]).
+const AlgES256 = "ES256"
