@@ -17,7 +17,6 @@ limitations under the License.
 package authserver
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -108,7 +107,7 @@ func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *inter
 		d, err = s.store.GetDeviceAuthByUserCode(r.Context(), code)
 		switch {
 		case err == nil:
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+		case grantGone(err): // unknown or expired
 			ok = false
 		default:
 			in.serverErrorPage(w, r, err)
@@ -140,7 +139,7 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, in *intera
 		_, err = s.store.DenyDeviceAuth(r.Context(), ar.userCode)
 	}
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrAlreadyUsed):
+	case grantGone(err): // unknown, expired or decided already
 		s.deviceEntry(w, r, in, "", textBadCode, http.StatusBadRequest)
 		return
 	case err != nil:

@@ -140,9 +140,11 @@ func grantError(err error) *oautherr.Error {
 	}
 }
 
-// grantGone reports whether the store refused a code or token because it
-// cannot be used (any more): unknown or another client's, expired, revoked,
-// or used before.
+// grantGone reports whether the store refused a record because it cannot be
+// used (any more): unknown or another client's, expired, revoked, or used
+// (decided) before. It is the one test of that for codes, refresh tokens,
+// device codes and login sessions; each store call returns only the part of
+// these errors that applies to it.
 func grantGone(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExpired) ||
 		errors.Is(err, store.ErrRevoked) || errors.Is(err, store.ErrAlreadyUsed)

@@ -18,7 +18,6 @@ package authserver
 
 import (
 	"crypto/subtle"
-	"errors"
 	"net/http"
 	"time"
 
@@ -113,7 +112,7 @@ func (in *interaction) sessionAccount(r *http.Request, reg *registry.Registry, c
 	}
 	sess, err := in.s.store.GetSession(r.Context(), store.HashToken(ck.Value))
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) {
+		if !grantGone(err) {
 			in.s.log.Error("reading a session failed", "error", err)
 		}
 		return nil, time.Time{}
