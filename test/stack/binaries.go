@@ -19,21 +19,21 @@ package stack
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/authops/authops/test/envtest"
 )
 
-// The environment variables that name prebuilt binaries. `make test` and
-// `make bench` run `make build` first and set them to bin/manager and
-// bin/authserver, so no test builds anything.
+// The environment variables that name the binaries. `make test` and `make
+// bench` run `make build` first and set them to its outputs.
 const (
 	EnvManagerBin    = "AUTHOPS_MANAGER_BIN"
 	EnvAuthserverBin = "AUTHOPS_AUTHSERVER_BIN"
@@ -50,12 +50,14 @@ var (
 	binsErr  error
 )
 
-// Bins returns the binaries every suite of this process runs. When
-// $AUTHOPS_MANAGER_BIN and $AUTHOPS_AUTHSERVER_BIN are set (make test) they
-// are used as they are, and a missing file is an error that says to run
-// `make build`. Otherwise (a plain `go test`) both are built once per
-// process into a temporary folder with the flags of `make build`, without a
-// timeout: never the bin/ binaries, which may be older than the source.
+// Bins returns the binaries the suites run. No test builds them: `make
+// test` runs `make build` and names its outputs in $AUTHOPS_MANAGER_BIN and
+// $AUTHOPS_AUTHSERVER_BIN; without those variables (a plain `go test`) they
+// are bin/manager and bin/authserver of the repository. A binary that is
+// missing, or older than a source file it is built from, is an error that
+// says to run `make build`: a test never runs stale binaries, and never
+// spends its -timeout compiling (a cold build of the Kubernetes dependency
+// tree on a busy machine takes longer than go test's default 10 minutes).
 func Bins() (Binaries, error) {
 	binsOnce.Do(func() { bins, binsErr = resolveBins() })
 	return bins, binsErr
@@ -63,43 +65,90 @@ func Bins() (Binaries, error) {
 
 func resolveBins() (Binaries, error) {
 	b := Binaries{Manager: os.Getenv(EnvManagerBin), Authserver: os.Getenv(EnvAuthserverBin)}
-	if b.Manager != "" || b.Authserver != "" {
-		for name, path := range map[string]string{EnvManagerBin: b.Manager, EnvAuthserverBin: b.Authserver} {
-			if path == "" {
-				return b, fmt.Errorf("$%s is not set while $%s is: set both, or neither (the tests then build them)", name, otherEnv(name))
-			}
-			if _, err := os.Stat(path); err != nil {
-				return b, fmt.Errorf("$%s=%s: %w (run 'make build')", name, path, err)
-			}
-		}
-		return b, nil
+	named := b.Manager != "" || b.Authserver != ""
+	if !named {
+		root := envtest.RepoRoot()
+		b = Binaries{Manager: filepath.Join(root, "bin", "manager"), Authserver: filepath.Join(root, "bin", "authserver")}
 	}
-	dir, err := os.MkdirTemp("", "authops-bin-")
+	for env, path := range map[string]string{EnvManagerBin: b.Manager, EnvAuthserverBin: b.Authserver} {
+		if path == "" {
+			return b, fmt.Errorf("$%s is empty while the other binary is named: set both, or neither (then bin/ is used)", env)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return b, fmt.Errorf("%w: run 'make build' (or set $%s)", err, env)
+		}
+	}
+	if named {
+		return b, nil // what the caller (make test, after make build) chose
+	}
+	return b, checkFresh(b.Manager, b.Authserver)
+}
+
+// checkFresh fails when a binary is older than a source file (make build
+// touches its outputs, since go build leaves an up-to-date one as it is).
+func checkFresh(paths ...string) error {
+	newest, newestFile, err := newestSource()
 	if err != nil {
-		return b, err
+		return err
 	}
-	b = Binaries{Manager: filepath.Join(dir, "manager"), Authserver: filepath.Join(dir, "authserver")}
-	fmt.Fprintf(os.Stderr, "stack: $%s and $%s are not set: building the manager and the authserver into %s (make test uses those of make build)\n",
-		EnvManagerBin, EnvAuthserverBin, dir)
-	for _, c := range []struct{ pkg, out string }{{"./cmd/manager", b.Manager}, {"./cmd/authserver", b.Authserver}} {
-		if err := Build(context.Background(), c.pkg, c.out); err != nil {
-			return b, err
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if fi.ModTime().Before(newest) {
+			return fmt.Errorf("%s is older than %s: run 'make build'", path, newestFile)
 		}
 	}
-	return b, nil
+	return nil
 }
 
-func otherEnv(name string) string {
-	if name == EnvManagerBin {
-		return EnvAuthserverBin
+// sourceDirs hold what the binaries are built from.
+var sourceDirs = []string{"api", "authserver", "cmd", "controllers"}
+
+// newestSource returns the modification time and name of the newest
+// non-test file the binaries are built from (go.mod and go.sum included).
+func newestSource() (time.Time, string, error) {
+	root := envtest.RepoRoot()
+	var newest time.Time
+	var name string
+	note := func(path string, fi fs.FileInfo) {
+		if fi.ModTime().After(newest) {
+			newest, name = fi.ModTime(), path
+		}
 	}
-	return EnvManagerBin
+	for _, f := range []string{"go.mod", "go.sum"} {
+		if fi, err := os.Stat(filepath.Join(root, f)); err == nil {
+			note(f, fi)
+		}
+	}
+	for _, dir := range sourceDirs {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && d.Name() == "testdata":
+				return filepath.SkipDir
+			case d.IsDir() || strings.HasSuffix(path, "_test.go"):
+				return nil
+			}
+			fi, err := d.Info()
+			if err == nil {
+				rel, _ := filepath.Rel(root, path)
+				note(rel, fi)
+			}
+			return err
+		})
+		if err != nil {
+			return newest, name, err
+		}
+	}
+	return newest, name, nil
 }
 
-// Build builds the package pkg of the repository (e.g. ./cmd/authserver)
-// into out with the flags of `make build`: static (CGO_ENABLED=0),
-// -trimpath, -ldflags="-s -w". ctx bounds it; the callers here pass no
-// deadline, since a cold build on a busy machine takes minutes.
+// Build builds the package pkg of the repository into out with the flags of
+// `make build`: static (CGO_ENABLED=0), -trimpath, -ldflags="-s -w". The
+// benchmark builds its floor server (standard library only) with it.
 func Build(ctx context.Context, pkg, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = envtest.RepoRoot()
@@ -110,18 +159,14 @@ func Build(ctx context.Context, pkg, out string) error {
 	return nil
 }
 
-// Main is a TestMain for the suites that run the binaries: it resolves them
-// (building them if need be) before the tests start, so that the build
-// never counts against `go test -timeout`, then runs the tests. With -short
-// it builds nothing up front (tests that still need the binaries build them
-// when they ask). run is m.Run, or a wrapper of it such as pgtest.Main.
+// Main is a TestMain for the suites that run the binaries: it resolves
+// them (see Bins) before any test starts and stops with the reason when
+// they are missing or stale, then runs the tests. run is m.Run's caller,
+// such as pgtest.Main; nil runs m.Run and exits with its code.
 func Main(m *testing.M, run func(*testing.M)) {
-	flag.Parse()
-	if !testing.Short() {
-		if _, err := Bins(); err != nil {
-			fmt.Fprintln(os.Stderr, "stack:", err)
-			os.Exit(1)
-		}
+	if _, err := Bins(); err != nil {
+		fmt.Fprintln(os.Stderr, "stack:", err)
+		os.Exit(1)
 	}
 	if run == nil {
 		os.Exit(m.Run())

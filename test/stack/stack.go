@@ -22,10 +22,11 @@ limitations under the License.
 // log file), manifests applied from a folder, and the wait until they are
 // Ready. `make run` (hack/run), test/e2e, test/fault and test/bench use it.
 //
-// The binaries are built once: `make test` builds them with `make build`
-// and names them in $AUTHOPS_MANAGER_BIN and $AUTHOPS_AUTHSERVER_BIN; a
-// plain `go test` builds them once per test process with the same flags,
-// before the tests start (see Bins and Main).
+// The binaries are built once, by `make build`, never by a test: `make
+// test` names them in $AUTHOPS_MANAGER_BIN and $AUTHOPS_AUTHSERVER_BIN, and
+// a plain `go test` takes bin/manager and bin/authserver, failing with "run
+// 'make build'" when they are missing or older than the source (see Bins
+// and Main).
 package stack
 
 import (
