@@ -206,8 +206,10 @@ func TestManagerRestartMidReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not waiting for it to be ready: the clients are created while it
+	// starts, so that it reconciles them all at once.
 	startManager := func() {
-		if err := m.Start(ctx); err != nil {
+		if err := m.Launch(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -60,7 +60,8 @@ type APIServer struct {
 	// its own folder under Dir, so a restart serves the same certificates,
 	// trusts the same client CA and listens on the same port.
 	Process *ctrlenvtest.APIServer
-	// Config is the administrator's (the kubeconfig user's) REST config.
+	// Config is envtest's administrator REST config (not rate limited; the
+	// kubeconfig has its own user, a member of system:masters).
 	Config *rest.Config
 	// Client is an uncached client for core and authops types.
 	Client client.Client
@@ -108,7 +109,7 @@ func StartAPIServer(ctx context.Context, o APIServerOptions) (a *APIServer, err 
 	// server for a minute.
 	a.Process.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	env.ControlPlane.APIServer = a.Process
-	if _, err := env.Start(); err != nil {
+	if a.Config, err = env.Start(); err != nil {
 		_ = a.logFile.Close()
 		_ = os.RemoveAll(a.certs)
 		return nil, fmt.Errorf("starting the API server (log: %s): %w", a.Log, err)
@@ -129,7 +130,9 @@ func StartAPIServer(ctx context.Context, o APIServerOptions) (a *APIServer, err 
 	return a, nil
 }
 
-// connect adds the administrator, writes its kubeconfig and makes the client.
+// connect adds the kubeconfig's user, writes the kubeconfig and makes the
+// client (with envtest's own administrator, whose client is not rate
+// limited).
 func (a *APIServer) connect(userName string) error {
 	user, err := a.Env.AddUser(ctrlenvtest.User{Name: userName, Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -142,7 +145,6 @@ func (a *APIServer) connect(userName string) error {
 	if err := os.WriteFile(a.Kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	a.Config = user.Config()
 	a.Client, err = client.New(a.Config, client.Options{Scheme: Scheme()})
 	return err
 }

@@ -167,7 +167,7 @@ func StartAll(ctx context.Context, servers ...*Server) (err error) {
 		}
 	}()
 	for _, s := range servers {
-		if s.Proc, err = StartProcess(s.Name, s.bin, s.args, s.log); err != nil {
+		if err = s.Launch(); err != nil {
 			return err
 		}
 	}
@@ -179,6 +179,13 @@ func StartAll(ctx context.Context, servers ...*Server) (err error) {
 		}
 	}
 	return nil
+}
+
+// Launch starts the process and returns at once, ready or not (a test that
+// races the process's start-up).
+func (s *Server) Launch() (err error) {
+	s.Proc, err = StartProcess(s.Name, s.bin, s.args, s.log)
+	return err
 }
 
 // Stop stops the process (SIGTERM, SIGKILL after 10s), if it runs.
