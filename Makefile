@@ -16,6 +16,12 @@ ENVTEST_ASSETS ?= $(LOCALBIN)/k8s
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+# The binaries of `make build`. make test and make bench pass them to the
+# suites that run them (test/e2e, test/fault, test/bench, through test/stack),
+# so they are built once, with the flags below, and no test builds them.
+MANAGER_BIN ?= $(LOCALBIN)/manager
+AUTHSERVER_BIN ?= $(LOCALBIN)/authserver
+BIN_ENV = AUTHOPS_MANAGER_BIN=$(MANAGER_BIN) AUTHOPS_AUTHSERVER_BIN=$(AUTHSERVER_BIN)
 
 GO ?= go
 GOFLAGS ?= -buildvcs=false
@@ -84,16 +90,19 @@ verify: manifests generate chart $(KUSTOMIZE) ## Fail when generated files drift
 	@echo "verify: generated files, formatting and kustomize trees are up to date"
 
 .PHONY: test
-test: verify vet envtest-assets $(HELM) ## Run every test (unit, envtest, store suites, chart and kustomize checks, end-to-end).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) \
+test: verify vet build envtest-assets $(HELM) ## Run every test (unit, envtest, store suites, chart and kustomize checks, end-to-end) against the binaries of make build.
+	$(BIN_ENV) KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) \
 		$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) -v 2>&1 | tee $(LOCALBIN)/test.log
 
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and authserver binaries into bin/ (static, as in the Dockerfile).
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/manager ./cmd/manager
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/authserver ./cmd/authserver
+build: ## Build the manager and authserver binaries into bin/ (static, as in the Dockerfile; test/stack.Build uses the same flags).
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(MANAGER_BIN) ./cmd/manager
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(AUTHSERVER_BIN) ./cmd/authserver
+	@# go build leaves an up-to-date output untouched; test/stack takes a binary
+	@# older than its sources for a stale one.
+	touch $(MANAGER_BIN) $(AUTHSERVER_BIN)
 
 IMG ?= ghcr.io/authops/authops:dev
 .PHONY: docker-build
@@ -104,16 +113,17 @@ docker-build: ## Build the image (needs a Docker engine; IMG=... names it).
 run: build envtest-assets ## Run authops locally: API server, CRDs, samples, manager and authserver; Ctrl-C stops it all.
 	$(GO) build -o $(LOCALBIN)/authops-run ./hack/run
 	$(LOCALBIN)/authops-run --assets $(ENVTEST_ASSETS) --crds config/crd/bases --samples config/samples \
-		--manager $(LOCALBIN)/manager --authserver $(LOCALBIN)/authserver --state-dir $(LOCALBIN)/run $(RUN_ARGS)
+		--manager $(MANAGER_BIN) --authserver $(AUTHSERVER_BIN) --state-dir $(LOCALBIN)/run $(RUN_ARGS)
 
 ##@ Benchmarks
 
 BENCH_ARGS ?=
 SCALE_ARGS ?=
 .PHONY: bench
-bench: envtest-assets ## Benchmarks (not part of test): token-path load beside the floor server, then the control-plane scale run; see docs/benchmarks.md.
-	$(GO) run ./test/bench/load --floor-dir $(abspath ../shared/bench/floor) --work-dir $(LOCALBIN)/bench $(BENCH_ARGS)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/bench/scale --work-dir $(LOCALBIN)/scale $(SCALE_ARGS)
+bench: build envtest-assets ## Benchmarks (not part of test): token-path load beside the floor server (test/bench/floor), then the control-plane scale run; see docs/benchmarks.md.
+	$(GO) run ./test/bench/load --authserver $(AUTHSERVER_BIN) --work-dir $(LOCALBIN)/bench $(BENCH_ARGS)
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/bench/scale --manager $(MANAGER_BIN) --authserver $(AUTHSERVER_BIN) \
+		--work-dir $(LOCALBIN)/scale $(SCALE_ARGS)
 
 ##@ Dependencies
 

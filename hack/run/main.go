@@ -34,8 +34,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,23 +42,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
 const workerEnv = "AUTHOPS_RUN_WORKER"
@@ -74,9 +62,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// sampleKinds are the kinds whose samples must become Ready.
-var sampleKinds = []string{"GrantPolicy", "OAuthClient", "Account"}
 
 type options struct {
 	assets, crds, samples, stateDir string
@@ -111,71 +96,37 @@ func run() error {
 	o.stateDir, _ = filepath.Abs(o.stateDir)
 	// A fresh start: the API server's etcd is new each time, so old runtime
 	// state and logs would only confuse.
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "manager.log", "authserver.log"} {
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "manager.log", "authserver.log", "kube-apiserver.log"} {
 		_ = os.Remove(filepath.Join(o.stateDir, f))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Println("Starting the local API server (kube-apiserver and etcd from", o.assets+")...")
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: o.assets,
-		CRDDirectoryPaths:     []string{o.crds},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	fmt.Println("Starting the local API server (kube-apiserver and etcd from", o.assets+"), the manager and the authserver...")
+	st, err := stack.Start(ctx, stack.Options{Dir: o.stateDir, Assets: o.assets, CRDs: o.crds, Addr: o.addr(), OperatorNamespace: o.operatorNamespace,
+		Namespaces: []string{o.namespace}, Bins: stack.Binaries{Manager: o.managerBin, Authserver: o.authserverBin}})
 	if err != nil {
-		return fmt.Errorf("starting the API server: %w", err)
+		return err
 	}
 	defer func() {
-		fmt.Println("Stopping the local API server...")
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the API server:", err)
-		}
+		fmt.Println("Stopping the manager, the authserver and the local API server...")
+		st.Stop()
 	}()
-
-	user, err := env.AddUser(envtest.User{Name: "authops-dev", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the kubeconfig user: %w", err)
+	applied, err := stack.ApplyDir(ctx, st.API.Client, o.samples, o.namespace)
+	for _, a := range applied {
+		fmt.Println("  applied", a)
 	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	kubeconfigPath := filepath.Join(o.stateDir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return err
-	}
-
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		return err
-	}
-	for _, ns := range []string{o.operatorNamespace, o.namespace} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating namespace %s: %w", ns, err)
-		}
-	}
-	n, err := applySamples(ctx, c, o.samples, o.namespace)
 	if err != nil {
 		return fmt.Errorf("applying the samples: %w", err)
 	}
 
-	st, err := startServers(ctx, o, kubeconfigPath)
-	if st != nil {
-		defer st.stop()
-	}
-	if err != nil {
-		return err
-	}
-
 	fmt.Printf("Waiting for the samples to become Ready (at most %s)...\n", o.readyTimeout)
-	if err := waitReady(ctx, c, o.namespace, o.readyTimeout); err != nil {
-		return err
+	if err := stack.WaitReady(ctx, st.API.Client, o.namespace, o.readyTimeout); err != nil {
+		return fmt.Errorf("samples: %w", err)
 	}
 
-	hint, err := tryIt(ctx, c, o.namespace, st.issuer)
+	hint, err := tryIt(ctx, st.API.Client, o.namespace, st.Issuer)
 	if err != nil {
 		return err
 	}
@@ -194,142 +145,27 @@ Try:
   kubectl get authops -o wide          # every authops object, Ready and its message
 %s
 Press Ctrl-C to stop everything.
-`, cfg.Host, n, o.namespace, kubeconfigPath, st.issuer, st.issuer, st.manager.Log, st.authserver.Log,
-		filepath.Join(o.stateDir, "state.db"), kubeconfigPath, hint)
+`, st.API.Config.Host, len(applied), o.namespace, st.API.Kubeconfig, st.Issuer, st.Issuer, st.Manager.Proc.Log, st.Authserver.Proc.Log,
+		filepath.Join(o.stateDir, "state.db"), st.API.Kubeconfig, hint)
 
 	select {
 	case <-ctx.Done():
-		fmt.Println("\nStopping the manager and the authserver...")
+		fmt.Println("\nStopping...")
 		return nil
-	case <-st.manager.Exited():
-		return fmt.Errorf("the manager exited (%v); see %s", st.manager.Err(), st.manager.Log)
-	case <-st.authserver.Exited():
-		return fmt.Errorf("the authserver exited (%v); see %s", st.authserver.Err(), st.authserver.Log)
+	case <-st.Manager.Proc.Exited():
+		return fmt.Errorf("the manager exited (%v); see %s", st.Manager.Proc.Err(), st.Manager.Proc.Log)
+	case <-st.Authserver.Proc.Exited():
+		return fmt.Errorf("the authserver exited (%v); see %s", st.Authserver.Proc.Err(), st.Authserver.Proc.Log)
 	}
 }
 
-// servers are the running manager and authserver.
-type servers struct {
-	issuer              string
-	manager, authserver *procs.Proc
-}
-
-func (s *servers) stop() {
-	for _, p := range []*procs.Proc{s.manager, s.authserver} {
-		if p != nil {
-			p.Stop(10 * time.Second)
-		}
+// addr is the authserver's listen address: 127.0.0.1:<port>, or empty for
+// a free port.
+func (o options) addr() string {
+	if o.port == 0 {
+		return ""
 	}
-}
-
-// startServers starts the manager and the authserver against the local API
-// server and waits until both report ready.
-func startServers(ctx context.Context, o options, kubeconfig string) (*servers, error) {
-	port := o.port
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := procs.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
-	}
-	if port == 0 {
-		port = ports[0]
-	}
-	st := &servers{issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	managerHealth := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	authserverHealth := fmt.Sprintf("127.0.0.1:%d", ports[2])
-
-	var err error
-	fmt.Println("Starting the manager and the authserver, issuer", st.issuer+"...")
-	st.manager, err = procs.Start("manager", o.managerBin, []string{
-		"--kubeconfig=" + kubeconfig,
-		"--namespace=" + o.operatorNamespace,
-		"--issuer=" + st.issuer,
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=" + managerHealth,
-	}, filepath.Join(o.stateDir, "manager.log"))
-	if err != nil {
-		return st, err
-	}
-	st.authserver, err = procs.Start("authserver", o.authserverBin, []string{
-		"--kubeconfig=" + kubeconfig,
-		"--namespace=" + o.operatorNamespace,
-		"--issuer=" + st.issuer,
-		fmt.Sprintf("--listen-address=127.0.0.1:%d", port),
-		"--store=sqlite://" + filepath.Join(o.stateDir, "state.db"),
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=" + authserverHealth,
-	}, filepath.Join(o.stateDir, "authserver.log"))
-	if err != nil {
-		return st, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := procs.WaitHTTP(wctx, "http://"+managerHealth+"/readyz", st.manager); err != nil {
-		return st, err
-	}
-	if err := procs.WaitHTTP(wctx, "http://"+authserverHealth+"/readyz", st.authserver); err != nil {
-		return st, err
-	}
-	return st, nil
-}
-
-// waitReady waits until every sample object has Ready=True for its current
-// generation, and names those that are not when time runs out.
-func waitReady(ctx context.Context, c client.Client, ns string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var notReady []string
-		for _, kind := range sampleKinds {
-			list := &unstructured.UnstructuredList{}
-			list.SetAPIVersion("oauth.authops.io/v1alpha1")
-			list.SetKind(kind + "List")
-			if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-				return err
-			}
-			for _, u := range list.Items {
-				if ok, msg := ready(u); !ok {
-					notReady = append(notReady, fmt.Sprintf("%s/%s: %s", strings.ToLower(kind), u.GetName(), msg))
-				}
-			}
-		}
-		if len(notReady) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			sort.Strings(notReady)
-			return fmt.Errorf("samples not Ready after %s:\n  %s", timeout, strings.Join(notReady, "\n  "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-// ready reports whether u has Ready=True observed at its generation (or is
-// a disabled Account that says so), and otherwise the Ready message.
-func ready(u unstructured.Unstructured) (bool, string) {
-	raw, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	data, _ := json.Marshal(raw)
-	var conds []metav1.Condition
-	_ = json.Unmarshal(data, &conds)
-	cond := meta.FindStatusCondition(conds, oauthv1alpha1.ReadyCondition)
-	disabled, _, _ := unstructured.NestedBool(u.Object, "spec", "disabled")
-	switch {
-	case cond == nil:
-		return false, "no Ready condition yet"
-	case cond.Status != metav1.ConditionTrue && cond.Reason == oauthv1alpha1.DisabledReason && disabled:
-		return true, "" // a disabled sample (bob) is as expected when it says so
-	case cond.Status != metav1.ConditionTrue:
-		return false, cond.Reason + ": " + cond.Message
-	case cond.ObservedGeneration != u.GetGeneration():
-		return false, "Ready for an older generation"
-	}
-	return true, ""
+	return fmt.Sprintf("127.0.0.1:%d", o.port)
 }
 
 // tryIt gets a client_credentials token with the billing-backend sample's
@@ -396,42 +232,4 @@ func randomString() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// applySamples creates every object of every YAML file in dir (the
-// kustomization aside) in namespace ns, and returns how many it created.
-func applySamples(ctx context.Context, c client.Client, dir, ns string) (int, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return n, err
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return n, fmt.Errorf("%s: %w", f, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			u.SetNamespace(ns)
-			if err := c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
-				return n, fmt.Errorf("%s: %s %s: %w", f, u.GetKind(), u.GetName(), err)
-			}
-			fmt.Printf("  applied %s %s (%s)\n", strings.ToLower(u.GetKind()), u.GetName(), filepath.Base(f))
-			n++
-		}
-	}
-	return n, nil
 }

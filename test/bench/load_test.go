@@ -18,11 +18,16 @@ package bench
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/authops/authops/test/stack"
 )
+
+// TestMain resolves the authserver binary (building it when make has not)
+// before any test starts.
+func TestMain(m *testing.M) { stack.Main(m, nil) }
 
 // TestLoadSmoke runs the harness for one short round: every workload must
 // get expected answers and the /proc readings must be there. It asserts no
@@ -31,17 +36,14 @@ func TestLoadSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the servers")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	// Built before the run's deadline starts.
+	floor := filepath.Join(t.TempDir(), "floor")
+	if err := stack.Build(context.Background(), "./test/bench/floor", floor); err != nil {
 		t.Fatal(err)
-	}
-	floorDir := filepath.Join(root, "..", "shared", "bench", "floor")
-	if _, err := os.Stat(filepath.Join(floorDir, "main.go")); err != nil {
-		t.Fatalf("the floor reference server is missing: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := RunLoad(ctx, Config{Root: root, FloorDir: floorDir, WorkDir: t.TempDir(), Conns: 4,
+	rep, err := RunLoad(ctx, Config{FloorBin: floor, WorkDir: t.TempDir(), Conns: 4,
 		Duration: time.Second, Rounds: 1, Codes: 500, ExtraClients: 10, Log: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)

@@ -22,23 +22,22 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
 // Config configures a load run.
 type Config struct {
-	// Root is the repository root (where go.mod is).
-	Root string
-	// AuthserverBin and FloorBin are built there when empty.
-	AuthserverBin, FloorBin string
-	// FloorDir is the floor module (built with go build -C).
-	FloorDir string
+	// AuthserverBin is the authserver binary; empty is stack.Bins()'s
+	// ($AUTHOPS_AUTHSERVER_BIN, or built once with the flags of make build).
+	AuthserverBin string
+	// FloorBin is the floor reference server; empty builds ./test/bench/floor
+	// into WorkDir with the same flags.
+	FloorBin string
 	// WorkDir holds the snapshot, the store and the logs.
 	WorkDir string
 	Conns   int
@@ -56,73 +55,20 @@ type Config struct {
 	Log io.Writer
 }
 
-// Build builds the authserver and the floor into dir.
-func Build(ctx context.Context, root, floorDir, dir string) (authserver, floor string, err error) {
-	authserver, floor = filepath.Join(dir, "authserver"), filepath.Join(dir, "floor")
-	for _, c := range [][]string{
-		{"go", "build", "-o", authserver, "./cmd/authserver"},
-		{"go", "build", "-C", floorDir, "-o", floor, "."},
-	} {
-		cmd := exec.CommandContext(ctx, c[0], c[1:]...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("%s: %w\n%s", strings.Join(c, " "), err, out)
+// binaries fills in the authserver and floor binaries cfg leaves empty.
+func (cfg *Config) binaries(ctx context.Context) error {
+	if cfg.AuthserverBin == "" {
+		b, err := stack.Bins()
+		if err != nil {
+			return err
 		}
+		cfg.AuthserverBin = b.Authserver
 	}
-	return authserver, floor, nil
-}
-
-type server struct {
-	url  string
-	proc *procs.Proc
-}
-
-func startServer(ctx context.Context, name, bin string, args func(addr, probe string) []string, readyPath, logPath string) (*server, error) {
-	port, err := procs.FreePort()
-	if err != nil {
-		return nil, err
+	if cfg.FloorBin == "" {
+		cfg.FloorBin = filepath.Join(cfg.WorkDir, "floor")
+		return stack.Build(ctx, "./test/bench/floor", cfg.FloorBin)
 	}
-	probe, err := procs.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr, probeAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", probe)
-	p, err := procs.Start(name, bin, args(addr, probeAddr), logPath)
-	if err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ready := "http://" + probeAddr + readyPath
-	if readyPath == "" {
-		ready = "http://" + addr + "/"
-	}
-	if err := waitAnswer(wctx, ready, p); err != nil {
-		p.Stop(2 * time.Second)
-		return nil, err
-	}
-	return &server{url: "http://" + addr, proc: p}, nil
-}
-
-// waitAnswer waits for url to answer at all (the floor has no probe: any
-// HTTP answer will do) or 200 for a probe.
-func waitAnswer(ctx context.Context, url string, p *procs.Proc) error {
-	if strings.HasSuffix(url, "/readyz") {
-		return procs.WaitHTTP(ctx, url, p)
-	}
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.Exited():
-			return fmt.Errorf("%s exited; see %s", p.Name, p.Log)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return nil
 }
 
 // Report is a whole load run.
@@ -140,9 +86,8 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Log, format+"\n", a...)
 		}
 	}
-	// Absolute paths: the binaries are started with paths under WorkDir,
-	// and `go build -C` runs in another directory.
-	for _, p := range []*string{&cfg.WorkDir, &cfg.FloorDir, &cfg.AuthserverBin, &cfg.FloorBin} {
+	// Absolute paths: the floor is built from the repository's root.
+	for _, p := range []*string{&cfg.WorkDir, &cfg.AuthserverBin, &cfg.FloorBin} {
 		if *p == "" {
 			continue
 		}
@@ -155,13 +100,8 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
 		return nil, err
 	}
-	if cfg.AuthserverBin == "" || cfg.FloorBin == "" {
-		logf("building authserver and floor into %s", cfg.WorkDir)
-		a, f, err := Build(ctx, cfg.Root, cfg.FloorDir, cfg.WorkDir)
-		if err != nil {
-			return nil, err
-		}
-		cfg.AuthserverBin, cfg.FloorBin = a, f
+	if err := cfg.binaries(ctx); err != nil {
+		return nil, err
 	}
 	docs, err := Documents(cfg.ExtraClients)
 	if err != nil {
@@ -181,32 +121,32 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing the store: %w", err)
 	}
-	floor, err := startServer(ctx, "floor", cfg.FloorBin, func(addr, _ string) []string { return []string{"-addr", addr} },
-		"", filepath.Join(cfg.WorkDir, "floor.log"))
+	floorAddr, err := stack.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	defer floor.proc.Stop(2 * time.Second)
-	var issuer string
-	as, err := startServer(ctx, "authserver", cfg.AuthserverBin, func(addr, probe string) []string {
-		issuer = "http://" + addr
-		return []string{"--issuer", issuer, "--listen-address", addr, "--snapshot-dir", snapDir,
-			"--store", "sqlite://" + dbPath, "--health-probe-bind-address", probe, "--metrics-bind-address", "0",
-			"--log-level", "WARN", "--throttle=false"}
-	}, "/readyz", filepath.Join(cfg.WorkDir, "authserver.log"))
+	floor := stack.NewServer("floor", cfg.FloorBin, "http://"+floorAddr, floorAddr, []string{"-addr", floorAddr},
+		filepath.Join(cfg.WorkDir, "floor.log"))
+	as, err := stack.NewAuthserver(stack.AuthserverOptions{Bin: cfg.AuthserverBin, SnapshotDir: snapDir,
+		Store: "sqlite://" + dbPath, Args: []string{"--log-level=WARN", "--throttle=false"},
+		Log: filepath.Join(cfg.WorkDir, "authserver.log")})
 	if err != nil {
 		return nil, err
 	}
-	defer as.proc.Stop(5 * time.Second)
-	logf("floor %s (pid %d), authserver %s (pid %d)", floor.url, floor.proc.Pid(), as.url, as.proc.Pid())
+	if err := stack.StartAll(ctx, floor, as); err != nil {
+		return nil, err
+	}
+	defer floor.Stop()
+	defer as.Stop()
+	logf("floor %s (pid %d), authserver %s (pid %d)", floor.URL, floor.Proc.Pid(), as.URL, as.Proc.Pid())
 
-	rep := &Report{DeviceServed: deviceServed(ctx, as.url, prep.Devices[0])}
+	rep := &Report{DeviceServed: deviceServed(ctx, as.URL, prep.Devices[0])}
 	want := func(name string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name) }
-	run := func(s *server, wl Workload) {
+	run := func(s *stack.Server, wl Workload) {
 		if !want(wl.Name) || ctx.Err() != nil {
 			return
 		}
-		r := Run(ctx, s.url, s.proc.Pid(), wl, cfg.Conns, cfg.Duration)
+		r := Run(ctx, s.URL, s.Proc.Pid(), wl, cfg.Conns, cfg.Duration)
 		logf("%-8s %-20s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %6.3f ms/req  rss %6.1f MiB  ok %d unexpected %d errors %d statuses %v load %s %s",
 			r.Target, r.Workload, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.CPUmsPerReq, r.PeakRSSMiB, r.OK, r.Unexpected, r.Errors, r.Statuses, r.LoadAvg, r.FirstError)
 		rep.Results = append(rep.Results, r)
@@ -218,7 +158,7 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		run(floor, BadSecret("floor"))
 		run(as, BadSecret("authops"))
 		if want("introspection") {
-			tok, err := FetchToken(ctx, as.url)
+			tok, err := FetchToken(ctx, as.URL)
 			if err != nil {
 				return rep, err
 			}

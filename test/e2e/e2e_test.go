@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,21 +34,22 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/authops/authops/test/envtest"
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
 const (
 	ns               = "e2e"
-	operatorNS       = "authops-system"
 	firstSecret      = "first-secret-0123456789abcdefghijklmnop"
 	secondSecret     = "second-secret-0123456789abcdefghijklmno"
 	alicePassword    = "correct-horse-battery-staple"
 	webappRedirect   = "http://127.0.0.1:9/callback"
 	eventuallyWithin = 60 * time.Second
 )
+
+// TestMain resolves the manager and authserver binaries (building them
+// when make has not) before any test starts.
+func TestMain(m *testing.M) { stack.Main(m, nil) }
 
 // TestEndToEnd is one story, step by step; a failed step stops it.
 func TestEndToEnd(t *testing.T) {
@@ -219,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	step(t, "the manager stops: the authserver keeps serving", func(t *testing.T) {
-		h.manager.Stop(10 * time.Second)
+		h.manager.Stop()
 		if _, err := refresh(); err != nil {
 			t.Fatalf("refresh with the manager stopped: %v", err)
 		}
@@ -229,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	step(t, "the authserver restarts: refresh tokens still work (SQLite file kept)", func(t *testing.T) {
-		h.authserver.Stop(10 * time.Second)
+		h.authserver.Stop()
 		h.startAuthserver(ctx, t)
 		if _, err := refresh(); err != nil {
 			t.Fatalf("refresh after the restart: %v", err)
@@ -272,113 +272,39 @@ func oauthError(err error) string {
 	return ""
 }
 
-// harness holds the API server, the binaries and the running processes.
+// harness holds the running stack.
 type harness struct {
-	t                           *testing.T
-	dir, kubeconfig, kubectlBin string
-	issuer, authserverHealth    string
-	managerBin, authserverBin   string
-	manager, authserver         *procs.Proc
+	t                   *testing.T
+	issuer              string
+	stack               *stack.Stack
+	manager, authserver *stack.Server
 }
 
-// start builds the binaries, starts the API server, the manager and the
-// authserver, and registers their cleanup.
+// start starts the API server, the manager and the authserver (the
+// binaries of make build, or built once by TestMain) and registers their
+// cleanup.
 func start(ctx context.Context, t *testing.T) *harness {
-	h := &harness{t: t, dir: t.TempDir()}
-	var err error
-	if h.kubectlBin, err = findKubectl(); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	s, err := stack.Start(ctx, stack.Options{Dir: dir})
+	if s != nil {
+		// Registered even on error: Start has stopped what it started, and
+		// the logs say why.
+		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
 	}
-	h.managerBin, h.authserverBin = filepath.Join(h.dir, "manager"), filepath.Join(h.dir, "authserver")
-	for bin, pkg := range map[string]string{h.managerBin: "./cmd/manager", h.authserverBin: "./cmd/authserver"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
-		cmd.Dir = envtest.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-
-	env, err := envtest.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Start(); err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
-	user, err := env.AddUser(ctrlenvtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.kubeconfig = filepath.Join(h.dir, "kubeconfig")
-	if err := os.WriteFile(h.kubeconfig, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.kubectl("create", "namespace", operatorNS)
-
-	port, err := procs.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
-	managerHealth := h.freeAddr()
-	h.manager, err = procs.Start("manager", h.managerBin, []string{
-		"--kubeconfig=" + h.kubeconfig, "--namespace=" + operatorNS, "--issuer=" + h.issuer,
-		"--metrics-bind-address=0", "--health-probe-bind-address=" + managerHealth,
-	}, filepath.Join(h.dir, "manager.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.manager.Stop(10 * time.Second) })
-	t.Cleanup(func() { h.dumpLogsOnFailure() })
-	h.startAuthserver(ctx, t)
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := procs.WaitHTTP(wctx, "http://"+managerHealth+"/readyz", h.manager); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	t.Cleanup(s.Stop)
+	return &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
 }
 
-// startAuthserver starts the authserver on the issuer's port with the
-// SQLite file of the test's folder (kept across restarts) and waits until it
-// is ready.
+// startAuthserver starts the authserver again on the issuer's port with the
+// same SQLite file and waits until it is ready.
 func (h *harness) startAuthserver(ctx context.Context, t *testing.T) {
 	t.Helper()
-	health := h.freeAddr()
-	p, err := procs.Start("authserver", h.authserverBin, []string{
-		"--kubeconfig=" + h.kubeconfig, "--namespace=" + operatorNS, "--issuer=" + h.issuer,
-		"--listen-address=" + strings.TrimPrefix(h.issuer, "http://"),
-		"--store=sqlite://" + filepath.Join(h.dir, "state.db"),
-		"--metrics-bind-address=0", "--health-probe-bind-address=" + health,
-	}, filepath.Join(h.dir, "authserver.log"))
-	if err != nil {
+	if err := h.authserver.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h.authserver = p
-	t.Cleanup(func() { p.Stop(10 * time.Second) })
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := procs.WaitHTTP(wctx, "http://"+health+"/readyz", p); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (h *harness) freeAddr() string {
-	port, err := procs.FreePort()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // kubectl runs kubectl against the test API server (from the test's
@@ -387,52 +313,27 @@ func (h *harness) kubectl(args ...string) string {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.kubectlBin, append([]string{"--kubeconfig=" + h.kubeconfig}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := h.stack.API.Kubectl(ctx, args...)
 	if err != nil {
-		h.t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		h.t.Fatal(err)
 	}
-	h.t.Logf("kubectl %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
-	return string(out)
+	h.t.Logf("kubectl %s: %s", strings.Join(args, " "), strings.TrimSpace(out))
+	return out
 }
 
 // dumpLogsOnFailure shows the end of each process log when the test failed.
-func (h *harness) dumpLogsOnFailure() {
-	if !h.t.Failed() {
+func dumpLogsOnFailure(t *testing.T, dir string) {
+	if !t.Failed() {
 		return
 	}
 	for _, name := range []string{"manager.log", "authserver.log"} {
-		data, _ := os.ReadFile(filepath.Join(h.dir, name))
+		data, _ := os.ReadFile(filepath.Join(dir, name))
 		lines := strings.Split(string(data), "\n")
 		if len(lines) > 60 {
 			lines = lines[len(lines)-60:]
 		}
-		h.t.Logf("--- last lines of %s ---\n%s", name, strings.Join(lines, "\n"))
+		t.Logf("--- last lines of %s ---\n%s", name, strings.Join(lines, "\n"))
 	}
-}
-
-// findKubectl returns $KUBECTL, else the kubectl that `make envtest-assets`
-// builds from source next to the API server, else kubectl from $PATH.
-func findKubectl() (string, error) {
-	if k := os.Getenv("KUBECTL"); k != "" {
-		return k, nil
-	}
-	if dir, err := envtest.AssetsDir(); err == nil {
-		if k := filepath.Join(dir, "kubectl"); fileExists(k) {
-			return k, nil
-		}
-	}
-	if k, err := exec.LookPath("kubectl"); err == nil {
-		return k, nil
-	}
-	return "", errors.New("kubectl not found: run 'make envtest-assets' (it builds bin/k8s/kubectl from source) or set $KUBECTL")
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func decodeBase64(t *testing.T, s string) string {

@@ -40,9 +40,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,7 +51,7 @@ import (
 	"github.com/authops/authops/authserver/store"
 	"github.com/authops/authops/authserver/store/storetest"
 	"github.com/authops/authops/controllers"
-	testenv "github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/stack"
 )
 
 const (
@@ -68,19 +66,10 @@ func TestPlanesTogether(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	scheme := runtime.NewScheme()
-	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	g.Expect(oauthv1alpha1.AddToScheme(scheme)).To(Succeed())
-	env, err := testenv.New()
+	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: t.TempDir(), Namespaces: []string{operatorNamespace, appNamespace}})
 	g.Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, ns := range []string{operatorNamespace, appNamespace} {
-		g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	}
+	t.Cleanup(func() { _ = api.Stop() })
+	cfg, k8s := api.Config, api.Client
 
 	// The authserver listens on loopback; its URL is the issuer both planes use.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -88,7 +77,7 @@ func TestPlanesTogether(t *testing.T) {
 	issuer := "http://" + ln.Addr().String()
 
 	// Control plane.
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: stack.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0", Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(controllers.Setup(ctx, mgr, controllers.Options{Namespace: operatorNamespace, Issuer: issuer,

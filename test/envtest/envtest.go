@@ -42,24 +42,40 @@ func AssetsDir() (string, error) {
 	if dir == "" {
 		dir = filepath.Join(RepoRoot(), "bin", "k8s")
 	}
+	return dir, checkAssets(dir)
+}
+
+func checkAssets(dir string) error {
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Errorf("test API server binary %s not found in %s: run 'make envtest-assets' (it builds them from source): %w", bin, dir, err)
+			return fmt.Errorf("test API server binary %s not found in %s: run 'make envtest-assets' (it builds them from source): %w", bin, dir, err)
 		}
 	}
-	return dir, nil
+	return nil
 }
 
 // New returns an Environment that installs the generated CRDs of
 // config/crd/bases into the source-built API server.
-func New() (*envtest.Environment, error) {
-	dir, err := AssetsDir()
+func New() (*envtest.Environment, error) { return NewFrom("", "") }
+
+// NewFrom is New with the API server binaries taken from assets and the
+// CRDs from crds; an empty argument keeps New's default.
+func NewFrom(assets, crds string) (*envtest.Environment, error) {
+	var err error
+	if assets == "" {
+		assets, err = AssetsDir()
+	} else {
+		err = checkAssets(assets)
+	}
 	if err != nil {
 		return nil, err
 	}
+	if crds == "" {
+		crds = filepath.Join(RepoRoot(), "config", "crd", "bases")
+	}
 	return &envtest.Environment{
-		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{crds},
 		ErrorIfCRDPathMissing: true,
 	}, nil
 }

@@ -26,66 +26,30 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/authops/authops/authserver/store"
 	"github.com/authops/authops/authserver/store/pgtest"
 	"github.com/authops/authops/test/bench"
-	"github.com/authops/authops/test/envtest"
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain resolves the authserver and manager binaries (building them
+// when make has not) before any test starts, and stops the PostgreSQL
+// server the tests start.
+func TestMain(m *testing.M) { stack.Main(m, pgtest.Main) }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// authserverBin builds cmd/authserver once per test binary.
-func authserverBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authops-fault-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "authserver")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, "./cmd/authserver")
-		cmd.Dir = envtest.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// server is one authserver process.
+// server is one authserver process of a test.
 type server struct {
-	t       *testing.T
-	name    string
-	args    []string
-	base    string // issuer
-	health  string
-	proc    *procs.Proc
-	logPath string
+	*stack.Server
+	t    *testing.T
+	base string // issuer
 }
 
 // snapshotDir writes the benchmark's snapshot (a key set, account
@@ -104,78 +68,45 @@ func snapshotDir(t *testing.T) string {
 	return dir
 }
 
-// newServer prepares (does not start) an authserver on free loopback ports.
-func newServer(t *testing.T, name, storeURL string, extra ...string) *server {
+// newServer prepares (does not start) an authserver on free loopback ports
+// with the store at storeURL; o names where its snapshot comes from. It is
+// stopped when the test ends, and its log shown if the test failed.
+func newServer(t *testing.T, name, storeURL string, o stack.AuthserverOptions) *server {
 	t.Helper()
-	port, err := procs.FreePort()
+	o.Name, o.Store, o.Log = name, storeURL, filepath.Join(t.TempDir(), name+".log")
+	o.Args = append(o.Args, "--store-sweep-interval=1h")
+	srv, err := stack.NewAuthserver(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hport, err := procs.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), health: fmt.Sprintf("127.0.0.1:%d", hport),
-		logPath: filepath.Join(t.TempDir(), name+".log")}
-	s.args = append([]string{"--issuer", s.base, "--listen-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--store", storeURL, "--health-probe-bind-address", s.health, "--metrics-bind-address", "0",
-		"--store-sweep-interval", "1h"}, extra...)
+	s := &server{Server: srv, t: t, base: srv.URL}
 	t.Cleanup(func() {
-		if s.proc != nil {
-			s.proc.Stop(5 * time.Second)
-		}
+		srv.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(s.logPath)
-			t.Logf("%s log (last 3000 bytes):\n%s", s.name, tail(b, 3000))
+			t.Logf("%s log (last 3000 bytes):\n%s", name, srv.LogTail(3000))
 		}
 	})
 	return s
 }
 
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
 // start starts the process and waits until /readyz answers 200.
 func (s *server) start() {
 	s.t.Helper()
-	p, err := procs.Start(s.name, authserverBin(s.t), s.args, s.logPath)
-	if err != nil {
+	if err := s.Start(context.Background()); err != nil {
 		s.t.Fatal(err)
-	}
-	s.proc = p
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := procs.WaitHTTP(ctx, "http://"+s.health+"/readyz", p); err != nil {
-		b, _ := os.ReadFile(s.logPath)
-		s.t.Fatalf("%s not ready: %v\n%s", s.name, err, tail(b, 3000))
 	}
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
 func (s *server) kill() {
 	s.t.Helper()
-	_ = syscall.Kill(-s.proc.Pid(), syscall.SIGKILL)
-	select {
-	case <-s.proc.Exited():
-	case <-time.After(10 * time.Second):
-		s.t.Fatalf("%s did not die", s.name)
+	if err := s.Kill(); err != nil {
+		s.t.Fatal(err)
 	}
 }
 
 // ready returns the status of /readyz.
-func (s *server) ready() int {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + s.health + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func (s *server) ready() int { return s.Ready() }
 
 // reply is a token endpoint answer; transport is set when no answer came
 // (connection refused or reset, timeout).
@@ -263,13 +194,3 @@ func prepare(t *testing.T, storeURL string, refreshTokens, codes int) (rts, cs [
 func isTransport(r reply) bool { return r.transport != nil }
 
 var errViolation = errors.New("violation")
-
-// syscallKill sends SIGKILL to a process group and waits for it.
-func syscallKill(p *procs.Proc) error {
-	err := syscall.Kill(-p.Pid(), syscall.SIGKILL)
-	select {
-	case <-p.Exited():
-	case <-time.After(10 * time.Second):
-	}
-	return err
-}

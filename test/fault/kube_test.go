@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,79 +34,44 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/test/bench"
-	"github.com/authops/authops/test/envtest"
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
 const operatorNS = "authops-system"
 
-// startAPIServer starts the source-built API server (CRDs installed) and
-// returns a client, a kubeconfig file, and the kube-apiserver process,
-// which the test may stop and start again (etcd keeps running): its
-// certificate directory is the test's, not a random one envtest removes on
-// stop, so a restart serves the same certificates, trusts the same client
-// CA and listens on the same port.
-func startAPIServer(t *testing.T) (client.Client, *rest.Config, string, *ctrlenvtest.APIServer) {
+// startAPIServer starts the source-built API server (CRDs installed, the
+// operator namespace created) and returns it; the test may stop and start
+// its kube-apiserver process again (etcd keeps running, see
+// stack.APIServer.Process). Its log is shown if the test failed.
+func startAPIServer(t *testing.T) *stack.APIServer {
 	t.Helper()
 	ctrllog.SetLogger(logr.Discard())
-	env, err := envtest.New()
+	a, err := stack.StartAPIServer(context.Background(), stack.APIServerOptions{Dir: t.TempDir(), User: "fault-admin",
+		Namespaces: []string{operatorNS}})
 	if err != nil {
 		t.Fatalf("the test API server must be built (make envtest-assets), never skipped: %v", err)
 	}
-	apiLog, err := os.Create(filepath.Join(t.TempDir(), "kube-apiserver.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiServer := &ctrlenvtest.APIServer{CertDir: t.TempDir(), Out: apiLog, Err: apiLog}
-	// Open watches (the authserver's) would otherwise hold a stopping API
-	// server for a minute.
-	apiServer.Configure().Set("shutdown-watch-termination-grace-period", "2s")
-	t.Cleanup(func() { // after env.Stop
-		_ = apiLog.Close()
+	t.Cleanup(func() {
+		_ = a.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(apiLog.Name())
+			b, _ := os.ReadFile(a.Log)
 			t.Logf("kube-apiserver log:\n%s", tail(b, 6000))
 		}
 	})
-	env.ControlPlane.APIServer = apiServer
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
+	return a
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = oauthv1alpha1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := env.AddUser(ctrlenvtest.User{Name: "fault-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
-		t.Fatal(err)
-	}
-	return c, cfg, path, apiServer
+	return b
 }
 
 func snapshotSecret(t *testing.T, name string, d snapshot.Document) *corev1.Secret {
@@ -142,7 +106,8 @@ func clientCredentials(base, id string) int {
 // without restarting the authserver.
 func TestAPIServerDown(t *testing.T) {
 	ctx := context.Background()
-	c, _, kubeconfig, apiServer := startAPIServer(t)
+	api := startAPIServer(t)
+	c, apiServer := api.Client, api.Process
 	docs, err := bench.Documents(0)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +123,7 @@ func TestAPIServerDown(t *testing.T) {
 		}
 	}
 	s := newServer(t, "authserver", "sqlite://"+filepath.Join(t.TempDir(), "state.db"),
-		"--kubeconfig", kubeconfig, "--namespace", operatorNS)
+		stack.AuthserverOptions{Kubeconfig: api.Kubeconfig, Namespace: operatorNS})
 	s.start()
 	if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
 		t.Fatalf("before the outage: %d", st)
@@ -214,7 +179,7 @@ func TestAPIServerDown(t *testing.T) {
 		t.Errorf("/readyz after the API server came back: %d", st)
 	}
 	select {
-	case <-s.proc.Exited():
+	case <-s.Proc.Exited():
 		t.Fatal("the authserver exited")
 	default:
 	}
@@ -229,37 +194,32 @@ func TestAPIServerDown(t *testing.T) {
 // snapshot document without a client.
 func TestManagerRestartMidReconcile(t *testing.T) {
 	ctx := context.Background()
-	c, _, kubeconfig, _ := startAPIServer(t)
+	api := startAPIServer(t)
+	c := api.Client
 	const n = 40
 	ns := "faults"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	managerBin := filepath.Join(t.TempDir(), "manager")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", managerBin, "./cmd/manager")
-	build.Dir = envtest.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	m, err := stack.NewManager(stack.ManagerOptions{Kubeconfig: api.Kubeconfig, Namespace: operatorNS,
+		Issuer: "http://127.0.0.1:1", Log: filepath.Join(t.TempDir(), "manager.log")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	logPath := filepath.Join(t.TempDir(), "manager.log")
-	startManager := func() *procs.Proc {
-		health, _ := procs.FreePort()
-		m, err := procs.Start("manager", managerBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
-			"--issuer=http://127.0.0.1:1", "--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health)}, logPath)
-		if err != nil {
+	// Not waiting for it to be ready: the clients are created while it
+	// starts, so that it reconciles them all at once.
+	startManager := func() {
+		if err := m.Launch(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { m.Stop(10 * time.Second) })
-		return m
 	}
+	t.Cleanup(m.Stop)
 	defer func() {
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("manager log:\n%s", tail(b, 4000))
+			t.Logf("manager log:\n%s", m.LogTail(4000))
 		}
 	}()
-	m := startManager()
+	startManager()
 	for i := range n {
 		oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("client-%02d", i)},
 			Spec: oauthv1alpha1.OAuthClientSpec{Type: "Confidential", GrantTypes: []oauthv1alpha1.GrantType{"client_credentials"},
@@ -289,7 +249,9 @@ func TestManagerRestartMidReconcile(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = syscallKill(m)
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("manager killed with %d of %d credentials Secrets written", len(before), n)
 	startManager()
 
@@ -358,7 +320,7 @@ func TestManagerRestartMidReconcile(t *testing.T) {
 		t.Errorf("orphaned snapshot document %s (%s)", d.Source.Name, uid)
 	}
 	var cred corev1.Secret
-	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "client-00-oauth-credentials"}, &cred)
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "client-00-oauth-credentials"}, &cred)
 	if apierrors.IsNotFound(err) || len(cred.OwnerReferences) != 1 {
 		t.Errorf("credentials Secret not owned by its client: %v %v", err, cred.OwnerReferences)
 	}

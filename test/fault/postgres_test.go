@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/authops/authops/authserver/store/pgtest"
+
+	"github.com/authops/authops/test/stack"
 )
 
 // TestPostgresTwoReplicasKillOne: two authservers share one PostgreSQL
@@ -35,8 +37,8 @@ func TestPostgresTwoReplicasKillOne(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	rts, codes := prepare(t, db.DSN, 64+40, 160+40)
 	snap := snapshotDir(t)
-	a := newServer(t, "authserver-a", db.DSN, "--snapshot-dir", snap)
-	b := newServer(t, "authserver-b", db.DSN, "--snapshot-dir", snap)
+	a := newServer(t, "authserver-a", db.DSN, stack.AuthserverOptions{SnapshotDir: snap})
+	b := newServer(t, "authserver-b", db.DSN, stack.AuthserverOptions{SnapshotDir: snap})
 	// Both serve one issuer in production (behind one Service); here each
 	// has its own port and the tokens do not depend on the issuer.
 	a.start()
@@ -124,7 +126,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 			"unset it to test against a throwaway server", pgtest.EnvDSN)
 	}
 	rts, codes := prepare(t, db.DSN, 48, 160)
-	s := newServer(t, "authserver", withQuery(db.DSN, "connect_timeout", "2"), "--snapshot-dir", snapshotDir(t))
+	s := newServer(t, "authserver", withQuery(db.DSN, "connect_timeout", "2"), stack.AuthserverOptions{SnapshotDir: snapshotDir(t)})
 	s.start()
 	l := newLoad(rts, codes)
 	done := make(chan struct{})
@@ -177,7 +179,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Error("/readyz not ready after recovery")
 	}
 	select {
-	case <-s.proc.Exited():
+	case <-s.Proc.Exited():
 		t.Fatal("the authserver exited")
 	default:
 	}

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/authops/authops/test/stack"
 )
 
 // TestSQLiteKillDuringLoad: SIGKILL the authserver while 8 clients rotate
@@ -30,7 +32,7 @@ func TestSQLiteKillDuringLoad(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "state.db")
 	rts, codes := prepare(t, db, 64, 160)
 	snap := snapshotDir(t)
-	s := newServer(t, "authserver", db, "--snapshot-dir", snap)
+	s := newServer(t, "authserver", db, stack.AuthserverOptions{SnapshotDir: snap})
 	s.start()
 	l := newLoad(rts, codes)
 	done := make(chan struct{})

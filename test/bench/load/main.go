@@ -37,11 +37,9 @@ import (
 func main() {
 	root, _ := os.Getwd()
 	cfg := bench.Config{Log: os.Stderr}
-	flag.StringVar(&cfg.Root, "root", root, "Repository root.")
-	flag.StringVar(&cfg.FloorDir, "floor-dir", filepath.Join(root, "..", "shared", "bench", "floor"), "The floor reference server's module.")
 	flag.StringVar(&cfg.WorkDir, "work-dir", filepath.Join(root, "bin", "bench"), "Binaries, snapshot, store and logs.")
-	flag.StringVar(&cfg.AuthserverBin, "authserver", "", "Prebuilt authserver binary (default: build it).")
-	flag.StringVar(&cfg.FloorBin, "floor", "", "Prebuilt floor binary (default: build it).")
+	flag.StringVar(&cfg.AuthserverBin, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
+	flag.StringVar(&cfg.FloorBin, "floor", "", "Prebuilt floor binary (default: build ./test/bench/floor into the work folder).")
 	flag.IntVar(&cfg.Conns, "conns", 8, "Keep-alive connections.")
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "Duration of each workload run.")
 	flag.IntVar(&cfg.Rounds, "rounds", 3, "Rounds (floor and authops interleaved in each).")

@@ -36,7 +36,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -49,20 +48,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/test/bench"
 	"github.com/authops/authops/test/envtest"
-	"github.com/authops/authops/test/procs"
+	"github.com/authops/authops/test/stack"
 )
 
 const operatorNS = "authops-system"
@@ -72,6 +68,7 @@ type options struct {
 	qps                                    float64
 	burst, concurrency                     int
 	workDir                                string
+	bins                                   stack.Binaries
 	timeout                                time.Duration
 	// snapshotOnly skips the manager: the compiled snapshot Secrets are
 	// written directly, to measure the authserver alone.
@@ -90,7 +87,9 @@ func main() {
 	flag.Float64Var(&o.qps, "manager-qps", 500, "The manager's --kube-api-qps.")
 	flag.IntVar(&o.burst, "manager-burst", 1000, "The manager's --kube-api-burst.")
 	flag.IntVar(&o.concurrency, "manager-concurrency", 100, "The manager's --max-concurrent-reconciles.")
-	flag.StringVar(&o.workDir, "work-dir", filepath.Join(root, "bin", "scale"), "Binaries and logs.")
+	flag.StringVar(&o.workDir, "work-dir", filepath.Join(root, "bin", "scale"), "Kubeconfig, store and logs.")
+	flag.StringVar(&o.bins.Manager, "manager", "", "Prebuilt manager binary (make build; default: $AUTHOPS_MANAGER_BIN, else build it).")
+	flag.StringVar(&o.bins.Authserver, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "Give up after this long.")
 	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
@@ -99,7 +98,7 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	if err := run(ctx, o, root); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
@@ -109,47 +108,26 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
 }
 
-func run(ctx context.Context, o options, root string) error {
+func run(ctx context.Context, o options) error {
 	// The informer and envtest log through controller-runtime; this
 	// program reports through logf.
 	ctrllog.SetLogger(logr.Discard())
-	if err := os.MkdirAll(o.workDir, 0o700); err != nil {
-		return err
-	}
-	managerBin, authserverBin := filepath.Join(o.workDir, "manager"), filepath.Join(o.workDir, "authserver")
-	for bin, pkg := range map[string]string{managerBin: "./cmd/manager", authserverBin: "./cmd/authserver"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	if o.bins.Manager == "" || o.bins.Authserver == "" {
+		b, err := stack.Bins()
+		if err != nil {
+			return err
 		}
+		o.bins = b
 	}
-	env, err := envtest.New()
+	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: o.workDir, User: "scale-admin"})
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the API server: %w", err)
-	}
-	defer func() { _ = env.Stop() }()
-	user, err := env.AddUser(ctrlenvtest.User{Name: "scale-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(o.workDir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		return err
-	}
-	cfg = rest.CopyConfig(user.Config())
+	defer func() { _ = api.Stop() }()
+	kubeconfig := api.Kubeconfig
+	cfg := rest.CopyConfig(api.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = oauthv1alpha1.AddToScheme(scheme)
+	scheme := stack.Scheme()
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
@@ -178,47 +156,33 @@ func run(ctx context.Context, o options, root string) error {
 	}
 
 	if o.snapshotOnly {
-		return runSnapshotOnly(ctx, o, c, kubeconfig, authserverBin)
+		return runSnapshotOnly(ctx, o, c, kubeconfig)
 	}
 	if o.createsOnly {
 		return runCreatesOnly(ctx, o, c)
 	}
 	// The two planes.
-	port, err := procs.FreePort()
+	addr := func() string { a, _ := stack.FreeAddr(); return a }
+	asMetrics, mgrPprof, asPprof := addr(), addr(), addr()
+	asSrv, err := stack.NewAuthserver(stack.AuthserverOptions{Bin: o.bins.Authserver, Kubeconfig: kubeconfig,
+		Namespace: operatorNS, Store: "sqlite://" + filepath.Join(o.workDir, "state.db"), Metrics: asMetrics,
+		Args: []string{"--pprof-bind-address=" + asPprof, "--log-level=WARN"}, Log: filepath.Join(o.workDir, "authserver.log")})
 	if err != nil {
 		return err
 	}
-	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
-	addr := func() string { p, _ := procs.FreePort(); return fmt.Sprintf("127.0.0.1:%d", p) }
-	mgrHealth, asHealth, asMetrics, mgrPprof, asPprof := addr(), addr(), addr(), addr(), addr()
-	mgr, err := procs.Start("manager", managerBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
-		"--issuer=" + issuer, "--metrics-bind-address=0", "--health-probe-bind-address=" + mgrHealth,
-		"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64), "--kube-api-burst=" + strconv.Itoa(o.burst),
-		"--max-concurrent-reconciles=" + strconv.Itoa(o.concurrency), "--zap-log-level=error",
-		"--pprof-bind-address=" + mgrPprof}, filepath.Join(o.workDir, "manager.log"))
+	mgrSrv, err := stack.NewManager(stack.ManagerOptions{Bin: o.bins.Manager, Kubeconfig: kubeconfig, Namespace: operatorNS,
+		Issuer: asSrv.URL, Args: []string{"--kube-api-qps=" + strconv.FormatFloat(o.qps, 'f', -1, 64),
+			"--kube-api-burst=" + strconv.Itoa(o.burst), "--max-concurrent-reconciles=" + strconv.Itoa(o.concurrency),
+			"--zap-log-level=error", "--pprof-bind-address=" + mgrPprof}, Log: filepath.Join(o.workDir, "manager.log")})
 	if err != nil {
 		return err
 	}
-	defer mgr.Stop(10 * time.Second)
-	as, err := procs.Start("authserver", authserverBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
-		"--issuer=" + issuer, "--listen-address=" + strings.TrimPrefix(issuer, "http://"),
-		"--store=sqlite://" + filepath.Join(o.workDir, "state.db"), "--metrics-bind-address=" + asMetrics, "--pprof-bind-address=" + asPprof,
-		"--health-probe-bind-address=" + asHealth, "--log-level=WARN"}, filepath.Join(o.workDir, "authserver.log"))
-	if err != nil {
+	if err := stack.StartAll(ctx, mgrSrv, asSrv); err != nil {
 		return err
 	}
-	defer as.Stop(10 * time.Second)
-	for _, w := range []struct {
-		url string
-		p   *procs.Proc
-	}{{"http://" + mgrHealth + "/readyz", mgr}, {"http://" + asHealth + "/readyz", as}} {
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		err := procs.WaitHTTP(wctx, w.url, w.p)
-		wcancel()
-		if err != nil {
-			return err
-		}
-	}
+	defer mgrSrv.Stop()
+	defer asSrv.Stop()
+	mgr, as, issuer := mgrSrv.Proc, asSrv.Proc, asSrv.URL
 	// Wait for the signing key set to be loaded (one document).
 	base, err := waitDocuments(ctx, asMetrics, 1, time.Minute)
 	if err != nil {
@@ -693,27 +657,26 @@ func loadAvg() string {
 // runSnapshotOnly measures the authserver alone: the snapshot Secrets the
 // manager would write are created directly (generated documents: a key
 // set, an account, the benchmark clients and N filler clients).
-func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig, authserverBin string) error {
+func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig string) error {
 	docs, err := bench.Documents(o.clients)
 	if err != nil {
 		return err
 	}
-	addr := func() string { p, _ := procs.FreePort(); return fmt.Sprintf("127.0.0.1:%d", p) }
-	listen, health, metrics := addr(), addr(), addr()
-	as, err := procs.Start("authserver", authserverBin, []string{"--kubeconfig=" + kubeconfig, "--namespace=" + operatorNS,
-		"--issuer=http://" + listen, "--listen-address=" + listen,
-		"--store=sqlite://" + filepath.Join(o.workDir, "state-snapshot-only.db"), "--metrics-bind-address=" + metrics,
-		"--health-probe-bind-address=" + health, "--log-level=WARN"}, filepath.Join(o.workDir, "authserver.log"))
+	metrics, err := stack.FreeAddr()
 	if err != nil {
 		return err
 	}
-	defer as.Stop(10 * time.Second)
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	err = procs.WaitHTTP(wctx, "http://"+health+"/readyz", as)
-	wcancel()
+	srv, err := stack.NewAuthserver(stack.AuthserverOptions{Bin: o.bins.Authserver, Kubeconfig: kubeconfig, Namespace: operatorNS,
+		Store: "sqlite://" + filepath.Join(o.workDir, "state-snapshot-only.db"), Metrics: metrics,
+		Args: []string{"--log-level=WARN"}, Log: filepath.Join(o.workDir, "authserver.log")})
 	if err != nil {
 		return err
 	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Stop()
+	as := srv.Proc
 	logf("writing %d snapshot Secrets", len(docs))
 	start := time.Now()
 	if err := inParallel(ctx, len(docs), func(i int) error {
@@ -734,7 +697,7 @@ func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig
 	}
 	served := time.Since(start)
 	// A token from one of the loaded clients proves the snapshot serves.
-	status := tokenStatus("http://"+listen, bench.ClientCC, bench.Secret)
+	status := tokenStatus(srv.URL, bench.ClientCC, bench.Secret)
 	fmt.Printf("\n| measure (authserver alone, snapshot Secrets written directly) | value |\n| --- | --- |\n")
 	fmt.Printf("| snapshot documents | %d (%d filler clients) |\n", len(docs), o.clients)
 	fmt.Printf("| Secrets written (16 parallel creates) | %s |\n", written.Round(time.Millisecond))

@@ -14,12 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package procs runs the real authops binaries (manager, authserver) as
-// child processes for `make run` and the end-to-end test: each in its own
-// process group, killed by the kernel when its parent dies (Pdeathsig), with
-// its output in a log file. It also picks free loopback ports and waits for
-// HTTP endpoints.
-package procs
+package stack
 
 import (
 	"context"
@@ -44,10 +39,10 @@ type Proc struct {
 	err  error
 }
 
-// Start runs bin with args in its own process group, its output appended to
+// StartProcess runs bin with args in its own process group, its output appended to
 // logPath. The kernel sends it SIGKILL if the thread that started it dies, so
 // it never outlives its parent.
-func Start(name, bin string, args []string, logPath string) (*Proc, error) {
+func StartProcess(name, bin string, args []string, logPath string) (*Proc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -97,6 +92,27 @@ func (p *Proc) Stop(grace time.Duration) {
 	}
 }
 
+// Kill sends SIGKILL to the process group and waits (at most 10s) until the
+// process has exited.
+func (p *Proc) Kill() error {
+	err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+		return err
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s (pid %d) did not die after SIGKILL", p.Name, p.Pid())
+	}
+}
+
+// LogTail returns at most the last n bytes of the process's log.
+func (p *Proc) LogTail(n int) string {
+	b, _ := os.ReadFile(p.Log)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,6 +121,15 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeAddr returns 127.0.0.1:<port> with a port that was free a moment ago.
+func FreeAddr() (string, error) {
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
 // WaitHTTP polls url until it answers 200, the process exits, or ctx ends.
