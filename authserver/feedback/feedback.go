@@ -242,9 +242,17 @@ type write struct {
 // Warning Event when there is something new to warn about. Objects with
 // nothing left to say are forgotten.
 func (r *Recorder) Flush(ctx context.Context) {
-	now := r.cfg.Clock.Now()
+	for _, w := range r.due(r.cfg.Clock.Now()) {
+		r.send(ctx, w)
+	}
+}
+
+// due prepares, under the lock, the writes due at now, and forgets the
+// objects with nothing left to say.
+func (r *Recorder) due(now time.Time) []write {
 	var due []write
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.dropped > 0 {
 		r.cfg.Log.Warn("feedback: too many objects to track, observations dropped", "dropped", r.dropped, "max", r.cfg.MaxObjects)
 		r.dropped = 0
@@ -253,34 +261,7 @@ func (r *Recorder) Flush(ctx context.Context) {
 		if !o.lastWrite.IsZero() && now.Sub(o.lastWrite) < r.cfg.MinInterval {
 			continue
 		}
-		w := write{o: o}
-		var cond metav1.Condition
-		if o.account {
-			cond = r.lockedCondition(o, now)
-			if o.lockEvent && o.lockedUntil.After(now) {
-				w.event = [2]string{oauthv1alpha1.TooManyFailedLoginsReason, cond.Message}
-			}
-		} else {
-			cond = r.errorsCondition(o, now)
-			if len(o.unreported) > 0 {
-				w.event = [2]string{cond.Reason, fmt.Sprintf("%d failed requests since the last report: %s",
-					total(o.unreported), countText(o.unreported))}
-			}
-		}
-		changed := o.written == nil || o.written.Status != cond.Status || o.written.Reason != cond.Reason || o.written.Message != cond.Message
-		if changed || o.loginDirty {
-			cond.LastTransitionTime = metav1.NewTime(now.UTC().Truncate(time.Second))
-			if o.written != nil && o.written.Status == cond.Status {
-				cond.LastTransitionTime = o.written.LastTransitionTime
-			}
-			c := cond
-			w.cond = &c
-			st := &Status{Conditions: []metav1.Condition{c}}
-			if o.loginDirty {
-				st.LastLoginTime = o.lastLogin
-			}
-			w.status = st
-		}
+		w, cond := r.pending(o, now)
 		if w.status == nil && w.event[0] == "" {
 			// Nothing to say: forget settled objects.
 			if cond.Status == metav1.ConditionFalse && o.written != nil && !o.loginDirty {
@@ -291,40 +272,79 @@ func (r *Recorder) Flush(ctx context.Context) {
 		o.lastWrite = now
 		due = append(due, w)
 	}
-	r.mu.Unlock()
+	return due
+}
 
-	for _, w := range due {
-		ref := w.o.ref
-		if w.status != nil {
-			if err := r.cfg.Writer.ApplyStatus(ctx, ref, *w.status); err != nil {
-				if errors.Is(err, ErrGone) {
-					r.mu.Lock()
-					delete(r.objs, key(ref))
-					r.mu.Unlock()
-					r.cfg.Log.Info("feedback: object gone, forgotten", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
-					continue
-				}
-				r.cfg.Log.Error("feedback: writing status failed", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
-				continue // retried at the next flush after MinInterval
+// pending returns what o has to say at now: its condition, written (with
+// the login time) when it changed or the login time did, and a Warning
+// Event when there is something new to warn about. The caller holds the
+// lock.
+func (r *Recorder) pending(o *object, now time.Time) (write, metav1.Condition) {
+	w := write{o: o}
+	var cond metav1.Condition
+	if o.account {
+		cond = r.lockedCondition(o, now)
+		if o.lockEvent && o.lockedUntil.After(now) {
+			w.event = [2]string{oauthv1alpha1.TooManyFailedLoginsReason, cond.Message}
+		}
+	} else {
+		cond = r.errorsCondition(o, now)
+		if len(o.unreported) > 0 {
+			w.event = [2]string{cond.Reason, fmt.Sprintf("%d failed requests since the last report: %s",
+				total(o.unreported), countText(o.unreported))}
+		}
+	}
+	changed := o.written == nil || o.written.Status != cond.Status || o.written.Reason != cond.Reason || o.written.Message != cond.Message
+	if changed || o.loginDirty {
+		cond.LastTransitionTime = metav1.NewTime(now.UTC().Truncate(time.Second))
+		if o.written != nil && o.written.Status == cond.Status {
+			cond.LastTransitionTime = o.written.LastTransitionTime
+		}
+		c := cond
+		w.cond = &c
+		st := &Status{Conditions: []metav1.Condition{c}}
+		if o.loginDirty {
+			st.LastLoginTime = o.lastLogin
+		}
+		w.status = st
+	}
+	return w, cond
+}
+
+// send makes one write, outside the lock, and records what was written. A
+// status that fails to be written is tried again at the next flush after
+// MinInterval; an object gone from the API server is forgotten.
+func (r *Recorder) send(ctx context.Context, w write) {
+	ref := w.o.ref
+	if w.status != nil {
+		if err := r.cfg.Writer.ApplyStatus(ctx, ref, *w.status); err != nil {
+			if errors.Is(err, ErrGone) {
+				r.mu.Lock()
+				delete(r.objs, key(ref))
+				r.mu.Unlock()
+				r.cfg.Log.Info("feedback: object gone, forgotten", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
+				return
 			}
+			r.cfg.Log.Error("feedback: writing status failed", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
+			return // retried at the next flush after MinInterval
 		}
-		if w.event[0] != "" {
-			if err := r.cfg.Writer.Warn(ctx, ref, w.event[0], w.event[1]); err != nil {
-				r.cfg.Log.Error("feedback: recording an event failed", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
-			}
+	}
+	if w.event[0] != "" {
+		if err := r.cfg.Writer.Warn(ctx, ref, w.event[0], w.event[1]); err != nil {
+			r.cfg.Log.Error("feedback: recording an event failed", "kind", ref.Kind, "namespace", ref.Namespace, "name", ref.Name, "error", err)
 		}
-		r.mu.Lock()
-		if w.cond != nil {
-			w.o.written = w.cond
-			if w.status.LastLoginTime != nil {
-				w.o.loginDirty = false
-			}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w.cond != nil {
+		w.o.written = w.cond
+		if w.status.LastLoginTime != nil {
+			w.o.loginDirty = false
 		}
-		if w.event[0] != "" {
-			w.o.lockEvent = false
-			w.o.unreported = nil
-		}
-		r.mu.Unlock()
+	}
+	if w.event[0] != "" {
+		w.o.lockEvent = false
+		w.o.unreported = nil
 	}
 }
 

@@ -148,12 +148,7 @@ func (s *sqlStore) DenyDeviceAuth(ctx context.Context, userCode string) (DeviceA
 }
 
 func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, p DevicePoll) (DeviceAuth, PollResult, error) {
-	grace := p.Grace
-	var (
-		out     DeviceAuth
-		outcome PollResult
-		result  error
-	)
+	var out devicePoll
 	err := s.b.inTx(ctx, func(q querier) error {
 		now := s.now()
 		// The interval check and the update of last_poll_at are one
@@ -166,66 +161,84 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3 + $4)
 			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
 		if err == nil {
-			out = d
+			out.auth = d
 			if d.Status != DeviceApproved {
-				outcome = PollPending
+				out.outcome = PollPending
 				return nil
 			}
-			outcome = PollApproved
-			if p.Issue == nil {
-				return nil
-			}
-			t, err := p.Issue(d)
-			if err != nil {
-				result = err // the consumption stands
-				return nil
-			}
-			if t == nil {
-				return nil
-			}
-			if t.ClientID != clientID || t.AccountID != d.AccountID {
-				return errors.New("store: the refresh token Issue returned is not of the client and account of the device authorization")
-			}
-			if err := validRefresh(*t); err != nil {
-				return err
-			}
-			return s.createRefresh(ctx, q, *t, now)
+			out.outcome = PollApproved
+			out.err, err = s.issueOnPoll(ctx, q, d, clientID, p.Issue, now)
+			return err
 		}
 		if !isNoRows(err) {
 			return dbErr("poll device authorization", err)
 		}
-		d, err = scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM device_auths WHERE device_hash = $1`, deviceHash[:]))
-		switch {
-		case isNoRows(err) || (err == nil && d.ClientID != clientID):
-			result = fmt.Errorf("store: device authorization: %w", ErrNotFound)
-			return nil
-		case err != nil:
-			return dbErr("read device authorization", err)
-		case !d.ConsumedAt.IsZero():
-			out, result = d, fmt.Errorf("store: device authorization: %w", ErrAlreadyUsed)
-			return nil
-		case micro(d.ExpiresAt) <= now:
-			out, outcome = d, PollExpired
-			return nil
-		case d.Status == DeviceDenied:
-			out, outcome = d, PollDenied
-			return nil
-		case grace > 0 && now < micro(d.LastPollAt)+grace.Microseconds():
-			out, outcome = d, PollPending
-			return nil
-		}
-		// Too early: slow down, for this and later polls.
-		d, err = scanDevice(q.queryRow(ctx, s.sql(`UPDATE device_auths
-			SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2)
-			WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second)))
-		if err != nil {
-			return dbErr("slow down device authorization", err)
-		}
-		out, outcome = d, PollSlowDown
-		return nil
+		out, err = s.refusedPoll(ctx, q, deviceHash, clientID, p.Grace, now)
+		return err
 	})
 	if err != nil {
 		return DeviceAuth{}, "", err
 	}
-	return out, outcome, result
+	return out.auth, out.outcome, out.err
+}
+
+// devicePoll is what PollDeviceAuth answers when its transaction commits.
+type devicePoll struct {
+	auth    DeviceAuth
+	outcome PollResult
+	err     error
+}
+
+// issueOnPoll calls issue, if set, with d, the authorization clientID's
+// poll has just consumed, and stores the refresh token it returns in the poll's
+// transaction. An error of issue is returned as issueErr: the consumption
+// stands. err, a token that cannot be stored, rolls the poll back.
+func (s *sqlStore) issueOnPoll(ctx context.Context, q querier, d DeviceAuth, clientID string, issue func(DeviceAuth) (*RefreshToken, error), now int64) (issueErr, err error) {
+	if issue == nil {
+		return nil, nil
+	}
+	t, err := issue(d)
+	if err != nil {
+		return err, nil // the consumption stands
+	}
+	if t == nil {
+		return nil, nil
+	}
+	if t.ClientID != clientID || t.AccountID != d.AccountID {
+		return nil, errors.New("store: the refresh token Issue returned is not of the client and account of the device authorization")
+	}
+	if err := validRefresh(*t); err != nil {
+		return nil, err
+	}
+	return nil, s.createRefresh(ctx, q, *t, now)
+}
+
+// refusedPoll tells why a poll of the device authorization deviceHash by
+// clientID did not pass the conditional UPDATE of PollDeviceAuth: not
+// found, already used, expired, denied, within grace of the last poll
+// (pending), or too early (slow down, for this and later polls).
+func (s *sqlStore) refusedPoll(ctx context.Context, q querier, deviceHash Hash, clientID string, grace time.Duration, now int64) (devicePoll, error) {
+	d, err := scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM device_auths WHERE device_hash = $1`, deviceHash[:]))
+	switch {
+	case isNoRows(err) || (err == nil && d.ClientID != clientID):
+		return devicePoll{err: fmt.Errorf("store: device authorization: %w", ErrNotFound)}, nil
+	case err != nil:
+		return devicePoll{}, dbErr("read device authorization", err)
+	case !d.ConsumedAt.IsZero():
+		return devicePoll{auth: d, err: fmt.Errorf("store: device authorization: %w", ErrAlreadyUsed)}, nil
+	case micro(d.ExpiresAt) <= now:
+		return devicePoll{auth: d, outcome: PollExpired}, nil
+	case d.Status == DeviceDenied:
+		return devicePoll{auth: d, outcome: PollDenied}, nil
+	case grace > 0 && now < micro(d.LastPollAt)+grace.Microseconds():
+		return devicePoll{auth: d, outcome: PollPending}, nil
+	}
+	// Too early: slow down, for this and later polls.
+	d, err = scanDevice(q.queryRow(ctx, s.sql(`UPDATE device_auths
+		SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2)
+		WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second)))
+	if err != nil {
+		return devicePoll{}, dbErr("slow down device authorization", err)
+	}
+	return devicePoll{auth: d, outcome: PollSlowDown}, nil
 }

@@ -187,42 +187,13 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 	// Never cancelled: see the comment above maxBatch. With a context
 	// that cannot be done, the driver also skips its per-statement
 	// interrupt watcher.
-	ctx := context.Background()
-	var (
-		tx      *sql.Tx
-		txStmts map[string]*sql.Stmt
-		misses  []string
-		ran     []*writeJob // taken from the queue, results held until the end
-		results []jobResult
-	)
-	defer func() {
-		// Statements first used in the transaction are prepared now that
-		// the connection is free, before anyone is told (so that a caller
-		// never finds the cache behind its own writes).
-		for _, q := range misses {
-			_, _ = b.wStmts.get(ctx, b.w, q)
-		}
-		for i, j := range ran {
-			j.done <- results[i]
-		}
-	}()
-	report := func(j *writeJob, res jobResult) {
-		ran, results = append(ran, j), append(results, res)
-	}
-	// failAll gives err to every job that has succeeded so far (a job that
-	// failed keeps its own error: nothing of it was to be committed).
-	failAll := func(err error) {
-		for i := range results {
-			if results[i].err == nil {
-				results[i].err = err
-			}
-		}
-	}
+	t := &writeTx{b: b, ctx: context.Background()}
+	defer t.finish()
 	for i := 0; ; i++ {
 		if i == len(jobs) {
 			// Jobs that queued while these ran join this commit. Without
 			// an open transaction there is nothing to join.
-			if tx == nil {
+			if t.tx == nil {
 				break
 			}
 			if jobs = b.take(jobs); i == len(jobs) {
@@ -234,69 +205,150 @@ func (b *sqliteBackend) runTx(jobs []*writeJob) (rest []*writeJob) {
 			continue // abandoned by its caller
 		}
 		if err := j.ctx.Err(); err != nil {
-			report(j, jobResult{err: unreachable(err)})
+			t.report(j, jobResult{err: unreachable(err)})
+			continue
+		}
+		if t.tx != nil {
+			if t.runInSavepoint(j) {
+				return jobs[i+1:] // the transaction was lost
+			}
 			continue
 		}
 		// The first job of a transaction needs no savepoint: if it fails,
 		// the transaction is rolled back, and the rest go to a new one.
-		first := tx == nil
-		if first {
-			var err error
-			tx, err = b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
-			if err != nil {
-				err = fmt.Errorf("store: begin: %w", unreachable(err))
-				report(j, jobResult{err: err})
-				for _, k := range jobs[i+1:] {
-					if k.state.CompareAndSwap(jobQueued, jobRunning) {
-						report(k, jobResult{err: err})
-					}
-				}
-				return nil
-			}
-			b.txs.Add(1)
-			txStmts = make(map[string]*sql.Stmt)
+		if err := t.begin(); err != nil {
+			t.failBegin(err, j, jobs[i+1:])
+			return nil
 		}
-		b.jobsRun.Add(1)
-		q := sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &misses, ctx: ctx, txStmts: txStmts}
-		if first {
-			res := j.run(q)
-			report(j, res)
-			if res.err != nil {
-				_ = tx.Rollback()
-				return jobs[i+1:]
-			}
-			continue
-		}
-		var res jobResult
-		if _, err := q.exec(ctx, spBegin); err != nil {
-			res.err = fmt.Errorf("store: savepoint: %w", err)
-		} else {
-			res = j.run(q)
-			var spErr error
-			if res.err != nil {
-				_, spErr = q.exec(ctx, spRollback)
-			}
-			if spErr == nil {
-				_, spErr = q.exec(ctx, spRelease)
-			}
-			if spErr != nil {
-				// SQLite rolled the whole transaction back (disk full, I/O
-				// error): the jobs run so far are lost too.
-				err := fmt.Errorf("store: write transaction lost: %w", errors.Join(res.err, spErr))
-				_ = tx.Rollback()
-				failAll(err)
-				report(j, jobResult{err: err, panicked: res.panicked})
-				return jobs[i+1:]
-			}
-		}
-		report(j, res)
-	}
-	if tx != nil {
-		if err := tx.Commit(); err != nil {
-			failAll(fmt.Errorf("store: commit: %w", unreachable(err)))
+		if !t.runFirst(j) {
+			return jobs[i+1:]
 		}
 	}
+	t.commit()
 	return nil
+}
+
+// writeTx is one transaction of the writer goroutine: the jobs it ran and
+// their results, held until the transaction has ended.
+type writeTx struct {
+	b       *sqliteBackend
+	ctx     context.Context // never cancelled
+	tx      *sql.Tx         // nil until the first job begins it
+	q       sqlQ            // runs statements on tx
+	misses  []string        // statements first used in tx (see sqlQ.misses)
+	ran     []*writeJob     // taken from the queue, results held until the end
+	results []jobResult
+}
+
+// report holds res as the result of j until the transaction has ended.
+func (t *writeTx) report(j *writeJob, res jobResult) {
+	t.ran, t.results = append(t.ran, j), append(t.results, res)
+}
+
+// failAll gives err to every job that has succeeded so far (a job that
+// failed keeps its own error: nothing of it was to be committed).
+func (t *writeTx) failAll(err error) {
+	for i := range t.results {
+		if t.results[i].err == nil {
+			t.results[i].err = err
+		}
+	}
+}
+
+// finish runs once the transaction has ended (committed, rolled back or
+// never begun) and tells each job's caller its result.
+func (t *writeTx) finish() {
+	// Statements first used in the transaction are prepared now that
+	// the connection is free, before anyone is told (so that a caller
+	// never finds the cache behind its own writes).
+	for _, q := range t.misses {
+		_, _ = t.b.wStmts.get(t.ctx, t.b.w, q)
+	}
+	for i, j := range t.ran {
+		j.done <- t.results[i]
+	}
+}
+
+// begin opens the transaction.
+func (t *writeTx) begin() error {
+	b := t.b
+	tx, err := b.w.BeginTx(t.ctx, nil) // BEGIN IMMEDIATE: the writer DSN sets _txlock=immediate
+	if err != nil {
+		return err
+	}
+	b.txs.Add(1)
+	t.tx = tx
+	t.q = sqlQ{q: tx, stmts: &b.wStmts, pool: b.w, tx: tx, misses: &t.misses, ctx: t.ctx, txStmts: make(map[string]*sql.Stmt)}
+	return nil
+}
+
+// failBegin gives err, the failure of BEGIN, to j, the job that was to run
+// first, and to every job after it that its caller has not abandoned:
+// nothing was run.
+func (t *writeTx) failBegin(err error, j *writeJob, after []*writeJob) {
+	err = fmt.Errorf("store: begin: %w", unreachable(err))
+	t.report(j, jobResult{err: err})
+	for _, k := range after {
+		if k.state.CompareAndSwap(jobQueued, jobRunning) {
+			t.report(k, jobResult{err: err})
+		}
+	}
+}
+
+// runFirst runs j, the first job of the transaction, without a savepoint.
+// If j fails, the transaction, which holds nothing else, is rolled back and
+// runFirst returns false.
+func (t *writeTx) runFirst(j *writeJob) (ok bool) {
+	t.b.jobsRun.Add(1)
+	res := j.run(t.q)
+	t.report(j, res)
+	if res.err != nil {
+		_ = t.tx.Rollback()
+		return false
+	}
+	return true
+}
+
+// runInSavepoint runs j, a job after the first, inside its own savepoint:
+// if j fails, ROLLBACK TO undoes it alone and the transaction goes on. It
+// returns true if the transaction was lost: then the transaction is rolled
+// back, and j and every job run so far fail.
+func (t *writeTx) runInSavepoint(j *writeJob) (lost bool) {
+	t.b.jobsRun.Add(1)
+	if _, err := t.q.exec(t.ctx, spBegin); err != nil {
+		t.report(j, jobResult{err: fmt.Errorf("store: savepoint: %w", err)})
+		return false
+	}
+	res := j.run(t.q)
+	var spErr error
+	if res.err != nil {
+		_, spErr = t.q.exec(t.ctx, spRollback)
+	}
+	if spErr == nil {
+		_, spErr = t.q.exec(t.ctx, spRelease)
+	}
+	if spErr != nil {
+		// SQLite rolled the whole transaction back (disk full, I/O
+		// error): the jobs run so far are lost too.
+		err := fmt.Errorf("store: write transaction lost: %w", errors.Join(res.err, spErr))
+		_ = t.tx.Rollback()
+		t.failAll(err)
+		t.report(j, jobResult{err: err, panicked: res.panicked})
+		return true
+	}
+	t.report(j, res)
+	return false
+}
+
+// commit ends an open transaction. If COMMIT fails, every job whose writes
+// were in it gets the error.
+func (t *writeTx) commit() {
+	if t.tx == nil {
+		return
+	}
+	if err := t.tx.Commit(); err != nil {
+		t.failAll(fmt.Errorf("store: commit: %w", unreachable(err)))
+	}
 }
 
 // batchQ is the SQLite writer() querier: each statement is a job.

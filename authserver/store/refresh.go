@@ -162,66 +162,81 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 				WHERE f.id = refresh_tokens.family_id AND f.revoked_at <> 0)
 			RETURNING `+refreshCols, now, r.OldHash[:], r.ClientID))
 		if err == nil {
-			if r.Check != nil {
-				presented := old
-				presented.RotatedAt = time.Time{} // as it was before this statement
-				if err := r.Check(presented); err != nil {
-					return err // rolls the rotation back
-				}
-			}
-			next := RefreshToken{
-				Hash:      r.NewHash,
-				FamilyID:  old.FamilyID,
-				ClientID:  old.ClientID,
-				AccountID: old.AccountID,
-				Scopes:    old.Scopes,
-				AuthTime:  old.AuthTime,
-				CreatedAt: fromMicro(now),
-				ExpiresAt: r.NewExpiresAt,
-			}
-			if r.Scopes != nil {
-				next.Scopes = slices.Clone(r.Scopes)
-			}
-			if err := s.insertRefresh(ctx, q, next, now); err != nil {
-				return err
-			}
-			if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
-				WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
-				return dbErr("extend refresh family", err)
-			}
-			next.ExpiresAt = fromMicro(micro(next.ExpiresAt))
-			out = next
-			return nil
+			out, err = s.rotated(ctx, q, r, old, now)
+			return err
 		}
 		if !isNoRows(err) {
 			return dbErr("rotate refresh token", err)
 		}
-		var revokedAt int64
-		t, err := scanRefresh(q.queryRow(ctx, refreshWithFamilySelect, r.OldHash[:]), &revokedAt)
-		switch {
-		case isNoRows(err) || (err == nil && t.ClientID != r.ClientID):
-			result = fmt.Errorf("store: refresh token: %w", ErrNotFound)
-			return nil
-		case err != nil:
-			return dbErr("read refresh token", err)
-		}
-		result = classifyRefresh(t, revokedAt, now)
-		if result == nil {
-			return fmt.Errorf("store: refresh token changed concurrently: %w", ErrConflict)
-		}
-		if errors.Is(result, ErrAlreadyUsed) {
-			// Reuse of a rotated token: the family is compromised.
-			if err := s.revokeFamily(ctx, q, t.FamilyID, now); err != nil {
-				return err
-			}
-		}
-		out = t
-		return nil
+		out, result, err = s.refusedRotation(ctx, q, r, now)
+		return err
 	})
 	if err != nil {
 		return RefreshToken{}, err
 	}
 	return out, result
+}
+
+// rotated finishes a rotation whose conditional UPDATE marked old rotated:
+// it runs r.Check on the token as presented, stores the next token of the
+// family and extends the family. An error rolls the rotation back.
+func (s *sqlStore) rotated(ctx context.Context, q querier, r Rotation, old RefreshToken, now int64) (RefreshToken, error) {
+	if r.Check != nil {
+		presented := old
+		presented.RotatedAt = time.Time{} // as it was before this statement
+		if err := r.Check(presented); err != nil {
+			return RefreshToken{}, err // rolls the rotation back
+		}
+	}
+	next := RefreshToken{
+		Hash:      r.NewHash,
+		FamilyID:  old.FamilyID,
+		ClientID:  old.ClientID,
+		AccountID: old.AccountID,
+		Scopes:    old.Scopes,
+		AuthTime:  old.AuthTime,
+		CreatedAt: fromMicro(now),
+		ExpiresAt: r.NewExpiresAt,
+	}
+	if r.Scopes != nil {
+		next.Scopes = slices.Clone(r.Scopes)
+	}
+	if err := s.insertRefresh(ctx, q, next, now); err != nil {
+		return RefreshToken{}, err
+	}
+	if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
+		WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
+		return RefreshToken{}, dbErr("extend refresh family", err)
+	}
+	next.ExpiresAt = fromMicro(micro(next.ExpiresAt))
+	return next, nil
+}
+
+// refusedRotation tells why the old token of r did not pass the
+// conditional UPDATE of RotateRefreshToken: refused is the answer (not
+// found, rotated, revoked, expired), with the token when it exists; the
+// reuse of a rotated token also revokes its family. err fails the
+// transaction.
+func (s *sqlStore) refusedRotation(ctx context.Context, q querier, r Rotation, now int64) (t RefreshToken, refused, err error) {
+	var revokedAt int64
+	t, err = scanRefresh(q.queryRow(ctx, refreshWithFamilySelect, r.OldHash[:]), &revokedAt)
+	switch {
+	case isNoRows(err) || (err == nil && t.ClientID != r.ClientID):
+		return RefreshToken{}, fmt.Errorf("store: refresh token: %w", ErrNotFound), nil
+	case err != nil:
+		return RefreshToken{}, nil, dbErr("read refresh token", err)
+	}
+	refused = classifyRefresh(t, revokedAt, now)
+	if refused == nil {
+		return RefreshToken{}, nil, fmt.Errorf("store: refresh token changed concurrently: %w", ErrConflict)
+	}
+	if errors.Is(refused, ErrAlreadyUsed) {
+		// Reuse of a rotated token: the family is compromised.
+		if err := s.revokeFamily(ctx, q, t.FamilyID, now); err != nil {
+			return RefreshToken{}, nil, err
+		}
+	}
+	return t, refused, nil
 }
 
 func (s *sqlStore) revokeFamily(ctx context.Context, q querier, familyID string, now int64) error {
