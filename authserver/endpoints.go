@@ -58,6 +58,7 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		"userinfo_endpoint":                              s.issuer + PathUserinfo,
 		"introspection_endpoint":                         s.issuer + PathIntrospect,
 		"revocation_endpoint":                            s.issuer + PathRevoke,
+		"end_session_endpoint":                           s.issuer + PathLogout,
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
 		"grant_types_supported":                          snapshot.GrantTypes,

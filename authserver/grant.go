@@ -198,7 +198,7 @@ func newRefresh(c *registry.Client) (family, raw string) {
 // refreshRecord is the store's record of a new refresh token raw.
 func refreshRecord(t *tokenRequest, acc *registry.Account, scopes []string, family string, authTime time.Time, raw string) store.RefreshToken {
 	return store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family, ClientID: t.client.ID,
-		AccountID: acc.Subject, Scopes: scopes, AuthTime: authTime,
+		AccountID: acc.Subject, Scopes: scopes, AuthTime: authTime, Binding: acc.GrantBinding(),
 		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))}
 }
 

@@ -51,6 +51,9 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 		return nil, oautherr.Newf(oautherr.InvalidRequest, "refresh_token is required.")
 	}
 	check := func(old store.RefreshToken) error {
+		if e := stillBound(t, old); e != nil {
+			return e
+		}
 		if t.scopes != nil && !scope.Subset(t.scopes, old.Scopes) {
 			return oautherr.New(oautherr.InvalidScope)
 		}
@@ -92,4 +95,22 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	scopes = allowedScopes(c, scopes)
 	return respond(g.tokens, t, tokens.Issue{Client: c, Account: acc, Scopes: scopes, Family: rt.FamilyID,
 		AuthTime: rt.AuthTime}, newRaw)
+}
+
+// stillBound refuses, before anything changes, a refresh token whose
+// account cannot use it any more: gone or of another namespace
+// (invalid_grant), disabled (account_disabled), or no longer the account
+// the family was issued to (invalid_grant): deleted and recreated, or
+// disabled since (its DisabledCount grew), even if enabled again. A token
+// stored before bindings existed ("") is accepted while the account has
+// never been disabled since.
+func stillBound(t *tokenRequest, rt store.RefreshToken) *oautherr.Error {
+	acc, e := redeemableAccount(t.reg, t.client, rt.AccountID)
+	if e != nil {
+		return e
+	}
+	if rt.Binding != acc.GrantBinding() && (rt.Binding != "" || acc.DisabledCount != 0) {
+		return oautherr.New(oautherr.InvalidGrant)
+	}
+	return nil
 }

@@ -94,7 +94,7 @@ func (in *interaction) login(w http.ResponseWriter, r *http.Request, reg *regist
 	raw := newSecret()
 	now := s.clock.Now()
 	if err := s.store.CreateSession(r.Context(), store.Session{IDHash: store.HashToken(raw), AccountID: acc.Subject,
-		AuthTime: now, ExpiresAt: now.Add(s.sessionTTL)}); err != nil {
+		Binding: acc.SessionBinding(), AuthTime: now, ExpiresAt: now.Add(s.sessionTTL)}); err != nil {
 		in.fail(w, r, ar, serverError(err))
 		return
 	}
@@ -104,7 +104,10 @@ func (in *interaction) login(w http.ResponseWriter, r *http.Request, reg *regist
 }
 
 // sessionAccount returns the account of the browser's login session if it
-// can use this client (same namespace, not disabled), else nil.
+// can use this client (same namespace, not disabled) and is still the one
+// that signed in (see registry.Account.SessionBinding: the session ends when
+// the password changes, and re-enabling or recreating the account does not
+// bring it back), else nil.
 func (in *interaction) sessionAccount(r *http.Request, reg *registry.Registry, c *registry.Client) (*registry.Account, time.Time) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
@@ -118,7 +121,7 @@ func (in *interaction) sessionAccount(r *http.Request, reg *registry.Registry, c
 		return nil, time.Time{}
 	}
 	acc, ok := reg.AccountBySubject(sess.AccountID)
-	if !ok || acc.Disabled || acc.Namespace != c.Namespace {
+	if !ok || acc.Disabled || acc.Namespace != c.Namespace || sess.Binding != acc.SessionBinding() {
 		return nil, time.Time{}
 	}
 	return acc, sess.AuthTime

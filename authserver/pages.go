@@ -79,6 +79,11 @@ button{padding:.5rem 1rem;margin:.5rem .5rem 0 0;display:inline-block}[role=aler
 </form>
 {{template "bottom" .}}{{end}}
 
+{{define "signed_out"}}{{template "top" .}}
+<p id="result">You are signed out.</p>
+<p>You can close this page.</p>
+{{template "bottom" .}}{{end}}
+
 {{define "device_done"}}{{template "top" .}}
 <p id="result">{{.Description}}</p>
 <p>You can close this page and return to your device.</p>

@@ -54,6 +54,9 @@ const (
 	PathUserinfo   = "/oauth2/userinfo"
 	PathIntrospect = "/oauth2/introspect"
 	PathRevoke     = "/oauth2/revoke"
+	// PathLogout is the end-session endpoint (OpenID Connect RP-Initiated
+	// Logout 1.0).
+	PathLogout = "/oauth2/logout"
 	// PathDeviceAuthorization is RFC 8628's device authorization endpoint.
 	PathDeviceAuthorization = "/oauth2/device_authorization"
 	// PathDevice is the verification page where people enter a user code.
@@ -216,6 +219,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.revoke))
 	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.deviceAuthorization))
 	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.devicePage))
+	mux.Handle(p+PathLogout, s.endpoint("logout", getPost, s.logout))
 	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.metadata))
 	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.metadata))
 	if p != "" {

@@ -157,9 +157,25 @@ func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1a
 			Email:          obj.Spec.Email,
 			Groups:         obj.Spec.Groups,
 			DisplayName:    obj.Spec.DisplayName,
+			DisabledCount:  disabledCount(entry.doc, obj.Spec.Disabled),
 		},
 	}
 	return r.snapshots().write(ctx, entry, doc)
+}
+
+// disabledCount is the account's DisabledCount for the snapshot: the stored
+// one, plus one when the account goes from enabled (in the stored
+// document) to disabled. The server binds sessions and refresh tokens to
+// it, so re-enabling the account does not bring them back.
+func disabledCount(existing *snapshot.Document, disabled bool) int64 {
+	if existing == nil || existing.Account == nil {
+		return 0
+	}
+	n := existing.Account.DisabledCount
+	if disabled && !existing.Account.Disabled {
+		n++
+	}
+	return n
 }
 
 // passwordHash is the bcrypt hash of password for the snapshot: the stored

@@ -185,6 +185,9 @@ func CompileClient(in ClientInput) snapshot.Document {
 	for _, u := range spec.RedirectURIs {
 		c.RedirectURIs = append(c.RedirectURIs, string(u))
 	}
+	for _, u := range spec.PostLogoutRedirectURIs {
+		c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, string(u))
+	}
 	for _, g := range in.Access.GrantTypes {
 		c.GrantTypes = append(c.GrantTypes, string(g))
 	}

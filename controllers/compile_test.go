@@ -165,6 +165,8 @@ func TestCompileClient(t *testing.T) {
 			GrantTypes:   []oauthv1alpha1.GrantType{authCode, password},
 			RedirectURIs: []oauthv1alpha1.RedirectURI{"https://app.example.com/cb"},
 			Scopes:       []oauthv1alpha1.Scope{"openid"},
+			PostLogoutRedirectURIs: []oauthv1alpha1.RedirectURI{"https://app.example.com/signed-out",
+				"http://127.0.0.1:8080/bye"},
 		},
 	}
 	policy, _ := CompilePolicy("", BuiltinPolicy())
@@ -181,6 +183,9 @@ func TestCompileClient(t *testing.T) {
 		!slices.Equal(cl.GrantTypes, []string{"authorization_code"}) || !slices.Equal(cl.RequestedGrantTypes, []string{"authorization_code", "password"}) ||
 		len(cl.Secrets) != 1 || doc.Source.UID != "u1" || doc.Source.Generation != 3 {
 		t.Errorf("unexpected compiled client %+v (source %+v)", cl, doc.Source)
+	}
+	if want := []string{"https://app.example.com/signed-out", "http://127.0.0.1:8080/bye"}; !slices.Equal(cl.PostLogoutRedirectURIs, want) {
+		t.Errorf("PostLogoutRedirectURIs = %q, want %q", cl.PostLogoutRedirectURIs, want)
 	}
 	c.Spec.Type = oauthv1alpha1.ClientTypePublic
 	if doc := CompileClient(ClientInput{Client: c, ClientID: "x", Policy: policy, Digests: []snapshot.SecretDigest{{SHA256: Digest("s")}}}); len(doc.Client.Secrets) != 0 || doc.Client.TokenEndpointAuthMethod != "none" {
@@ -218,5 +223,32 @@ func TestClientIDOwner(t *testing.T) {
 				t.Errorf("owner = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDisabledCount: the count grows only when the stored document was
+// enabled and the account is now disabled, so a disable followed by a
+// re-enable leaves it one higher than before.
+func TestDisabledCount(t *testing.T) {
+	doc := func(disabled bool, n int64) *snapshot.Document {
+		return &snapshot.Document{Account: &snapshot.Account{Disabled: disabled, DisabledCount: n}}
+	}
+	for _, tc := range []struct {
+		name     string
+		existing *snapshot.Document
+		disabled bool
+		want     int64
+	}{
+		{"new enabled account", nil, false, 0},
+		{"new disabled account", nil, true, 0},
+		{"stays enabled", doc(false, 2), false, 2},
+		{"enabled to disabled", doc(false, 2), true, 3},
+		{"stays disabled", doc(true, 3), true, 3},
+		{"disabled to enabled", doc(true, 3), false, 3},
+		{"not an account document", &snapshot.Document{}, true, 0},
+	} {
+		if got := disabledCount(tc.existing, tc.disabled); got != tc.want {
+			t.Errorf("%s: disabledCount = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -135,6 +135,16 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	RedirectURIs []RedirectURI `json:"redirectURIs,omitempty"`
 
+	// postLogoutRedirectURIs are where the end-session endpoint
+	// (/oauth2/logout, OpenID Connect RP-Initiated Logout 1.0) may send the
+	// browser after signing out, compared exactly (no loopback port
+	// exception): https, or http only for loopback hosts; no fragment,
+	// wildcard or user information; at most 32.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	PostLogoutRedirectURIs []RedirectURI `json:"postLogoutRedirectURIs,omitempty"`
+
 	// grantTypes the client uses. The GrantPolicy may allow fewer; status
 	// shows the effective set and why.
 	// +required

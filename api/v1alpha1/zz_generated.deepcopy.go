@@ -400,6 +400,11 @@ func (in *OAuthClientSpec) DeepCopyInto(out *OAuthClientSpec) {
 		*out = make([]RedirectURI, len(*in))
 		copy(*out, *in)
 	}
+	if in.PostLogoutRedirectURIs != nil {
+		in, out := &in.PostLogoutRedirectURIs, &out.PostLogoutRedirectURIs
+		*out = make([]RedirectURI, len(*in))
+		copy(*out, *in)
+	}
 	if in.GrantTypes != nil {
 		in, out := &in.GrantTypes, &out.GrantTypes
 		*out = make([]GrantType, len(*in))

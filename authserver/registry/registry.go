@@ -25,10 +25,13 @@ package registry
 import (
 	"cmp"
 	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +102,40 @@ func Seconds(s int64) time.Duration { return time.Duration(s) * time.Second }
 type Account struct {
 	snapshot.Account
 	Source snapshot.Source
+	// sessionBinding and grantBinding are computed once, when the document
+	// is prepared (see newAccount).
+	sessionBinding, grantBinding string
 }
+
+// newAccount prepares an account document: its bindings.
+func newAccount(a snapshot.Account, src snapshot.Source) *Account {
+	epoch := strconv.FormatInt(a.DisabledCount, 10)
+	return &Account{Account: a, Source: src,
+		sessionBinding: binding("session", src.UID, epoch, a.PasswordBcrypt),
+		grantBinding:   binding("grant", src.UID, epoch)}
+}
+
+// binding is a short fingerprint of the parts (unambiguous: each is
+// length-prefixed).
+func binding(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// SessionBinding fingerprints what a login session depends on: the Account
+// object (its UID: a deleted and recreated account is another one), its
+// password hash (a changed password ends sessions) and its DisabledCount
+// (re-enabling does not bring back sessions that disabling ended). A
+// session stored with another binding is refused.
+func (a *Account) SessionBinding() string { return a.sessionBinding }
+
+// GrantBinding fingerprints what a refresh token family depends on: the
+// Account object's UID and its DisabledCount (not the password: changing a
+// password leaves refresh tokens valid, see docs/security.md).
+func (a *Account) GrantBinding() string { return a.grantBinding }
 
 // Key is a parsed signing key: key material only (package tokens signs and
 // verifies with it).
@@ -234,7 +270,7 @@ func Prepare(e Entry) *Prepared {
 		}
 		p.client = rc
 	case snapshot.KindAccount:
-		p.account = &Account{Account: *d.Account, Source: d.Source}
+		p.account = newAccount(*d.Account, d.Source)
 	case snapshot.KindKeySet:
 		for _, k := range d.KeySet.Keys {
 			key, err := newKey(k)

@@ -99,6 +99,9 @@ type Client struct {
 	Secrets []SecretDigest `json:"secrets,omitempty"`
 	// RedirectURIs are the exact registered redirect URIs.
 	RedirectURIs []string `json:"redirectURIs,omitempty"`
+	// PostLogoutRedirectURIs are the exact registered post_logout_redirect_uri
+	// values of RP-initiated logout.
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectURIs,omitempty"`
 	// GrantTypes are the effective grant types (client ∩ policy).
 	GrantTypes []string `json:"grantTypes"`
 	// RequestedGrantTypes are the grant types the client asked for, so the
@@ -163,6 +166,12 @@ type Account struct {
 	Email          string   `json:"email,omitempty"`
 	Groups         []string `json:"groups,omitempty"`
 	DisplayName    string   `json:"displayName,omitempty"`
+	// DisabledCount counts the times the control plane saw this account go
+	// from enabled to disabled (carried over from the previous document of
+	// the same object). The server binds login sessions and refresh tokens to
+	// it, with the source UID, so that re-enabling an account does not bring
+	// back what disabling ended (see docs/security.md).
+	DisabledCount int64 `json:"disabledCount,omitempty"`
 }
 
 // KeySet is the signing key set, rotated by the controller: a key is

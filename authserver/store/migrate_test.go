@@ -17,6 +17,9 @@ var (
 
 // logicalSchema reduces a migration to tables, their column names and
 // indexes, which must be the same in both dialects.
+// addColumnRE matches a column added by a later migration.
+var addColumnRE = regexp.MustCompile(`(?i)ALTER TABLE (\w+) ADD COLUMN (\w+)`)
+
 func logicalSchema(t *testing.T, sql string) []string {
 	t.Helper()
 	var out []string
@@ -32,6 +35,9 @@ func logicalSchema(t *testing.T, sql string) []string {
 			}
 			out = append(out, m[1]+"."+strings.TrimSuffix(col, ","))
 		}
+	}
+	for _, m := range addColumnRE.FindAllStringSubmatch(sql, -1) {
+		out = append(out, m[1]+"."+m[2])
 	}
 	for _, m := range createIndexRE.FindAllStringSubmatch(sql, -1) {
 		out = append(out, "index "+m[1]+m[2]+" on "+m[3]+"("+m[4]+")")
@@ -57,7 +63,8 @@ func TestMigrationsSameLogicalSchema(t *testing.T) {
 			t.Errorf("migration %d: sqlite %s, postgres %s", i, lite[i].name, pg[i].name)
 		}
 		ls, ps := logicalSchema(t, lite[i].sql), logicalSchema(t, pg[i].sql)
-		if len(ls) < 10 {
+		// The first migration creates every table; later ones add to them.
+		if len(ls) < 10 && (i == 0 || len(ls) == 0) {
 			t.Fatalf("parsed only %v from %s", ls, lite[i].name)
 		}
 		if !slices.Equal(ls, ps) {

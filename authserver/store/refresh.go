@@ -25,7 +25,7 @@ import (
 	"time"
 )
 
-const refreshCols = `hash, family_id, client_id, account_id, scopes, auth_time, created_at,
+const refreshCols = `hash, family_id, client_id, account_id, scopes, auth_time, binding, created_at,
 	expires_at, rotated_at`
 
 func prefixCols(prefix, cols string) string {
@@ -44,7 +44,7 @@ func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
 		authTime, created, expires, rotated int64
 	)
 	dest := append([]any{&hash, &t.FamilyID, &t.ClientID, &t.AccountID, &scopes, &authTime,
-		&created, &expires, &rotated}, extra...)
+		&t.Binding, &created, &expires, &rotated}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return t, err
 	}
@@ -107,8 +107,8 @@ func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken,
 		return err
 	}
 	_, err = q.exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, account_id, scopes,
-		auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.Hash[:], t.FamilyID, t.ClientID, t.AccountID, scopes, micro(t.AuthTime), now,
+		auth_time, binding, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.Hash[:], t.FamilyID, t.ClientID, t.AccountID, scopes, micro(t.AuthTime), t.Binding, now,
 		micro(t.ExpiresAt))
 	return wrapInsert("refresh token", err)
 }
@@ -195,6 +195,7 @@ func (s *sqlStore) rotated(ctx context.Context, q querier, r Rotation, old Refre
 		AccountID: old.AccountID,
 		Scopes:    old.Scopes,
 		AuthTime:  old.AuthTime,
+		Binding:   old.Binding,
 		CreatedAt: fromMicro(now),
 		ExpiresAt: r.NewExpiresAt,
 	}

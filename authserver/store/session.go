@@ -22,7 +22,7 @@ import (
 	"fmt"
 )
 
-const sessionCols = `id_hash, account_id, auth_time, created_at, expires_at`
+const sessionCols = `id_hash, account_id, binding, auth_time, created_at, expires_at`
 
 func scanSession(sc scanner) (Session, error) {
 	var (
@@ -30,7 +30,7 @@ func scanSession(sc scanner) (Session, error) {
 		hash                       []byte
 		authTime, created, expires int64
 	)
-	if err := sc.Scan(&hash, &ss.AccountID, &authTime, &created, &expires); err != nil {
+	if err := sc.Scan(&hash, &ss.AccountID, &ss.Binding, &authTime, &created, &expires); err != nil {
 		return ss, err
 	}
 	h, err := toHash(hash)
@@ -49,9 +49,9 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss Session) error {
 		requireExpiry(ss.ExpiresAt)); err != nil {
 		return err
 	}
-	_, err := s.b.writer().exec(ctx, `INSERT INTO sessions (id_hash, account_id, auth_time,
-		created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		ss.IDHash[:], ss.AccountID, micro(ss.AuthTime), s.now(), micro(ss.ExpiresAt))
+	_, err := s.b.writer().exec(ctx, `INSERT INTO sessions (id_hash, account_id, binding, auth_time,
+		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		ss.IDHash[:], ss.AccountID, ss.Binding, micro(ss.AuthTime), s.now(), micro(ss.ExpiresAt))
 	return wrapInsert("session", err)
 }
 
@@ -67,4 +67,15 @@ func (s *sqlStore) GetSession(ctx context.Context, idHash Hash) (Session, error)
 		return Session{}, fmt.Errorf("store: session: %w", ErrExpired)
 	}
 	return ss, nil
+}
+
+func (s *sqlStore) DeleteSession(ctx context.Context, idHash Hash) error {
+	n, err := s.b.writer().exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash[:])
+	if err != nil {
+		return dbErr("delete session", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: session: %w", ErrNotFound)
+	}
+	return nil
 }

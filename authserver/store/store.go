@@ -167,6 +167,10 @@ type RefreshToken struct {
 	AccountID string
 	Scopes    []string
 	AuthTime  time.Time
+	// Binding is opaque to the store and copied to the successor on
+	// rotation: the server's fingerprint of the account when the family was
+	// issued; "" for tokens stored before the field existed.
+	Binding   string
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
 	RotatedAt time.Time // set by the store when the token is rotated
@@ -272,6 +276,10 @@ const SlowDownStep = 5 * time.Second
 type Session struct {
 	IDHash    Hash
 	AccountID string
+	// Binding is opaque to the store: the server's fingerprint of the
+	// account's credentials when the session began; "" for sessions stored
+	// before the field existed.
+	Binding   string
 	AuthTime  time.Time
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
@@ -417,6 +425,9 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns a session. ErrNotFound, ErrExpired.
 	GetSession(ctx context.Context, idHash Hash) (Session, error)
+	// DeleteSession removes a session (sign-out). ErrNotFound if there is
+	// none (never stored, deleted before, or swept after its expiry).
+	DeleteSession(ctx context.Context, idHash Hash) error
 
 	// SaveConsent stores the consent, replacing any previous consent of the
 	// account for the client (the scopes are exactly c.Scopes).

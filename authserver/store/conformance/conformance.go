@@ -218,6 +218,7 @@ func newRefresh(e env, family, client string) store.RefreshToken {
 		AccountID: "alice",
 		Scopes:    []string{"openid", "offline_access", "api"},
 		AuthTime:  now.Add(-time.Hour),
+		Binding:   "b-alice-1",
 		ExpiresAt: now.Add(24 * time.Hour),
 	}
 }
@@ -590,7 +591,7 @@ func testRefreshCreateGet(t *testing.T, e env) {
 	got, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
 	noErr(t, err, "get")
 	if got.Hash != rt.Hash || got.FamilyID != fam || got.ClientID != rt.ClientID ||
-		got.AccountID != rt.AccountID {
+		got.AccountID != rt.AccountID || got.Binding != rt.Binding {
 		t.Errorf("got %+v, want %+v", got, rt)
 	}
 	eqScopes(t, "Scopes", got.Scopes, rt.Scopes)
@@ -639,7 +640,8 @@ func testRefreshRotate(t *testing.T, e env) {
 	if checked.Hash != rt.Hash || !checked.RotatedAt.IsZero() {
 		t.Errorf("Check got %+v, want the presented, unrotated token", checked)
 	}
-	if next.Hash != newHash || next.FamilyID != fam || next.ClientID != "client-a" || next.AccountID != rt.AccountID {
+	if next.Hash != newHash || next.FamilyID != fam || next.ClientID != "client-a" || next.AccountID != rt.AccountID ||
+		next.Binding != rt.Binding {
 		t.Errorf("successor = %+v", next)
 	}
 	eqScopes(t, "successor scopes", next.Scopes, rt.Scopes)
@@ -649,6 +651,9 @@ func testRefreshRotate(t *testing.T, e env) {
 	stored, err := e.s.GetRefreshToken(e.ctx, newHash)
 	noErr(t, err, "get successor")
 	eqScopes(t, "stored successor scopes", stored.Scopes, rt.Scopes)
+	if stored.Binding != rt.Binding {
+		t.Errorf("stored successor Binding = %q, want %q", stored.Binding, rt.Binding)
+	}
 	eqTime(t, "stored successor CreatedAt", stored.CreatedAt, e.clock.Now())
 
 	old, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
@@ -1389,12 +1394,12 @@ func testDeviceConcurrentIssue(t *testing.T, e env) {
 // --- sessions ---
 
 func testSession(t *testing.T, e env) {
-	ss := store.Session{IDHash: hash("sid"), AccountID: "alice", AuthTime: e.clock.Now().Add(-time.Second),
+	ss := store.Session{IDHash: hash("sid"), AccountID: "alice", Binding: "b-alice-1", AuthTime: e.clock.Now().Add(-time.Second),
 		ExpiresAt: e.clock.Now().Add(time.Hour)}
 	noErr(t, e.s.CreateSession(e.ctx, ss), "create")
 	got, err := e.s.GetSession(e.ctx, ss.IDHash)
 	noErr(t, err, "get")
-	if got.IDHash != ss.IDHash || got.AccountID != "alice" {
+	if got.IDHash != ss.IDHash || got.AccountID != "alice" || got.Binding != "b-alice-1" {
 		t.Errorf("got %+v", got)
 	}
 	eqTime(t, "AuthTime", got.AuthTime, ss.AuthTime)
@@ -1403,6 +1408,18 @@ func testSession(t *testing.T, e env) {
 	wantErr(t, e.s.CreateSession(e.ctx, ss), store.ErrConflict, "create duplicate")
 	_, err = e.s.GetSession(e.ctx, hash("sid"))
 	wantErr(t, err, store.ErrNotFound, "get unknown")
+
+	// Sign-out deletes one session, not the account's others.
+	other := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: e.clock.Now().Add(time.Hour)}
+	noErr(t, e.s.CreateSession(e.ctx, other), "create second")
+	noErr(t, e.s.DeleteSession(e.ctx, ss.IDHash), "delete")
+	_, err = e.s.GetSession(e.ctx, ss.IDHash)
+	wantErr(t, err, store.ErrNotFound, "get deleted")
+	wantErr(t, e.s.DeleteSession(e.ctx, ss.IDHash), store.ErrNotFound, "delete twice")
+	wantErr(t, e.s.DeleteSession(e.ctx, hash("sid")), store.ErrNotFound, "delete unknown")
+	if got, err := e.s.GetSession(e.ctx, other.IDHash); err != nil || got.Binding != "" {
+		t.Fatalf("the account's other session after a delete: %+v, %v", got, err)
+	}
 
 	bob := store.Session{IDHash: hash("sid"), AccountID: "bob", ExpiresAt: e.clock.Now().Add(time.Minute)}
 	noErr(t, e.s.CreateSession(e.ctx, bob), "create")
