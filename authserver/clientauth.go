@@ -135,7 +135,10 @@ func presented(r *http.Request, p params) (id, secret, method string, e *oauther
 
 // throttled puts client authentication behind the ClientAuth limit (see
 // Limits): a caller over the limit gets too_many_requests before its
-// credentials are looked at; a failed authentication counts.
+// credentials are looked at. Each attempt is counted as a failure before
+// the credentials are checked (one atomic step, so that at most Burst
+// attempts at once get checked) and taken back unless it fails with
+// invalid_client.
 type throttled struct {
 	next  clientAuthenticator
 	limit *ratelimit.Limiter
@@ -150,21 +153,24 @@ func (a throttled) authenticate(r *http.Request, reg *registry.Registry, p param
 	}
 	key := a.limit.Key(id, ri.source)
 	now := a.clock.Now()
-	if wait := a.limit.Wait(key, now); wait > 0 {
+	if wait := a.limit.Reserve(key, now); wait > 0 {
 		return nil, tooMany(ri, wait)
 	}
 	c, e := a.next.authenticate(r, reg, p)
-	if e != nil && e.Code == oautherr.InvalidClient {
-		a.limit.Fail(key, now)
+	if e == nil || e.Code != oautherr.InvalidClient {
+		a.limit.Refund(key, now)
 	}
 	return c, e
 }
 
-// presentedClientID is the client ID a request names: the Basic user name
-// (form-urlencoded, RFC 6749 §2.3.1), else the client_id parameter.
+// presentedClientID is the client ID a request names: the Basic user name,
+// decoded as credentials decodes it (form-urlencoded, RFC 6749 §2.3.1), so
+// that an encoded ID counts towards its client's limit; else the client_id
+// parameter.
 func presentedClientID(r *http.Request, p params) string {
 	if u, _, ok := r.BasicAuth(); ok {
-		return u // an undecodable name is simply an unknown client
+		id, _ := url.QueryUnescape(u) // an undecodable name is simply an unknown client
+		return id
 	}
 	return p["client_id"]
 }

@@ -89,9 +89,12 @@ func (s *Server) deviceInteraction() *interaction {
 // person typed, within the per-source limit of wrong codes. When it
 // cannot, it answers the request itself and returns done.
 func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *interaction, reg *registry.Registry, typed string) (ar *authRequest, done bool) {
+	// The attempt counts as a wrong code before the code is looked up (one
+	// atomic step, so that at most Burst attempts at once are looked up),
+	// and is taken back unless the code is wrong.
 	codeKey := s.limits.userCode.Key("", requestInfo(r.Context()).source)
 	now := s.clock.Now()
-	if wait := s.limits.userCode.Wait(codeKey, now); wait > 0 {
+	if wait := s.limits.userCode.Reserve(codeKey, now); wait > 0 {
 		requestInfo(r.Context()).errCode = oautherr.TooManyRequests
 		requestInfo(r.Context()).retryAfter = wait
 		s.deviceEntry(w, r, in, "", textTooMany, http.StatusTooManyRequests)
@@ -110,6 +113,7 @@ func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *inter
 		case grantGone(err): // unknown or expired
 			ok = false
 		default:
+			s.limits.userCode.Refund(codeKey, now)
 			in.serverErrorPage(w, r, err)
 			return nil, true
 		}
@@ -119,11 +123,11 @@ func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *inter
 		}
 	}
 	if !ok {
-		s.limits.userCode.Fail(codeKey, now)
 		requestInfo(r.Context()).errCode = oautherr.InvalidGrant
 		s.deviceEntry(w, r, in, typed, textBadCode, http.StatusBadRequest)
 		return nil, true
 	}
+	s.limits.userCode.Refund(codeKey, now)
 	requestInfo(r.Context()).clientID = client.ID
 	return &authRequest{client: client, scopes: d.Scopes, carried: url.Values{"user_code": {displayUserCode(code)}},
 		userCode: code}, false

@@ -119,6 +119,7 @@ type fixture struct {
 	store  store.Store
 	holder *registry.Holder
 	docs   []registry.Entry
+	server *authserver.Server
 }
 
 func allClients() []snapshot.Client {
@@ -202,6 +203,7 @@ func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 		t.Fatal(err)
 	}
 	handler = s.Handler()
+	f.server = s
 	return f
 }
 

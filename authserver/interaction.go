@@ -162,10 +162,10 @@ func (in *interaction) loginErrorText(r *http.Request, c *registry.Client, e *oa
 	switch e.Code {
 	case oautherr.AccountLocked:
 		until := ""
-		if acc, ok := s.reg.Current().Account(c.Namespace, r.PostForm.Get("username")); ok {
-			if lo, err := s.store.GetLockout(r.Context(), acc.Subject); err == nil && lo.LockedAt(s.clock.Now()) {
-				until = " until " + lo.LockedUntil.UTC().Format("15:04:05 MST (2006-01-02)")
-			}
+		// The same for an unknown username, which is locked the same way.
+		_, key := lockoutKey(s.reg.Current(), c.Namespace, r.PostForm.Get("username"))
+		if lo, err := s.store.GetLockout(r.Context(), key); err == nil && lo.LockedAt(s.clock.Now()) {
+			until = " until " + lo.LockedUntil.UTC().Format("15:04:05 MST (2006-01-02)")
 		}
 		return desc + " There were too many failed sign-in attempts: sign-in is blocked" + until +
 			". Wait and try again, or ask your administrator."

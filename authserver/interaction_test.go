@@ -63,8 +63,8 @@ func (s *faultStore) SaveConsent(ctx context.Context, c store.Consent) error {
 	return err
 }
 
-func (s *faultStore) GetLockout(ctx context.Context, id string) (store.Lockout, error) {
-	return call(s, "GetLockout", func() (store.Lockout, error) { return s.Store.GetLockout(ctx, id) })
+func (s *faultStore) RecordFailedLogin(ctx context.Context, id string, p store.LockoutPolicy) (store.Lockout, error) {
+	return call(s, "RecordFailedLogin", func() (store.Lockout, error) { return s.Store.RecordFailedLogin(ctx, id, p) })
 }
 
 func (s *faultStore) GetDeviceAuthByUserCode(ctx context.Context, code string) (store.DeviceAuth, error) {
@@ -216,8 +216,8 @@ func loginSteps(tr *transcript, st *faultStore, path string, fields url.Values) 
 		return tr.post(step, path, fields)
 	}
 	login("disabled account", "bob", "bob password")
-	st.fail["GetLockout"] = true
-	login("lockout cannot be read", "alice", alicePass)
+	st.fail["RecordFailedLogin"] = true // the attempt's reservation
+	login("lockout cannot be recorded", "alice", alicePass)
 	st.fail["CreateSession"] = true
 	login("session cannot be stored", "alice", alicePass)
 	return login("login", "alice", alicePass)

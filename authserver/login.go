@@ -18,7 +18,8 @@ package authserver
 
 import (
 	"context"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
@@ -47,9 +48,8 @@ func wrongPassword() *oautherr.Error {
 
 // lockoutStore is the part of the store password checking uses.
 type lockoutStore interface {
-	GetLockout(ctx context.Context, accountID string) (store.Lockout, error)
 	RecordFailedLogin(ctx context.Context, accountID string, p store.LockoutPolicy) (store.Lockout, error)
-	ResetFailedLogins(ctx context.Context, accountID string) error
+	ClearFailedLogins(ctx context.Context, accountID string, failures int) (bool, error)
 }
 
 // passwords checks account passwords, for the password grant and the login
@@ -60,6 +60,8 @@ type passwords struct {
 	clock    store.Clock
 	log      *slog.Logger
 	feedback Feedback
+	// compare compares a password with its hash (bcrypt's; tests count).
+	compare func(hash, password []byte) error
 }
 
 // check checks an account's password for a client: the account must be in
@@ -69,22 +71,28 @@ type passwords struct {
 // invalid_grant with one description, so usernames cannot be probed. A
 // caller over the Login limit gets too_many_requests before anything is
 // checked.
+//
+// Both the limit and the lockout count an attempt as a failure before the
+// password is compared, each in one atomic step, and take it back when the
+// password matches: however many attempts arrive at once, at most Burst
+// (Login limit, per username and source) and at most the policy's
+// lockoutMaxFailedAttempts (per username, across replicas) are compared.
 func (pw *passwords) check(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
-	fail, e := pw.allowed(ctx, c.Namespace, username)
+	refund, e := pw.reserve(ctx, c.Namespace, username)
 	if e != nil {
 		return nil, e
 	}
 	acc, e := pw.checkAccount(ctx, reg, c, username, password)
-	if e != nil && (e.Code == oautherr.InvalidGrant || e.Code == oautherr.AccountLocked) {
-		fail()
+	if e == nil || (e.Code != oautherr.InvalidGrant && e.Code != oautherr.AccountLocked) {
+		refund()
 	}
 	return acc, e
 }
 
-// allowed checks the Login limit for an attempt of username (in the
-// client's namespace) from the request's source; a caller over the limit
-// gets e (429). fail records a failed attempt.
-func (pw *passwords) allowed(ctx context.Context, namespace, username string) (fail func(), e *oautherr.Error) {
+// reserve counts an attempt of username (in the client's namespace) from
+// the request's source towards the Login limit; a caller over the limit
+// gets e (429). refund takes the attempt back.
+func (pw *passwords) reserve(ctx context.Context, namespace, username string) (refund func(), e *oautherr.Error) {
 	l := pw.limit
 	if l == nil {
 		return func() {}, nil
@@ -92,60 +100,87 @@ func (pw *passwords) allowed(ctx context.Context, namespace, username string) (f
 	ri := requestInfo(ctx)
 	key := l.Key(namespace+"/"+username, ri.source)
 	now := pw.clock.Now()
-	if wait := l.Wait(key, now); wait > 0 {
+	if wait := l.Reserve(key, now); wait > 0 {
 		return nil, tooMany(ri, wait)
 	}
-	return func() { l.Fail(key, now) }, nil
+	return func() { l.Refund(key, now) }, nil
 }
 
-// checkAccount is check without the Login limit.
-func (pw *passwords) checkAccount(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
-	acc, ok := reg.Account(c.Namespace, username)
-	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyBcrypt(), []byte(password))
-		return nil, wrongPassword()
+// lockoutKey is the key of username's lockout record: the account's
+// subject, or for a username no account in the namespace has, a digest of
+// the name as typed (prefixed with a character no subject starts with),
+// so that unknown names are counted and locked like real ones.
+func lockoutKey(reg *registry.Registry, namespace, username string) (*registry.Account, string) {
+	if acc, ok := reg.Account(namespace, username); ok {
+		return acc, acc.Subject
 	}
+	d := sha256.Sum256([]byte(namespace + "\x00" + username))
+	return nil, "?" + hex.EncodeToString(d[:])
+}
+
+// lockoutPolicy is the client's policy's lockout.
+func lockoutPolicy(c *registry.Client) store.LockoutPolicy {
+	p := c.Policy
+	return store.LockoutPolicy{Window: registry.Seconds(p.LockoutWindowSeconds),
+		MaxAttempts: int(p.LockoutMaxFailedAttempts), LockDuration: registry.Seconds(p.LockoutDurationSeconds)}
+}
+
+// mayTry reports whether an attempt whose reservation returned lo may
+// compare the password: it is one of the first MaxAttempts of its window
+// and the account was not locked before it (the attempt that reaches
+// MaxAttempts sets the lock and may still try, as it did when failures
+// were counted after the comparison).
+func mayTry(lo store.Lockout, p store.LockoutPolicy, now time.Time) bool {
+	return lo.Failures <= p.MaxAttempts && (lo.Failures == p.MaxAttempts || !lo.LockedAt(now))
+}
+
+// checkAccount is check without the Login limit. An unknown username does
+// the same work as a wrong password (a lockout record of its own, a bcrypt
+// comparison against a dummy hash) and gets the same answers.
+func (pw *passwords) checkAccount(ctx context.Context, reg *registry.Registry, c *registry.Client, username, password string) (*registry.Account, *oautherr.Error) {
+	acc, key := lockoutKey(reg, c.Namespace, username)
 	now := pw.clock.Now()
-	lo, err := pw.lockouts.GetLockout(ctx, acc.Subject)
-	switch {
-	case err == nil && lo.LockedAt(now):
-		pw.feedback.AccountLocked(acc.Source, lo.LockedUntil)
-		return nil, oautherr.New(oautherr.AccountLocked)
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	p := lockoutPolicy(c)
+	lo, err := pw.lockouts.RecordFailedLogin(ctx, key, p) // the reservation
+	if err != nil {
 		return nil, serverError(err)
 	}
-	hash := []byte(acc.PasswordBcrypt)
-	if len(hash) == 0 {
-		hash = dummyBcrypt()
+	if !mayTry(lo, p, now) {
+		return nil, pw.locked(acc, lo)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || acc.PasswordBcrypt == "" {
-		return nil, pw.failed(ctx, c, acc, now)
+	hash := dummyBcrypt()
+	if acc != nil && acc.PasswordBcrypt != "" {
+		hash = []byte(acc.PasswordBcrypt)
+	}
+	if pw.compare(hash, []byte(password)) != nil || acc == nil || acc.PasswordBcrypt == "" {
+		if lo.LockedAt(now) {
+			if acc != nil {
+				pw.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
+			}
+			return nil, pw.locked(acc, lo)
+		}
+		return nil, wrongPassword()
+	}
+	// The right password: take the reservation back, unless attempts
+	// counted since have locked the account.
+	switch cleared, err := pw.lockouts.ClearFailedLogins(ctx, key, lo.Failures); {
+	case err != nil:
+		return nil, serverError(err)
+	case !cleared:
+		return nil, pw.locked(acc, lo)
 	}
 	if acc.Disabled {
 		return nil, oautherr.New(oautherr.AccountDisabled)
-	}
-	if err := pw.lockouts.ResetFailedLogins(ctx, acc.Subject); err != nil {
-		return nil, serverError(err)
 	}
 	pw.feedback.LoginSucceeded(acc.Source, now)
 	return acc, nil
 }
 
-// failed records a wrong password towards the lockout of the client's
-// policy: account_locked once the account is locked, else invalid_grant.
-func (pw *passwords) failed(ctx context.Context, c *registry.Client, acc *registry.Account, now time.Time) *oautherr.Error {
-	p := c.Policy
-	lo, err := pw.lockouts.RecordFailedLogin(ctx, acc.Subject, store.LockoutPolicy{
-		Window:       registry.Seconds(p.LockoutWindowSeconds),
-		MaxAttempts:  int(p.LockoutMaxFailedAttempts),
-		LockDuration: registry.Seconds(p.LockoutDurationSeconds)})
-	if err != nil {
-		return serverError(err)
-	}
-	if lo.LockedAt(now) {
-		pw.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
+// locked is the answer to an attempt on a locked account (acc nil: an
+// unknown username).
+func (pw *passwords) locked(acc *registry.Account, lo store.Lockout) *oautherr.Error {
+	if acc != nil {
 		pw.feedback.AccountLocked(acc.Source, lo.LockedUntil)
-		return oautherr.New(oautherr.AccountLocked)
 	}
-	return wrongPassword()
+	return oautherr.New(oautherr.AccountLocked)
 }

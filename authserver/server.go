@@ -38,6 +38,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
@@ -191,7 +193,8 @@ func New(cfg Config) (*Server, error) {
 	dummyBcrypt() // computed now, so the first unknown username costs no more than later ones
 	s.tokens = tokens.New(s.issuer)
 	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth)
-	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback}
+	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
+		compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})
 	return s, nil
 }

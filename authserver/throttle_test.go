@@ -108,8 +108,8 @@ func TestClientAuthThrottledPerSource(t *testing.T) {
 
 // TestLoginThrottledPerSource: wrong passwords for one username from one
 // source get 429 after the burst (before the password is checked), an
-// unknown username is limited like a known one, and the account from
-// another source logs in.
+// unknown username is locked and limited like a known one, and the account
+// from another source logs in.
 func TestLoginThrottledPerSource(t *testing.T) {
 	f := newFixture(t)
 	attacker, legit := from("127.0.0.3"), from("127.0.0.1")
@@ -117,9 +117,14 @@ func TestLoginThrottledPerSource(t *testing.T) {
 		return postFrom(t, c, f.issuer+authserver.PathToken,
 			url.Values{"grant_type": {"password"}, "username": {user}, "password": {pass}}, "pw", pwSecret)
 	}
+	// An unknown username is locked like an account (3 failures), so the
+	// lockout does not tell which names exist; then the limit.
 	for i := range authserver.DefaultLimits.Login.Burst {
-		expectError(t, try(attacker, "mallory", "guess"), http.StatusBadRequest, oautherr.InvalidGrant)
-		_ = i
+		if i < 2 {
+			expectError(t, try(attacker, "mallory", "guess"), http.StatusBadRequest, oautherr.InvalidGrant)
+		} else {
+			expectError(t, try(attacker, "mallory", "guess"), http.StatusUnauthorized, oautherr.AccountLocked)
+		}
 	}
 	expectTooMany(t, try(attacker, "mallory", "guess"), "6")
 	// A known account: the lockout (3 failures) answers first, then the limit.

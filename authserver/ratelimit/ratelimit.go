@@ -29,7 +29,11 @@ limitations under the License.
 // grows memory beyond Capacity entries.
 //
 // Only failures create entries: checking a key that never failed costs a
-// hash and a map lookup and stores nothing.
+// hash and a map lookup and stores nothing. Reserve counts an attempt as a
+// failure before it is made (so that concurrent attempts cannot all pass
+// the check before any is counted) and Refund takes it back when it
+// succeeds: a key that only succeeds holds an entry while its attempts are
+// in flight.
 package ratelimit
 
 import (
@@ -124,15 +128,20 @@ func (l *Limiter) Key(subject, source string) Key {
 func (l *Limiter) shard(k Key) *shard { return &l.shards[uint64(k)%Shards] }
 
 // Wait returns how long k must wait before its next attempt: 0 when it may
-// try now. It does not count an attempt; call Fail when the attempt fails.
+// try now. It does not count an attempt; call Fail when the attempt fails
+// (or use Reserve, which checks and counts in one step).
 func (l *Limiter) Wait(k Key, now time.Time) time.Duration {
 	if l == nil {
 		return 0
 	}
-	n := now.UnixNano()
 	s := l.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return l.wait(s, k, now.UnixNano())
+}
+
+// wait is Wait with the shard locked.
+func (l *Limiter) wait(s *shard, k Key, n int64) time.Duration {
 	e := s.m[k]
 	if e == nil {
 		return 0
@@ -148,6 +157,45 @@ func (l *Limiter) Wait(k Key, now time.Time) time.Duration {
 	return 0
 }
 
+// Reserve counts an attempt of k as a failure before it is made, if k may
+// try now: it returns 0 and the attempt is counted (Refund it if it
+// succeeds), or how long k must wait and nothing is counted. Checking and
+// counting are one step under the shard's lock, so however many attempts
+// arrive at once, at most Burst of them are let through back to back.
+func (l *Limiter) Reserve(k Key, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	n := now.UnixNano()
+	s := l.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if wait := l.wait(s, k, n); wait > 0 {
+		return wait
+	}
+	l.fail(s, k, n)
+	return 0
+}
+
+// Refund takes back an attempt Reserve counted that turned out not to be a
+// failure.
+func (l *Limiter) Refund(k Key, now time.Time) {
+	if l == nil {
+		return
+	}
+	n := now.UnixNano()
+	s := l.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[k]
+	if e == nil {
+		return // forgotten meanwhile (evicted or refilled)
+	}
+	if e.tat -= l.interval; e.tat <= n {
+		s.remove(e)
+	}
+}
+
 // Fail records a failed attempt of k.
 func (l *Limiter) Fail(k Key, now time.Time) {
 	if l == nil {
@@ -157,6 +205,11 @@ func (l *Limiter) Fail(k Key, now time.Time) {
 	s := l.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	l.fail(s, k, n)
+}
+
+// fail is Fail with the shard locked.
+func (l *Limiter) fail(s *shard, k Key, n int64) {
 	e := s.m[k]
 	if e == nil {
 		if len(s.m) >= l.perShard {

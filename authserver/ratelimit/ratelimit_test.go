@@ -180,3 +180,48 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d keys, capacity %d", l.Len(), l.Capacity())
 	}
 }
+
+// TestReserveConcurrent: of 1,000 attempts of one key at once, exactly
+// Burst are let through; refunding them lets as many through again, and a
+// refunded key is forgotten.
+func TestReserveConcurrent(t *testing.T) {
+	const burst, n = 10, 1000
+	l := ratelimit.New(ratelimit.Config{Burst: burst, Interval: time.Minute})
+	k := l.Key("alice", "192.0.2.1")
+	var mu sync.Mutex
+	passed := 0
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if l.Reserve(k, t0) == 0 {
+				mu.Lock()
+				passed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if passed != burst {
+		t.Fatalf("%d of %d concurrent attempts let through, want %d", passed, n, burst)
+	}
+	if w := l.Reserve(k, t0); w != time.Minute {
+		t.Errorf("over the burst: wait %v, want 1m", w)
+	}
+	for range burst {
+		l.Refund(k, t0)
+	}
+	if l.Len() != 0 {
+		t.Errorf("%d keys after every attempt was refunded, want 0", l.Len())
+	}
+	for i := range burst {
+		if w := l.Reserve(k, t0); w != 0 {
+			t.Fatalf("attempt %d after the refunds: wait %v", i, w)
+		}
+	}
+	l.Refund(k, t0.Add(time.Hour)) // long after: forgotten, nothing to take back
+	var nilL *ratelimit.Limiter
+	if nilL.Reserve(k, t0) != 0 {
+		t.Error("nil limiter limits")
+	}
+	nilL.Refund(k, t0)
+}

@@ -91,3 +91,29 @@ func (s *sqlStore) ResetFailedLogins(ctx context.Context, accountID string) erro
 	}
 	return nil
 }
+
+func (s *sqlStore) ClearFailedLogins(ctx context.Context, accountID string, failures int) (bool, error) {
+	// One statement: the row goes unless it is locked by other attempts.
+	// Zero rows deleted means either no row (cleared) or a row locked by
+	// others, which only the account's later state could undo: a second
+	// read tells which, and a row locked then is refused either way.
+	now := s.now()
+	n, err := s.b.writer().exec(ctx, `DELETE FROM login_failures
+		WHERE account_id = $1 AND (locked_until <= $2 OR failures = $3)`, accountID, now, int64(failures))
+	if err != nil {
+		return false, dbErr("clear failed logins", err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	var one int
+	err = s.b.writer().queryRow(ctx, `SELECT 1 FROM login_failures
+		WHERE account_id = $1 AND locked_until > $2`, accountID, now).Scan(&one)
+	if isNoRows(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, dbErr("clear failed logins", err)
+	}
+	return false, nil
+}

@@ -442,6 +442,13 @@ type Store interface {
 	// failures are still counted but do not extend the lock. The first
 	// failure after the window or the lock has ended starts a new window.
 	RecordFailedLogin(ctx context.Context, accountID string, p LockoutPolicy) (Lockout, error)
+	// ClearFailedLogins forgets the failed-login state after a login whose
+	// password matched, whose own RecordFailedLogin (made before the
+	// password was compared, as a reservation) returned failures — unless
+	// the account is locked and the count is no longer failures (attempts
+	// counted since have locked it): then it returns false and keeps the
+	// state. True if there is no state. One atomic step on every backend.
+	ClearFailedLogins(ctx context.Context, accountID string, failures int) (bool, error)
 	// GetLockout returns the failed-login state. ErrNotFound if there is none.
 	GetLockout(ctx context.Context, accountID string) (Lockout, error)
 	// ResetFailedLogins forgets the failed-login state (after a successful

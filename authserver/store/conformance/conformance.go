@@ -81,6 +81,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Lockout/Counting", testLockoutCounting},
 		{"Lockout/WindowAndReset", testLockoutWindow},
 		{"Lockout/Concurrent", testLockoutConcurrent},
+		{"Lockout/Clear", testLockoutClear},
 		{"Expiry/DeleteExpired", testDeleteExpired},
 		{"Validation", testValidation},
 	}
@@ -1601,6 +1602,40 @@ func testLockoutConcurrent(t *testing.T, e env) {
 	noErr(t, err, "get")
 	if l.Failures != Concurrency || !l.LockedAt(e.clock.Now()) {
 		t.Errorf("after %d concurrent failures: %+v", Concurrency, l)
+	}
+}
+
+// testLockoutClear: a matching password clears the state its own
+// reservation counted to (also when that reservation locked the account),
+// and after nothing; a lock reached by attempts counted since is kept.
+func testLockoutClear(t *testing.T, e env) {
+	ok, err := e.s.ClearFailedLogins(e.ctx, "alice", 1)
+	if noErr(t, err, "clear without state"); !ok {
+		t.Error("clear without state refused")
+	}
+	fail(t, e, "alice", policy)
+	l := fail(t, e, "alice", policy) // 2: not locked
+	fail(t, e, "alice", policy)      // 3: locks
+	if ok, err = e.s.ClearFailedLogins(e.ctx, "alice", l.Failures); err != nil || ok {
+		t.Fatalf("clear of attempt 2 after attempt 3 locked: %v, %v; want refused", ok, err)
+	}
+	if l, err := e.s.GetLockout(e.ctx, "alice"); err != nil || !l.LockedAt(e.clock.Now()) {
+		t.Fatalf("after a refused clear: %+v, %v; want still locked", l, err)
+	}
+
+	fail(t, e, "bob", policy)
+	fail(t, e, "bob", policy)
+	l = fail(t, e, "bob", policy) // locks with its own reservation
+	if ok, err = e.s.ClearFailedLogins(e.ctx, "bob", l.Failures); err != nil || !ok {
+		t.Fatalf("clear by the attempt that locked: %v, %v; want cleared", ok, err)
+	}
+	_, err = e.s.GetLockout(e.ctx, "bob")
+	wantErr(t, err, store.ErrNotFound, "get after clear")
+
+	l = fail(t, e, "carol", policy)
+	fail(t, e, "carol", policy) // counted since, not locked
+	if ok, err = e.s.ClearFailedLogins(e.ctx, "carol", l.Failures); err != nil || !ok {
+		t.Fatalf("clear while not locked: %v, %v; want cleared", ok, err)
 	}
 }
 
