@@ -19,9 +19,12 @@ package authserver_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -35,11 +38,10 @@ func refreshForm(clientID, refreshToken string) url.Values {
 	return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {clientID}}
 }
 
-// refreshOnce posts a refresh request and returns the status and the
-// refresh token of the answer ("" for none or an error).
-func refreshOnce(t *testing.T, f *fixture, form url.Values) (int, string) {
+// decodeRefresh returns the status and the refresh token of a token
+// endpoint answer ("" for none or an error).
+func decodeRefresh(t *testing.T, resp *http.Response) (int, string) {
 	t.Helper()
-	resp := f.post(authserver.PathToken, form, "", "")
 	defer resp.Body.Close()
 	var body struct {
 		RefreshToken string `json:"refresh_token"`
@@ -69,7 +71,7 @@ func TestPublicClientAlwaysRotates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, next := refreshOnce(t, f, refreshForm("spa", tok.RefreshToken))
+	status, next := decodeRefresh(t, f.post(authserver.PathToken, refreshForm("spa", tok.RefreshToken), "", ""))
 	if status != 200 || next == "" || next == tok.RefreshToken {
 		t.Fatalf("a Public client's refresh under Reuse: %d, refresh_token %q (want a new one)", status, next)
 	}
@@ -77,5 +79,52 @@ func TestPublicClientAlwaysRotates(t *testing.T) {
 	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: next}).Token(); err == nil ||
 		!strings.Contains(err.Error(), "invalid_grant") {
 		t.Errorf("the reuse of the rotated token did not revoke the family: %v", err)
+	}
+}
+
+// TestRefreshReuseGrace: two refreshes of one token at once, within the
+// policy's reuse grace, both get a new refresh token of the family, and the
+// family stays alive; presenting the old token after the grace is reuse and
+// revokes the family. (Grace 0 revokes at once: TestAuthorizationCodeFlow.)
+func TestRefreshReuseGrace(t *testing.T) {
+	f := newFixture(t)
+	f.edit(func(d *snapshot.Document) {
+		if d.Client != nil && d.Client.ID == "pw" {
+			d.Client.Policy.RefreshTokenReuseGraceSeconds = 10
+		}
+	})
+	conf := oauth2.Config{ClientID: "pw", ClientSecret: pwSecret, Endpoint: f.endpoint(oauth2.AuthStyleInHeader)}
+	tok, err := conf.PasswordCredentialsToken(context.Background(), "alice", alicePass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg      sync.WaitGroup
+		status  [2]int
+		fresh   [2]string
+		refresh = func(rt string) *http.Response {
+			return f.post(authserver.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "pw", pwSecret)
+		}
+	)
+	for i := range 2 {
+		wg.Go(func() { status[i], fresh[i] = decodeRefresh(t, refresh(tok.RefreshToken)) })
+	}
+	wg.Wait()
+	if status != [2]int{200, 200} || fresh[0] == "" || fresh[1] == "" || fresh[0] == fresh[1] {
+		t.Fatalf("two refreshes at once within the grace: %v, refresh tokens %q (want two new ones)", status, fresh)
+	}
+	// Both successors work: the family is alive.
+	for i := range fresh {
+		s, next := decodeRefresh(t, refresh(fresh[i]))
+		if s != 200 || next == "" {
+			t.Fatalf("successor %d after refreshes within the grace: %d", i, s)
+		}
+		fresh[i] = next
+	}
+	// The old token once more, after the grace: reuse, the family is revoked.
+	f.clock.Advance(10 * time.Second)
+	expectError(t, refresh(tok.RefreshToken), 400, oautherr.InvalidGrant)
+	for i := range fresh {
+		expectError(t, refresh(fresh[i]), 400, oautherr.InvalidGrant)
 	}
 }

@@ -162,36 +162,9 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 				WHERE f.id = refresh_tokens.family_id AND f.revoked_at <> 0)
 			RETURNING `+refreshCols, now, r.OldHash[:], r.ClientID))
 		if err == nil {
-			if r.Check != nil {
-				presented := old
-				presented.RotatedAt = time.Time{} // as it was before this statement
-				if err := r.Check(presented); err != nil {
-					return err // rolls the rotation back
-				}
-			}
-			next := RefreshToken{
-				Hash:      r.NewHash,
-				FamilyID:  old.FamilyID,
-				ClientID:  old.ClientID,
-				AccountID: old.AccountID,
-				Scopes:    old.Scopes,
-				AuthTime:  old.AuthTime,
-				CreatedAt: fromMicro(now),
-				ExpiresAt: r.NewExpiresAt,
-			}
-			if r.Scopes != nil {
-				next.Scopes = slices.Clone(r.Scopes)
-			}
-			if err := s.insertRefresh(ctx, q, next, now); err != nil {
-				return err
-			}
-			if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
-				WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
-				return dbErr("extend refresh family", err)
-			}
-			next.ExpiresAt = fromMicro(micro(next.ExpiresAt))
-			out = next
-			return nil
+			old.RotatedAt = time.Time{} // as it was before this statement
+			out, err = s.storeSuccessor(ctx, q, old, r, now)
+			return err
 		}
 		if !isNoRows(err) {
 			return dbErr("rotate refresh token", err)
@@ -209,6 +182,13 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 		if result == nil {
 			return fmt.Errorf("store: refresh token changed concurrently: %w", ErrConflict)
 		}
+		if errors.Is(result, ErrAlreadyUsed) && withinReuseGrace(t, revokedAt, now, r.ReuseGrace) {
+			// A concurrent refresh, or a retry after a lost answer: a
+			// sibling successor in the same family, nothing revoked.
+			result = nil
+			out, err = s.storeSuccessor(ctx, q, t, r, now)
+			return err
+		}
 		if errors.Is(result, ErrAlreadyUsed) {
 			// Reuse of a rotated token: the family is compromised.
 			if err := s.revokeFamily(ctx, q, t.FamilyID, now); err != nil {
@@ -222,6 +202,46 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 		return RefreshToken{}, err
 	}
 	return out, result
+}
+
+// withinReuseGrace says whether the rotated token t (its family revoked at
+// revokedAt, 0 if not) may be rotated again at now: less than grace after
+// its rotation, unexpired, in a family that is not revoked.
+func withinReuseGrace(t RefreshToken, revokedAt, now int64, grace time.Duration) bool {
+	return grace > 0 && revokedAt == 0 && micro(t.ExpiresAt) > now && now < micro(t.RotatedAt)+grace.Microseconds()
+}
+
+// storeSuccessor runs r.Check on the presented token old and stores its
+// successor (r.NewHash) in old's family in q's transaction, extending the
+// family's expiry. A Check error rolls the transaction back.
+func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshToken, r Rotation, now int64) (RefreshToken, error) {
+	if r.Check != nil {
+		if err := r.Check(old); err != nil {
+			return RefreshToken{}, err
+		}
+	}
+	next := RefreshToken{
+		Hash:      r.NewHash,
+		FamilyID:  old.FamilyID,
+		ClientID:  old.ClientID,
+		AccountID: old.AccountID,
+		Scopes:    old.Scopes,
+		AuthTime:  old.AuthTime,
+		CreatedAt: fromMicro(now),
+		ExpiresAt: r.NewExpiresAt,
+	}
+	if r.Scopes != nil {
+		next.Scopes = slices.Clone(r.Scopes)
+	}
+	if err := s.insertRefresh(ctx, q, next, now); err != nil {
+		return RefreshToken{}, err
+	}
+	if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
+		WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
+		return RefreshToken{}, dbErr("extend refresh family", err)
+	}
+	next.ExpiresAt = fromMicro(micro(next.ExpiresAt))
+	return next, nil
 }
 
 func (s *sqlStore) revokeFamily(ctx context.Context, q querier, familyID string, now int64) error {

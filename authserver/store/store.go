@@ -188,6 +188,12 @@ type Rotation struct {
 	// an error, nothing is changed, the token stays usable and the error is
 	// returned as is. It must be quick and must not call the store.
 	Check func(old RefreshToken) error
+	// ReuseGrace: a token presented again less than ReuseGrace after its
+	// rotation (unexpired, its family not revoked) is not reuse: it gets
+	// another successor in the same family (two concurrent refreshes, or a
+	// retry after a lost answer), and the first successor stays valid.
+	// After the grace, presenting it is reuse. 0 is strict.
+	ReuseGrace time.Duration
 }
 
 // DeviceStatus is the user's decision on a device authorization.
@@ -357,10 +363,13 @@ type Store interface {
 	// RotateRefreshToken atomically retires r.OldHash and stores its successor
 	// (same family, account and auth time; r.Scopes or the old scopes),
 	// returning the successor. Exactly one of any number of concurrent
-	// rotations of one token succeeds.
+	// rotations of one token retires it; with r.ReuseGrace the others, and
+	// later presentations within the grace, get successors of their own in
+	// the same family (see [Rotation.ReuseGrace]).
 	//
 	// Errors: ErrNotFound (unknown, or another client's token: nothing
-	// changes), ErrAlreadyUsed (the token was rotated before: this is reuse;
+	// changes), ErrAlreadyUsed (the token was rotated before, and not within
+	// r.ReuseGrace: this is reuse;
 	// the store revokes the whole family in the same transaction and returns
 	// the presented token's record), ErrRevoked, ErrExpired, ErrConflict (new
 	// hash exists; nothing changes), or r.Check's error.

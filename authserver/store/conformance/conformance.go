@@ -65,6 +65,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Refresh/Expiry", testRefreshExpiry},
 		{"Refresh/RevokeFamily", testRefreshRevokeFamily},
 		{"Refresh/ConcurrentRotate", testRefreshConcurrent},
+		{"Refresh/ReuseGrace", testRefreshReuseGrace},
+		{"Refresh/ConcurrentRotateWithinGrace", testRefreshConcurrentWithinGrace},
 		{"AccessToken/Revoke", testAccessTokenRevoke},
 		{"Device/CreateGet", testDeviceCreateGet},
 		{"Device/PollFlow", testDevicePollFlow},
@@ -853,6 +855,109 @@ func testRefreshConcurrent(t *testing.T, e env) {
 			wantErr(t, err, store.ErrNotFound, "loser's successor")
 		}
 	}
+}
+
+// testRefreshReuseGrace: within Rotation.ReuseGrace of its rotation a
+// token gets another successor in its family and nothing is revoked; a
+// presentation after the grace is reuse and revokes the family.
+func testRefreshReuseGrace(t *testing.T, e env) {
+	const grace = 10 * time.Second
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	rotate := func(scopes []string) (store.RefreshToken, error) {
+		return e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a", NewHash: hash("refresh"),
+			NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace, Scopes: scopes,
+			Check: func(old store.RefreshToken) error {
+				if len(scopes) > len(old.Scopes) {
+					return errWidened
+				}
+				return nil
+			}})
+	}
+	first, err := rotate(nil)
+	noErr(t, err, "rotate")
+	e.clock.Advance(grace - time.Millisecond)
+	// Another client's presentation is unknown, within the grace too.
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-b", NewHash: hash("refresh"),
+		NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace})
+	wantErr(t, err, store.ErrNotFound, "another client's token within the grace")
+	// Check applies within the grace: its error changes nothing.
+	_, err = rotate([]string{"a", "b", "c", "d"})
+	wantErr(t, err, errWidened, "a failing Check within the grace")
+	second, err := rotate([]string{"openid"})
+	noErr(t, err, "rotate again within the grace")
+	if second.FamilyID != fam || second.Hash == first.Hash || !slices.Equal(second.Scopes, []string{"openid"}) {
+		t.Fatalf("successor within the grace = %+v, want a new token of family %s with scope openid", second, fam)
+	}
+	for _, h := range []store.Hash{first.Hash, second.Hash} {
+		if _, err := e.s.GetRefreshToken(e.ctx, h); err != nil {
+			t.Errorf("a successor after a presentation within the grace: %v", err)
+		}
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || revoked {
+		t.Fatalf("family revoked by a presentation within the grace = %v, %v", revoked, err)
+	}
+	// The grace counts from the token's rotation, not from the last
+	// presentation.
+	e.clock.Advance(time.Millisecond)
+	got, err := rotate(nil)
+	wantErr(t, err, store.ErrAlreadyUsed, "rotate a rotated token after the grace")
+	if got.Hash != rt.Hash || got.FamilyID != fam {
+		t.Errorf("reuse returned %+v, want the presented token's record", got)
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || !revoked {
+		t.Fatalf("family revoked after reuse past the grace = %v, %v", revoked, err)
+	}
+	for _, h := range []store.Hash{first.Hash, second.Hash} {
+		_, err := e.s.GetRefreshToken(e.ctx, h)
+		wantErr(t, err, store.ErrRevoked, "a successor after reuse past the grace")
+	}
+
+	// A family revoked within the grace stays revoked.
+	rt = newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	_, err = rotate(nil)
+	noErr(t, err, "rotate")
+	noErr(t, e.s.RevokeRefreshFamily(e.ctx, rt.FamilyID), "revoke family")
+	_, err = rotate(nil)
+	if err == nil {
+		t.Error("a token of a revoked family was rotated within the grace")
+	}
+}
+
+var errWidened = errors.New("widened")
+
+// testRefreshConcurrentWithinGrace: of concurrent rotations of one token
+// with a reuse grace, every one succeeds with its own successor in the
+// token's family, and the family stays alive.
+func testRefreshConcurrentWithinGrace(t *testing.T, e env) {
+	rt := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	hashes := make([]store.Hash, Concurrency)
+	for i := range hashes {
+		hashes[i] = hash("refresh")
+	}
+	errs := make([]error, Concurrency)
+	res := make([]store.RefreshToken, Concurrency)
+	together(Concurrency, func(i int) {
+		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
+			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: 5 * time.Second})
+	})
+	for i, h := range hashes {
+		if errs[i] != nil {
+			t.Fatalf("rotation %d within the grace: %v", i, errs[i])
+		}
+		got, err := e.s.GetRefreshToken(e.ctx, h)
+		if err != nil || got.FamilyID != rt.FamilyID || res[i].Hash != h {
+			t.Fatalf("successor %d = %+v, %v; want a valid token of family %s", i, got, err, rt.FamilyID)
+		}
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, rt.FamilyID); err != nil || revoked {
+		t.Fatalf("family revoked by concurrent rotations within the grace = %v, %v", revoked, err)
+	}
+	_, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrAlreadyUsed, "the rotated token")
 }
 
 // --- access tokens ---
