@@ -159,12 +159,12 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 		// The interval check and the update of last_poll_at are one
 		// statement: of concurrent polls, only one can see the old value.
 		d, err := scanDevice(q.queryRow(ctx, `UPDATE device_auths
-			SET last_poll_at = $3,
+			SET last_poll_at = $3, last_poll_style = $5,
 				consumed_at = CASE WHEN status = 'approved' THEN $3 ELSE consumed_at END
 			WHERE device_hash = $1 AND client_id = $2 AND expires_at > $3 AND consumed_at = 0
 				AND status IN ('pending', 'approved')
 				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3 + $4)
-			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
+			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds(), p.AuthStyle))
 		if err == nil {
 			out = d
 			if d.Status != DeviceApproved {
@@ -210,14 +210,26 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 		case d.Status == DeviceDenied:
 			out, outcome = d, PollDenied
 			return nil
-		case grace > 0 && now < micro(d.LastPollAt)+grace.Microseconds():
-			out, outcome = d, PollPending
-			return nil
+		}
+		if grace > 0 && p.AuthStyle != "" {
+			// The re-send of the last poll in the other authentication
+			// style, within the grace: pending, once (the grace is used up).
+			n, err := q.exec(ctx, `UPDATE device_auths SET last_poll_style = ''
+				WHERE device_hash = $1 AND last_poll_style <> '' AND last_poll_style <> $2 AND last_poll_at > $3`,
+				deviceHash[:], p.AuthStyle, now-grace.Microseconds())
+			if err != nil {
+				return dbErr("poll device authorization", err)
+			}
+			if n == 1 {
+				out, outcome = d, PollPending
+				return nil
+			}
 		}
 		// Too early: slow down, for this and later polls.
 		d, err = scanDevice(q.queryRow(ctx, s.sql(`UPDATE device_auths
-			SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2)
-			WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second)))
+			SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2),
+				last_poll_style = $4
+			WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second), p.AuthStyle))
 		if err != nil {
 			return dbErr("slow down device authorization", err)
 		}

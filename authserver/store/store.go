@@ -245,13 +245,28 @@ const (
 	PollExpired PollResult = "expired_token"
 )
 
+// Client authentication styles of a poll ([DevicePoll.AuthStyle]).
+const (
+	// AuthStyleHeader: the client ID (and secret) in an HTTP Basic
+	// Authorization header.
+	AuthStyleHeader = "header"
+	// AuthStyleBody: the client ID (and secret) in the form body.
+	AuthStyleBody = "body"
+)
+
 // DevicePoll configures one [Store.PollDeviceAuth].
 type DevicePoll struct {
 	// Grace: a poll that comes before the interval has passed but less than
-	// Grace after the last poll returns PollPending and changes nothing
-	// (clients such as golang.org/x/oauth2 re-send a failed token request at
-	// once). 0 is strict.
+	// Grace after the last poll, in another AuthStyle than the last poll's,
+	// returns PollPending and changes nothing but using the grace up: it is
+	// given once per passing (or slowed down) poll. Clients such as
+	// golang.org/x/oauth2 re-send a failed token request at once in the
+	// other client authentication style. A poll in the same style as the
+	// last one, or without an AuthStyle, is never in the grace. 0 is strict.
 	Grace time.Duration
+	// AuthStyle is how the poll authenticated the client, for Grace:
+	// AuthStyleHeader or AuthStyleBody; "" for unknown (no grace).
+	AuthStyle string
 
 	// Issue, if set, is called with the consumed authorization (the state
 	// after the poll) inside the poll's transaction, only when the poll
@@ -410,8 +425,9 @@ type Store interface {
 	// poll returns PollPending, or PollApproved and marks the authorization
 	// consumed (tokens are issued exactly once). A poll that does not pass
 	// returns PollSlowDown, grows the interval by 5s and counts as the last
-	// poll — unless it came less than p.Grace after the last poll, in which
-	// case it returns PollPending and changes nothing. PollDenied and
+	// poll — unless it came less than p.Grace after the last poll in the
+	// other authentication style, the first such poll since, in which case
+	// it returns PollPending (see [DevicePoll.Grace]). PollDenied and
 	// PollExpired are returned whenever they apply, regardless of the
 	// interval. The returned record is the state after the poll. With
 	// p.Issue set, the first refresh token is created in the same

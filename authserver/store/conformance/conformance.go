@@ -1038,7 +1038,13 @@ func testDeviceCreateGet(t *testing.T, e env) {
 
 func poll(t *testing.T, e env, d store.DeviceAuth, grace time.Duration, want store.PollResult) store.DeviceAuth {
 	t.Helper()
-	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, store.DevicePoll{Grace: grace})
+	return pollAs(t, e, d, store.DevicePoll{Grace: grace}, want)
+}
+
+// pollAs polls d with p and wants the result want.
+func pollAs(t *testing.T, e env, d store.DeviceAuth, p store.DevicePoll, want store.PollResult) store.DeviceAuth {
+	t.Helper()
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, p)
 	if err != nil {
 		t.Fatalf("poll: %v (want %s)", err, want)
 	}
@@ -1115,29 +1121,69 @@ func testDevicePollFlow(t *testing.T, e env) {
 }
 
 func testDevicePollGrace(t *testing.T, e env) {
+	const grace = 2 * time.Second
+	header := store.DevicePoll{Grace: grace, AuthStyle: store.AuthStyleHeader}
+	body := store.DevicePoll{Grace: grace, AuthStyle: store.AuthStyleBody}
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
-	first := poll(t, e, d, 2*time.Second, store.PollPending)
+	first := pollAs(t, e, d, header, store.PollPending)
 
-	// An immediate re-send (e.g. golang.org/x/oauth2's auth-style probe) within
-	// the grace period: pending, nothing changes.
+	// An immediate re-send in the other authentication style (e.g.
+	// golang.org/x/oauth2's auth-style probe) within the grace period:
+	// pending, nothing changes. Even when approved meanwhile, a grace poll
+	// does not consume.
 	e.clock.Advance(500 * time.Millisecond)
-	got := poll(t, e, d, 2*time.Second, store.PollPending)
-	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) {
-		t.Fatalf("grace poll changed state: %+v", got)
-	}
-	// Even when approved meanwhile, a grace poll does not consume.
 	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
 	noErr(t, err, "approve")
-	poll(t, e, d, 2*time.Second, store.PollPending)
-	// After the grace period but before the interval: slow_down.
-	e.clock.Advance(2 * time.Second)
-	got = poll(t, e, d, 2*time.Second, store.PollSlowDown)
+	got := pollAs(t, e, d, body, store.PollPending)
+	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) || !got.ConsumedAt.IsZero() {
+		t.Fatalf("grace poll changed state: %+v", got)
+	}
+	// The grace is given once: another re-send within it is too early.
+	got = pollAs(t, e, d, header, store.PollSlowDown)
 	if got.Interval != store.DefaultDeviceInterval+store.SlowDownStep {
 		t.Fatalf("Interval = %v", got.Interval)
 	}
+	// The re-send of the slowed-down poll in the other style is in the grace.
+	pollAs(t, e, d, body, store.PollPending)
+	// After the grace period but before the interval: slow_down.
+	e.clock.Advance(grace)
+	got = pollAs(t, e, d, body, store.PollSlowDown)
 	e.clock.Advance(got.Interval)
-	poll(t, e, d, 2*time.Second, store.PollApproved)
+	pollAs(t, e, d, header, store.PollApproved)
+
+	// Within the grace, a poll in the same style as the last one, or one
+	// without a style, is polling too fast.
+	for _, second := range []store.DevicePoll{header, {Grace: grace}} {
+		d := newDevice(e, "tv")
+		noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+		pollAs(t, e, d, header, store.PollPending)
+		e.clock.Advance(100 * time.Millisecond)
+		pollAs(t, e, d, second, store.PollSlowDown)
+	}
+	// Two polls at once in the same style: one passes, one slows down; in
+	// the two styles: both pending.
+	for _, tc := range []struct {
+		second store.DevicePoll
+		want   []store.PollResult
+	}{
+		{header, []store.PollResult{store.PollPending, store.PollSlowDown}},
+		{body, []store.PollResult{store.PollPending, store.PollPending}},
+	} {
+		d := newDevice(e, "tv")
+		noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+		res := make([]store.PollResult, 2)
+		errs := make([]error, 2)
+		together(2, func(i int) {
+			_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", []store.DevicePoll{header, tc.second}[i])
+		})
+		noErr(t, errors.Join(errs...), "poll at once")
+		slices.Sort(res)
+		slices.Sort(tc.want)
+		if !slices.Equal(res, tc.want) {
+			t.Errorf("two polls at once, the second in style %q: %v, want %v", tc.second.AuthStyle, res, tc.want)
+		}
+	}
 }
 
 func testDeviceDenyAndErrors(t *testing.T, e env) {
@@ -1281,7 +1327,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	calls := 0
 	p, rt := deviceIssuing(e, &calls)
-	p.Grace = 2 * time.Second
+	p.Grace, p.AuthStyle = 2*time.Second, store.AuthStyleHeader
 	pollIssue := func(want store.PollResult) store.DeviceAuth {
 		t.Helper()
 		got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", p)
@@ -1297,7 +1343,8 @@ func testDeviceIssue(t *testing.T, e env) {
 	authTime := e.clock.Now()
 	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
 	noErr(t, err, "approve")
-	pollIssue(store.PollPending) // within the grace
+	p.AuthStyle = store.AuthStyleBody
+	pollIssue(store.PollPending) // within the grace, in the other style
 	e.clock.Advance(2 * time.Second)
 	slow := pollIssue(store.PollSlowDown)
 	if calls != 0 {
