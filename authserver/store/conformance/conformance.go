@@ -827,7 +827,11 @@ func testRefreshRevokeFamily(t *testing.T, e env) {
 	}
 }
 
-func testRefreshConcurrent(t *testing.T, e env) {
+// rotateAtOnce creates a refresh token and rotates it Concurrency times at
+// once with the reuse grace; it returns the token, the successors' hashes
+// and each rotation's result.
+func rotateAtOnce(t *testing.T, e env, grace time.Duration) (store.RefreshToken, []store.Hash, []store.RefreshToken, []error) {
+	t.Helper()
 	rt := newRefresh(e, store.NewID(), "client-a")
 	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
 	hashes := make([]store.Hash, Concurrency)
@@ -838,8 +842,13 @@ func testRefreshConcurrent(t *testing.T, e env) {
 	res := make([]store.RefreshToken, Concurrency)
 	together(Concurrency, func(i int) {
 		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
-			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour)})
+			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace})
 	})
+	return rt, hashes, res, errs
+}
+
+func testRefreshConcurrent(t *testing.T, e env) {
+	_, hashes, _, errs := rotateAtOnce(t, e, 0)
 	winner := oneWinner(t, "rotation", len(errs), func(i int) bool { return errs[i] == nil }, func(i int) error {
 		if !errors.Is(errs[i], store.ErrAlreadyUsed) {
 			return fmt.Errorf("unexpected error %v", errs[i])
@@ -932,18 +941,7 @@ var errWidened = errors.New("widened")
 // with a reuse grace, every one succeeds with its own successor in the
 // token's family, and the family stays alive.
 func testRefreshConcurrentWithinGrace(t *testing.T, e env) {
-	rt := newRefresh(e, store.NewID(), "client-a")
-	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
-	hashes := make([]store.Hash, Concurrency)
-	for i := range hashes {
-		hashes[i] = hash("refresh")
-	}
-	errs := make([]error, Concurrency)
-	res := make([]store.RefreshToken, Concurrency)
-	together(Concurrency, func(i int) {
-		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
-			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: 5 * time.Second})
-	})
+	rt, hashes, res, errs := rotateAtOnce(t, e, 5*time.Second)
 	for i, h := range hashes {
 		if errs[i] != nil {
 			t.Fatalf("rotation %d within the grace: %v", i, errs[i])
