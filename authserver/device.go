@@ -42,11 +42,13 @@ const userCodeLength = 8
 
 // pollGrace is the grace given to golang.org/x/oauth2's immediate re-send of
 // a failed token request (it probes the client authentication style by
-// sending the request again with the credentials in the body). It must stay
-// below the smallest polling interval (1s): a poll within the grace is
-// answered authorization_pending and changes nothing, so a grace as long as
-// the interval would let a client poll as fast as it likes without ever
-// being told to slow_down.
+// sending the request again with the credentials in the body). Only a poll
+// in the other authentication style than the last one is in the grace, once
+// per poll that passed (store.DevicePoll): a client that polls twice at once
+// in the same style gets slow_down. It must stay below the smallest polling
+// interval (1s): a poll within the grace is answered authorization_pending,
+// so a grace as long as the interval would let a client poll twice as fast
+// as it should without being told to slow_down.
 const pollGrace = 500 * time.Millisecond
 
 // PollLeeway is the store's poll leeway (store.WithPollLeeway) the

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,9 +166,15 @@ func TestDevicePollingErrors(t *testing.T) {
 			userCode := strings.ReplaceAll(d.UserCode, "-", "")
 
 			expectError(t, f.poll(tc.client, d.DeviceCode), tc.pending.status, tc.pending.code)
-			// golang.org/x/oauth2's immediate re-send: pending, not slow_down.
-			f.clock.Advance(50 * time.Millisecond)
-			expectError(t, f.poll(tc.client, d.DeviceCode), tc.pending.status, tc.pending.code)
+			// golang.org/x/oauth2's immediate re-send in the other client
+			// authentication style: pending, not slow_down. (tv-rfc, a
+			// client_secret_post client, cannot authenticate in the other
+			// style: its re-sends never reach the poll.)
+			if tc.client.id == "tv" {
+				f.clock.Advance(50 * time.Millisecond)
+				expectError(t, f.post(authserver.PathToken, url.Values{"grant_type": {authserver.DeviceCodeGrantType},
+					"device_code": {d.DeviceCode}}, "tv", ""), tc.pending.status, tc.pending.code)
+			}
 			// Too early after the grace: slow_down, and the interval grows by 5s.
 			f.clock.Advance(700 * time.Millisecond)
 			expectError(t, f.poll(tc.client, d.DeviceCode), tc.slowDown.status, tc.slowDown.code)
@@ -576,4 +583,43 @@ func TestDeviceTokensAfterCommit(t *testing.T) {
 	}
 	f.clock.Advance(time.Minute)
 	expectError(t, f.poll(tvClient, d.DeviceCode), 400, oautherr.InvalidGrant)
+}
+
+// TestDevicePollGraceOnlyForTheOtherStyle: the poll grace is for
+// golang.org/x/oauth2's re-send in the other client authentication style
+// (Basic header, then client_id in the body). Two polls at once in the same
+// style are polling too fast: one of them gets slow_down. Polls at once in
+// the two styles both get authorization_pending, once: a third poll within
+// the grace gets slow_down.
+func TestDevicePollGraceOnlyForTheOtherStyle(t *testing.T) {
+	f := newFixture(t)
+	inBody := func(d deviceResp) func() *http.Response {
+		return func() *http.Response { return f.poll(tvClient, d.DeviceCode) }
+	}
+	inHeader := func(d deviceResp) func() *http.Response {
+		return func() *http.Response {
+			return f.post(authserver.PathToken, url.Values{"grant_type": {authserver.DeviceCodeGrantType}, "device_code": {d.DeviceCode}}, "tv", "")
+		}
+	}
+	atOnce := func(polls ...func() *http.Response) []string {
+		codes := make([]string, len(polls))
+		var wg sync.WaitGroup
+		for i, p := range polls {
+			wg.Go(func() { codes[i] = errorBody(t, p())["error"] })
+		}
+		wg.Wait()
+		slices.Sort(codes)
+		return codes
+	}
+
+	d := f.startDevice(tvClient, "")
+	if got := atOnce(inBody(d), inBody(d)); !slices.Equal(got, []string{"authorization_pending", "slow_down"}) {
+		t.Errorf("two polls at once in the same style got %v, want one authorization_pending and one slow_down", got)
+	}
+	d = f.startDevice(tvClient, "")
+	if got := atOnce(inBody(d), inHeader(d)); !slices.Equal(got, []string{"authorization_pending", "authorization_pending"}) {
+		t.Errorf("two polls at once in the two styles got %v, want authorization_pending twice", got)
+	}
+	f.clock.Advance(100 * time.Millisecond)
+	expectError(t, inHeader(d)(), 401, oautherr.SlowDown)
 }

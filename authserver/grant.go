@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
@@ -95,6 +96,19 @@ type tokenRequest struct {
 	// each allowed for the client.
 	scopes []string
 	now    time.Time
+	// authStyle is where the client's credentials were, store.AuthStyle*
+	// (the device poll grace is only for a re-send in the other style).
+	authStyle string
+}
+
+// authStyle is the client authentication style of a token request:
+// store.AuthStyleHeader with an Authorization header, else
+// store.AuthStyleBody.
+func authStyle(r *http.Request) string {
+	if len(r.Header.Values("Authorization")) > 0 {
+		return store.AuthStyleHeader
+	}
+	return store.AuthStyleBody
 }
 
 // logger is the part of *slog.Logger the grants use.

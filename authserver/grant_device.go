@@ -61,7 +61,7 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	// from then on, whatever the checks say, and the refresh token is stored
 	// with the consumption (one commit), so tokens are answered only after
 	// the commit that holds the refresh token.
-	poll := store.DevicePoll{Grace: pollGrace, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
+	poll := store.DevicePoll{Grace: pollGrace, AuthStyle: t.authStyle, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
 		return got.issue(t, d.AccountID, d.Scopes, d.AuthTime, family, raw)
 	}}
 	d, res, err := g.devices.PollDeviceAuth(ctx, store.HashToken(code), c.ID, poll)

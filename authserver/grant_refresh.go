@@ -23,7 +23,6 @@ import (
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/scope"
-	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
 	"github.com/authops/authops/authserver/tokens"
 )
@@ -34,10 +33,12 @@ type refreshStore interface {
 	GetRefreshToken(ctx context.Context, hash store.Hash) (store.RefreshToken, error)
 }
 
-// refreshTokenGrant is RFC 6749 §6. With rotation (policy Rotate) every use
-// returns a new refresh token and retires the old one; using a retired one
-// again is reuse and revokes the whole family (RFC 9700 §4.14.2). The scope
-// may only narrow.
+// refreshTokenGrant is RFC 6749 §6. With rotation (policy Rotate, and always
+// for a Public client) every use returns a new refresh token and retires the
+// old one; using a retired one again is reuse and revokes the whole family
+// (RFC 9700 §4.14.2), unless it comes within the policy's reuse grace of the
+// rotation (a concurrent refresh, or a retry after a lost answer): then it
+// gets a new refresh token of the same family. The scope may only narrow.
 type refreshTokenGrant struct {
 	refresh refreshStore
 	tokens  minter
@@ -64,11 +65,11 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 		err    error
 		newRaw string
 	)
-	if c.Policy.RefreshTokenRotation != snapshot.RotationReuse {
+	if c.RotatesRefreshTokens() {
 		newRaw = newSecret()
 		rt, err = g.refresh.RotateRefreshToken(ctx, store.Rotation{OldHash: store.HashToken(raw), ClientID: c.ID,
 			NewHash: store.HashToken(newRaw), NewExpiresAt: t.now.Add(registry.Seconds(c.Policy.RefreshTokenLifetimeSeconds)),
-			Check: check})
+			Check: check, ReuseGrace: registry.Seconds(c.Policy.RefreshTokenReuseGraceSeconds)})
 	} else {
 		rt, err = g.refresh.GetRefreshToken(ctx, store.HashToken(raw))
 		if err == nil && rt.ClientID != c.ID {

@@ -100,7 +100,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if e != nil {
 			return nil, e
 		}
-		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, now: s.clock.Now()})
+		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, now: s.clock.Now(),
+			authStyle: authStyle(r)})
 	}()
 	if e != nil {
 		s.writeError(w, r, e, profile)

@@ -41,6 +41,13 @@ type EffectiveAccess struct {
 	GrantTypesAllowed metav1.Condition
 	// ScopesAllowed is the ScopesAllowed condition.
 	ScopesAllowed metav1.Condition
+	// RefreshTokenRotation is the client's effective rotation: Rotate for a
+	// Public client whatever the policy says (RFC 9700 §4.14.2), else the
+	// policy's.
+	RefreshTokenRotation oauthv1alpha1.RefreshTokenRotation
+	// RefreshTokenRotationAllowed is the RefreshTokenRotationAllowed
+	// condition.
+	RefreshTokenRotationAllowed metav1.Condition
 	// Usable is false when no grant type the client can actually use is
 	// left: none at all, or only refresh_token without a grant that issues
 	// refresh tokens.
@@ -130,7 +137,33 @@ func ComputeAccess(spec oauthv1alpha1.OAuthClientSpec, policyName string, policy
 		a.ScopesAllowed.Message = msg
 		a.Restrictions = append(a.Restrictions, msg)
 	}
+	a.RefreshTokenRotation, a.RefreshTokenRotationAllowed = effectiveRotation(spec, policy.RefreshTokenRotation, by)
+	if a.RefreshTokenRotationAllowed.Status == metav1.ConditionFalse {
+		a.Restrictions = append(a.Restrictions, a.RefreshTokenRotationAllowed.Message)
+	}
 	return a
+}
+
+// effectiveRotation is the client's refresh token rotation under a policy
+// saying rotation (described by "by"), and the RefreshTokenRotationAllowed
+// condition: a Public client's refresh tokens always rotate (RFC 9700
+// §2.2.2, §4.14.2: they are neither sender-constrained here nor protected by
+// a client secret), so Reuse does not apply to it.
+func effectiveRotation(spec oauthv1alpha1.OAuthClientSpec, rotation oauthv1alpha1.RefreshTokenRotation, by string) (oauthv1alpha1.RefreshTokenRotation, metav1.Condition) {
+	cond := metav1.Condition{
+		Type:    oauthv1alpha1.RefreshTokenRotationAllowedCondition,
+		Status:  metav1.ConditionTrue,
+		Reason:  oauthv1alpha1.AllowedReason,
+		Message: fmt.Sprintf("refreshTokenRotation %s of %s applies to the client", rotation, by),
+	}
+	if rotation != oauthv1alpha1.RefreshTokenReuse || clientType(spec) != oauthv1alpha1.ClientTypePublic {
+		return rotation, cond
+	}
+	cond.Status = metav1.ConditionFalse
+	cond.Reason = oauthv1alpha1.PublicClientRotatesReason
+	cond.Message = fmt.Sprintf("refreshTokenRotation Reuse of %s does not apply to a Public client: its refresh tokens rotate "+
+		"(RFC 9700 §4.14.2), every refresh returns a new one and presenting a used one revokes its family", by)
+	return oauthv1alpha1.RefreshTokenRotate, cond
 }
 
 func plural(n int, one, many string) string {
@@ -178,6 +211,9 @@ func CompileClient(in ClientInput) snapshot.Document {
 		Audiences:               slices.Clone(spec.Audiences),
 		Policy:                  in.Policy,
 		GrantTypes:              []string{},
+	}
+	if in.Access.RefreshTokenRotation != "" {
+		c.Policy.RefreshTokenRotation = string(in.Access.RefreshTokenRotation)
 	}
 	if c.Type == string(oauthv1alpha1.ClientTypeConfidential) {
 		c.Secrets = in.Digests

@@ -142,7 +142,7 @@ func TestCompilePolicy(t *testing.T) {
 	want := snapshot.Policy{
 		PKCE: "Required", Consent: "Prompt", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
 		AccessTokenLifetimeSeconds: 3600, RefreshTokenLifetimeSeconds: 720 * 3600, AuthorizationCodeLifetimeSeconds: 60,
-		DeviceCodeLifetimeSeconds: 600, DevicePollIntervalSeconds: 5,
+		DeviceCodeLifetimeSeconds: 600, DevicePollIntervalSeconds: 5, RefreshTokenReuseGraceSeconds: 2,
 		LockoutMaxFailedAttempts: 5, LockoutWindowSeconds: 900, LockoutDurationSeconds: 900,
 	}
 	if p != want {
@@ -155,6 +155,49 @@ func TestCompilePolicy(t *testing.T) {
 	bad.AccessTokenLifetime = &metav1.Duration{Duration: 800 * time.Hour}
 	if _, err := CompilePolicy("bad", bad); err == nil {
 		t.Error("an access token outliving its refresh token must be refused")
+	}
+	bad = BuiltinPolicy()
+	bad.RefreshTokenReuseGrace = &metav1.Duration{Duration: 61 * time.Second}
+	if _, err := CompilePolicy("bad", bad); err == nil {
+		t.Error("a refresh token reuse grace above 60s must be refused")
+	}
+	strict := BuiltinPolicy()
+	strict.RefreshTokenReuseGrace = &metav1.Duration{}
+	if p, err := CompilePolicy("strict", strict); err != nil || p.RefreshTokenReuseGraceSeconds != 0 {
+		t.Errorf("a reuse grace of 0s compiles to %+v, %v", p, err)
+	}
+}
+
+// TestEffectiveRotation: a Public client's refresh tokens rotate whatever
+// the policy says, and the condition says so; otherwise the policy applies.
+func TestEffectiveRotation(t *testing.T) {
+	for _, tc := range []struct {
+		typ        oauthv1alpha1.ClientType
+		policy     oauthv1alpha1.RefreshTokenRotation
+		want       oauthv1alpha1.RefreshTokenRotation
+		status     metav1.ConditionStatus
+		reason     string
+		restricted bool
+	}{
+		{oauthv1alpha1.ClientTypePublic, oauthv1alpha1.RefreshTokenReuse, oauthv1alpha1.RefreshTokenRotate, metav1.ConditionFalse, oauthv1alpha1.PublicClientRotatesReason, true},
+		{oauthv1alpha1.ClientTypePublic, oauthv1alpha1.RefreshTokenRotate, oauthv1alpha1.RefreshTokenRotate, metav1.ConditionTrue, oauthv1alpha1.AllowedReason, false},
+		{oauthv1alpha1.ClientTypeConfidential, oauthv1alpha1.RefreshTokenReuse, oauthv1alpha1.RefreshTokenReuse, metav1.ConditionTrue, oauthv1alpha1.AllowedReason, false},
+		{"", oauthv1alpha1.RefreshTokenReuse, oauthv1alpha1.RefreshTokenReuse, metav1.ConditionTrue, oauthv1alpha1.AllowedReason, false},
+	} {
+		spec := oauthv1alpha1.OAuthClientSpec{Type: tc.typ, GrantTypes: []oauthv1alpha1.GrantType{authCode, refresh}}
+		policy := BuiltinPolicy()
+		policy.RefreshTokenRotation = tc.policy
+		a := ComputeAccess(spec, "p", policy)
+		c := a.RefreshTokenRotationAllowed
+		if a.RefreshTokenRotation != tc.want || c.Type != oauthv1alpha1.RefreshTokenRotationAllowedCondition || c.Status != tc.status ||
+			c.Reason != tc.reason || (len(a.Restrictions) > 0) != tc.restricted {
+			t.Errorf("%q client under %s: rotation %s, condition %+v, restrictions %v", tc.typ, tc.policy, a.RefreshTokenRotation, c, a.Restrictions)
+		}
+		compiled, _ := CompilePolicy("p", policy)
+		doc := CompileClient(ClientInput{Client: &oauthv1alpha1.OAuthClient{Spec: spec}, ClientID: "x", Policy: compiled, Access: a})
+		if doc.Client.Policy.RefreshTokenRotation != string(tc.want) {
+			t.Errorf("%q client under %s compiles to %s", tc.typ, tc.policy, doc.Client.Policy.RefreshTokenRotation)
+		}
 	}
 }
 

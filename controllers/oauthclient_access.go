@@ -54,8 +54,9 @@ func (r *OAuthClientReconciler) reconcileClientID(ctx context.Context, obj *oaut
 // reconcilePolicy resolves the GrantPolicy (grantPolicyRef, else the
 // namespace's "default", else the built-in defaults) and intersects the
 // client's grant types and scopes with it. Sets PolicyResolved,
-// GrantTypesAllowed and ScopesAllowed; Ready=False with PolicyNotFound
-// (waiting for the policy), InvalidSpec or NoUsableGrant (stalled).
+// GrantTypesAllowed, ScopesAllowed and RefreshTokenRotationAllowed;
+// Ready=False with PolicyNotFound (waiting for the policy), InvalidSpec or
+// NoUsableGrant (stalled).
 func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	gen := obj.Generation
 	name := policyLookupName(obj)
@@ -88,7 +89,7 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 	}
 	st.policy = compiled
 	st.access = ComputeAccess(obj.Spec, st.policyName, spec)
-	for _, c := range []metav1.Condition{st.access.GrantTypesAllowed, st.access.ScopesAllowed} {
+	for _, c := range []metav1.Condition{st.access.GrantTypesAllowed, st.access.ScopesAllowed, st.access.RefreshTokenRotationAllowed} {
 		setCondition(&obj.Status.Conditions, gen, c.Type, c.Status, c.Reason, c.Message)
 	}
 	obj.Status.GrantTypes = st.access.GrantTypes

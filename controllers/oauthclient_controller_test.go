@@ -407,6 +407,28 @@ var _ = Describe("OAuthClient", func() {
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal, oauthv1alpha1.ReconciledReason)
 	})
+
+	It("compiles Rotate for a Public client under a Reuse policy and says so", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		Expect(k8s.Create(ctx, &oauthv1alpha1.GrantPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
+			Spec: oauthv1alpha1.GrantPolicySpec{RefreshTokenRotation: oauthv1alpha1.RefreshTokenReuse}})).To(Succeed())
+		public := newClient(ns, "spa", authCode, refresh)
+		public.Spec.Type = oauthv1alpha1.ClientTypePublic
+		confidential := newClient(ns, "web", authCode, refresh)
+		Expect(k8s.Create(ctx, public)).To(Succeed())
+		Expect(k8s.Create(ctx, confidential)).To(Succeed())
+
+		cond := expectCondition(ctx, public, oauthv1alpha1.RefreshTokenRotationAllowedCondition, metav1.ConditionFalse,
+			oauthv1alpha1.PublicClientRotatesReason)
+		Expect(cond.Message).To(ContainSubstring("Reuse"))
+		ready := expectCondition(ctx, public, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(ready.Message).To(ContainSubstring("rotate"))
+		Expect(clientDoc(ctx, public).Policy.RefreshTokenRotation).To(Equal(snapshot.RotationRotate))
+
+		expectCondition(ctx, confidential, oauthv1alpha1.RefreshTokenRotationAllowedCondition, metav1.ConditionTrue,
+			oauthv1alpha1.AllowedReason)
+		Expect(clientDoc(ctx, confidential).Policy.RefreshTokenRotation).To(Equal(snapshot.RotationReuse))
+	})
 })
 
 func withName(p snapshot.Policy, name string) snapshot.Policy {

@@ -47,6 +47,7 @@ func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
 		AuthorizationCodeLifetime: d(time.Minute),
 		DeviceCodeLifetime:        d(10 * time.Minute),
 		RefreshTokenRotation:      oauthv1alpha1.RefreshTokenRotate,
+		RefreshTokenReuseGrace:    d(2 * time.Second),
 		DevicePollInterval:        d(5 * time.Second),
 		Lockout: &oauthv1alpha1.LockoutSpec{
 			MaxFailedAttempts: 5,
@@ -77,6 +78,7 @@ func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicyS
 		{&spec.AuthorizationCodeLifetime, &def.AuthorizationCodeLifetime},
 		{&spec.DeviceCodeLifetime, &def.DeviceCodeLifetime},
 		{&spec.DevicePollInterval, &def.DevicePollInterval},
+		{&spec.RefreshTokenReuseGrace, &def.RefreshTokenReuseGrace},
 	}
 	for _, d := range durations {
 		if *d.v == nil {
@@ -129,9 +131,13 @@ func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Po
 		AuthorizationCodeLifetimeSeconds: seconds("authorizationCodeLifetime", spec.AuthorizationCodeLifetime),
 		DeviceCodeLifetimeSeconds:        seconds("deviceCodeLifetime", spec.DeviceCodeLifetime),
 		DevicePollIntervalSeconds:        seconds("devicePollInterval", spec.DevicePollInterval),
+		RefreshTokenReuseGraceSeconds:    int64(spec.RefreshTokenReuseGrace.Duration / time.Second),
 		LockoutMaxFailedAttempts:         spec.Lockout.MaxFailedAttempts,
 		LockoutWindowSeconds:             seconds("lockout.window", spec.Lockout.Window),
 		LockoutDurationSeconds:           seconds("lockout.duration", spec.Lockout.Duration),
+	}
+	if g := p.RefreshTokenReuseGraceSeconds; g < 0 || g > snapshot.MaxRefreshTokenReuseGraceSeconds {
+		problems = append(problems, fmt.Sprintf("refreshTokenReuseGrace must be between 0s and %ds", snapshot.MaxRefreshTokenReuseGraceSeconds))
 	}
 	if p.AccessTokenLifetimeSeconds > p.RefreshTokenLifetimeSeconds {
 		problems = append(problems, "accessTokenLifetime must not be longer than refreshTokenLifetime")

@@ -42,6 +42,11 @@ const (
 	// ScopesAllowedCondition (OAuthClient) is False when the policy removes
 	// some of the client's scopes; requests for them get invalid_scope.
 	ScopesAllowedCondition = "ScopesAllowed"
+	// RefreshTokenRotationAllowedCondition (OAuthClient) is False when the
+	// policy's refreshTokenRotation does not apply to the client: a Public
+	// client's refresh tokens always rotate (RFC 9700 §4.14.2), whatever the
+	// policy says.
+	RefreshTokenRotationAllowedCondition = "RefreshTokenRotationAllowed"
 	// ClientIDAvailableCondition (OAuthClient) is False when another, older
 	// OAuthClient in another namespace already uses the same clientID.
 	ClientIDAvailableCondition = "ClientIDAvailable"
@@ -102,7 +107,8 @@ const (
 	// PolicyNotFoundReason: the GrantPolicy named in grantPolicyRef does not exist.
 	PolicyNotFoundReason = "PolicyNotFound"
 
-	// AllowedReason: every grant type (or scope) of the client is allowed.
+	// AllowedReason: every grant type (or scope) of the client is allowed,
+	// or the policy's refreshTokenRotation applies to it.
 	AllowedReason = "Allowed"
 	// UnauthorizedClientReason: the policy removes at least one grant type;
 	// token requests with it get unauthorized_client.
@@ -110,6 +116,9 @@ const (
 	// InvalidScopeReason: the policy removes at least one scope; requests for
 	// it get invalid_scope.
 	InvalidScopeReason = "InvalidScope"
+	// PublicClientRotatesReason (RefreshTokenRotationAllowed=False): the
+	// policy says Reuse, but the client is Public: its refresh tokens rotate.
+	PublicClientRotatesReason = "PublicClientRotates"
 	// NoUsableGrantReason: the policy leaves the client no grant type at all.
 	NoUsableGrantReason = "NoUsableGrant"
 

@@ -186,6 +186,20 @@ type GrantPolicySpec struct {
 	// +kubebuilder:default=Rotate
 	RefreshTokenRotation RefreshTokenRotation `json:"refreshTokenRotation,omitempty"`
 
+	// refreshTokenReuseGrace is how long after a refresh token was rotated
+	// presenting it again still works: it gets a new refresh token of the
+	// same family instead of revoking the family (two concurrent refreshes,
+	// or a retry after a lost answer). After the grace a presentation is
+	// reuse and revokes the family. Whole seconds between 0s (strict) and
+	// 60s; the default is 2s. It applies under rotation only (Rotate, and
+	// Public clients always).
+	// +optional
+	// +kubebuilder:default="2s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('60s')",message="refreshTokenReuseGrace must be a duration (such as 0s, 2s or 30s) between 0s and 60s"
+	RefreshTokenReuseGrace *metav1.Duration `json:"refreshTokenReuseGrace,omitempty"`
+
 	// devicePollInterval is the minimum interval between device token polls
 	// (RFC 8628 §3.5). Between 1s and 60s; the default is 5s.
 	// +optional

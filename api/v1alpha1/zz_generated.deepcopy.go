@@ -249,6 +249,11 @@ func (in *GrantPolicySpec) DeepCopyInto(out *GrantPolicySpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.RefreshTokenReuseGrace != nil {
+		in, out := &in.RefreshTokenReuseGrace, &out.RefreshTokenReuseGrace
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.DevicePollInterval != nil {
 		in, out := &in.DevicePollInterval, &out.DevicePollInterval
 		*out = new(v1.Duration)

@@ -95,6 +95,15 @@ func (c *Client) SecretDigests(now time.Time) [][]byte {
 // PKCERequired reports whether authorization requests need a code challenge.
 func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
 
+// RotatesRefreshTokens reports whether every refresh returns a new refresh
+// token and retires the old one: under policy Rotate, and for a Public
+// client whatever its policy says (RFC 9700 §2.2.2, §4.14.2). The controller
+// compiles Rotate for Public clients; this holds even for a snapshot that
+// does not.
+func (c *Client) RotatesRefreshTokens() bool {
+	return c.Public() || c.Policy.RefreshTokenRotation != snapshot.RotationReuse
+}
+
 // Seconds converts a policy value in seconds to a Duration.
 func Seconds(s int64) time.Duration { return time.Duration(s) * time.Second }
 

@@ -146,6 +146,9 @@ func (p *Policy) validate() error {
 			errs = append(errs, fmt.Errorf("policy.%s: %w", name, errNotPositive))
 		}
 	}
+	if g := p.RefreshTokenReuseGraceSeconds; g < 0 || g > MaxRefreshTokenReuseGraceSeconds {
+		errs = append(errs, fmt.Errorf("policy.refreshTokenReuseGraceSeconds must be between 0 and %d", MaxRefreshTokenReuseGraceSeconds))
+	}
 	return errors.Join(errs...)
 }
 

@@ -126,6 +126,10 @@ type SecretDigest struct {
 	NotAfter *time.Time `json:"notAfter,omitempty"`
 }
 
+// MaxRefreshTokenReuseGraceSeconds bounds
+// [Policy.RefreshTokenReuseGraceSeconds] (the GrantPolicy CRD says 60s too).
+const MaxRefreshTokenReuseGraceSeconds = 60
+
 // Policy is a resolved GrantPolicy (or the built-in defaults).
 type Policy struct {
 	// Name is the GrantPolicy's name, empty for the built-in defaults.
@@ -144,6 +148,11 @@ type Policy struct {
 	AuthorizationCodeLifetimeSeconds int64 `json:"authorizationCodeLifetimeSeconds"`
 	DeviceCodeLifetimeSeconds        int64 `json:"deviceCodeLifetimeSeconds"`
 	DevicePollIntervalSeconds        int64 `json:"devicePollIntervalSeconds"`
+	// RefreshTokenReuseGraceSeconds: a rotated refresh token presented again
+	// less than this long after its rotation gets another successor in its
+	// family instead of revoking it. 0 (or absent) is strict; at most
+	// MaxRefreshTokenReuseGraceSeconds.
+	RefreshTokenReuseGraceSeconds int64 `json:"refreshTokenReuseGraceSeconds,omitempty"`
 	// Lockout of Accounts after failed logins through this client.
 	LockoutMaxFailedAttempts int32 `json:"lockoutMaxFailedAttempts"`
 	LockoutWindowSeconds     int64 `json:"lockoutWindowSeconds"`

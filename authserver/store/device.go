@@ -154,12 +154,12 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 		// The interval check and the update of last_poll_at are one
 		// statement: of concurrent polls, only one can see the old value.
 		d, err := scanDevice(q.queryRow(ctx, `UPDATE device_auths
-			SET last_poll_at = $3,
+			SET last_poll_at = $3, last_poll_style = $5,
 				consumed_at = CASE WHEN status = 'approved' THEN $3 ELSE consumed_at END
 			WHERE device_hash = $1 AND client_id = $2 AND expires_at > $3 AND consumed_at = 0
 				AND status IN ('pending', 'approved')
 				AND (last_poll_at = 0 OR last_poll_at + interval_seconds * 1000000 <= $3 + $4)
-			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds()))
+			RETURNING `+deviceCols, deviceHash[:], clientID, now, s.pollLeeway.Microseconds(), p.AuthStyle))
 		if err == nil {
 			out.auth = d
 			if d.Status != DeviceApproved {
@@ -173,7 +173,7 @@ func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID
 		if !isNoRows(err) {
 			return dbErr("poll device authorization", err)
 		}
-		out, err = s.refusedPoll(ctx, q, deviceHash, clientID, p.Grace, now)
+		out, err = s.refusedPoll(ctx, q, deviceHash, clientID, p, now)
 		return err
 	})
 	if err != nil {
@@ -215,9 +215,10 @@ func (s *sqlStore) issueOnPoll(ctx context.Context, q querier, d DeviceAuth, cli
 
 // refusedPoll tells why a poll of the device authorization deviceHash by
 // clientID did not pass the conditional UPDATE of PollDeviceAuth: not
-// found, already used, expired, denied, within grace of the last poll
-// (pending), or too early (slow down, for this and later polls).
-func (s *sqlStore) refusedPoll(ctx context.Context, q querier, deviceHash Hash, clientID string, grace time.Duration, now int64) (devicePoll, error) {
+// found, already used, expired, denied, the re-send of the last poll in the
+// other authentication style within the grace (pending, once), or too early
+// (slow down, for this and later polls).
+func (s *sqlStore) refusedPoll(ctx context.Context, q querier, deviceHash Hash, clientID string, p DevicePoll, now int64) (devicePoll, error) {
 	d, err := scanDevice(q.queryRow(ctx, `SELECT `+deviceCols+` FROM device_auths WHERE device_hash = $1`, deviceHash[:]))
 	switch {
 	case isNoRows(err) || (err == nil && d.ClientID != clientID):
@@ -230,13 +231,25 @@ func (s *sqlStore) refusedPoll(ctx context.Context, q querier, deviceHash Hash, 
 		return devicePoll{auth: d, outcome: PollExpired}, nil
 	case d.Status == DeviceDenied:
 		return devicePoll{auth: d, outcome: PollDenied}, nil
-	case grace > 0 && now < micro(d.LastPollAt)+grace.Microseconds():
-		return devicePoll{auth: d, outcome: PollPending}, nil
+	}
+	if p.Grace > 0 && p.AuthStyle != "" {
+		// The re-send of the last poll in the other authentication
+		// style, within the grace: pending, once (the grace is used up).
+		n, err := q.exec(ctx, `UPDATE device_auths SET last_poll_style = ''
+			WHERE device_hash = $1 AND last_poll_style <> '' AND last_poll_style <> $2 AND last_poll_at > $3`,
+			deviceHash[:], p.AuthStyle, now-p.Grace.Microseconds())
+		if err != nil {
+			return devicePoll{}, dbErr("poll device authorization", err)
+		}
+		if n == 1 {
+			return devicePoll{auth: d, outcome: PollPending}, nil
+		}
 	}
 	// Too early: slow down, for this and later polls.
 	d, err = scanDevice(q.queryRow(ctx, s.sql(`UPDATE device_auths
-		SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2)
-		WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second)))
+		SET interval_seconds = interval_seconds + $3, last_poll_at = GREATEST(last_poll_at, $2),
+			last_poll_style = $4
+		WHERE device_hash = $1 RETURNING `+deviceCols), deviceHash[:], now, int64(SlowDownStep/time.Second), p.AuthStyle))
 	if err != nil {
 		return devicePoll{}, dbErr("slow down device authorization", err)
 	}

@@ -162,7 +162,8 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 				WHERE f.id = refresh_tokens.family_id AND f.revoked_at <> 0)
 			RETURNING `+refreshCols, now, r.OldHash[:], r.ClientID))
 		if err == nil {
-			out, err = s.rotated(ctx, q, r, old, now)
+			old.RotatedAt = time.Time{} // as it was before this statement
+			out, err = s.storeSuccessor(ctx, q, old, r, now)
 			return err
 		}
 		if !isNoRows(err) {
@@ -177,15 +178,20 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 	return out, result
 }
 
-// rotated finishes a rotation whose conditional UPDATE marked old rotated:
-// it runs r.Check on the token as presented, stores the next token of the
-// family and extends the family. An error rolls the rotation back.
-func (s *sqlStore) rotated(ctx context.Context, q querier, r Rotation, old RefreshToken, now int64) (RefreshToken, error) {
+// withinReuseGrace says whether the rotated token t (its family revoked at
+// revokedAt, 0 if not) may be rotated again at now: less than grace after
+// its rotation, unexpired, in a family that is not revoked.
+func withinReuseGrace(t RefreshToken, revokedAt, now int64, grace time.Duration) bool {
+	return grace > 0 && revokedAt == 0 && micro(t.ExpiresAt) > now && now < micro(t.RotatedAt)+grace.Microseconds()
+}
+
+// storeSuccessor runs r.Check on the presented token old and stores its
+// successor (r.NewHash) in old's family in q's transaction, extending the
+// family's expiry. A Check error rolls the transaction back.
+func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshToken, r Rotation, now int64) (RefreshToken, error) {
 	if r.Check != nil {
-		presented := old
-		presented.RotatedAt = time.Time{} // as it was before this statement
-		if err := r.Check(presented); err != nil {
-			return RefreshToken{}, err // rolls the rotation back
+		if err := r.Check(old); err != nil {
+			return RefreshToken{}, err
 		}
 	}
 	next := RefreshToken{
@@ -216,8 +222,9 @@ func (s *sqlStore) rotated(ctx context.Context, q querier, r Rotation, old Refre
 // refusedRotation tells why the old token of r did not pass the
 // conditional UPDATE of RotateRefreshToken: refused is the answer (not
 // found, rotated, revoked, expired), with the token when it exists; the
-// reuse of a rotated token also revokes its family. err fails the
-// transaction.
+// reuse of a rotated token within r.ReuseGrace of its rotation gets a
+// sibling successor instead (refused nil), outside it revokes the family.
+// err fails the transaction.
 func (s *sqlStore) refusedRotation(ctx context.Context, q querier, r Rotation, now int64) (t RefreshToken, refused, err error) {
 	var revokedAt int64
 	t, err = scanRefresh(q.queryRow(ctx, refreshWithFamilySelect, r.OldHash[:]), &revokedAt)
@@ -230,6 +237,12 @@ func (s *sqlStore) refusedRotation(ctx context.Context, q querier, r Rotation, n
 	refused = classifyRefresh(t, revokedAt, now)
 	if refused == nil {
 		return RefreshToken{}, nil, fmt.Errorf("store: refresh token changed concurrently: %w", ErrConflict)
+	}
+	if errors.Is(refused, ErrAlreadyUsed) && withinReuseGrace(t, revokedAt, now, r.ReuseGrace) {
+		// A concurrent refresh, or a retry after a lost answer: a
+		// sibling successor in the same family, nothing revoked.
+		t, err = s.storeSuccessor(ctx, q, t, r, now)
+		return t, nil, err
 	}
 	if errors.Is(refused, ErrAlreadyUsed) {
 		// Reuse of a rotated token: the family is compromised.

@@ -192,6 +192,12 @@ type Rotation struct {
 	// an error, nothing is changed, the token stays usable and the error is
 	// returned as is. It must be quick and must not call the store.
 	Check func(old RefreshToken) error
+	// ReuseGrace: a token presented again less than ReuseGrace after its
+	// rotation (unexpired, its family not revoked) is not reuse: it gets
+	// another successor in the same family (two concurrent refreshes, or a
+	// retry after a lost answer), and the first successor stays valid.
+	// After the grace, presenting it is reuse. 0 is strict.
+	ReuseGrace time.Duration
 }
 
 // DeviceStatus is the user's decision on a device authorization.
@@ -243,13 +249,28 @@ const (
 	PollExpired PollResult = "expired_token"
 )
 
+// Client authentication styles of a poll ([DevicePoll.AuthStyle]).
+const (
+	// AuthStyleHeader: the client ID (and secret) in an HTTP Basic
+	// Authorization header.
+	AuthStyleHeader = "header"
+	// AuthStyleBody: the client ID (and secret) in the form body.
+	AuthStyleBody = "body"
+)
+
 // DevicePoll configures one [Store.PollDeviceAuth].
 type DevicePoll struct {
 	// Grace: a poll that comes before the interval has passed but less than
-	// Grace after the last poll returns PollPending and changes nothing
-	// (clients such as golang.org/x/oauth2 re-send a failed token request at
-	// once). 0 is strict.
+	// Grace after the last poll, in another AuthStyle than the last poll's,
+	// returns PollPending and changes nothing but using the grace up: it is
+	// given once per passing (or slowed down) poll. Clients such as
+	// golang.org/x/oauth2 re-send a failed token request at once in the
+	// other client authentication style. A poll in the same style as the
+	// last one, or without an AuthStyle, is never in the grace. 0 is strict.
 	Grace time.Duration
+	// AuthStyle is how the poll authenticated the client, for Grace:
+	// AuthStyleHeader or AuthStyleBody; "" for unknown (no grace).
+	AuthStyle string
 
 	// Issue, if set, is called with the consumed authorization (the state
 	// after the poll) inside the poll's transaction, only when the poll
@@ -365,10 +386,13 @@ type Store interface {
 	// RotateRefreshToken atomically retires r.OldHash and stores its successor
 	// (same family, account and auth time; r.Scopes or the old scopes),
 	// returning the successor. Exactly one of any number of concurrent
-	// rotations of one token succeeds.
+	// rotations of one token retires it; with r.ReuseGrace the others, and
+	// later presentations within the grace, get successors of their own in
+	// the same family (see [Rotation.ReuseGrace]).
 	//
 	// Errors: ErrNotFound (unknown, or another client's token: nothing
-	// changes), ErrAlreadyUsed (the token was rotated before: this is reuse;
+	// changes), ErrAlreadyUsed (the token was rotated before, and not within
+	// r.ReuseGrace: this is reuse;
 	// the store revokes the whole family in the same transaction and returns
 	// the presented token's record), ErrRevoked, ErrExpired, ErrConflict (new
 	// hash exists; nothing changes), or r.Check's error.
@@ -409,8 +433,9 @@ type Store interface {
 	// poll returns PollPending, or PollApproved and marks the authorization
 	// consumed (tokens are issued exactly once). A poll that does not pass
 	// returns PollSlowDown, grows the interval by 5s and counts as the last
-	// poll — unless it came less than p.Grace after the last poll, in which
-	// case it returns PollPending and changes nothing. PollDenied and
+	// poll — unless it came less than p.Grace after the last poll in the
+	// other authentication style, the first such poll since, in which case
+	// it returns PollPending (see [DevicePoll.Grace]). PollDenied and
 	// PollExpired are returned whenever they apply, regardless of the
 	// interval. The returned record is the state after the poll. With
 	// p.Issue set, the first refresh token is created in the same

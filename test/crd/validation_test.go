@@ -240,6 +240,8 @@ var _ = Describe("GrantPolicy validation at apply time", func() {
 		Entry("an authorization code lifetime below 10s", "authorizationCodeLifetime: 1s", "authorizationCodeLifetime must be a duration (such as 90s, 15m or 1h30m) between 10s and 10m"),
 		Entry("an authorization code lifetime above 10m", "authorizationCodeLifetime: 11m", "authorizationCodeLifetime must be a duration (such as 90s, 15m or 1h30m) between 10s and 10m"),
 		Entry("a device code lifetime above 30m", "deviceCodeLifetime: 1h", "deviceCodeLifetime must be a duration (such as 90s, 15m or 1h30m) between 1m and 30m"),
+		Entry("a refresh token reuse grace above 60s", "refreshTokenReuseGrace: 61s", "refreshTokenReuseGrace must be a duration (such as 0s, 2s or 30s) between 0s and 60s"),
+		Entry("a negative refresh token reuse grace", "refreshTokenReuseGrace: -1s", "refreshTokenReuseGrace must be a duration (such as 0s, 2s or 30s) between 0s and 60s"),
 		Entry("a device poll interval of 0s", "devicePollInterval: 0s", "devicePollInterval must be a duration (such as 90s, 15m or 1h30m) between 1s and 60s"),
 		Entry("a lockout window above 24h", "lockout: {window: 48h}", "lockout.window must be a duration (such as 90s, 15m or 1h30m) between 1m and 24h"),
 		Entry("a lockout duration below 1m", "lockout: {duration: 10s}", "lockout.duration must be a duration (such as 90s, 15m or 1h30m) between 1m and 24h"),
@@ -263,6 +265,7 @@ var _ = Describe("GrantPolicy validation at apply time", func() {
 		Expect(spec).To(HaveKeyWithValue("errorProfile", "Extended"))
 		Expect(spec).To(HaveKeyWithValue("accessTokenLifetime", "1h"))
 		Expect(spec).To(HaveKeyWithValue("refreshTokenRotation", "Rotate"))
+		Expect(spec).To(HaveKeyWithValue("refreshTokenReuseGrace", "2s"))
 		Expect(spec["allowedGrantTypes"]).NotTo(ContainElement("password"))
 		Expect(spec["lockout"]).To(HaveKeyWithValue("maxFailedAttempts", BeNumerically("==", 5)))
 	})

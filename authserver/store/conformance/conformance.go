@@ -65,6 +65,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Refresh/Expiry", testRefreshExpiry},
 		{"Refresh/RevokeFamily", testRefreshRevokeFamily},
 		{"Refresh/ConcurrentRotate", testRefreshConcurrent},
+		{"Refresh/ReuseGrace", testRefreshReuseGrace},
+		{"Refresh/ConcurrentRotateWithinGrace", testRefreshConcurrentWithinGrace},
 		{"AccessToken/Revoke", testAccessTokenRevoke},
 		{"Device/CreateGet", testDeviceCreateGet},
 		{"Device/PollFlow", testDevicePollFlow},
@@ -831,7 +833,11 @@ func testRefreshRevokeFamily(t *testing.T, e env) {
 	}
 }
 
-func testRefreshConcurrent(t *testing.T, e env) {
+// rotateAtOnce creates a refresh token and rotates it Concurrency times at
+// once with the reuse grace; it returns the token, the successors' hashes
+// and each rotation's result.
+func rotateAtOnce(t *testing.T, e env, grace time.Duration) (store.RefreshToken, []store.Hash, []store.RefreshToken, []error) {
+	t.Helper()
 	rt := newRefresh(e, store.NewID(), "client-a")
 	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
 	hashes := make([]store.Hash, Concurrency)
@@ -842,8 +848,13 @@ func testRefreshConcurrent(t *testing.T, e env) {
 	res := make([]store.RefreshToken, Concurrency)
 	together(Concurrency, func(i int) {
 		res[i], errs[i] = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a",
-			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour)})
+			NewHash: hashes[i], NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace})
 	})
+	return rt, hashes, res, errs
+}
+
+func testRefreshConcurrent(t *testing.T, e env) {
+	_, hashes, _, errs := rotateAtOnce(t, e, 0)
 	winner := oneWinner(t, "rotation", len(errs), func(i int) bool { return errs[i] == nil }, func(i int) error {
 		if !errors.Is(errs[i], store.ErrAlreadyUsed) {
 			return fmt.Errorf("unexpected error %v", errs[i])
@@ -859,6 +870,98 @@ func testRefreshConcurrent(t *testing.T, e env) {
 			wantErr(t, err, store.ErrNotFound, "loser's successor")
 		}
 	}
+}
+
+// testRefreshReuseGrace: within Rotation.ReuseGrace of its rotation a
+// token gets another successor in its family and nothing is revoked; a
+// presentation after the grace is reuse and revokes the family.
+func testRefreshReuseGrace(t *testing.T, e env) {
+	const grace = 10 * time.Second
+	fam := store.NewID()
+	rt := newRefresh(e, fam, "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	rotate := func(scopes []string) (store.RefreshToken, error) {
+		return e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a", NewHash: hash("refresh"),
+			NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace, Scopes: scopes,
+			Check: func(old store.RefreshToken) error {
+				if len(scopes) > len(old.Scopes) {
+					return errWidened
+				}
+				return nil
+			}})
+	}
+	first, err := rotate(nil)
+	noErr(t, err, "rotate")
+	e.clock.Advance(grace - time.Millisecond)
+	// Another client's presentation is unknown, within the grace too.
+	_, err = e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-b", NewHash: hash("refresh"),
+		NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: grace})
+	wantErr(t, err, store.ErrNotFound, "another client's token within the grace")
+	// Check applies within the grace: its error changes nothing.
+	_, err = rotate([]string{"a", "b", "c", "d"})
+	wantErr(t, err, errWidened, "a failing Check within the grace")
+	second, err := rotate([]string{"openid"})
+	noErr(t, err, "rotate again within the grace")
+	if second.FamilyID != fam || second.Hash == first.Hash || !slices.Equal(second.Scopes, []string{"openid"}) {
+		t.Fatalf("successor within the grace = %+v, want a new token of family %s with scope openid", second, fam)
+	}
+	for _, h := range []store.Hash{first.Hash, second.Hash} {
+		if _, err := e.s.GetRefreshToken(e.ctx, h); err != nil {
+			t.Errorf("a successor after a presentation within the grace: %v", err)
+		}
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || revoked {
+		t.Fatalf("family revoked by a presentation within the grace = %v, %v", revoked, err)
+	}
+	// The grace counts from the token's rotation, not from the last
+	// presentation.
+	e.clock.Advance(time.Millisecond)
+	got, err := rotate(nil)
+	wantErr(t, err, store.ErrAlreadyUsed, "rotate a rotated token after the grace")
+	if got.Hash != rt.Hash || got.FamilyID != fam {
+		t.Errorf("reuse returned %+v, want the presented token's record", got)
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, fam); err != nil || !revoked {
+		t.Fatalf("family revoked after reuse past the grace = %v, %v", revoked, err)
+	}
+	for _, h := range []store.Hash{first.Hash, second.Hash} {
+		_, err := e.s.GetRefreshToken(e.ctx, h)
+		wantErr(t, err, store.ErrRevoked, "a successor after reuse past the grace")
+	}
+
+	// A family revoked within the grace stays revoked.
+	rt = newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	_, err = rotate(nil)
+	noErr(t, err, "rotate")
+	noErr(t, e.s.RevokeRefreshFamily(e.ctx, rt.FamilyID), "revoke family")
+	_, err = rotate(nil)
+	if err == nil {
+		t.Error("a token of a revoked family was rotated within the grace")
+	}
+}
+
+var errWidened = errors.New("widened")
+
+// testRefreshConcurrentWithinGrace: of concurrent rotations of one token
+// with a reuse grace, every one succeeds with its own successor in the
+// token's family, and the family stays alive.
+func testRefreshConcurrentWithinGrace(t *testing.T, e env) {
+	rt, hashes, res, errs := rotateAtOnce(t, e, 5*time.Second)
+	for i, h := range hashes {
+		if errs[i] != nil {
+			t.Fatalf("rotation %d within the grace: %v", i, errs[i])
+		}
+		got, err := e.s.GetRefreshToken(e.ctx, h)
+		if err != nil || got.FamilyID != rt.FamilyID || res[i].Hash != h {
+			t.Fatalf("successor %d = %+v, %v; want a valid token of family %s", i, got, err, rt.FamilyID)
+		}
+	}
+	if revoked, err := e.s.IsFamilyRevoked(e.ctx, rt.FamilyID); err != nil || revoked {
+		t.Fatalf("family revoked by concurrent rotations within the grace = %v, %v", revoked, err)
+	}
+	_, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	wantErr(t, err, store.ErrAlreadyUsed, "the rotated token")
 }
 
 // --- access tokens ---
@@ -939,7 +1042,13 @@ func testDeviceCreateGet(t *testing.T, e env) {
 
 func poll(t *testing.T, e env, d store.DeviceAuth, grace time.Duration, want store.PollResult) store.DeviceAuth {
 	t.Helper()
-	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, store.DevicePoll{Grace: grace})
+	return pollAs(t, e, d, store.DevicePoll{Grace: grace}, want)
+}
+
+// pollAs polls d with p and wants the result want.
+func pollAs(t *testing.T, e env, d store.DeviceAuth, p store.DevicePoll, want store.PollResult) store.DeviceAuth {
+	t.Helper()
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, d.ClientID, p)
 	if err != nil {
 		t.Fatalf("poll: %v (want %s)", err, want)
 	}
@@ -1016,29 +1125,69 @@ func testDevicePollFlow(t *testing.T, e env) {
 }
 
 func testDevicePollGrace(t *testing.T, e env) {
+	const grace = 2 * time.Second
+	header := store.DevicePoll{Grace: grace, AuthStyle: store.AuthStyleHeader}
+	body := store.DevicePoll{Grace: grace, AuthStyle: store.AuthStyleBody}
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
-	first := poll(t, e, d, 2*time.Second, store.PollPending)
+	first := pollAs(t, e, d, header, store.PollPending)
 
-	// An immediate re-send (e.g. golang.org/x/oauth2's auth-style probe) within
-	// the grace period: pending, nothing changes.
+	// An immediate re-send in the other authentication style (e.g.
+	// golang.org/x/oauth2's auth-style probe) within the grace period:
+	// pending, nothing changes. Even when approved meanwhile, a grace poll
+	// does not consume.
 	e.clock.Advance(500 * time.Millisecond)
-	got := poll(t, e, d, 2*time.Second, store.PollPending)
-	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) {
-		t.Fatalf("grace poll changed state: %+v", got)
-	}
-	// Even when approved meanwhile, a grace poll does not consume.
 	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
 	noErr(t, err, "approve")
-	poll(t, e, d, 2*time.Second, store.PollPending)
-	// After the grace period but before the interval: slow_down.
-	e.clock.Advance(2 * time.Second)
-	got = poll(t, e, d, 2*time.Second, store.PollSlowDown)
+	got := pollAs(t, e, d, body, store.PollPending)
+	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) || !got.ConsumedAt.IsZero() {
+		t.Fatalf("grace poll changed state: %+v", got)
+	}
+	// The grace is given once: another re-send within it is too early.
+	got = pollAs(t, e, d, header, store.PollSlowDown)
 	if got.Interval != store.DefaultDeviceInterval+store.SlowDownStep {
 		t.Fatalf("Interval = %v", got.Interval)
 	}
+	// The re-send of the slowed-down poll in the other style is in the grace.
+	pollAs(t, e, d, body, store.PollPending)
+	// After the grace period but before the interval: slow_down.
+	e.clock.Advance(grace)
+	got = pollAs(t, e, d, body, store.PollSlowDown)
 	e.clock.Advance(got.Interval)
-	poll(t, e, d, 2*time.Second, store.PollApproved)
+	pollAs(t, e, d, header, store.PollApproved)
+
+	// Within the grace, a poll in the same style as the last one, or one
+	// without a style, is polling too fast.
+	for _, second := range []store.DevicePoll{header, {Grace: grace}} {
+		d := newDevice(e, "tv")
+		noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+		pollAs(t, e, d, header, store.PollPending)
+		e.clock.Advance(100 * time.Millisecond)
+		pollAs(t, e, d, second, store.PollSlowDown)
+	}
+	// Two polls at once in the same style: one passes, one slows down; in
+	// the two styles: both pending.
+	for _, tc := range []struct {
+		second store.DevicePoll
+		want   []store.PollResult
+	}{
+		{header, []store.PollResult{store.PollPending, store.PollSlowDown}},
+		{body, []store.PollResult{store.PollPending, store.PollPending}},
+	} {
+		d := newDevice(e, "tv")
+		noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+		res := make([]store.PollResult, 2)
+		errs := make([]error, 2)
+		together(2, func(i int) {
+			_, res[i], errs[i] = e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", []store.DevicePoll{header, tc.second}[i])
+		})
+		noErr(t, errors.Join(errs...), "poll at once")
+		slices.Sort(res)
+		slices.Sort(tc.want)
+		if !slices.Equal(res, tc.want) {
+			t.Errorf("two polls at once, the second in style %q: %v, want %v", tc.second.AuthStyle, res, tc.want)
+		}
+	}
 }
 
 func testDeviceDenyAndErrors(t *testing.T, e env) {
@@ -1182,7 +1331,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	calls := 0
 	p, rt := deviceIssuing(e, &calls)
-	p.Grace = 2 * time.Second
+	p.Grace, p.AuthStyle = 2*time.Second, store.AuthStyleHeader
 	pollIssue := func(want store.PollResult) store.DeviceAuth {
 		t.Helper()
 		got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", p)
@@ -1198,7 +1347,8 @@ func testDeviceIssue(t *testing.T, e env) {
 	authTime := e.clock.Now()
 	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
 	noErr(t, err, "approve")
-	pollIssue(store.PollPending) // within the grace
+	p.AuthStyle = store.AuthStyleBody
+	pollIssue(store.PollPending) // within the grace, in the other style
 	e.clock.Advance(2 * time.Second)
 	slow := pollIssue(store.PollSlowDown)
 	if calls != 0 {
