@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -91,6 +92,18 @@ type Config struct {
 	// Limits throttles failed attempts per source (see Limits); zero
 	// fields take the defaults.
 	Limits Limits
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the server (an Ingress controller's pods). A request whose peer is in
+	// one of them has its source taken from ForwardedHeader: the rightmost
+	// entry that is not itself a trusted proxy. Requests from other peers
+	// are their peer, whatever headers they send. Empty (the default):
+	// every request is its peer.
+	TrustedProxies []netip.Prefix
+	// ForwardedHeader is the header the trusted proxies append the address
+	// of their peer to: "X-Forwarded-For" (the default) or "Forwarded"
+	// (RFC 7239, its for= parameters). Only this one is read: a proxy
+	// passes the other through as the client sent it.
+	ForwardedHeader string
 }
 
 // Feedback receives observations about the objects of the snapshot.
