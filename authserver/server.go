@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
-	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
@@ -137,6 +136,7 @@ type Server struct {
 	sessionTTL   time.Duration
 	consentTTL   time.Duration
 	limits       limits
+	proxies      proxies
 	feedback     Feedback
 	// tokens mints and verifies the JWTs.
 	tokens *tokens.Service
@@ -180,6 +180,14 @@ func New(cfg Config) (*Server, error) {
 		feedback:     cfg.Feedback,
 	}
 	s.limits = newLimits(cfg.Limits)
+	s.proxies = proxies{trusted: cfg.TrustedProxies, header: http.CanonicalHeaderKey(cfg.ForwardedHeader)}
+	switch s.proxies.header {
+	case "":
+		s.proxies.header = HeaderXForwardedFor
+	case HeaderXForwardedFor, HeaderForwarded:
+	default:
+		return nil, fmt.Errorf("forwarded header %q: want %s or %s", cfg.ForwardedHeader, HeaderXForwardedFor, HeaderForwarded)
+	}
 	if s.feedback == nil {
 		s.feedback = noFeedback{}
 	}
@@ -288,7 +296,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{source: ratelimit.Source(r.RemoteAddr)}
+		ri := &reqInfo{source: s.proxies.source(r)}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		sw.Header().Set("X-Content-Type-Options", "nosniff")
