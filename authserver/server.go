@@ -229,19 +229,19 @@ func (s *Server) Handler() http.Handler {
 	get := []string{http.MethodGet, http.MethodHead}
 	getPost := []string{http.MethodGet, http.MethodPost} // no HEAD: authorize has side effects
 	post := []string{http.MethodPost}
-	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.authorize))
-	mux.Handle(p+PathToken, s.endpoint("token", post, s.token))
-	mux.Handle(p+PathJWKS, s.endpoint("jwks", get, s.jwks))
-	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.userinfo))
-	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.introspect))
-	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.revoke))
-	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.deviceAuthorization))
-	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.devicePage))
-	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.metadata))
-	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.metadata))
+	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.defaultProfile, s.authorize))
+	mux.Handle(p+PathToken, s.endpoint("token", post, s.namedClientProfile, s.token))
+	mux.Handle(p+PathJWKS, s.endpoint("jwks", get, s.defaultProfile, s.jwks))
+	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.defaultProfile, s.userinfo))
+	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.namedClientProfile, s.introspect))
+	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.namedClientProfile, s.revoke))
+	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.namedClientProfile, s.deviceAuthorization))
+	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.defaultProfile, s.devicePage))
+	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
+	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
 	if p != "" {
 		// RFC 8414 §3: the well-known segment goes between host and path.
-		mux.Handle(PathOAuthMetadata+p, s.endpoint("metadata", get, s.metadata))
+		mux.Handle(PathOAuthMetadata+p, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
 	}
 	return mux
 }
@@ -292,8 +292,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // endpoint wraps a handler: the method check (not_supported with Allow on
-// every endpoint), common headers, metrics and the request log.
-func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) http.Handler {
+// every endpoint, in the profile methodProfile picks), common headers,
+// metrics and the request log.
+func (s *Server) endpoint(name string, methods []string, methodProfile func(*http.Request) oautherr.Profile, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{source: s.proxies.source(r)}
@@ -301,7 +302,7 @@ func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) htt
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		if !slices.Contains(methods, r.Method) {
-			s.writeError(sw, r, oautherr.Method(methods...), s.profile)
+			s.writeError(sw, r, oautherr.Method(methods...), methodProfile(r))
 		} else {
 			h(sw, r)
 		}
@@ -323,6 +324,27 @@ func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) htt
 		}
 		s.log.Debug("request", attrs...)
 	})
+}
+
+// defaultProfile is the server's default error profile, for endpoints
+// whose callers are not clients.
+func (s *Server) defaultProfile(*http.Request) oautherr.Profile { return s.profile }
+
+// namedClientProfile is the error profile of the client a request to an
+// endpoint with client authentication names without a body being read
+// (a wrong method is answered before the form is parsed): the Basic user
+// name, form-urlencoded (RFC 6749 §2.3.1), else a client_id query
+// parameter. The server's default when it names no known client. Naming
+// a client only picks the shape of the error, it authenticates nothing.
+func (s *Server) namedClientProfile(r *http.Request) oautherr.Profile {
+	id := r.URL.Query().Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		id, _ = url.QueryUnescape(u)
+	}
+	if c, ok := s.reg.Current().Client(id); ok && id != "" {
+		return c.Profile()
+	}
+	return s.profile
 }
 
 // writeError sends e as JSON under profile p (see package oautherr) and
