@@ -168,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 		issuer:       cfg.Issuer,
 		issuerURL:    u,
 		origin:       u.Scheme + "://" + u.Host,
-		secureCookie: !loopback,
+		secureCookie: u.Scheme == "https",
 		reg:          cfg.Registry,
 		store:        cfg.Store,
 		clock:        cfg.Clock,
