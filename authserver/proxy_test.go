@@ -27,8 +27,8 @@ import (
 	"github.com/authops/authops/authserver"
 )
 
-// postVia posts form to u from c with the extra header h (a forwarded
-// header).
+// postVia posts form to u from c with the header name: value (a forwarded
+// header; none when name is empty).
 func postVia(t *testing.T, c *http.Client, u string, form url.Values, name, value string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))

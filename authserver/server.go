@@ -341,7 +341,10 @@ func (s *Server) namedClientProfile(r *http.Request) oautherr.Profile {
 	if u, _, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(u)
 	}
-	if c, ok := s.reg.Current().Client(id); ok && id != "" {
+	if id == "" {
+		return s.profile
+	}
+	if c, ok := s.reg.Current().Client(id); ok {
 		return c.Profile()
 	}
 	return s.profile
