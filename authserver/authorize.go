@@ -106,7 +106,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // redirected too.
 func (s *Server) authorizeInteraction() *interaction {
 	return &interaction{s: s, name: "authorize", action: s.issuerURL.Path + PathAuthorize,
-		cookiePath: s.issuerURL.Path + "/oauth2/", signedIn: s.backToAuthorize, decided: s.authorizeDecided,
+		cookies: s.browserCookies("", s.issuerURL.Path+"/oauth2/"), signedIn: s.backToAuthorize, decided: s.authorizeDecided,
 		fail: s.redirectError}
 }
 

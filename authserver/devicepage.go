@@ -72,7 +72,7 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 // the device's next poll, and server errors are shown on a page.
 func (s *Server) deviceInteraction() *interaction {
 	in := &interaction{s: s, name: "device", action: s.issuerURL.Path + PathDevice,
-		cookiePath: s.issuerURL.Path + PathDevice, logAttrs: []any{"page", "device"}}
+		cookies: s.browserCookies("device", s.issuerURL.Path+PathDevice), logAttrs: []any{"page", "device"}}
 	in.decided = func(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account, authTime time.Time, allow bool) {
 		s.deviceDecide(w, r, in, ar, acc, authTime, allow)
 	}

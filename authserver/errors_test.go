@@ -223,3 +223,32 @@ func TestUnknownClientAndWrongSecretIndistinguishable(t *testing.T) {
 		t.Errorf("median times differ: unknown %v, wrong secret %v", u, w)
 	}
 }
+
+// TestRFCProfileForMethodErrors: a wrong method from a client whose policy
+// uses the RFC profile is 405 with Allow when the client can be identified
+// without reading a body: the Basic user name (form-urlencoded, RFC 6749
+// §2.3.1) or a client_id query parameter. Otherwise the server's default.
+func TestRFCProfileForMethodErrors(t *testing.T) {
+	f := newFixture(t)
+	runErrorCases(t, f, authserver.PathToken, []tokenCase{
+		{name: "Basic", method: http.MethodGet, basicUser: "pw-rfc", basicPass: pwSecret, status: 405, code: oautherr.InvalidRequest, allow: "POST"},
+		{name: "Basic, wrong secret", method: http.MethodPut, basicUser: "pw-rfc", basicPass: "guess", status: 405, code: oautherr.InvalidRequest, allow: "POST"},
+		{name: "Extended client", method: http.MethodGet, basicUser: "pw", basicPass: pwSecret, status: 400, code: oautherr.NotSupported, allow: "POST"},
+		{name: "unknown client", method: http.MethodGet, basicUser: "nobody", basicPass: "x", status: 400, code: oautherr.NotSupported, allow: "POST"},
+		{name: "client_id in a body is not read", method: http.MethodPut, body: "client_id=tv-rfc", status: 400, code: oautherr.NotSupported, allow: "POST"},
+	})
+	runErrorCases(t, f, authserver.PathToken+"?client_id=tv-rfc", []tokenCase{
+		{name: "client_id query parameter", method: http.MethodGet, status: 405, code: oautherr.InvalidRequest, allow: "POST"},
+	})
+	runErrorCases(t, f, authserver.PathIntrospect, []tokenCase{
+		{name: "introspection", method: http.MethodGet, basicUser: "pw-rfc", basicPass: pwSecret, status: 405, code: oautherr.InvalidRequest, allow: "POST"},
+	})
+	// The Basic user name is decoded: %2D is "-".
+	req, _ := http.NewRequest(http.MethodGet, f.issuer+authserver.PathToken, nil)
+	req.SetBasicAuth("pw%2Drfc", "x")
+	resp, err := noRedirect().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, resp, 405, oautherr.InvalidRequest)
+}

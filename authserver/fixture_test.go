@@ -166,6 +166,18 @@ var logTo io.Writer
 
 func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 	t.Helper()
+	return startFixture(t, httptest.NewServer, mut...)
+}
+
+// newTLSFixture is newFixture with an https issuer (httptest's TLS server,
+// whose certificate f.post and f.browser trust).
+func newTLSFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
+	t.Helper()
+	return startFixture(t, httptest.NewTLSServer, mut...)
+}
+
+func startFixture(t testing.TB, newServer func(http.Handler) *httptest.Server, mut ...func(*authserver.Config)) *fixture {
+	t.Helper()
 	clock := storetest.NewFakeClock()
 	f := &fixture{t: t, clock: clock, store: storetest.NewMemoryStore(t, clock), holder: registry.NewHolder()}
 	var docs []registry.Entry
@@ -188,7 +200,7 @@ func newFixture(t testing.TB, mut ...func(*authserver.Config)) *fixture {
 	f.docs = docs
 
 	var handler http.Handler
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	f.srv = newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)
 	f.issuer = f.srv.URL
 	cfg := authserver.Config{Issuer: f.issuer, Registry: f.holder, Store: f.store, Clock: clock, Log: log}
@@ -241,7 +253,9 @@ func (f *fixture) post(path string, form url.Values, basicUser, basicPass string
 	if basicUser != "" {
 		req.SetBasicAuth(url.QueryEscape(basicUser), url.QueryEscape(basicPass))
 	}
-	resp, err := noRedirect().Do(req)
+	c := noRedirect()
+	c.Transport = f.srv.Client().Transport
+	resp, err := c.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -288,7 +302,7 @@ type browser struct {
 
 func (f *fixture) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: f.t, f: f, client: &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	return &browser{t: f.t, f: f, client: &http.Client{Jar: jar, Transport: f.srv.Client().Transport, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if !strings.HasPrefix(req.URL.String(), f.issuer) {
 			return http.ErrUseLastResponse
 		}

@@ -26,23 +26,51 @@ import (
 	"github.com/authops/authops/authserver/store"
 )
 
-// Cookie names.
+// Cookie names (see browserCookies).
 const (
 	sessionCookie = "authops_session"
 	csrfCookie    = "authops_csrf"
+	// hostPrefix (RFC 6265bis §4.1.3.2) makes a browser accept a cookie
+	// only with Secure, Path=/ and no Domain: no subdomain and no plain
+	// http page can set or overwrite it.
+	hostPrefix = "__Host-"
 )
+
+// browserCookies are the names and the path of a flow's session and CSRF
+// cookies.
+type browserCookies struct {
+	session, csrf, path string
+}
+
+// browserCookies are the cookies of the flow whose pages live at path.
+// With an https issuer they are __Host- cookies, whose path must be "/":
+// each flow then has names of its own (flow is added to them when not
+// empty: __Host-authops_device_session), so that, as with the separate
+// paths of an http loopback issuer, a login on one flow's page is not a
+// session for the other. An http (loopback) issuer keeps the plain names
+// under path: browsers refuse Secure cookies from http pages.
+func (s *Server) browserCookies(flow, path string) browserCookies {
+	if !s.secureCookie {
+		return browserCookies{session: sessionCookie, csrf: csrfCookie, path: path}
+	}
+	prefix := hostPrefix + "authops_"
+	if flow != "" {
+		prefix += flow + "_"
+	}
+	return browserCookies{session: prefix + "session", csrf: prefix + "csrf", path: "/"}
+}
 
 // interaction is what the browser flows (/oauth2/authorize and /device)
 // share: the login session, the CSRF token, the login form with its
 // throttling and lockout messages, the consent page, and the server error
 // page. Each flow makes one with what differs: where the forms post, the
-// cookies' path, and what follows a login, a decision and a server error.
+// cookies, and what follows a login, a decision and a server error.
 type interaction struct {
-	s          *Server
-	name       string // the flow's name in log messages
-	action     string // where the pages' forms post
-	cookiePath string // path of the session and CSRF cookies
-	logAttrs   []any  // added to the log line of a login
+	s        *Server
+	name     string // the flow's name in log messages
+	action   string // where the pages' forms post
+	cookies  browserCookies
+	logAttrs []any // added to the log line of a login
 	// signedIn continues after a good login (the session cookie is set).
 	signedIn func(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account)
 	// decided continues after the consent page's answer.
@@ -99,7 +127,7 @@ func (in *interaction) login(w http.ResponseWriter, r *http.Request, reg *regist
 		return
 	}
 	s.log.Info("login", append([]any{"account", acc.Subject, "clientID", ar.client.ID}, in.logAttrs...)...)
-	http.SetCookie(w, s.cookie(sessionCookie, raw, in.cookiePath, int(s.sessionTTL.Seconds())))
+	http.SetCookie(w, s.cookie(in.cookies.session, raw, in.cookies.path, int(s.sessionTTL.Seconds())))
 	in.signedIn(w, r, ar, acc)
 }
 
@@ -109,7 +137,7 @@ func (in *interaction) login(w http.ResponseWriter, r *http.Request, reg *regist
 // the password changes, and re-enabling or recreating the account does not
 // bring it back), else nil.
 func (in *interaction) sessionAccount(r *http.Request, reg *registry.Registry, c *registry.Client) (*registry.Account, time.Time) {
-	ck, err := r.Cookie(sessionCookie)
+	ck, err := r.Cookie(in.cookies.session)
 	if err != nil || ck.Value == "" {
 		return nil, time.Time{}
 	}
@@ -187,11 +215,11 @@ func (in *interaction) serverErrorPage(w http.ResponseWriter, r *http.Request, e
 // csrfToken returns the browser's CSRF token, setting the cookie if the
 // browser has none (double submit: the form echoes the cookie).
 func (in *interaction) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
+	if ck, err := r.Cookie(in.cookies.csrf); err == nil && len(ck.Value) == 43 {
 		return ck.Value
 	}
 	v := newSecret()
-	http.SetCookie(w, in.s.cookie(csrfCookie, v, in.cookiePath, 0))
+	http.SetCookie(w, in.s.cookie(in.cookies.csrf, v, in.cookies.path, 0))
 	return v
 }
 
@@ -202,7 +230,7 @@ func (in *interaction) checkCSRF(r *http.Request) bool {
 	if o := r.Header.Get("Origin"); o != "" && o != in.s.origin {
 		return false
 	}
-	ck, err := r.Cookie(csrfCookie)
+	ck, err := r.Cookie(in.cookies.csrf)
 	if err != nil || len(ck.Value) != 43 {
 		return false
 	}

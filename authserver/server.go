@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -41,7 +42,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authops/authops/authserver/oautherr"
-	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/snapshot"
 	"github.com/authops/authops/authserver/store"
@@ -96,6 +96,18 @@ type Config struct {
 	// Limits throttles failed attempts per source (see Limits); zero
 	// fields take the defaults.
 	Limits Limits
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the server (an Ingress controller's pods). A request whose peer is in
+	// one of them has its source taken from ForwardedHeader: the rightmost
+	// entry that is not itself a trusted proxy. Requests from other peers
+	// are their peer, whatever headers they send. Empty (the default):
+	// every request is its peer.
+	TrustedProxies []netip.Prefix
+	// ForwardedHeader is the header the trusted proxies append the address
+	// of their peer to: "X-Forwarded-For" (the default) or "Forwarded"
+	// (RFC 7239, its for= parameters). Only this one is read: a proxy
+	// passes the other through as the client sent it.
+	ForwardedHeader string
 }
 
 // Feedback receives observations about the objects of the snapshot.
@@ -129,6 +141,7 @@ type Server struct {
 	sessionTTL   time.Duration
 	consentTTL   time.Duration
 	limits       limits
+	proxies      proxies
 	feedback     Feedback
 	// tokens mints and verifies the JWTs.
 	tokens *tokens.Service
@@ -160,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 		issuer:       cfg.Issuer,
 		issuerURL:    u,
 		origin:       u.Scheme + "://" + u.Host,
-		secureCookie: !loopback,
+		secureCookie: u.Scheme == "https",
 		reg:          cfg.Registry,
 		store:        cfg.Store,
 		clock:        cfg.Clock,
@@ -172,6 +185,14 @@ func New(cfg Config) (*Server, error) {
 		feedback:     cfg.Feedback,
 	}
 	s.limits = newLimits(cfg.Limits)
+	s.proxies = proxies{trusted: cfg.TrustedProxies, header: http.CanonicalHeaderKey(cfg.ForwardedHeader)}
+	switch s.proxies.header {
+	case "":
+		s.proxies.header = HeaderXForwardedFor
+	case HeaderXForwardedFor, HeaderForwarded:
+	default:
+		return nil, fmt.Errorf("forwarded header %q: want %s or %s", cfg.ForwardedHeader, HeaderXForwardedFor, HeaderForwarded)
+	}
 	if s.feedback == nil {
 		s.feedback = noFeedback{}
 	}
@@ -214,20 +235,20 @@ func (s *Server) Handler() http.Handler {
 	get := []string{http.MethodGet, http.MethodHead}
 	getPost := []string{http.MethodGet, http.MethodPost} // no HEAD: authorize has side effects
 	post := []string{http.MethodPost}
-	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.authorize))
-	mux.Handle(p+PathToken, s.endpoint("token", post, s.token))
-	mux.Handle(p+PathJWKS, s.endpoint("jwks", get, s.jwks))
-	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.userinfo))
-	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.introspect))
-	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.revoke))
-	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.deviceAuthorization))
-	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.devicePage))
-	mux.Handle(p+PathLogout, s.endpoint("logout", getPost, s.logout))
-	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.metadata))
-	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.metadata))
+	mux.Handle(p+PathAuthorize, s.endpoint("authorize", getPost, s.defaultProfile, s.authorize))
+	mux.Handle(p+PathToken, s.endpoint("token", post, s.namedClientProfile, s.token))
+	mux.Handle(p+PathJWKS, s.endpoint("jwks", get, s.defaultProfile, s.jwks))
+	mux.Handle(p+PathUserinfo, s.endpoint("userinfo", getPost, s.defaultProfile, s.userinfo))
+	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.namedClientProfile, s.introspect))
+	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.namedClientProfile, s.revoke))
+	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.namedClientProfile, s.deviceAuthorization))
+	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.defaultProfile, s.devicePage))
+	mux.Handle(p+PathLogout, s.endpoint("logout", getPost, s.defaultProfile, s.logout))
+	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
+	mux.Handle(p+PathOpenIDMetadata, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
 	if p != "" {
 		// RFC 8414 §3: the well-known segment goes between host and path.
-		mux.Handle(PathOAuthMetadata+p, s.endpoint("metadata", get, s.metadata))
+		mux.Handle(PathOAuthMetadata+p, s.endpoint("metadata", get, s.defaultProfile, s.metadata))
 	}
 	return mux
 }
@@ -278,16 +299,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // endpoint wraps a handler: the method check (not_supported with Allow on
-// every endpoint), common headers, metrics and the request log.
-func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) http.Handler {
+// every endpoint, in the profile methodProfile picks), common headers,
+// metrics and the request log.
+func (s *Server) endpoint(name string, methods []string, methodProfile func(*http.Request) oautherr.Profile, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{source: ratelimit.Source(r.RemoteAddr)}
+		ri := &reqInfo{source: s.proxies.source(r)}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		if !slices.Contains(methods, r.Method) {
-			s.writeError(sw, r, oautherr.Method(methods...), s.profile)
+			s.writeError(sw, r, oautherr.Method(methods...), methodProfile(r))
 		} else {
 			h(sw, r)
 		}
@@ -309,6 +331,27 @@ func (s *Server) endpoint(name string, methods []string, h http.HandlerFunc) htt
 		}
 		s.log.Debug("request", attrs...)
 	})
+}
+
+// defaultProfile is the server's default error profile, for endpoints
+// whose callers are not clients.
+func (s *Server) defaultProfile(*http.Request) oautherr.Profile { return s.profile }
+
+// namedClientProfile is the error profile of the client a request to an
+// endpoint with client authentication names without a body being read
+// (a wrong method is answered before the form is parsed): the Basic user
+// name, form-urlencoded (RFC 6749 §2.3.1), else a client_id query
+// parameter. The server's default when it names no known client. Naming
+// a client only picks the shape of the error, it authenticates nothing.
+func (s *Server) namedClientProfile(r *http.Request) oautherr.Profile {
+	id := presentedClientID(r, params{"client_id": r.URL.Query().Get("client_id")})
+	if id == "" {
+		return s.profile
+	}
+	if c, ok := s.reg.Current().Client(id); ok {
+		return c.Profile()
+	}
+	return s.profile
 }
 
 // writeError sends e as JSON under profile p (see package oautherr) and

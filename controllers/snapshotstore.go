@@ -33,10 +33,11 @@ import (
 )
 
 const (
-	// LabelManagedBy marks every Secret the controllers write.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelManagedBy marks every Secret the controllers write (the
+	// authserver reads signing keys only from a Secret carrying it).
+	LabelManagedBy = snapshot.LabelManagedBy
 	// ManagedByValue is the value of LabelManagedBy.
-	ManagedByValue = "authops"
+	ManagedByValue = snapshot.ManagedBy
 	// AnnotationSource names the object ("<namespace>/<name>") a snapshot
 	// Secret was compiled from, so a change to the Secret requeues it.
 	AnnotationSource = "oauth.authops.io/source"

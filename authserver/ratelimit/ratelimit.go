@@ -301,8 +301,8 @@ func (s *shard) touch(e *entry) {
 
 // Source returns the limiting source of a peer address ("host:port" or a
 // bare IP): the IP for IPv4, the /64 prefix for IPv6 (one host usually
-// holds a whole /64). Forwarded headers are never trusted: behind a proxy
-// every caller shares the proxy's address.
+// holds a whole /64). The caller picks the address: the peer, or the
+// client a trusted proxy names (see authserver.Config.TrustedProxies).
 func Source(remoteAddr string) string {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	var a netip.Addr

@@ -18,6 +18,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -279,7 +280,11 @@ func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin st
 	if err != nil {
 		if l.bad[origin] != s.ResourceVersion {
 			l.bad[origin] = s.ResourceVersion
-			l.Log.Error("snapshot document skipped", "origin", origin, "error", err)
+			if errors.Is(err, errForeignKeySet) {
+				l.Log.Warn("signing keys rejected", "secret", origin, "reason", err.Error())
+			} else {
+				l.Log.Error("snapshot document skipped", "origin", origin, "error", err)
+			}
 		}
 		l.drop(origin)
 		return
@@ -315,5 +320,16 @@ func decodeSecret(s *corev1.Secret) (snapshot.Document, error) {
 	if label := s.Labels[snapshot.LabelSnapshot]; label != string(d.Kind) {
 		return snapshot.Document{}, fmt.Errorf("label %s=%q does not match document kind %q", snapshot.LabelSnapshot, label, d.Kind)
 	}
+	if d.Kind == snapshot.KindKeySet && (s.Name != snapshot.KeySetSecretName || s.Labels[snapshot.LabelManagedBy] != snapshot.ManagedBy) {
+		return snapshot.Document{}, errForeignKeySet
+	}
 	return d, nil
 }
+
+// errForeignKeySet rejects a key set outside the manager's Secret: signing
+// keys are read only from the Secret named [snapshot.KeySetSecretName]
+// labelled [snapshot.LabelManagedBy]=[snapshot.ManagedBy], so that whoever
+// may create some other Secret in the namespace cannot add a key the
+// authserver signs with or accepts.
+var errForeignKeySet = fmt.Errorf("signing keys are read only from the Secret %s labelled %s=%s",
+	snapshot.KeySetSecretName, snapshot.LabelManagedBy, snapshot.ManagedBy)

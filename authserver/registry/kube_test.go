@@ -147,6 +147,39 @@ func TestKubeLoader(t *testing.T) {
 	g.Eventually(served("dup"), 10*time.Second, 20*time.Millisecond).Should(Equal("second"))
 	g.Expect(h.Current().Documents).To(Equal(3)) // alice, api, dup
 
+	// Signing keys come only from the manager's Secret (its name, labelled
+	// managed by authops): a key set in another labelled Secret, even one
+	// labelled like the manager's, is neither published nor used to sign.
+	now := time.Now()
+	keys := func(kid string) snapshot.Document {
+		return keyDoc(t, snapshot.Key{ID: kid, PublishFrom: now.Add(-time.Hour), SignFrom: now.Add(-time.Hour),
+			SignUntil: now.Add(time.Hour), PublishUntil: now.Add(2 * time.Hour)})
+	}
+	kids := func() []string {
+		var out []string
+		for _, k := range h.Current().PublishedKeys(time.Now()) {
+			out = append(out, k.ID)
+		}
+		return out
+	}
+	managed := func(s *corev1.Secret) *corev1.Secret {
+		s.Labels[snapshot.LabelManagedBy] = snapshot.ManagedBy
+		return s
+	}
+	skipped := h.Current().Skipped
+	create(managed(secret("authops-system", "evil-keys", keys("evil"), true)))
+	g.Eventually(func() int { return h.Current().Skipped }, 10*time.Second, 20*time.Millisecond).Should(Equal(skipped + 1))
+	g.Expect(kids()).To(BeEmpty())
+	create(secret("authops-system", snapshot.KeySetSecretName, keys("unmanaged"), true))
+	g.Eventually(func() int { return h.Current().Skipped }, 10*time.Second, 20*time.Millisecond).Should(Equal(skipped + 2))
+	g.Expect(kids()).To(BeEmpty())
+	update(managed(secret("authops-system", snapshot.KeySetSecretName, keys("real"), true)))
+	g.Eventually(kids, 10*time.Second, 20*time.Millisecond).Should(Equal([]string{"real"}))
+	signer, ok := h.Current().SigningKey(time.Now())
+	g.Expect(ok).To(BeTrue())
+	g.Expect(signer.ID).To(Equal("real"))
+	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "evil-keys", metav1.DeleteOptions{})).To(Succeed())
+
 	// The API server becomes unreachable: the last snapshot keeps serving,
 	// and the holder stays ready.
 	before := h.Current()

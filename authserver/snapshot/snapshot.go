@@ -41,8 +41,14 @@ const (
 	LabelSnapshot = "oauth.authops.io/snapshot"
 	// DataKey is the Secret data key that holds the JSON document.
 	DataKey = "document.json"
-	// KeySetSecretName is the name of the signing key set Secret.
+	// KeySetSecretName is the name of the signing key set Secret, the only
+	// Secret the authserver reads signing keys from.
 	KeySetSecretName = "authops-signing-keys"
+	// LabelManagedBy, with the value ManagedBy, marks the Secrets the
+	// manager writes; the signing key set Secret must carry it.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of LabelManagedBy on the manager's Secrets.
+	ManagedBy = "authops"
 )
 
 // Kind is the kind of a document, also the value of [LabelSnapshot].

@@ -33,8 +33,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,6 +73,8 @@ type options struct {
 	feedbackInterval, feedbackWindow      time.Duration
 	logLevel                              slog.Level
 	throttle                              bool
+	trustedProxies                        []netip.Prefix
+	forwardedHeader                       string
 }
 
 func parseFlags() options {
@@ -107,9 +111,39 @@ func parseFlags() options {
 		"How far back an OAuthClient's AuthErrors condition counts failed requests; it turns False after a window without any.")
 	flag.BoolVar(&o.throttle, "throttle", true, "Rate-limit failed client authentications, logins and user codes per source address "+
 		"(429 with Retry-After; see docs/security.md). false turns the limits off (load tests).")
+	flag.Func("trusted-proxies", "Comma-separated CIDRs of the reverse proxies in front (the Ingress controller's pods). "+
+		"From a peer in them, the source the limits count is the rightmost entry of --forwarded-header that is not a trusted proxy; "+
+		"other peers' forwarded headers are ignored. Empty (default): every request counts against its peer address.",
+		func(v string) error {
+			p, err := parsePrefixes(v)
+			o.trustedProxies = p
+			return err
+		})
+	flag.StringVar(&o.forwardedHeader, "forwarded-header", authserver.HeaderXForwardedFor,
+		"The header the trusted proxies append their peer to: X-Forwarded-For or Forwarded (RFC 7239). Only this one is read.")
 	flag.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
 	flag.Parse()
 	return o
+}
+
+// parsePrefixes reads comma-separated CIDRs; a bare IP is its /32 or /128.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR: %w", f, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func run() error {
@@ -156,7 +190,8 @@ func run() error {
 	authserver.RegisterSnapshotMetrics(promReg, holder)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
-		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle}})
+		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle},
+		TrustedProxies: o.trustedProxies, ForwardedHeader: o.forwardedHeader})
 	if err != nil {
 		return err
 	}
@@ -187,7 +222,8 @@ func run() error {
 		}()
 	}
 	log.Info("serving", "issuer", o.issuer, "address", o.listenAddr, "tls", o.tlsCert != "",
-		"probes", o.probeAddr, "metrics", o.metricsAddr, "defaultErrorProfile", string(profile))
+		"probes", o.probeAddr, "metrics", o.metricsAddr, "defaultErrorProfile", string(profile),
+		"trustedProxies", fmt.Sprint(o.trustedProxies), "forwardedHeader", o.forwardedHeader)
 
 	select {
 	case err := <-errc:

@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -43,5 +44,16 @@ func TestProbes(t *testing.T) {
 	holder.MarkReady()
 	if got := get("/readyz"); got != 200 {
 		t.Errorf("readyz after sync = %d", got)
+	}
+}
+
+// TestParsePrefixes: --trusted-proxies takes CIDRs and bare IPs.
+func TestParsePrefixes(t *testing.T) {
+	got, err := parsePrefixes(" 10.0.0.0/8, 192.0.2.7,fd00::1/8 ,")
+	if err != nil || fmt.Sprint(got) != "[10.0.0.0/8 192.0.2.7/32 fd00::/8]" {
+		t.Errorf("parsePrefixes: %v, %v", got, err)
+	}
+	if _, err := parsePrefixes("10.0.0.0/8,ingress"); err == nil {
+		t.Error("a name was accepted as a CIDR")
 	}
 }

@@ -95,6 +95,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"cert-manager without an issuer", []string{"tls.certManager.enabled=true"}, "issuerRef"},
 		{"an Ingress without a host", []string{"ingress.enabled=true", "ingress.host="}, "host"},
 		{"an unknown error profile", []string{"defaultErrorProfile=Strict"}, "defaultErrorProfile"},
+		{"a trusted proxy that is not a CIDR", []string{"trustedProxies={ingress-nginx}"}, "trustedProxies"},
+		{"trusted proxies", []string{"trustedProxies={10.244.0.0/16,fd00::/8}", "forwardedHeader=Forwarded"}, ""},
+		{"an unknown forwarded header", []string{"forwardedHeader=X-Real-IP"}, "forwardedHeader"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
