@@ -70,7 +70,7 @@ FUZZTIME ?= 60s
 # default 60s on one input while nothing is fuzzed.
 FUZZMINIMIZETIME ?= 200x
 FUZZ_TARGETS ?= ./authserver:FuzzTokenEndpoint ./authserver:FuzzParseForm ./authserver:FuzzBasicCredentials \
-	./authserver:FuzzParseScope ./authserver:FuzzRedirectURI ./authserver:FuzzNormalizeUserCode \
+	./authserver/scope:FuzzParseScope ./authserver:FuzzRedirectURI ./authserver:FuzzNormalizeUserCode \
 	./authserver:FuzzVerifyAccessToken ./authserver:FuzzIntrospect ./authserver/snapshot:FuzzDecode
 
 .PHONY: fuzz
