@@ -79,8 +79,13 @@ func snapshotSecret(t *testing.T, name string, d snapshot.Document) *corev1.Secr
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: name,
-		Labels: map[string]string{snapshot.LabelSnapshot: string(d.Kind)}}, Data: map[string][]byte{snapshot.DataKey: b}}
+	labels := map[string]string{snapshot.LabelSnapshot: string(d.Kind)}
+	if d.Kind == snapshot.KindKeySet {
+		// The authserver takes signing keys only from the manager's Secret.
+		name, labels[snapshot.LabelManagedBy] = snapshot.KeySetSecretName, snapshot.ManagedBy
+	}
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: name, Labels: labels},
+		Data: map[string][]byte{snapshot.DataKey: b}}
 }
 
 func clientCredentials(base, id string) int {
