@@ -48,7 +48,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	for _, e := range append(append([]oautherr.Entry{}, oautherr.Table...), oautherr.Extensions...) {
 		codes[string(e.Code)] = true
 	}
-	f.Fuzz(func(t *testing.T, body, authz string) {
+	send := func(body, authz string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, authserver.PathToken, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if authz != "" {
@@ -56,6 +56,10 @@ func FuzzTokenEndpoint(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
+		return rec
+	}
+	f.Fuzz(func(t *testing.T, body, authz string) {
+		rec := send(body, authz)
 		if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Pragma") != "no-cache" {
 			t.Fatalf("status %d without no-store headers", rec.Code)
 		}
@@ -70,7 +74,19 @@ func FuzzTokenEndpoint(f *testing.F) {
 			t.Fatalf("code %q not in the table", m["error"])
 		}
 		if len(body) > 8 && strings.Contains(m["error_description"], body) {
-			t.Fatalf("description echoes the body: %q", m["error_description"])
+			// A fixed text can contain a short body by chance ("grant_typ"
+			// in "grant_type is required."); an echo follows the body when
+			// the body changes.
+			last := byte('x')
+			if body[len(body)-1] == 'x' {
+				last = 'y'
+			}
+			changed := body[:len(body)-1] + string(last)
+			var m2 map[string]string
+			_ = json.Unmarshal(send(changed, authz).Body.Bytes(), &m2)
+			if strings.Contains(m2["error_description"], changed) {
+				t.Fatalf("description echoes the body: %q", m["error_description"])
+			}
 		}
 	})
 }
