@@ -50,6 +50,30 @@ const (
 	// ClientIDAvailableCondition (OAuthClient) is False when another, older
 	// OAuthClient in another namespace already uses the same clientID.
 	ClientIDAvailableCondition = "ClientIDAvailable"
+	// ClientIDAllowedCondition (OAuthClient) is False when the namespace may
+	// not use the client's clientID: it neither starts with
+	// "<namespace>." nor is granted to the namespace by a
+	// ClusterGrantPolicy (spec.clientIDs), or it is granted to another
+	// namespace. The client is not served.
+	ClientIDAllowedCondition = "ClientIDAllowed"
+	// AudiencesGrantedCondition (OAuthClient) is False when some of
+	// spec.audiences is not granted to the client by the ResourceServer
+	// owning it (or no ResourceServer claims it): tokens do not carry it and
+	// requests naming it as resource get invalid_target.
+	AudiencesGrantedCondition = "AudiencesGranted"
+
+	// WithinClusterPolicyCondition (GrantPolicy) is False when a
+	// ClusterGrantPolicy caps the GrantPolicy; the message says what was cut
+	// and by which ClusterGrantPolicy.
+	WithinClusterPolicyCondition = "WithinClusterPolicy"
+	// ClientIDsGrantedCondition (ClusterGrantPolicy) is False when some of
+	// its clientIDs grants overlap another namespace's grant (this or
+	// another ClusterGrantPolicy) and so are granted to neither.
+	ClientIDsGrantedCondition = "ClientIDsGranted"
+	// AudienceClaimedCondition (ResourceServer) is True when the
+	// ResourceServer owns its audience; False when an older ResourceServer
+	// claims it or a ClusterGrantPolicy does not let the namespace claim it.
+	AudienceClaimedCondition = "AudienceClaimed"
 
 	// PasswordReadyCondition (Account) reports whether the password Secret
 	// exists and holds a usable password.
@@ -126,6 +150,36 @@ const (
 	ClaimedReason = "Claimed"
 	// ClientIDConflictReason: an older OAuthClient already uses this clientID.
 	ClientIDConflictReason = "ClientIDConflict"
+	// ClientIDPermittedReason: the clientID starts with "<namespace>." or is
+	// granted to the namespace (ClientIDAllowed=True).
+	ClientIDPermittedReason = "ClientIDPermitted"
+	// ClientIDNotPermittedReason: the clientID neither starts with
+	// "<namespace>." nor is granted to the namespace by a ClusterGrantPolicy,
+	// or it is granted to another namespace.
+	ClientIDNotPermittedReason = "ClientIDNotPermitted"
+
+	// GrantedReason: every audience of the client is granted
+	// (AudiencesGranted=True).
+	GrantedReason = "Granted"
+	// AudienceNotGrantedReason: an audience of the client is not granted by
+	// the ResourceServer owning it, or no ResourceServer claims it.
+	AudienceNotGrantedReason = "AudienceNotGranted"
+
+	// WithinCeilingReason: no ClusterGrantPolicy caps the GrantPolicy.
+	WithinCeilingReason = "WithinCeiling"
+	// CappedByClusterPolicyReason: a ClusterGrantPolicy cut something the
+	// GrantPolicy asks for.
+	CappedByClusterPolicyReason = "CappedByClusterPolicy"
+	// ClientIDGrantConflictReason: a clientIDs grant overlaps another
+	// namespace's.
+	ClientIDGrantConflictReason = "ClientIDGrantConflict"
+
+	// AudienceConflictReason: an older ResourceServer already claims the
+	// audience.
+	AudienceConflictReason = "AudienceConflict"
+	// AudienceNotPermittedReason: a ClusterGrantPolicy restricts audiences
+	// and none lets the namespace claim this one.
+	AudienceNotPermittedReason = "AudienceNotPermitted"
 
 	// PasswordSecretNotFoundReason: the Account's password Secret does not exist.
 	PasswordSecretNotFoundReason = "PasswordSecretNotFound"

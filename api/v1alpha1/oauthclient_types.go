@@ -178,7 +178,10 @@ type OAuthClientSpec struct {
 	// +optional
 	Secret *ClientSecretSpec `json:"secret,omitempty"`
 
-	// audiences are the aud values of the access tokens issued to this client.
+	// audiences are the aud values of the client's access tokens when a
+	// request names no resource (RFC 8707). Each must be the audience of a
+	// ResourceServer that grants this client; any other is left out of the
+	// tokens and the AudiencesGranted condition says why.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16
@@ -204,7 +207,8 @@ type OAuthClientStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready, SecretReady, PolicyResolved, GrantTypesAllowed,
-	// ScopesAllowed, ClientIDAvailable, and Reconciling/Stalled while true
+	// ScopesAllowed, RefreshTokenRotationAllowed, ClientIDAllowed,
+	// ClientIDAvailable, AudiencesGranted, and Reconciling/Stalled while true
 	// (written by the controller); AuthErrors (written by the authorization
 	// server).
 	// +optional
@@ -237,6 +241,12 @@ type OAuthClientStatus struct {
 	// built-in defaults apply.
 	// +optional
 	GrantPolicy string `json:"grantPolicy,omitempty"`
+
+	// audiences are the audiences (resource indicators) the client may get
+	// tokens for: those of the ResourceServers that grant it.
+	// +optional
+	// +listType=set
+	Audiences []string `json:"audiences,omitempty"`
 
 	// previousSecretValidUntil is when the previous client secret stops
 	// working during a rotation; unset when only one secret is valid.

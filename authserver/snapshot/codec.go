@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // MaxDocumentSize bounds a document (a Secret holds at most 1 MiB anyway).
@@ -76,13 +77,23 @@ func (d Document) Validate() error {
 	if d.Source.Name == "" || d.Source.UID == "" {
 		return errors.New("source.name and source.uid are required")
 	}
+	payloads := 0
+	for _, set := range []bool{d.Client != nil, d.Account != nil, d.KeySet != nil, d.ResourceServer != nil} {
+		if set {
+			payloads++
+		}
+	}
 	switch {
-	case d.Kind == KindClient && d.Client != nil && d.Account == nil && d.KeySet == nil:
+	case payloads != 1:
+		return fmt.Errorf("kind %q: %w", d.Kind, errWrongPayload)
+	case d.Kind == KindClient && d.Client != nil:
 		return wrap("client", d.Client.validate())
-	case d.Kind == KindAccount && d.Account != nil && d.Client == nil && d.KeySet == nil:
+	case d.Kind == KindAccount && d.Account != nil:
 		return wrap("account", d.Account.validate())
-	case d.Kind == KindKeySet && d.KeySet != nil && d.Client == nil && d.Account == nil:
+	case d.Kind == KindKeySet && d.KeySet != nil:
 		return wrap("keySet", d.KeySet.validate())
+	case d.Kind == KindResourceServer && d.ResourceServer != nil:
+		return wrap("resourceServer", d.ResourceServer.validate())
 	default:
 		return fmt.Errorf("kind %q: %w", d.Kind, errWrongPayload)
 	}
@@ -113,9 +124,15 @@ func (c *Client) validate() error {
 	for _, g := range append(slices.Clone(c.GrantTypes), c.RequestedGrantTypes...) {
 		errs = append(errs, oneOf("grant type", g, GrantTypes))
 	}
-	for i, s := range c.Secrets {
-		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
-			errs = append(errs, fmt.Errorf("secrets[%d].sha256 is not a hex SHA-256 digest", i))
+	errs = append(errs, validateDigests(c.Secrets)...)
+	for i, r := range c.Resources {
+		if r.Audience == "" {
+			errs = append(errs, fmt.Errorf("resources[%d].audience is required", i))
+		}
+	}
+	for _, a := range c.Audiences {
+		if !slices.ContainsFunc(c.Resources, func(r Resource) bool { return r.Audience == a }) {
+			errs = append(errs, fmt.Errorf("audience %q is not one of resources", a))
 		}
 	}
 	if c.Type == ClientPublic && len(c.Secrets) > 0 {
@@ -123,6 +140,27 @@ func (c *Client) validate() error {
 	}
 	errs = append(errs, c.Policy.validate())
 	return errors.Join(errs...)
+}
+
+func validateDigests(digests []SecretDigest) []error {
+	var errs []error
+	for i, s := range digests {
+		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
+			errs = append(errs, fmt.Errorf("secrets[%d].sha256 is not a hex SHA-256 digest", i))
+		}
+	}
+	return errs
+}
+
+func (r *ResourceServer) validate() error {
+	var errs []error
+	if r.ID == "" || r.Namespace == "" || r.Audience == "" {
+		errs = append(errs, errors.New("id, namespace and audience are required"))
+	}
+	if !strings.Contains(r.ID, "/") {
+		errs = append(errs, fmt.Errorf("id %q must contain \"/\" (client IDs never do)", r.ID))
+	}
+	return errors.Join(append(errs, validateDigests(r.Secrets)...)...)
 }
 
 func (p *Policy) validate() error {

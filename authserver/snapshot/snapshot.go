@@ -61,6 +61,9 @@ const (
 	KindAccount Kind = "account"
 	// KindKeySet documents hold the signing keys.
 	KindKeySet Kind = "keyset"
+	// KindResourceServer documents hold one ResourceServer that owns its
+	// audience.
+	KindResourceServer Kind = "resourceserver"
 )
 
 // Source identifies the Kubernetes object a document was compiled from.
@@ -81,6 +84,8 @@ type Document struct {
 	Client  *Client  `json:"client,omitempty"`
 	Account *Account `json:"account,omitempty"`
 	KeySet  *KeySet  `json:"keySet,omitempty"`
+	// ResourceServer is set for KindResourceServer.
+	ResourceServer *ResourceServer `json:"resourceServer,omitempty"`
 }
 
 // Client is an effective OAuth client: the OAuthClient's settings with its
@@ -118,10 +123,44 @@ type Client struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// DefaultScopes are granted when a request names none.
 	DefaultScopes []string `json:"defaultScopes,omitempty"`
-	// Audiences are the aud values of access tokens.
+	// Audiences are the aud values of access tokens when a request names no
+	// resource (RFC 8707): the client's spec.audiences that a ResourceServer
+	// grants it. Each is also in Resources.
 	Audiences []string `json:"audiences,omitempty"`
+	// Resources are the audiences ResourceServers grant the client, the only
+	// values a resource parameter may name (others get invalid_target).
+	Resources []Resource `json:"resources,omitempty"`
 	// Policy is the resolved GrantPolicy.
 	Policy Policy `json:"policy"`
+}
+
+// Resource is one audience a ResourceServer grants a client.
+type Resource struct {
+	// Audience is the aud value and resource indicator.
+	Audience string `json:"audience"`
+	// Scopes are the ResourceServer's scopes the client may have in a token
+	// for this audience.
+	Scopes []string `json:"scopes,omitempty"`
+	// WithheldScopes are the ResourceServer's other scopes: a token for
+	// this audience never carries them (a request for one gets
+	// invalid_scope).
+	WithheldScopes []string `json:"withheldScopes,omitempty"`
+}
+
+// ResourceServer is an API that owns its audience, with the credentials it
+// calls the introspection endpoint with.
+type ResourceServer struct {
+	// ID is the user name it authenticates with: rs/<namespace>/<name>
+	// (never a client_id: those have no "/").
+	ID string `json:"id"`
+	// Namespace is where the ResourceServer lives.
+	Namespace string `json:"namespace"`
+	// Audience is the audience it owns.
+	Audience string `json:"audience"`
+	// Scopes are the scopes it defines.
+	Scopes []string `json:"scopes,omitempty"`
+	// Secrets are the SHA-256 digests of its valid secrets, as for clients.
+	Secrets []SecretDigest `json:"secrets"`
 }
 
 // SecretDigest is the hex-encoded SHA-256 digest of one client secret.
