@@ -130,11 +130,6 @@ func (c *Client) validate() error {
 			errs = append(errs, fmt.Errorf("resources[%d].audience is required", i))
 		}
 	}
-	for _, a := range c.Audiences {
-		if !slices.ContainsFunc(c.Resources, func(r Resource) bool { return r.Audience == a }) {
-			errs = append(errs, fmt.Errorf("audience %q is not one of resources", a))
-		}
-	}
 	if c.Type == ClientPublic && len(c.Secrets) > 0 {
 		errs = append(errs, errors.New("a Public client has no secrets"))
 	}

@@ -125,7 +125,8 @@ type Client struct {
 	DefaultScopes []string `json:"defaultScopes,omitempty"`
 	// Audiences are the aud values of access tokens when a request names no
 	// resource (RFC 8707): the client's spec.audiences that a ResourceServer
-	// grants it. Each is also in Resources.
+	// grants it. The control plane writes each also in Resources; documents
+	// of an older control plane may have audiences without resources.
 	Audiences []string `json:"audiences,omitempty"`
 	// Resources are the audiences ResourceServers grant the client, the only
 	// values a resource parameter may name (others get invalid_target).
