@@ -121,13 +121,14 @@ type introspection struct {
 }
 
 // lookupToken finds an active token the caller may see: an access token
-// issued to it (or naming it as audience), or its own refresh token.
+// issued to it, or its own refresh token (issued to this client object:
+// not to an earlier one deleted and recreated under the same client ID).
 func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller *registry.Client, raw, hint string) (introspection, error) {
 	now := s.clock.Now()
 	inactive := introspection{}
 	if hint != "refresh_token" || strings.Count(raw, ".") == 2 {
 		if c, err := s.tokens.VerifyAccess(reg, raw, now); err == nil {
-			if c.ClientID != caller.ID && !slices.Contains(c.Audience, caller.ID) {
+			if c.ClientID != caller.ID {
 				return inactive, nil
 			}
 			if active, err := s.accessTokenActive(ctx, c); err != nil || !active {
@@ -145,7 +146,7 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	default:
 		return inactive, err
 	}
-	if rt.ClientID != caller.ID {
+	if rt.ClientID != caller.ID || !sameClient(caller, rt.ClientUID) {
 		return inactive, nil
 	}
 	return introspection{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
@@ -203,7 +204,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		case err != nil && !grantGone(err):
 			s.writeError(w, r, serverError(err), caller.Profile())
 			return
-		case rt.ClientID == caller.ID:
+		case rt.ClientID == caller.ID && sameClient(caller, rt.ClientUID):
 			if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 				s.writeError(w, r, serverError(err), caller.Profile())
 				return

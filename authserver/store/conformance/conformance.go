@@ -80,6 +80,10 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Device/ConcurrentPollIssue", testDeviceConcurrentIssue},
 		{"Session", testSession},
 		{"Consent", testConsent},
+		{"Consent/ClientUID", testConsentClientUID},
+		{"ClientBinding/AuthCode", testAuthCodeClientBinding},
+		{"ClientBinding/Refresh", testRefreshClientBinding},
+		{"ClientBinding/Device", testDeviceClientBinding},
 		{"Lockout/Counting", testLockoutCounting},
 		{"Lockout/WindowAndReset", testLockoutWindow},
 		{"Lockout/Concurrent", testLockoutConcurrent},
@@ -1093,13 +1097,13 @@ func testDevicePollFlow(t *testing.T, e env) {
 	}
 
 	authTime := e.clock.Now().Add(-time.Second)
-	approved, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	approved, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", authTime)
 	noErr(t, err, "approve")
 	if approved.Status != store.DeviceApproved || approved.AccountID != "alice" {
 		t.Fatalf("approved = %+v", approved)
 	}
 	eqTime(t, "DecidedAt", approved.DecidedAt, e.clock.Now())
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "bob", authTime)
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "bob", "", authTime)
 	wantErr(t, err, store.ErrAlreadyUsed, "approve twice")
 	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
 	wantErr(t, err, store.ErrAlreadyUsed, "deny after approve")
@@ -1137,7 +1141,7 @@ func testDevicePollGrace(t *testing.T, e env) {
 	// pending, nothing changes. Even when approved meanwhile, a grace poll
 	// does not consume.
 	e.clock.Advance(500 * time.Millisecond)
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	got := pollAs(t, e, d, body, store.PollPending)
 	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) || !got.ConsumedAt.IsZero() {
@@ -1199,7 +1203,7 @@ func testDeviceDenyAndErrors(t *testing.T, e env) {
 	wantErr(t, err, store.ErrNotFound, "poll by another client")
 	_, _, err = e.s.PollDeviceAuth(e.ctx, hash("device"), "tv", store.DevicePoll{})
 	wantErr(t, err, store.ErrNotFound, "poll unknown device code")
-	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrNotFound, "approve unknown")
 	_, err = e.s.DenyDeviceAuth(e.ctx, "NOPE-NOPE")
 	wantErr(t, err, store.ErrNotFound, "deny unknown")
@@ -1212,7 +1216,7 @@ func testDeviceDenyAndErrors(t *testing.T, e env) {
 	// Denial is reported whatever the interval.
 	poll(t, e, d, 0, store.PollDenied)
 	poll(t, e, d, 0, store.PollDenied)
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrAlreadyUsed, "approve after deny")
 	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
 	wantErr(t, err, store.ErrAlreadyUsed, "deny twice")
@@ -1228,7 +1232,7 @@ func testDeviceExpiry(t *testing.T, e env) {
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	d2 := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d2), "create")
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d2.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d2.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 
 	e.clock.Set(us(d.ExpiresAt))
@@ -1237,7 +1241,7 @@ func testDeviceExpiry(t *testing.T, e env) {
 	if got.UserCode != d.UserCode {
 		t.Errorf("expired get returned %+v", got)
 	}
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrExpired, "approve expired")
 	poll(t, e, d, 0, store.PollExpired)
 	// Approved but not collected in time: expired, no tokens.
@@ -1280,7 +1284,7 @@ func testDeviceConcurrentPending(t *testing.T, e env) {
 func testDeviceConcurrentApproved(t *testing.T, e env) {
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	res := make([]store.PollResult, Concurrency)
 	errs := make([]error, Concurrency)
@@ -1321,7 +1325,7 @@ func approvedDevice(t *testing.T, e env) store.DeviceAuth {
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	poll(t, e, d, 0, store.PollPending)
-	got, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now().Add(-time.Second))
+	got, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now().Add(-time.Second))
 	noErr(t, err, "approve")
 	return got
 }
@@ -1345,7 +1349,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	pollIssue(store.PollPending)
 	e.clock.Advance(500 * time.Millisecond)
 	authTime := e.clock.Now()
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", authTime)
 	noErr(t, err, "approve")
 	p.AuthStyle = store.AuthStyleBody
 	pollIssue(store.PollPending) // within the grace, in the other style
@@ -1387,7 +1391,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	}
 	late := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, late), "create")
-	_, err = e.s.ApproveDeviceAuth(e.ctx, late.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, late.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	e.clock.Set(us(late.ExpiresAt))
 	if _, res, err := e.s.PollDeviceAuth(e.ctx, late.DeviceHash, "tv", p); err != nil || res != store.PollExpired {
@@ -1588,7 +1592,7 @@ func testSession(t *testing.T, e env) {
 func testConsent(t *testing.T, e env) {
 	has := func(scopes ...string) bool {
 		t.Helper()
-		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", scopes)
+		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", "", scopes)
 		noErr(t, err, "HasConsent")
 		return ok
 	}
@@ -1608,10 +1612,10 @@ func testConsent(t *testing.T, e env) {
 	if has("openid", "admin") {
 		t.Error("scope outside the consent covered")
 	}
-	if ok, _ := e.s.HasConsent(e.ctx, "alice", "client-b", []string{"openid"}); ok {
+	if ok, _ := e.s.HasConsent(e.ctx, "alice", "client-b", "", []string{"openid"}); ok {
 		t.Error("consent for one client covers another")
 	}
-	if ok, _ := e.s.HasConsent(e.ctx, "bob", "client-a", []string{"openid"}); ok {
+	if ok, _ := e.s.HasConsent(e.ctx, "bob", "client-a", "", []string{"openid"}); ok {
 		t.Error("consent of one account covers another")
 	}
 
@@ -1629,6 +1633,227 @@ func testConsent(t *testing.T, e env) {
 	e.clock.Set(us(exp))
 	if has("openid") {
 		t.Error("expired consent covers")
+	}
+}
+
+// A consent counts only for the client object (UID) it was given to, or
+// for any when it was stored without a UID (before the field existed).
+func testConsentClientUID(t *testing.T, e env) {
+	has := func(uid string) bool {
+		t.Helper()
+		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", uid, []string{"openid"})
+		noErr(t, err, "HasConsent")
+		return ok
+	}
+	exp := e.clock.Now().Add(time.Hour)
+	save := func(uid string) {
+		t.Helper()
+		noErr(t, e.s.SaveConsent(e.ctx, store.Consent{AccountID: "alice", ClientID: "client-a", ClientUID: uid,
+			Scopes: []string{"openid"}, ExpiresAt: exp}), "save")
+	}
+	save("uid-1")
+	if !has("uid-1") {
+		t.Error("consent does not count for the client object it was given to")
+	}
+	if has("uid-2") {
+		t.Error("consent given to client object uid-1 counts for uid-2 (same client ID, recreated)")
+	}
+	if has("") {
+		t.Error("consent given to client object uid-1 counts for a client without a UID")
+	}
+	// Saving again (the new object's consent) replaces the UID.
+	save("uid-2")
+	if !has("uid-2") || has("uid-1") {
+		t.Error("saving a consent for uid-2 did not replace the client UID of uid-1")
+	}
+	// A consent stored without a UID counts for any client object.
+	save("")
+	if !has("uid-1") || !has("uid-2") || !has("") {
+		t.Error("consent without a client UID does not count")
+	}
+}
+
+// --- client bindings and resources ---
+
+// The client UID, resources and account binding of an authorization code
+// round-trip, also on the record a replay returns; a code without them has
+// "" and nil.
+func testAuthCodeClientBinding(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	c.ClientUID = "uid-a-1"
+	c.Resources = []string{"https://api.example/", "urn:example:billing"}
+	c.Binding = "b-alice-1"
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem")
+	if got.ClientUID != c.ClientUID || got.Binding != c.Binding {
+		t.Errorf("ClientUID, Binding = %q, %q; want %q, %q", got.ClientUID, got.Binding, c.ClientUID, c.Binding)
+	}
+	eqScopes(t, "Resources", got.Resources, c.Resources)
+	got, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "replay")
+	if got.ClientUID != c.ClientUID {
+		t.Errorf("replayed code's ClientUID = %q, want %q", got.ClientUID, c.ClientUID)
+	}
+	eqScopes(t, "replayed code's Resources", got.Resources, c.Resources)
+
+	bare := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, bare), "create without client UID and resources")
+	got, err = e.s.RedeemAuthCode(e.ctx, bare.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem")
+	if got.ClientUID != "" || got.Resources != nil || got.Binding != "" {
+		t.Errorf("code without client UID, resources and binding: %q, %q, %q", got.ClientUID, got.Resources, got.Binding)
+	}
+
+	// The first refresh token, created in the redemption, keeps what
+	// Issue gives it.
+	withRT := newCode(e, "client-a")
+	withRT.ClientUID, withRT.Resources = "uid-a-1", []string{"https://api.example/"}
+	noErr(t, e.s.CreateAuthCode(e.ctx, withRT), "create")
+	calls := 0
+	is, rt := issuing(e, &calls)
+	issue := is.Issue
+	is.Issue = func(c store.AuthCode) (*store.RefreshToken, error) {
+		rt.ClientUID, rt.Resources = c.ClientUID, c.Resources
+		return issue(c)
+	}
+	_, err = e.s.RedeemAuthCode(e.ctx, withRT.Hash, "client-a", is)
+	noErr(t, err, "redeem with Issue")
+	stored, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get the first refresh token")
+	if stored.ClientUID != "uid-a-1" {
+		t.Errorf("first refresh token's ClientUID = %q, want uid-a-1", stored.ClientUID)
+	}
+	eqScopes(t, "first refresh token's Resources", stored.Resources, withRT.Resources)
+
+	for _, bad := range [][]string{{""}, {"https://a.example/ x"}, {"https://a.example/\n"}} {
+		c := newCode(e, "client-a")
+		c.Resources = bad
+		if err := e.s.CreateAuthCode(e.ctx, c); err == nil {
+			t.Errorf("code with resources %q stored", bad)
+		}
+	}
+}
+
+// A refresh token's client UID and resources round-trip; rotation copies
+// the client UID to the successor (also a sibling within the reuse grace)
+// and keeps the resources unless the Rotation narrows them.
+func testRefreshClientBinding(t *testing.T, e env) {
+	rt := newRefresh(e, store.NewID(), "client-a")
+	rt.ClientUID = "uid-a-1"
+	rt.Resources = []string{"https://api.example/", "https://billing.example/"}
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	got, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get")
+	if got.ClientUID != rt.ClientUID {
+		t.Errorf("ClientUID = %q, want %q", got.ClientUID, rt.ClientUID)
+	}
+	eqScopes(t, "Resources", got.Resources, rt.Resources)
+
+	rotate := func(old store.Hash, resources []string) store.RefreshToken {
+		t.Helper()
+		next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: old, ClientID: "client-a",
+			NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour), Resources: resources,
+			ReuseGrace: time.Minute})
+		noErr(t, err, "rotate")
+		stored, err := e.s.GetRefreshToken(e.ctx, next.Hash)
+		noErr(t, err, "get successor")
+		for _, s := range []store.RefreshToken{next, stored} {
+			if s.ClientUID != rt.ClientUID {
+				t.Errorf("successor's ClientUID = %q, want the family's %q", s.ClientUID, rt.ClientUID)
+			}
+		}
+		eqScopes(t, "stored successor's Resources", stored.Resources, next.Resources)
+		return next
+	}
+	second := rotate(rt.Hash, nil)
+	eqScopes(t, "successor's Resources (nil keeps)", second.Resources, rt.Resources)
+	third := rotate(second.Hash, []string{"https://api.example/"})
+	eqScopes(t, "narrowed Resources", third.Resources, []string{"https://api.example/"})
+	fourth := rotate(third.Hash, nil)
+	eqScopes(t, "Resources after narrowing", fourth.Resources, []string{"https://api.example/"})
+	// A sibling within the reuse grace is a successor like any other.
+	sibling := rotate(third.Hash, nil)
+	eqScopes(t, "sibling's Resources", sibling.Resources, []string{"https://api.example/"})
+
+	bare := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, bare), "create without client UID and resources")
+	next := rotateOnce(t, e, bare.Hash)
+	if next.ClientUID != "" || next.Resources != nil {
+		t.Errorf("successor of a token without client UID and resources: %q, %q", next.ClientUID, next.Resources)
+	}
+
+	bad := newRefresh(e, store.NewID(), "client-a")
+	bad.Resources = []string{"two words"}
+	if err := e.s.CreateRefreshToken(e.ctx, bad); err == nil {
+		t.Error("refresh token with an invalid resource stored")
+	}
+	if _, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: fourth.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour), Resources: []string{""}}); err == nil {
+		t.Error("rotation with an empty resource accepted")
+	}
+}
+
+// rotateOnce rotates old (of client-a) and returns the stored successor.
+func rotateOnce(t *testing.T, e env, old store.Hash) store.RefreshToken {
+	t.Helper()
+	next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: old, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+	got, err := e.s.GetRefreshToken(e.ctx, next.Hash)
+	noErr(t, err, "get successor")
+	return got
+}
+
+// A device authorization's client UID and resources round-trip through
+// every read (by user code, approval, polls), and so does the account
+// binding given at approval.
+func testDeviceClientBinding(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	d.ClientUID = "uid-tv-1"
+	d.Resources = []string{"https://api.example/"}
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	check := func(what string, got store.DeviceAuth) {
+		t.Helper()
+		if got.ClientUID != d.ClientUID {
+			t.Errorf("%s: ClientUID = %q, want %q", what, got.ClientUID, d.ClientUID)
+		}
+		eqScopes(t, what+": Resources", got.Resources, d.Resources)
+	}
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	check("get", got)
+	check("pending poll", poll(t, e, d, 0, store.PollPending))
+	got, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "b-alice-1", e.clock.Now())
+	noErr(t, err, "approve")
+	check("approve", got)
+	if got.Binding != "b-alice-1" {
+		t.Errorf("approved: Binding = %q, want b-alice-1", got.Binding)
+	}
+	e.clock.Advance(got.Interval)
+	var seen store.DeviceAuth
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{
+		Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) { seen = d; return nil, nil }})
+	if err != nil || res != store.PollApproved {
+		t.Fatalf("poll = %s, %v", res, err)
+	}
+	check("approved poll", got)
+	check("Issue's record", seen)
+	if seen.Binding != "b-alice-1" {
+		t.Errorf("Issue's record: Binding = %q, want b-alice-1", seen.Binding)
+	}
+
+	bare := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, bare), "create without client UID and resources")
+	got, err = e.s.GetDeviceAuthByUserCode(e.ctx, bare.UserCode)
+	noErr(t, err, "get")
+	if got.ClientUID != "" || got.Resources != nil {
+		t.Errorf("device authorization without client UID and resources: %q, %q", got.ClientUID, got.Resources)
+	}
+	bad := newDevice(e, "tv")
+	bad.Resources = []string{"a b"}
+	if err := e.s.CreateDeviceAuth(e.ctx, bad); err == nil {
+		t.Error("device authorization with an invalid resource stored")
 	}
 }
 
@@ -1850,7 +2075,7 @@ func testDeleteExpired(t *testing.T, e env) {
 	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-0"); revoked {
 		t.Error("swept jti still revoked")
 	}
-	if ok, err := e.s.HasConsent(e.ctx, "acct-0", "client-a", nil); err != nil || ok {
+	if ok, err := e.s.HasConsent(e.ctx, "acct-0", "client-a", "", nil); err != nil || ok {
 		t.Errorf("swept consent: %v, %v", ok, err)
 	}
 	_, err = e.s.GetLockout(e.ctx, "short")
@@ -1868,7 +2093,7 @@ func testDeleteExpired(t *testing.T, e env) {
 	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-1"); !revoked {
 		t.Error("live jti revocation swept")
 	}
-	if ok, err := e.s.HasConsent(e.ctx, "acct-1", "client-a", []string{"openid"}); err != nil || !ok {
+	if ok, err := e.s.HasConsent(e.ctx, "acct-1", "client-a", "", []string{"openid"}); err != nil || !ok {
 		t.Errorf("live consent: %v, %v", ok, err)
 	}
 	_, err = e.s.GetLockout(e.ctx, "long")
@@ -1950,7 +2175,7 @@ func RunReopenTest(t *testing.T, open NewStore) {
 	noErr(t, e.s.CreateDeviceAuth(ctx, dev), "create device")
 	poll(t, e, dev, 0, store.PollPending)
 	poll(t, e, dev, 0, store.PollSlowDown)
-	_, err = e.s.ApproveDeviceAuth(ctx, dev.UserCode, "alice", clock.Now())
+	_, err = e.s.ApproveDeviceAuth(ctx, dev.UserCode, "alice", "", clock.Now())
 	noErr(t, err, "approve")
 
 	sess := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: clock.Now().Add(time.Hour)}
@@ -1995,7 +2220,7 @@ func RunReopenTest(t *testing.T, open NewStore) {
 	if _, err := e.s.GetSession(ctx, sess.IDHash); err != nil {
 		t.Errorf("session after reopen: %v", err)
 	}
-	if ok, err := e.s.HasConsent(ctx, "alice", "client-a", []string{"email"}); err != nil || !ok {
+	if ok, err := e.s.HasConsent(ctx, "alice", "client-a", "", []string{"email"}); err != nil || !ok {
 		t.Errorf("consent after reopen = %v, %v", ok, err)
 	}
 	if l, err := e.s.GetLockout(ctx, "alice"); err != nil || l.Failures != 2 {
