@@ -1,0 +1,264 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package rbac checks the ClusterRoles that config/rbac aggregates into
+// Kubernetes' built-in view, edit and admin roles, with `kubectl auth can-i`
+// against the source-built API server (RBAC authorization) and the
+// clusterrole-aggregation controller of a source-built kube-controller-
+// manager (envtest runs no controllers, so without it the built-in roles
+// stay empty).
+package rbac_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	testenv "github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/stack"
+)
+
+var (
+	env        *envtest.Environment
+	k8s        client.Client
+	kubeconfig string // an administrator (system:masters), who may impersonate
+	kubectlBin string
+)
+
+func TestAggregatedRoles(t *testing.T) {
+	RegisterFailHandler(Fail)
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	reporterConfig.Verbose = true
+	reporterConfig.NoColor = true
+	RunSpecs(t, "RBAC for application teams: aggregated ClusterRoles", suiteConfig, reporterConfig)
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	// Both binaries are checked first, so a missing one says which make
+	// target builds it before anything starts.
+	_, err := testenv.ControllerManagerPath()
+	Expect(err).NotTo(HaveOccurred(), "the aggregation needs kube-controller-manager: it is built, never skipped")
+	kubectlBin, err = stack.Kubectl()
+	Expect(err).NotTo(HaveOccurred())
+
+	env, err = testenv.New()
+	Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
+	cfg, err := env.Start() // envtest's kube-apiserver authorizes with RBAC
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+	k8s, err = client.New(cfg, client.Options{Scheme: stack.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+
+	dir := GinkgoT().TempDir()
+	admin, err := env.AddUser(envtest.User{Name: "rbac-test-admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	kc, err := admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
+
+	roles, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "rbac", "aggregate_to_*_role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(roles).To(HaveLen(3), "config/rbac holds aggregate_to_{view,edit,admin}_role.yaml")
+	for _, f := range roles {
+		kubectl(ctx, "apply", "--server-side", "-f", f)
+	}
+	bindTeams(ctx)
+
+	// The check can fail: before the aggregation, the built-in roles grant
+	// nothing on authops kinds.
+	Expect(canI(ctx, as{user: editUser, ns: teamA}, "create", "oauthclients")).To(BeFalse(),
+		"edit may create oauthclients before any aggregation: the check below cannot tell what the aggregation adds")
+
+	cm, err := testenv.StartControllerManager(env, dir, "clusterrole-aggregation-controller")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(cm.Stop()).To(Succeed()) })
+	Eventually(func(g Gomega) {
+		exited, err := cm.Exited()
+		g.Expect(exited).To(BeFalse(), "kube-controller-manager exited (%v); its log: %s", err, cm.Log)
+		g.Expect(aggregationSettled(ctx)).To(Succeed())
+	}).WithContext(ctx).WithTimeout(90*time.Second).WithPolling(time.Second).Should(Succeed(),
+		"the clusterrole-aggregation controller did not settle; its log: %s", cm.Log)
+	for _, name := range []string{"view", "edit", "admin"} {
+		role := &rbacv1.ClusterRole{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, role)).To(Succeed())
+		GinkgoWriter.Printf("ClusterRole %s aggregated %d rules\n", name, len(role.Rules))
+	}
+}, NodeTimeout(5*time.Minute))
+
+// aggregationSettled returns nil once every ClusterRole with an
+// aggregationRule holds every rule of the ClusterRoles it selects: the
+// controller's fixed point, chains included (view is selected by edit, edit
+// by admin). It needs the built-in rules too, so it never holds before the
+// controller ran.
+func aggregationSettled(ctx context.Context) error {
+	var list rbacv1.ClusterRoleList
+	if err := k8s.List(ctx, &list); err != nil {
+		return err
+	}
+	for _, agg := range list.Items {
+		if agg.AggregationRule == nil {
+			continue
+		}
+		if len(agg.Rules) == 0 {
+			return fmt.Errorf("ClusterRole %s has no rules yet", agg.Name)
+		}
+		for _, sel := range agg.AggregationRule.ClusterRoleSelectors {
+			s, err := metav1.LabelSelectorAsSelector(&sel)
+			if err != nil {
+				return err
+			}
+			for _, part := range list.Items {
+				if part.Name == agg.Name || !s.Matches(labels.Set(part.Labels)) {
+					continue
+				}
+				for _, r := range part.Rules {
+					if !hasRule(agg.Rules, r) {
+						return fmt.Errorf("ClusterRole %s lacks rule %v of %s", agg.Name, r, part.Name)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasRule(rules []rbacv1.PolicyRule, r rbacv1.PolicyRule) bool {
+	for _, x := range rules {
+		if equality.Semantic.DeepEqual(x, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// The namespaces and the users bound in them.
+const (
+	teamA = "team-a"
+	teamB = "team-b"
+
+	viewUser  = "alice-view"
+	editUser  = "bob-edit"
+	adminUser = "carol-admin"
+	// Bound cluster-wide with a ClusterRoleBinding to view, edit, admin.
+	clusterViewUser  = "dan-cluster-view"
+	clusterEditUser  = "erin-cluster-edit"
+	clusterAdminUser = "frank-cluster-admin"
+	// Bound to nothing.
+	nobody = "mallory"
+)
+
+// bindTeams creates the namespaces, RoleBindings in team-a from the
+// built-in ClusterRoles view, edit and admin, and ClusterRoleBindings to
+// the same roles.
+func bindTeams(ctx context.Context) {
+	GinkgoHelper()
+	for _, ns := range []string{teamA, teamB} {
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	for role, user := range map[string]string{"view": viewUser, "edit": editUser, "admin": adminUser} {
+		Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: teamA},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+		})).To(Succeed())
+	}
+	for role, user := range map[string]string{"view": clusterViewUser, "edit": clusterEditUser, "admin": clusterAdminUser} {
+		Expect(k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: user},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+		})).To(Succeed())
+	}
+}
+
+// as is who asks (user "" is the administrator itself) and where (ns ""
+// is cluster scope).
+type as struct{ user, ns string }
+
+func (a as) String() string {
+	if a.user == "" {
+		a.user = "the administrator (system:masters)"
+	}
+	if a.ns == "" {
+		return a.user + " (cluster scope)"
+	}
+	return a.user + " in " + a.ns
+}
+
+// canI runs `kubectl auth can-i verb resource.oauth.authops.io` as the
+// user (impersonated by the administrator, with no groups). resource may end in
+// /subresource.
+func canI(ctx context.Context, who as, verb, resource string) bool {
+	GinkgoHelper()
+	res, sub, _ := strings.Cut(resource, "/")
+	args := []string{"auth", "can-i", verb, res + ".oauth.authops.io"}
+	if who.user != "" {
+		args = append(args, "--as="+who.user)
+	}
+	if sub != "" {
+		args = append(args, "--subresource="+sub)
+	}
+	if who.ns != "" {
+		args = append(args, "--namespace="+who.ns)
+	}
+	// can-i exits 1 for "no": the answer is its output.
+	out, _ := kubectlOutput(ctx, args...)
+	switch answer := strings.TrimSpace(out); {
+	case answer == "yes":
+		return true
+	case strings.HasPrefix(answer, "no"):
+		return false
+	default:
+		Fail(fmt.Sprintf("kubectl %s: neither yes nor no: %q", strings.Join(args, " "), out))
+		return false
+	}
+}
+
+func kubectl(ctx context.Context, args ...string) string {
+	GinkgoHelper()
+	out, err := kubectlOutput(ctx, args...)
+	Expect(err).NotTo(HaveOccurred(), "kubectl %s:\n%s", strings.Join(args, " "), out)
+	return out
+}
+
+// kubectlOutput runs kubectl as the administrator and returns its
+// standard output; the error carries its standard error.
+func kubectlOutput(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, kubectlBin, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return string(out), err
+}
