@@ -18,8 +18,11 @@ package rbac_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -41,18 +44,33 @@ var (
 )
 
 // expectCanI asks `kubectl auth can-i` for every verb on every resource
-// and lists every answer that differs from want.
+// (a few at a time: each is a kubectl process) and lists every answer that
+// differs from want.
 func expectCanI(who as, resources, verbs []string, want bool) {
 	GinkgoHelper()
-	ctx := context.Background()
-	var wrong []string
+	type check struct{ verb, resource string }
+	var checks []check
 	for _, r := range resources {
 		for _, v := range verbs {
-			if got := canI(ctx, who, v, r); got != want {
-				wrong = append(wrong, fmt.Sprintf("%s %s: %s", v, r, yesNo(got)))
-			}
+			checks = append(checks, check{v, r})
 		}
 	}
+	wrong, errs := make([]string, len(checks)), make([]error, len(checks))
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, 4)
+	for i, c := range checks {
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			got, err := canI(context.Background(), who, c.verb, c.resource)
+			if errs[i] = err; err == nil && got != want {
+				wrong[i] = fmt.Sprintf("%s %s: %s", c.verb, c.resource, yesNo(got))
+			}
+		})
+	}
+	wg.Wait()
+	Expect(errors.Join(errs...)).To(Succeed())
+	wrong = slices.DeleteFunc(wrong, func(s string) bool { return s == "" })
 	Expect(wrong).To(BeEmpty(), "%s: want %s for every verb, kubectl auth can-i answered:\n  %s",
 		who, yesNo(want), strings.Join(wrong, "\n  "))
 }

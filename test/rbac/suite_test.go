@@ -215,10 +215,9 @@ func (a as) String() string {
 }
 
 // canI runs `kubectl auth can-i verb resource.oauth.authops.io` as the
-// user (impersonated by the administrator, with no groups). resource may end in
-// /subresource.
-func canI(ctx context.Context, who as, verb, resource string) bool {
-	GinkgoHelper()
+// user (impersonated by the administrator, with no groups). resource may
+// end in /subresource. An answer that is neither yes nor no is an error.
+func canI(ctx context.Context, who as, verb, resource string) (bool, error) {
 	res, sub, _ := strings.Cut(resource, "/")
 	args := []string{"auth", "can-i", verb, res + ".oauth.authops.io"}
 	if who.user != "" {
@@ -231,15 +230,14 @@ func canI(ctx context.Context, who as, verb, resource string) bool {
 		args = append(args, "--namespace="+who.ns)
 	}
 	// can-i exits 1 for "no": the answer is its output.
-	out, _ := kubectlOutput(ctx, args...)
+	out, err := kubectlOutput(ctx, args...)
 	switch answer := strings.TrimSpace(out); {
 	case answer == "yes":
-		return true
+		return true, nil
 	case strings.HasPrefix(answer, "no"):
-		return false
+		return false, nil
 	default:
-		Fail(fmt.Sprintf("kubectl %s: neither yes nor no: %q", strings.Join(args, " "), out))
-		return false
+		return false, fmt.Errorf("kubectl %s: neither yes nor no: %q (%v)", strings.Join(args, " "), out, err)
 	}
 }
 
