@@ -117,13 +117,20 @@ var _ = Describe("The built-in roles, bound cluster-wide", func() {
 	)
 })
 
-var _ = Describe("ClusterGrantPolicies", func() {
-	It("stay with cluster administrators: no built-in role, however bound, reads or changes them", func() {
-		for _, who := range everyone {
+var _ = Describe("ClusterGrantPolicies stay with cluster administrators", func() {
+	DescribeTable("kubectl auth can-i: no built-in role, however bound, reads or changes them",
+		func(who as) {
 			expectCanI(who, []string{"clustergrantpolicies", "clustergrantpolicies/status"}, all, false)
-		}
-	})
-	It("are what system:masters may change (the check can say yes)", func() {
-		Expect(canI(context.Background(), as{}, "create", "clustergrantpolicies")).To(BeTrue())
+		},
+		func() []TableEntry {
+			var entries []TableEntry
+			for _, who := range everyone {
+				entries = append(entries, Entry(who.String(), who))
+			}
+			return entries
+		}(),
+	)
+	It("are what system:masters may change (the check can say yes)", func(ctx SpecContext) {
+		Expect(canI(ctx, as{}, "create", "clustergrantpolicies")).To(BeTrue())
 	})
 })
