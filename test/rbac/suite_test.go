@@ -25,8 +25,6 @@ package rbac_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,23 +32,19 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	testenv "github.com/authops/authops/test/envtest"
 	"github.com/authops/authops/test/stack"
 )
 
 var (
-	env        *envtest.Environment
-	k8s        client.Client
-	kubeconfig string // an administrator (system:masters), who may impersonate
-	kubectlBin string
+	api *stack.APIServer // its kubeconfig's user is in system:masters, so it may impersonate
+	k8s client.Client
 )
 
 func TestAggregatedRoles(t *testing.T) {
@@ -66,30 +60,22 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	// target builds it before anything starts.
 	_, err := testenv.ControllerManagerPath()
 	Expect(err).NotTo(HaveOccurred(), "the aggregation needs kube-controller-manager: it is built, never skipped")
-	kubectlBin, err = stack.Kubectl()
-	Expect(err).NotTo(HaveOccurred())
-
-	env, err = testenv.New()
-	Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	cfg, err := env.Start() // envtest's kube-apiserver authorizes with RBAC
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
-	k8s, err = client.New(cfg, client.Options{Scheme: stack.Scheme()})
+	_, err = stack.Kubectl()
 	Expect(err).NotTo(HaveOccurred())
 
 	dir := GinkgoT().TempDir()
-	admin, err := env.AddUser(envtest.User{Name: "rbac-test-admin", Groups: []string{"system:masters"}}, nil)
-	Expect(err).NotTo(HaveOccurred())
-	kc, err := admin.KubeConfig()
-	Expect(err).NotTo(HaveOccurred())
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
+	// envtest's kube-apiserver authorizes with RBAC.
+	api, err = stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: dir, Namespaces: []string{teamA, teamB}})
+	Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
+	DeferCleanup(func() { Expect(api.Stop()).To(Succeed()) })
+	k8s = api.Client
 
 	roles, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "rbac", "aggregate_to_*_role.yaml"))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(roles).To(HaveLen(3), "config/rbac holds aggregate_to_{view,edit,admin}_role.yaml")
 	for _, f := range roles {
-		kubectl(ctx, "apply", "--server-side", "-f", f)
+		out, err := api.Kubectl(ctx, "apply", "--server-side", "-f", f)
+		Expect(err).NotTo(HaveOccurred(), out)
 	}
 	bindTeams(ctx)
 
@@ -98,7 +84,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(canI(ctx, as{user: editUser, ns: teamA}, "create", "oauthclients")).To(BeFalse(),
 		"edit may create oauthclients before any aggregation: the check below cannot tell what the aggregation adds")
 
-	cm, err := testenv.StartControllerManager(env, dir, "clusterrole-aggregation-controller")
+	cm, err := testenv.StartControllerManager(api.Env, dir, "clusterrole-aggregation-controller")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(cm.Stop()).To(Succeed()) })
 	Eventually(func(g Gomega) {
@@ -176,14 +162,11 @@ const (
 	nobody = "mallory"
 )
 
-// bindTeams creates the namespaces, RoleBindings in team-a from the
+// bindTeams creates RoleBindings in team-a from the
 // built-in ClusterRoles view, edit and admin, and ClusterRoleBindings to
 // the same roles.
 func bindTeams(ctx context.Context) {
 	GinkgoHelper()
-	for _, ns := range []string{teamA, teamB} {
-		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	}
 	for role, user := range map[string]string{"view": viewUser, "edit": editUser, "admin": adminUser} {
 		Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: teamA},
@@ -230,7 +213,7 @@ func canI(ctx context.Context, who as, verb, resource string) (bool, error) {
 		args = append(args, "--namespace="+who.ns)
 	}
 	// can-i exits 1 for "no": the answer is its output.
-	out, err := kubectlOutput(ctx, args...)
+	out, err := api.Kubectl(ctx, args...)
 	switch answer := strings.TrimSpace(out); {
 	case answer == "yes":
 		return true, nil
@@ -239,24 +222,4 @@ func canI(ctx context.Context, who as, verb, resource string) (bool, error) {
 	default:
 		return false, fmt.Errorf("kubectl %s: neither yes nor no: %q (%v)", strings.Join(args, " "), out, err)
 	}
-}
-
-func kubectl(ctx context.Context, args ...string) string {
-	GinkgoHelper()
-	out, err := kubectlOutput(ctx, args...)
-	Expect(err).NotTo(HaveOccurred(), "kubectl %s:\n%s", strings.Join(args, " "), out)
-	return out
-}
-
-// kubectlOutput runs kubectl as the administrator and returns its
-// standard output; the error carries its standard error.
-func kubectlOutput(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, kubectlBin, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		err = fmt.Errorf("%w: %s", err, stderr.String())
-	}
-	return string(out), err
 }
