@@ -145,9 +145,10 @@ $(ENVTEST_ASSETS)/kube-apiserver: hack/envtest/go.mod hack/envtest/go.sum | $(LO
 		-o $@ k8s.io/kubernetes/cmd/kube-apiserver
 
 # kube-controller-manager, from the same module and with the same flags as
-# kube-apiserver (so it shares its build cache: about 2 minutes once
-# kube-apiserver is built). test/rbac runs only its clusterrole-aggregation
-# controller, which envtest lacks, to check the aggregated ClusterRoles.
+# kube-apiserver, so it shares its build cache (1.5 to 7 minutes, by load,
+# once kube-apiserver is built). test/rbac runs only its
+# clusterrole-aggregation controller, which envtest lacks, to check the
+# aggregated ClusterRoles.
 $(ENVTEST_ASSETS)/kube-controller-manager: hack/envtest/go.mod hack/envtest/go.sum | $(LOCALBIN)
 	cd hack/envtest && CGO_ENABLED=0 $(GO) build \
 		-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
