@@ -28,11 +28,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,6 +100,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"a trusted proxy that is not a CIDR", []string{"trustedProxies={ingress-nginx}"}, "trustedProxies"},
 		{"trusted proxies", []string{"trustedProxies={10.244.0.0/16,fd00::/8}", "forwardedHeader=Forwarded"}, ""},
 		{"an unknown forwarded header", []string{"forwardedHeader=X-Real-IP"}, "forwardedHeader"},
+		{"aggregated roles set to a string", []string{"rbac.aggregateToDefaultRoles=maybe"}, "aggregateToDefaultRoles"},
+		{"aggregated roles off", []string{"rbac.aggregateToDefaultRoles=false"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
@@ -177,6 +181,79 @@ func TestManifestsDryRun(t *testing.T) {
 			t.Logf("%d objects valid (server-side dry-run): %v", len(objs), kinds)
 		})
 	}
+}
+
+// TestAggregatedRoles checks that the chart's ClusterRoles aggregated into
+// the built-in view, edit and admin roles are config/rbac's (which test/rbac
+// checks with kube-controller-manager and kubectl auth can-i): the same
+// rules and the same aggregation labels; and that the value turns them off.
+func TestAggregatedRoles(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	render := func(set ...string) map[string]*unstructured.Unstructured {
+		args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		return aggregatedRoles(decode(t, run(t, helm, args...)))
+	}
+
+	chartRoles := render()
+	for _, role := range []string{"view", "edit", "admin"} {
+		data, err := os.ReadFile(filepath.Join(root, "config", "rbac", "aggregate_to_"+role+"_role.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := decode(t, data)[0]
+		got := chartRoles["authops-aggregate-to-"+role]
+		if got == nil {
+			t.Errorf("the chart renders no ClusterRole authops-aggregate-to-%s; it renders %v", role, keys(chartRoles))
+			continue
+		}
+		if !equality.Semantic.DeepEqual(got.Object["rules"], want.Object["rules"]) {
+			t.Errorf("authops-aggregate-to-%s: the chart's rules differ from config/rbac's (run 'make chart'):\nchart:  %v\nconfig: %v", role, got.Object["rules"], want.Object["rules"])
+		}
+		if g, w := aggregationLabels(got), aggregationLabels(want); !equality.Semantic.DeepEqual(g, w) || len(w) == 0 {
+			t.Errorf("authops-aggregate-to-%s: aggregation labels %v, config/rbac has %v", role, g, w)
+		}
+	}
+	if len(chartRoles) != 3 {
+		t.Errorf("the chart renders %d aggregated ClusterRoles, want 3: %v", len(chartRoles), keys(chartRoles))
+	}
+	if off := render("rbac.aggregateToDefaultRoles=false"); len(off) != 0 {
+		t.Errorf("rbac.aggregateToDefaultRoles=false still renders %v", keys(off))
+	}
+}
+
+const aggregateLabelPrefix = "rbac.authorization.k8s.io/aggregate-to-"
+
+// aggregatedRoles returns the ClusterRoles with an aggregation label, by name.
+func aggregatedRoles(objs []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
+	roles := map[string]*unstructured.Unstructured{}
+	for _, u := range objs {
+		if u.GetKind() == "ClusterRole" && len(aggregationLabels(u)) > 0 {
+			roles[u.GetName()] = u
+		}
+	}
+	return roles
+}
+
+func aggregationLabels(u *unstructured.Unstructured) map[string]string {
+	l := map[string]string{}
+	for k, v := range u.GetLabels() {
+		if strings.HasPrefix(k, aggregateLabelPrefix) {
+			l[k] = v
+		}
+	}
+	return l
+}
+
+func keys(m map[string]*unstructured.Unstructured) []string {
+	var names []string
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // applier applies objects with server-side dry-run; Namespaces are created
