@@ -20,7 +20,6 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,6 +36,7 @@ import (
 //	oauthclient_controller.go  the reconciler, its state and Reconcile
 //	oauthclient_setup.go       SetupWithManager: watches, predicates, mappings
 //	oauthclient_access.go      the clientID claim and the GrantPolicy
+//	oauthclient_audiences.go   the audiences ResourceServers grant
 //	oauthclient_secret.go      the client secret and the credentials Secret
 //	oauthclient_snapshot.go    the snapshot entry
 //	oauthclient_status.go      Ready, and a client that cannot be served
@@ -79,27 +79,15 @@ type OAuthClientReconciler struct {
 // clientState is what one reconcile learned, passed from step to step.
 // Whether a step lets the next ones run is its outcome, not a field here.
 type clientState struct {
-	// fresh marks the object's first reconcile (it had no finalizer): the
-	// credentials Secret and the snapshot entry are created without reading
-	// them first (a Secret left by an earlier attempt or by someone else
-	// makes the create fail with AlreadyExists, and the retry, no longer
-	// fresh, reads it), and no Normal Event is recorded: a new client's
-	// generated secret and first Ready are in its status.
-	fresh bool
+	// secretState: fresh (the object's first reconcile), the secret and
+	// its rotation overlap, the credentials Secret as read.
+	secretState
 
 	clientID   string
 	policyName string
 	policy     snapshot.Policy
 	access     EffectiveAccess
-	// secret is the client secret of a Confidential client ("" for a
-	// Public one), overlap how long the previous one stays valid after it
-	// changed.
-	secret  string
-	overlap time.Duration
-	// creds is the credentials Secret, read at most once per reconcile (by
-	// readCredentials, for generatedSecret and reconcileCredentials): nil
-	// until read, empty (no UID) when it does not exist.
-	creds *corev1.Secret
+	audiences  AudienceAccess
 }
 
 // clientStep is one step of an OAuthClient's reconcile. An error is
@@ -118,7 +106,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	// The reconcile that adds the finalizer is the object's first: nothing
 	// it would write can exist yet (see clientState.fresh).
-	st := &clientState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}
+	st := &clientState{secretState: secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -129,6 +117,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	for _, step := range []clientStep{
 		r.reconcileClientID,
 		r.reconcilePolicy,
+		r.reconcileAudiences,
 		r.reconcileSecret,
 		r.reconcileCredentials,
 		r.reconcileSnapshot,

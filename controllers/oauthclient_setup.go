@@ -19,7 +19,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +37,9 @@ import (
 )
 
 // SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
-// changes only), and Secrets: the metadata of referenced Secrets, and
+// changes only), the ResourceServers and ClusterGrantPolicies that decide
+// their audiences (spec changes only), the labels of Namespaces (which
+// namespaceSelector grants match), and Secrets: the metadata of referenced Secrets, and
 // through Owned the credentials Secrets and snapshot entries. Needs
 // SetupIndexes first.
 //
@@ -65,6 +66,10 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("oauthclient").
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
 		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&oauthv1alpha1.ResourceServer{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfResourceServer), generation).
+		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAudiencePolicy), generation).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
 		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
 		Complete(r)
@@ -82,11 +87,7 @@ func (r *OAuthClientReconciler) writtenByController(o client.Object) bool {
 
 // controlledByClient returns the OAuthClient controlling o, if one does.
 func controlledByClient(o client.Object) *metav1.OwnerReference {
-	owner := metav1.GetControllerOf(o)
-	if owner != nil && owner.Kind == "OAuthClient" && strings.HasPrefix(owner.APIVersion, oauthv1alpha1.GroupVersion.Group+"/") {
-		return owner
-	}
-	return nil
+	return controlledBy(o, "OAuthClient")
 }
 
 // clientsSharingID requeues the other clients using a client's clientID, so
