@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package controllers
 
 import (
@@ -70,7 +69,7 @@ func TestAudiencePermitted(t *testing.T) {
 func resourceServer(ns, name, uid string, created time.Time, grants ...oauthv1alpha1.ResourceServerGrant) oauthv1alpha1.ResourceServer {
 	return oauthv1alpha1.ResourceServer{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: k8stypes.UID(uid), CreationTimestamp: metav1.NewTime(created)},
-		Spec: oauthv1alpha1.ResourceServerSpec{Audience: payments, Scopes: []oauthv1alpha1.Scope{"payments.read", "payments.write"}, Clients: grants},
+		Spec:       oauthv1alpha1.ResourceServerSpec{Audience: payments, Scopes: []oauthv1alpha1.Scope{"payments.read", "payments.write"}, Clients: grants},
 	}
 }
 

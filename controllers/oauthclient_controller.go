@@ -90,10 +90,10 @@ type clientState struct {
 	audiences  AudienceAccess
 }
 
-// clientStep is one step of an OAuthClient's reconcile. An error is
-// transient (the reconcile is retried); a blocked outcome (waiting, stalled)
-// stops the steps and takes the client out of the snapshot.
-type clientStep func(context.Context, *oauthv1alpha1.OAuthClient, *clientState) (outcome, error)
+// The steps of an OAuthClient's reconcile (see runSteps) take the client
+// and its clientState. An error is transient (the reconcile is retried); a
+// blocked outcome (waiting, stalled) stops the steps and takes the client
+// out of the snapshot.
 
 // Reconcile runs the steps for one OAuthClient and patches its status once.
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -114,7 +114,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
-	for _, step := range []clientStep{
+	out, err := runSteps(ctx, obj, st,
 		r.reconcileClientID,
 		r.reconcilePolicy,
 		r.reconcileAudiences,
@@ -122,15 +122,12 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.reconcileCredentials,
 		r.reconcileSnapshot,
 		r.reconcileReady,
-	} {
-		out, err := step(ctx, obj, st)
-		switch {
-		case err != nil:
-			return ctrl.Result{}, err
-		case out.blocked():
-			return r.reconcileNotServed(ctx, obj, out)
-		}
-		result.RequeueAfter = soonest(result.RequeueAfter, out.requeueAfter)
+	)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case out.blocked():
+		return r.reconcileNotServed(ctx, obj, out)
 	}
-	return result, nil
+	return out.result()
 }

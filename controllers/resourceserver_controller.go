@@ -75,10 +75,6 @@ type ResourceServerReconciler struct {
 	Issuer string
 }
 
-// resourceServerStep is one step of a ResourceServer's reconcile, like a
-// clientStep.
-type resourceServerStep func(context.Context, *oauthv1alpha1.ResourceServer, *secretState) (outcome, error)
-
 // Reconcile runs the steps for one ResourceServer and patches its status
 // once.
 func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -97,24 +93,21 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
-	for _, step := range []resourceServerStep{
+	out, err := runSteps(ctx, obj, st,
 		r.reconcileClaim,
 		r.reconcileSecret,
 		r.reconcileCredentials,
 		r.reconcileSnapshot,
 		r.reconcileClients,
 		r.reconcileReady,
-	} {
-		out, err := step(ctx, obj, st)
-		switch {
-		case err != nil:
-			return ctrl.Result{}, err
-		case out.blocked():
-			return r.reconcileNotServed(ctx, obj, out)
-		}
-		result.RequeueAfter = soonest(result.RequeueAfter, out.requeueAfter)
+	)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case out.blocked():
+		return r.reconcileNotServed(ctx, obj, out)
 	}
-	return result, nil
+	return out.result()
 }
 
 // reconcileClaim decides whether the ResourceServer owns its audience (see

@@ -32,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -49,19 +48,15 @@ func (r *ResourceServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("ResourceServerReconciler needs Owned, the cache of the Secrets the controllers write (see Setup)")
 	}
 	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }}
-	notLabelled := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] != ManagedByValue })
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.ResourceServer{}, generation).
 		Named("resourceserver").
 		Watches(&oauthv1alpha1.ResourceServer{}, handler.EnqueueRequestsFromMapFunc(r.claimants), generation).
 		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.all), generation).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.ofSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
-		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.ofSecret), notOwnCreate)).
 		Watches(&oauthv1alpha1.OAuthClient{}, clientCountChanges{r.grantingClient}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.withSelectors), builder.OnlyMetadata,
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Complete(r)
+			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	return watchSecrets(b, r.Owned, r.ofSecret, r.writtenByController).Complete(r)
 }
 
 // writtenByController says whether a Secret is one this controller
