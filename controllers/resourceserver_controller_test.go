@@ -248,4 +248,26 @@ var _ = Describe("ResourceServer", func() {
 		expectCondition(ctx, rs, oauthv1alpha1.AudienceClaimedCondition, metav1.ConditionTrue, oauthv1alpha1.ClaimedReason)
 		expectCondition(ctx, rs, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 	})
+
+	It("has its orphaned snapshot entries removed by the orphan sweep, and live ones kept", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		live := newResourceServer(ns, "live", audienceOf(ns))
+		Expect(k8s.Create(ctx, live)).To(Succeed())
+		expectCondition(ctx, live, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+
+		gone := newResourceServer(ns, "gone", audienceOf(ns)+"gone")
+		gone.UID = "00000000-0000-0000-0000-0000000000r5"
+		store := snapshotStore{client: k8s, reader: k8s, namespace: operatorNamespace}
+		entry, err := store.read(ctx, snapshotSecretName(snapshot.KindResourceServer, gone.UID))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(store.write(ctx, entry, CompileResourceServer(gone, []snapshot.SecretDigest{{SHA256: Digest(longSecret)}}))).To(Succeed())
+
+		removed, err := (&OrphanCleaner{Client: k8s, APIReader: k8s, Namespace: operatorNamespace}).Clean(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(removed).To(BeNumerically(">=", 1))
+		_, err = snapshotOf(ctx, snapshot.KindResourceServer, gone.UID)
+		Expect(err).To(HaveOccurred(), "the orphaned entry must be removed")
+		_, err = snapshotOf(ctx, snapshot.KindResourceServer, live.UID)
+		Expect(err).NotTo(HaveOccurred(), "a live ResourceServer's entry must be kept")
+	})
 })
