@@ -55,13 +55,15 @@ func (r *OAuthClientReconciler) reconcileAudiences(ctx context.Context, obj *oau
 
 // listAudienceOwners reads every ResourceServer and ClusterGrantPolicy
 // (from the cache) and resolves who owns each audience (AudienceOwners).
+// Every client reconcile does, so the cached objects are not copied: what
+// it returns must only be read.
 func listAudienceOwners(ctx context.Context, c client.Reader) (map[string]*oauthv1alpha1.ResourceServer, []oauthv1alpha1.ClusterGrantPolicy, error) {
 	rss := &oauthv1alpha1.ResourceServerList{}
-	if err := c.List(ctx, rss); err != nil {
+	if err := c.List(ctx, rss, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, err
 	}
 	cgps := &oauthv1alpha1.ClusterGrantPolicyList{}
-	if err := c.List(ctx, cgps); err != nil {
+	if err := c.List(ctx, cgps, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, err
 	}
 	return AudienceOwners(rss.Items, cgps.Items), cgps.Items, nil
