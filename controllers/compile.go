@@ -189,13 +189,15 @@ func joinIs(items []string) string {
 }
 
 // ClientInput is everything CompileClient needs: the client, its resolved
-// policy and access, and the digests of its valid secrets.
+// policy and access, the audiences ResourceServers grant it, and the digests
+// of its valid secrets.
 type ClientInput struct {
-	Client   *oauthv1alpha1.OAuthClient
-	ClientID string
-	Policy   snapshot.Policy
-	Access   EffectiveAccess
-	Digests  []snapshot.SecretDigest
+	Client    *oauthv1alpha1.OAuthClient
+	ClientID  string
+	Policy    snapshot.Policy
+	Access    EffectiveAccess
+	Audiences AudienceAccess
+	Digests   []snapshot.SecretDigest
 }
 
 // CompileClient builds the snapshot document of an effective client.
@@ -208,7 +210,8 @@ func CompileClient(in ClientInput) snapshot.Document {
 		DisplayName:             spec.DisplayName,
 		Disabled:                spec.Disabled,
 		TokenEndpointAuthMethod: string(authMethod(spec)),
-		Audiences:               slices.Clone(spec.Audiences),
+		Audiences:               in.Audiences.Audiences,
+		Resources:               in.Audiences.Resources,
 		Policy:                  in.Policy,
 		GrantTypes:              []string{},
 	}

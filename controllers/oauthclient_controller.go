@@ -20,7 +20,6 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,6 +36,7 @@ import (
 //	oauthclient_controller.go  the reconciler, its state and Reconcile
 //	oauthclient_setup.go       SetupWithManager: watches, predicates, mappings
 //	oauthclient_access.go      the clientID claim and the GrantPolicy
+//	oauthclient_audiences.go   the audiences ResourceServers grant
 //	oauthclient_secret.go      the client secret and the credentials Secret
 //	oauthclient_snapshot.go    the snapshot entry
 //	oauthclient_status.go      Ready, and a client that cannot be served
@@ -79,33 +79,21 @@ type OAuthClientReconciler struct {
 // clientState is what one reconcile learned, passed from step to step.
 // Whether a step lets the next ones run is its outcome, not a field here.
 type clientState struct {
-	// fresh marks the object's first reconcile (it had no finalizer): the
-	// credentials Secret and the snapshot entry are created without reading
-	// them first (a Secret left by an earlier attempt or by someone else
-	// makes the create fail with AlreadyExists, and the retry, no longer
-	// fresh, reads it), and no Normal Event is recorded: a new client's
-	// generated secret and first Ready are in its status.
-	fresh bool
+	// secretState: fresh (the object's first reconcile), the secret and
+	// its rotation overlap, the credentials Secret as read.
+	secretState
 
 	clientID   string
 	policyName string
 	policy     snapshot.Policy
 	access     EffectiveAccess
-	// secret is the client secret of a Confidential client ("" for a
-	// Public one), overlap how long the previous one stays valid after it
-	// changed.
-	secret  string
-	overlap time.Duration
-	// creds is the credentials Secret, read at most once per reconcile (by
-	// readCredentials, for generatedSecret and reconcileCredentials): nil
-	// until read, empty (no UID) when it does not exist.
-	creds *corev1.Secret
+	audiences  AudienceAccess
 }
 
-// clientStep is one step of an OAuthClient's reconcile. An error is
-// transient (the reconcile is retried); a blocked outcome (waiting, stalled)
-// stops the steps and takes the client out of the snapshot.
-type clientStep func(context.Context, *oauthv1alpha1.OAuthClient, *clientState) (outcome, error)
+// The steps of an OAuthClient's reconcile (see runSteps) take the client
+// and its clientState. An error is transient (the reconcile is retried); a
+// blocked outcome (waiting, stalled) stops the steps and takes the client
+// out of the snapshot.
 
 // Reconcile runs the steps for one OAuthClient and patches its status once.
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -118,7 +106,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	// The reconcile that adds the finalizer is the object's first: nothing
 	// it would write can exist yet (see clientState.fresh).
-	st := &clientState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}
+	st := &clientState{secretState: secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -126,22 +114,20 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
 
-	for _, step := range []clientStep{
+	out, err := runSteps(ctx, obj, st,
 		r.reconcileClientID,
 		r.reconcilePolicy,
+		r.reconcileAudiences,
 		r.reconcileSecret,
 		r.reconcileCredentials,
 		r.reconcileSnapshot,
 		r.reconcileReady,
-	} {
-		out, err := step(ctx, obj, st)
-		switch {
-		case err != nil:
-			return ctrl.Result{}, err
-		case out.blocked():
-			return r.reconcileNotServed(ctx, obj, out)
-		}
-		result.RequeueAfter = soonest(result.RequeueAfter, out.requeueAfter)
+	)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case out.blocked():
+		return r.reconcileNotServed(ctx, obj, out)
 	}
-	return result, nil
+	return out.result()
 }

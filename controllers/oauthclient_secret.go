@@ -17,18 +17,10 @@ limitations under the License.
 package controllers
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"maps"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 )
@@ -53,10 +45,9 @@ const (
 	CredentialJWKSURI                     = "jwks_uri"
 )
 
-// reconcileSecret finds the client secret of a Confidential client: read
-// from the referenced Secret, or generated (into the credentials Secret
-// without a reference, into the referenced Secret with onMissing Generate).
-// Sets SecretReady; Ready=False with SecretNotFound (waiting), KeyMissing or
+// reconcileSecret finds the client secret of a Confidential client (see
+// secretSteps.find): read from the referenced Secret, or generated. Sets
+// SecretReady; Ready=False with SecretNotFound (waiting), KeyMissing or
 // WeakSecret (stalled).
 func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	if clientType(obj.Spec) == oauthv1alpha1.ClientTypePublic {
@@ -64,171 +55,32 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 			"a Public client has no secret: it sends only client_id, and PKCE protects its authorization codes")
 		return proceed, nil
 	}
-	st.overlap = DefaultRotationOverlap
-	if obj.Spec.Secret == nil {
-		return proceed, r.generatedSecret(ctx, obj, st)
-	}
-	if o := obj.Spec.Secret.RotationOverlap; o != nil {
-		st.overlap = o.Duration
-	}
-	return r.referencedSecret(ctx, obj, st)
-}
-
-// referencedSecret reads the client secret from secret.secretRef, or
-// generates it there when the Secret is missing and onMissing is Generate.
-func (r *OAuthClientReconciler) referencedSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
-	ref := obj.Spec.Secret.SecretRef
-	key := ref.Key
-	if key == "" {
-		key = DefaultClientSecretKey
-	}
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, secret)
-	switch {
-	case apierrors.IsNotFound(err) && obj.Spec.Secret.OnMissing == oauthv1alpha1.MissingSecretGenerate:
-		return proceed, r.generateReferencedSecret(ctx, obj, st, ref.Name, key)
-	case apierrors.IsNotFound(err):
-		return waitingFor(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.SecretNotFoundReason, fmt.Sprintf(
-			"Secret %s does not exist in namespace %s; token requests get invalid_client until it is created with key %s holding at least %d characters (or set secret.onMissing to Generate)",
-			ref.Name, obj.Namespace, key, MinSecretLength)), nil
-	case err != nil:
-		return proceed, err
-	}
-	value, ok := secret.Data[key]
-	if !ok {
-		return stalledOn(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.KeyMissingReason, fmt.Sprintf(
-			"Secret %s has no key %s; token requests get invalid_client until the key is added (or secret.secretRef.key names the right one)", ref.Name, key)), nil
-	}
-	if len(value) < MinSecretLength {
-		return stalledOn(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.WeakSecretReason, fmt.Sprintf(
-			"the client secret in Secret %s (key %s) is shorter than %d characters and is refused; token requests get invalid_client until it is replaced by a longer one",
-			ref.Name, key, MinSecretLength)), nil
-	}
-	st.secret = string(value)
-	reason, msg := oauthv1alpha1.ReferencedReason, fmt.Sprintf("the client secret is read from Secret %s (key %s)", ref.Name, key)
-	if metav1.IsControlledBy(secret, obj) {
-		reason, msg = oauthv1alpha1.GeneratedReason, generatedOnMissing(ref.Name, key)
-	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, reason, msg)
-	return proceed, nil
-}
-
-// generateReferencedSecret creates the missing referenced Secret, owned by
-// the client, with a generated secret under key.
-func (r *OAuthClientReconciler) generateReferencedSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState, name, key string) error {
-	value, err := GenerateSecret()
-	if err != nil {
-		return err
-	}
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: name, Labels: map[string]string{LabelManagedBy: ManagedByValue}},
-		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{key: []byte(value)},
-	}
-	if err := controllerutil.SetControllerReference(obj, secret, r.Scheme()); err != nil {
-		return err
-	}
-	if err := r.Create(ctx, secret); err != nil {
-		return err
-	}
-	if !st.fresh {
-		r.Recorder.Eventf(obj, secret, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
-			"generated a 256-bit client secret into Secret %s (key %s), as secret.onMissing is Generate", name, key)
-	}
-	st.secret = value
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
-		generatedOnMissing(name, key))
-	return nil
-}
-
-// generatedOnMissing is the SecretReady message of a referenced Secret the
-// controller generated.
-func generatedOnMissing(name, key string) string {
-	return fmt.Sprintf("the client secret was generated into Secret %s (key %s), as secret.onMissing is Generate", name, key)
-}
-
-// generatedSecret keeps the secret generated into the credentials Secret, or
-// generates one when there is none yet (or it was removed); the credentials
-// Secret receives it in reconcileCredentials.
-func (r *OAuthClientReconciler) generatedSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) error {
-	creds, err := r.readCredentials(ctx, obj, st)
-	if err != nil {
-		return err
-	}
-	st.secret = string(creds.Data[CredentialClientSecret])
-	if !metav1.IsControlledBy(creds, obj) || len(st.secret) < MinSecretLength {
-		if st.secret, err = GenerateSecret(); err != nil {
-			return err
-		}
-	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason,
-		fmt.Sprintf("the client secret was generated into Secret %s (key %s)", obj.Name+CredentialsSecretSuffix, CredentialClientSecret))
-	return nil
-}
-
-// readCredentials reads the credentials Secret once per reconcile (see
-// clientState.creds); a missing one is returned empty (no UID). On the first
-// reconcile it is not read: it cannot exist yet (clientState.fresh).
-func (r *OAuthClientReconciler) readCredentials(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (*corev1.Secret, error) {
-	if st.creds != nil {
-		return st.creds, nil
-	}
-	creds := &corev1.Secret{}
-	if !st.fresh {
-		err := r.ownedReader().Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name + CredentialsSecretSuffix}, creds)
-		if client.IgnoreNotFound(err) != nil {
-			return nil, err
-		}
-		if err != nil {
-			creds = &corev1.Secret{}
-		}
-	}
-	st.creds = creds
-	return creds, nil
+	return r.secretSteps().find(ctx, r.secretHolder(obj), &st.secretState)
 }
 
 // reconcileCredentials writes the owned credentials Secret an application
 // mounts: client_id, client_secret (Confidential clients) and the endpoint
 // URLs. Sets no condition; records SecretGenerated once the Secret holds a
-// secret generatedSecret made.
+// secret the controller generated.
 func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
-	name := obj.Name + CredentialsSecretSuffix
-	data := r.credentialsData(st)
-	secret, err := r.readCredentials(ctx, obj, st)
-	if err != nil {
+	h := r.secretHolder(obj)
+	if err := r.secretSteps().writeCredentials(ctx, h, &st.secretState, r.credentialsData(st)); err != nil {
 		return proceed, err
 	}
-	// generatedSecret keeps the secret the credentials Secret holds, so a
-	// secret it does not hold yet was generated by this reconcile.
-	generated := obj.Spec.Secret == nil && st.secret != "" && string(secret.Data[CredentialClientSecret]) != st.secret
-	switch {
-	case secret.UID == "":
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: name, Labels: map[string]string{LabelManagedBy: ManagedByValue}},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       data,
-		}
-		if err := controllerutil.SetControllerReference(obj, secret, r.Scheme()); err != nil {
-			return proceed, err
-		}
-		if err := r.Create(ctx, secret); err != nil {
-			return proceed, err
-		}
-	case !metav1.IsControlledBy(secret, obj):
-		return proceed, fmt.Errorf("secret %s exists and is not owned by this OAuthClient; delete or rename it so the credentials can be written", name)
-	case !maps.EqualFunc(secret.Data, data, bytes.Equal):
-		patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		secret.Data = data
-		if err := r.Patch(ctx, secret, patch); err != nil {
-			return proceed, err
-		}
-	}
-	if generated && !st.fresh {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretGenerated, "GenerateSecret",
-			"generated a 256-bit client secret into Secret %s", name)
-	}
-	obj.Status.CredentialsSecretName = name
+	obj.Status.CredentialsSecretName = h.credentials
 	return proceed, nil
+}
+
+// secretHolder describes the client to the secret steps.
+func (r *OAuthClientReconciler) secretHolder(obj *oauthv1alpha1.OAuthClient) secretHolder {
+	return secretHolder{obj: obj, kind: "OAuthClient", conditions: &obj.Status.Conditions, spec: obj.Spec.Secret,
+		credentials: obj.Name + CredentialsSecretSuffix, requests: "token requests"}
+}
+
+// secretSteps keeps the client secret: referenced Secrets are read from the
+// API server, the Secrets the controller writes from Owned.
+func (r *OAuthClientReconciler) secretSteps() secretSteps {
+	return secretSteps{client: r.Client, apiReader: r.APIReader, owned: r.ownedReader(), recorder: r.Recorder}
 }
 
 // credentialsData is the content of the credentials Secret.

@@ -19,13 +19,13 @@ package controllers
 import (
 	"context"
 	"errors"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -38,9 +38,11 @@ import (
 )
 
 // SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
-// changes only), and Secrets: the metadata of referenced Secrets, and
-// through Owned the credentials Secrets and snapshot entries. Needs
-// SetupIndexes first.
+// changes only), the ResourceServers and ClusterGrantPolicies that decide
+// their audiences (spec changes only), the labels of Namespaces (which
+// namespaceSelector grants match), and Secrets: the metadata of referenced
+// Secrets, and through Owned the credentials Secrets and snapshot entries.
+// Needs SetupIndexes first.
 //
 // Only what can change the compiled client runs a reconcile: a new
 // generation of the OAuthClient (spec, or deletion, which bumps it), not
@@ -54,20 +56,31 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("OAuthClientReconciler needs Owned, the cache of the Secrets the controllers write (see Setup)")
 	}
 	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !r.writtenByController(e.Object) }}
-	// The Secrets the controller writes are watched through the cache they
-	// are read from; the metadata watch covers the others (referenced
-	// Secrets: CacheOptions leaves ours out of it at the API server, the
-	// predicate makes sure).
-	notLabelled := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] != ManagedByValue })
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.OAuthClient{}, generation).
 		Named("oauthclient").
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
 		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
-		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
-		Complete(r)
+		Watches(&oauthv1alpha1.ResourceServer{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfResourceServer), generation).
+		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAudiencePolicy), generation).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
+			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	return watchSecrets(b, r.Owned, r.clientsOfSecret, r.writtenByController).Complete(r)
+}
+
+// watchSecrets adds the Secret watches of a controller whose objects use
+// Secrets: the Secrets the controllers write through owned, the cache they
+// are read from, except the creation of those written says the controller
+// writes itself (the reconcile that wrote them has already accounted for
+// them; every change and deletion still runs one); and the metadata of the
+// others (referenced Secrets: CacheOptions leaves ours out of the manager's
+// watch at the API server, the predicate makes sure).
+func watchSecrets(b *builder.Builder, owned cache.Cache, toRequests handler.MapFunc, written func(client.Object) bool) *builder.Builder {
+	notOwnCreate := predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool { return !written(e.Object) }}
+	notLabelled := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelManagedBy] != ManagedByValue })
+	return b.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(toRequests), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
+		WatchesRawSource(source.Kind(owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(toRequests), notOwnCreate))
 }
 
 // writtenByController says whether a Secret is one the OAuthClient
@@ -82,11 +95,7 @@ func (r *OAuthClientReconciler) writtenByController(o client.Object) bool {
 
 // controlledByClient returns the OAuthClient controlling o, if one does.
 func controlledByClient(o client.Object) *metav1.OwnerReference {
-	owner := metav1.GetControllerOf(o)
-	if owner != nil && owner.Kind == "OAuthClient" && strings.HasPrefix(owner.APIVersion, oauthv1alpha1.GroupVersion.Group+"/") {
-		return owner
-	}
-	return nil
+	return controlledBy(o, "OAuthClient")
 }
 
 // clientsSharingID requeues the other clients using a client's clientID, so

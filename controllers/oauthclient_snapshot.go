@@ -18,10 +18,7 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,44 +31,26 @@ import (
 // ends. Sets status.previousSecretValidUntil, records SecretRotated when the
 // secret changed, and asks for a requeue when a previous secret expires.
 func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
-	name := snapshotSecretName(snapshot.KindClient, obj.UID)
-	entry := &snapshotEntry{name: name}
-	if !st.fresh {
-		var err error
-		if entry, err = r.snapshots().read(ctx, name); err != nil {
-			return proceed, err
-		}
+	entry, err := r.snapshots().readUnlessFresh(ctx, snapshotSecretName(snapshot.KindClient, obj.UID), st.fresh)
+	if err != nil {
+		return proceed, err
 	}
-	existing := entry.doc
-	now := r.Clock.Now()
-	var digests []snapshot.SecretDigest
-	rotated := false
-	if st.secret != "" {
-		var old []snapshot.SecretDigest
-		if existing != nil && existing.Client != nil {
-			old = existing.Client.Secrets
-		}
-		digests, rotated = RotateDigests(old, Digest(st.secret), now, st.overlap)
+	var old []snapshot.SecretDigest
+	if entry.doc != nil && entry.doc.Client != nil {
+		old = entry.doc.Client.Secrets
 	}
-	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Digests: digests})
+	rot := rotate(old, &st.secretState, r.Clock.Now())
+	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Audiences: st.audiences, Digests: rot.digests})
 	if err := r.snapshots().write(ctx, entry, doc); err != nil {
 		return proceed, err
 	}
-
-	out := proceed
-	last, next := previousValidUntil(digests)
 	obj.Status.PreviousSecretValidUntil = nil
-	if last != nil {
-		obj.Status.PreviousSecretValidUntil = &metav1.Time{Time: *last}
-		out.requeueAfter = next.Sub(now) + time.Second
+	if rot.last != nil {
+		obj.Status.PreviousSecretValidUntil = &metav1.Time{Time: *rot.last}
 	}
-	if rotated {
-		note := "the client secret changed; the previous one stopped working at once (rotationOverlap is 0s)"
-		if last != nil {
-			note = fmt.Sprintf("the client secret changed; the previous one stays valid until %s", last.Format(time.RFC3339))
-		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, EventSecretRotated, "RotateSecret", note)
-	}
+	rot.record(r.Recorder, obj, "client secret")
+	out := proceed
+	out.requeueAfter = rot.requeueAfter
 	return out, nil
 }
 

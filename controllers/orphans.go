@@ -53,7 +53,8 @@ func (o *OrphanCleaner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Clean removes the orphaned client and account entries and says how many.
+// Clean removes the orphaned client, account and resourceserver entries
+// and says how many.
 func (o *OrphanCleaner) Clean(ctx context.Context) (int, error) {
 	secrets := &corev1.SecretList{}
 	if err := o.APIReader.List(ctx, secrets, client.InNamespace(o.Namespace),
@@ -69,6 +70,8 @@ func (o *OrphanCleaner) Clean(ctx context.Context) (int, error) {
 			source = &oauthv1alpha1.OAuthClient{}
 		case snapshot.KindAccount:
 			source = &oauthv1alpha1.Account{}
+		case snapshot.KindResourceServer:
+			source = &oauthv1alpha1.ResourceServer{}
 		default:
 			continue
 		}

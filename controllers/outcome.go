@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -106,6 +107,21 @@ func (o outcome) result() (ctrl.Result, error) {
 		return ctrl.Result{}, reconcile.TerminalError(errors.New(o.message))
 	}
 	return ctrl.Result{RequeueAfter: o.requeueAfter}, nil
+}
+
+// runSteps runs the steps of a reconcile in order until one returns an
+// error or a blocked outcome, which it returns; otherwise it returns a done
+// outcome asking for the soonest requeue any step asked for.
+func runSteps[O, S any](ctx context.Context, obj O, st S, steps ...func(context.Context, O, S) (outcome, error)) (outcome, error) {
+	out := proceed
+	for _, step := range steps {
+		o, err := step(ctx, obj, st)
+		if err != nil || o.blocked() {
+			return o, err
+		}
+		out.requeueAfter = soonest(out.requeueAfter, o.requeueAfter)
+	}
+	return out, nil
 }
 
 // soonest is the earlier of two requeue delays, 0 meaning none.

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -46,7 +47,18 @@ const (
 	IndexSecretRef = "oauthclient.secretRef"
 	// IndexPasswordSecret is the Secret named in an Account's passwordSecretRef.
 	IndexPasswordSecret = "account.passwordSecretRef"
+	// IndexClientAudience is each audience an OAuthClient names
+	// (spec.audiences) or is granted (status.audiences).
+	IndexClientAudience = "oauthclient.audience"
+	// IndexResourceServerAudience is a ResourceServer's spec.audience.
+	IndexResourceServerAudience = "resourceserver.audience"
+	// IndexResourceServerSecretRef is the Secret named in a
+	// ResourceServer's spec.secret.secretRef.
+	IndexResourceServerSecretRef = "resourceserver.secretRef"
 )
+
+// namespaceGVK is the kind of Namespaces, watched and read as metadata.
+var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
 
 // SetupIndexes registers the field indexes the reconcilers list by. Call it
 // once, before the reconcilers' SetupWithManager.
@@ -71,6 +83,24 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		}
 		return []string{c.Spec.Secret.SecretRef.Name}
 	})); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexClientAudience, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
+		return append(slices.Clone(c.Spec.Audiences), c.Status.Audiences...)
+	})); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.ResourceServer{}, IndexResourceServerAudience, func(o client.Object) []string {
+		return []string{o.(*oauthv1alpha1.ResourceServer).Spec.Audience}
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.ResourceServer{}, IndexResourceServerSecretRef, func(o client.Object) []string {
+		if s := o.(*oauthv1alpha1.ResourceServer).Spec.Secret; s != nil {
+			return []string{s.SecretRef.Name}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	return indexer.IndexField(ctx, &oauthv1alpha1.Account{}, IndexPasswordSecret, func(o client.Object) []string {
@@ -196,7 +226,7 @@ type Options struct {
 	Clock clock.WithTicker
 }
 
-// Setup registers the indexes, the three reconcilers, the signing key
+// Setup registers the indexes, the reconcilers, the signing key
 // rotator and the start-up orphan cleanup with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
@@ -226,6 +256,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&ResourceServerReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
+	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&AccountReconciler{

@@ -90,6 +90,15 @@ func (s snapshotStore) read(ctx context.Context, name string) (*snapshotEntry, e
 	return e, nil
 }
 
+// readUnlessFresh reads the named Secret, except on an object's first
+// reconcile (fresh, see secretState.fresh), when it cannot exist yet.
+func (s snapshotStore) readUnlessFresh(ctx context.Context, name string, fresh bool) (*snapshotEntry, error) {
+	if fresh {
+		return &snapshotEntry{name: name}, nil
+	}
+	return s.read(ctx, name)
+}
+
 // write stores doc in the entry's Secret: it creates the Secret when the
 // read found none, and patches it, with an optimistic lock on the version
 // read, when its content differs. A concurrent change makes the write fail

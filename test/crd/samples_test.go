@@ -62,7 +62,7 @@ func samples() []*unstructured.Unstructured {
 }
 
 var _ = Describe("config/samples", func() {
-	It("holds a realistic set: web app, backend, CLI, strict and permissive policies, two Accounts", func() {
+	It("holds a realistic set: web app, backend, CLI, strict and permissive policies, an API's ResourceServer, two Accounts", func() {
 		kinds := map[string]int{}
 		for _, u := range samples() {
 			kinds[u.GetKind()]++
@@ -70,6 +70,7 @@ var _ = Describe("config/samples", func() {
 		Expect(kinds).To(HaveKeyWithValue("OAuthClient", BeNumerically(">=", 3)))
 		Expect(kinds).To(HaveKeyWithValue("GrantPolicy", BeNumerically(">=", 2)))
 		Expect(kinds).To(HaveKeyWithValue("Account", BeNumerically(">=", 2)))
+		Expect(kinds).To(HaveKeyWithValue("ResourceServer", BeNumerically(">=", 1)))
 	})
 
 	It("is accepted by the API server, every object", func(ctx SpecContext) {

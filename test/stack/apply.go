@@ -40,7 +40,7 @@ import (
 )
 
 // Kinds are the authops kinds that report Ready.
-var Kinds = []string{"GrantPolicy", "OAuthClient", "Account"}
+var Kinds = []string{"GrantPolicy", "OAuthClient", "Account", "ResourceServer"}
 
 // ApplyDir creates every object of every YAML file in dir (a
 // kustomization.yaml aside) in namespace ns; an object that exists is left
