@@ -132,7 +132,7 @@ type ResourceServerStatus struct {
 // authorization server (RFC 9068), and the clients that may get them.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=rs,categories=authops
+// +kubebuilder:resource:shortName=rsv,categories=authops
 // +kubebuilder:printcolumn:name="Audience",type=string,JSONPath=`.spec.audience`
 // +kubebuilder:printcolumn:name="Clients",type=integer,JSONPath=`.status.clients`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
