@@ -119,7 +119,7 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
 	profile := s.profile
 	resp, e := func() (*deviceAuthorizationResponse, *oautherr.Error) {
-		p, e := parseForm(w, r)
+		p, _, e := parseForm(w, r)
 		if e != nil {
 			return nil, e
 		}

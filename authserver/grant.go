@@ -95,6 +95,9 @@ type tokenRequest struct {
 	// scopes are the requested scopes (nil when the request names none),
 	// each allowed for the client.
 	scopes []string
+	// resources are the requested resources (RFC 8707; nil when the
+	// request names none), each granted to the client.
+	resources []string
 	now    time.Time
 	// authStyle is where the client's credentials were, store.AuthStyle*
 	// (the device poll grace is only for a re-send in the other style).

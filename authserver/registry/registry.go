@@ -238,6 +238,15 @@ func (r *Registry) ResourceServer(id string) (*ResourceServer, bool) {
 	return rs, ok
 }
 
+// Known reports whether id is a client ID or a ResourceServer's ID.
+func (r *Registry) Known(id string) bool {
+	if _, ok := r.clients[id]; ok {
+		return true
+	}
+	_, ok := r.resourceServers[id]
+	return ok
+}
+
 // ResourceServerByAudience returns the ResourceServer that owns an audience.
 func (r *Registry) ResourceServerByAudience(aud string) (*ResourceServer, bool) {
 	rs, ok := r.audiences[aud]
