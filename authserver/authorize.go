@@ -87,7 +87,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ar.client.Policy.Consent == snapshot.ConsentPrompt {
-		ok, err := s.store.HasConsent(r.Context(), acc.Subject, ar.client.ID, ar.scopes)
+		ok, err := s.store.HasConsent(r.Context(), acc.Subject, ar.client.ID, ar.client.Source.UID, ar.scopes)
 		if err != nil {
 			s.redirectError(w, r, ar, serverError(err))
 			return

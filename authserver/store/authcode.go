@@ -24,18 +24,18 @@ import (
 
 const authCodeCols = `hash, client_id, redirect_uri, code_challenge, code_challenge_method, scopes,
 	account_id, nonce, auth_time, created_at, expires_at, used_at, family_id, access_token_id,
-	access_token_expires_at`
+	access_token_expires_at, client_uid, resources`
 
 func scanAuthCode(sc scanner) (AuthCode, error) {
 	var (
 		c                                           AuthCode
 		hash                                        []byte
-		scopes                                      string
+		scopes, resources                           string
 		authTime, created, expires, used, atExpires int64
 	)
 	if err := sc.Scan(&hash, &c.ClientID, &c.RedirectURI, &c.CodeChallenge, &c.CodeChallengeMethod,
 		&scopes, &c.AccountID, &c.Nonce, &authTime, &created, &expires, &used,
-		&c.FamilyID, &c.AccessTokenID, &atExpires); err != nil {
+		&c.FamilyID, &c.AccessTokenID, &atExpires, &c.ClientUID, &resources); err != nil {
 		return c, err
 	}
 	h, err := toHash(hash)
@@ -44,6 +44,7 @@ func scanAuthCode(sc scanner) (AuthCode, error) {
 	}
 	c.Hash = h
 	c.Scopes = splitScopes(scopes)
+	c.Resources = splitScopes(resources)
 	c.AuthTime = fromMicro(authTime)
 	c.CreatedAt = fromMicro(created)
 	c.ExpiresAt = fromMicro(expires)
@@ -61,11 +62,15 @@ func (s *sqlStore) CreateAuthCode(ctx context.Context, c AuthCode) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.b.writer().exec(ctx, `INSERT INTO auth_codes (hash, client_id, redirect_uri,
-		code_challenge, code_challenge_method, scopes, account_id, nonce, auth_time,
-		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		c.Hash[:], c.ClientID, c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, scopes,
-		c.AccountID, c.Nonce, micro(c.AuthTime), s.now(), micro(c.ExpiresAt))
+	resources, err := encodeResources(c.Resources)
+	if err != nil {
+		return err
+	}
+	_, err = s.b.writer().exec(ctx, `INSERT INTO auth_codes (hash, client_id, client_uid, redirect_uri,
+		code_challenge, code_challenge_method, scopes, resources, account_id, nonce, auth_time,
+		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.Hash[:], c.ClientID, c.ClientUID, c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, scopes,
+		resources, c.AccountID, c.Nonce, micro(c.AuthTime), s.now(), micro(c.ExpiresAt))
 	return wrapInsert("authorization code", err)
 }
 

@@ -31,29 +31,29 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c Consent) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.b.writer().exec(ctx, `INSERT INTO consents (account_id, client_id, scopes, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (account_id, client_id) DO UPDATE SET
+	_, err = s.b.writer().exec(ctx, `INSERT INTO consents (account_id, client_id, client_uid, scopes,
+		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (account_id, client_id) DO UPDATE SET client_uid = excluded.client_uid,
 			scopes = excluded.scopes, created_at = excluded.created_at, expires_at = excluded.expires_at`,
-		c.AccountID, c.ClientID, scopes, s.now(), micro(c.ExpiresAt))
+		c.AccountID, c.ClientID, c.ClientUID, scopes, s.now(), micro(c.ExpiresAt))
 	if err != nil {
 		return dbErr("save consent", err)
 	}
 	return nil
 }
 
-func (s *sqlStore) HasConsent(ctx context.Context, accountID, clientID string, scopes []string) (bool, error) {
-	var stored string
+func (s *sqlStore) HasConsent(ctx context.Context, accountID, clientID, clientUID string, scopes []string) (bool, error) {
+	var stored, storedUID string
 	var expires int64
-	err := s.b.reader().queryRow(ctx, `SELECT scopes, expires_at FROM consents
-		WHERE account_id = $1 AND client_id = $2`, accountID, clientID).Scan(&stored, &expires)
+	err := s.b.reader().queryRow(ctx, `SELECT scopes, expires_at, client_uid FROM consents
+		WHERE account_id = $1 AND client_id = $2`, accountID, clientID).Scan(&stored, &expires, &storedUID)
 	if isNoRows(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, dbErr("read consent", err)
 	}
-	if expires <= s.now() {
+	if expires <= s.now() || (storedUID != "" && storedUID != clientUID) {
 		return false, nil
 	}
 	granted := splitScopes(stored)

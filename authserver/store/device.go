@@ -24,17 +24,17 @@ import (
 )
 
 const deviceCols = `device_hash, user_code, client_id, scopes, status, account_id, auth_time,
-	interval_seconds, last_poll_at, created_at, expires_at, decided_at, consumed_at`
+	interval_seconds, last_poll_at, created_at, expires_at, decided_at, consumed_at, client_uid, resources`
 
 func scanDevice(sc scanner) (DeviceAuth, error) {
 	var (
 		d                                                                 DeviceAuth
 		hash                                                              []byte
-		scopes, status                                                    string
+		scopes, status, resources                                         string
 		authTime, interval, lastPoll, created, expires, decided, consumed int64
 	)
 	if err := sc.Scan(&hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.AccountID, &authTime,
-		&interval, &lastPoll, &created, &expires, &decided, &consumed); err != nil {
+		&interval, &lastPoll, &created, &expires, &decided, &consumed, &d.ClientUID, &resources); err != nil {
 		return d, err
 	}
 	h, err := toHash(hash)
@@ -43,6 +43,7 @@ func scanDevice(sc scanner) (DeviceAuth, error) {
 	}
 	d.DeviceHash = h
 	d.Scopes = splitScopes(scopes)
+	d.Resources = splitScopes(resources)
 	d.Status = DeviceStatus(status)
 	d.AuthTime = fromMicro(authTime)
 	d.Interval = time.Duration(interval) * time.Second
@@ -70,15 +71,20 @@ func (s *sqlStore) CreateDeviceAuth(ctx context.Context, d DeviceAuth) error {
 	if err != nil {
 		return err
 	}
+	resources, err := encodeResources(d.Resources)
+	if err != nil {
+		return err
+	}
 	interval := d.Interval
 	if interval == 0 {
 		interval = DefaultDeviceInterval
 	}
 	seconds := int64((interval + time.Second - 1) / time.Second)
 	_, err = s.b.writer().exec(ctx, `INSERT INTO device_auths (device_hash, user_code, client_id,
-		scopes, status, interval_seconds, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)`,
-		d.DeviceHash[:], d.UserCode, d.ClientID, scopes, seconds, s.now(), micro(d.ExpiresAt))
+		client_uid, scopes, resources, status, interval_seconds, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)`,
+		d.DeviceHash[:], d.UserCode, d.ClientID, d.ClientUID, scopes, resources, seconds, s.now(),
+		micro(d.ExpiresAt))
 	return wrapInsert("device authorization", err)
 }
 

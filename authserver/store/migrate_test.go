@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -140,5 +142,73 @@ func TestDeleteExpiredBatches(t *testing.T) {
 	// 50 rows: 7 full batches and one of 1, then one empty statement per table.
 	if total != 50 || len(deletes) != 8+len(sweepTables)-1 {
 		t.Fatalf("deletes = %v", deletes)
+	}
+}
+
+// Rows written before migration 0004 (client binding and resources) read
+// back with no client UID and no resources after it, and a consent
+// without a client UID still counts: they are accepted (issue #14).
+func TestMigrationKeepsRowsWithoutClientBinding(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL,
+		applied_at BIGINT NOT NULL)`)
+	for _, m := range ms {
+		if m.version >= 4 {
+			break
+		}
+		exec(m.sql)
+		exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)`, m.version, m.name)
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour).UnixMicro()
+	code, refresh, device := HashToken("code"), HashToken("refresh"), HashToken("device")
+	exec(`INSERT INTO auth_codes (hash, client_id, redirect_uri, scopes, account_id, created_at, expires_at)
+		VALUES ($1, 'app', 'https://app.example/cb', 'openid', 'alice', 0, $2)`, code[:], later)
+	exec(`INSERT INTO refresh_families (id, client_id, account_id, created_at, expires_at)
+		VALUES ('fam', 'app', 'alice', 0, $1)`, later)
+	exec(`INSERT INTO refresh_tokens (hash, family_id, client_id, account_id, scopes, created_at, expires_at)
+		VALUES ($1, 'fam', 'app', 'alice', 'openid', 0, $2)`, refresh[:], later)
+	exec(`INSERT INTO device_auths (device_hash, user_code, client_id, scopes, interval_seconds, created_at,
+		expires_at) VALUES ($1, 'ABCD-EFGH', 'tv', 'openid', 5, 0, $2)`, device[:], later)
+	exec(`INSERT INTO consents (account_id, client_id, scopes, created_at, expires_at)
+		VALUES ('alice', 'app', 'openid', 0, $1)`, later)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := OpenSQLite(ctx, path, WithClock(fixedClock(now)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.RedeemAuthCode(ctx, code, "app", Issued{})
+	if err != nil || c.ClientUID != "" || c.Resources != nil {
+		t.Errorf("code from before the migration: %+v, %v", c, err)
+	}
+	rt, err := st.GetRefreshToken(ctx, refresh)
+	if err != nil || rt.ClientUID != "" || rt.Resources != nil {
+		t.Errorf("refresh token from before the migration: %+v, %v", rt, err)
+	}
+	d, err := st.GetDeviceAuthByUserCode(ctx, "ABCD-EFGH")
+	if err != nil || d.ClientUID != "" || d.Resources != nil {
+		t.Errorf("device authorization from before the migration: %+v, %v", d, err)
+	}
+	if ok, err := st.HasConsent(ctx, "alice", "app", "uid-app", []string{"openid"}); err != nil || !ok {
+		t.Errorf("consent from before the migration: %v, %v", ok, err)
 	}
 }

@@ -26,7 +26,7 @@ import (
 )
 
 const refreshCols = `hash, family_id, client_id, account_id, scopes, auth_time, binding, created_at,
-	expires_at, rotated_at`
+	expires_at, rotated_at, client_uid, resources`
 
 func prefixCols(prefix, cols string) string {
 	parts := strings.Split(cols, ",")
@@ -40,11 +40,11 @@ func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
 	var (
 		t                                   RefreshToken
 		hash                                []byte
-		scopes                              string
+		scopes, resources                   string
 		authTime, created, expires, rotated int64
 	)
 	dest := append([]any{&hash, &t.FamilyID, &t.ClientID, &t.AccountID, &scopes, &authTime,
-		&t.Binding, &created, &expires, &rotated}, extra...)
+		&t.Binding, &created, &expires, &rotated, &t.ClientUID, &resources}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return t, err
 	}
@@ -54,6 +54,7 @@ func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
 	}
 	t.Hash = h
 	t.Scopes = splitScopes(scopes)
+	t.Resources = splitScopes(resources)
 	t.AuthTime = fromMicro(authTime)
 	t.CreatedAt = fromMicro(created)
 	t.ExpiresAt = fromMicro(expires)
@@ -77,6 +78,10 @@ func validRefresh(t RefreshToken) error {
 		return err
 	}
 	_, err := encodeScopes(t.Scopes)
+	if err != nil {
+		return err
+	}
+	_, err = encodeResources(t.Resources)
 	return err
 }
 
@@ -106,10 +111,15 @@ func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken,
 	if err != nil {
 		return err
 	}
-	_, err = q.exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, account_id, scopes,
-		auth_time, binding, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.Hash[:], t.FamilyID, t.ClientID, t.AccountID, scopes, micro(t.AuthTime), t.Binding, now,
-		micro(t.ExpiresAt))
+	resources, err := encodeResources(t.Resources)
+	if err != nil {
+		return err
+	}
+	_, err = q.exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, client_uid, account_id,
+		scopes, resources, auth_time, binding, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		t.Hash[:], t.FamilyID, t.ClientID, t.ClientUID, t.AccountID, scopes, resources, micro(t.AuthTime),
+		t.Binding, now, micro(t.ExpiresAt))
 	return wrapInsert("refresh token", err)
 }
 
@@ -148,6 +158,9 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, r Rotation) (RefreshT
 		return RefreshToken{}, err
 	}
 	if _, err := encodeScopes(r.Scopes); err != nil {
+		return RefreshToken{}, err
+	}
+	if _, err := encodeResources(r.Resources); err != nil {
 		return RefreshToken{}, err
 	}
 	var (
@@ -198,8 +211,10 @@ func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshTok
 		Hash:      r.NewHash,
 		FamilyID:  old.FamilyID,
 		ClientID:  old.ClientID,
+		ClientUID: old.ClientUID,
 		AccountID: old.AccountID,
 		Scopes:    old.Scopes,
+		Resources: old.Resources,
 		AuthTime:  old.AuthTime,
 		Binding:   old.Binding,
 		CreatedAt: fromMicro(now),
@@ -207,6 +222,9 @@ func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshTok
 	}
 	if r.Scopes != nil {
 		next.Scopes = slices.Clone(r.Scopes)
+	}
+	if r.Resources != nil {
+		next.Resources = slices.Clone(r.Resources)
 	}
 	if err := s.insertRefresh(ctx, q, next, now); err != nil {
 		return RefreshToken{}, err

@@ -71,13 +71,20 @@ func fromMicro(v int64) time.Time {
 
 // encodeScopes is the stored form of scopes (scope.Join), refusing a scope
 // that would not survive the round trip through splitScopes.
-func encodeScopes(scopes []string) (string, error) {
-	for _, sc := range scopes {
-		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
-			return "", fmt.Errorf("store: invalid scope %q", sc)
+func encodeScopes(scopes []string) (string, error) { return encodeList("scope", scopes) }
+
+// encodeResources encodes resource indicators (audiences) like scopes.
+func encodeResources(resources []string) (string, error) { return encodeList("resource", resources) }
+
+// encodeList joins values, none empty or containing white space, with
+// spaces; what names them in the error.
+func encodeList(what string, values []string) (string, error) {
+	for _, v := range values {
+		if v == "" || strings.ContainsAny(v, " \t\r\n") {
+			return "", fmt.Errorf("store: invalid %s %q", what, v)
 		}
 	}
-	return scope.Join(scopes), nil
+	return scope.Join(values), nil
 }
 
 func splitScopes(s string) []string {

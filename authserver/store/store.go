@@ -112,17 +112,25 @@ func NewID() string {
 // for. The HTTP layer creates it at the authorization endpoint and redeems it
 // at the token endpoint.
 type AuthCode struct {
-	Hash                Hash
-	ClientID            string
+	Hash     Hash
+	ClientID string
+	// ClientUID is opaque to the store: the UID of the client's object
+	// when the code was issued, so that a client deleted and recreated
+	// under the same ID does not inherit it; "" for codes stored before the
+	// field existed (accepted).
+	ClientUID           string
 	RedirectURI         string
 	CodeChallenge       string // PKCE code_challenge, "" if none
 	CodeChallengeMethod string // "S256" (the only method supported), "" if none
 	Scopes              []string
-	AccountID           string
-	Nonce               string
-	AuthTime            time.Time // when the account authenticated
-	CreatedAt           time.Time // set by the store
-	ExpiresAt           time.Time
+	// Resources are the resource indicators (RFC 8707 audiences) asked for
+	// at the authorization endpoint, nil if none.
+	Resources []string
+	AccountID string
+	Nonce     string
+	AuthTime  time.Time // when the account authenticated
+	CreatedAt time.Time // set by the store
+	ExpiresAt time.Time
 
 	// Set by the store when the code is redeemed.
 	UsedAt time.Time
@@ -161,11 +169,19 @@ type Issued struct {
 // refresh tokens issued from one grant; rotation adds a token to the family
 // and retires the presented one.
 type RefreshToken struct {
-	Hash      Hash
-	FamilyID  string
-	ClientID  string
+	Hash     Hash
+	FamilyID string
+	ClientID string
+	// ClientUID is opaque to the store and copied to the successor on
+	// rotation: the UID of the client's object when the family was issued;
+	// "" for tokens stored before the field existed.
+	ClientUID string
 	AccountID string
 	Scopes    []string
+	// Resources are the family's resource indicators (RFC 8707 audiences),
+	// nil if none; the successor keeps them unless [Rotation.Resources]
+	// narrows them.
+	Resources []string
 	AuthTime  time.Time
 	// Binding is opaque to the store and copied to the successor on
 	// rotation: the server's fingerprint of the account when the family was
@@ -187,6 +203,9 @@ type Rotation struct {
 	// Scopes of the successor; nil keeps the old token's scopes. The store
 	// does not check that they are a subset: use Check for that.
 	Scopes []string
+	// Resources of the successor; nil keeps the old token's resources. As
+	// with Scopes, the store does not check that they are a subset.
+	Resources []string
 	// Check, if set, is called with the presented (still valid) token inside
 	// the rotation's transaction, before anything is changed. If it returns
 	// an error, nothing is changed, the token stays usable and the error is
@@ -215,10 +234,17 @@ type DeviceAuth struct {
 	DeviceHash Hash   // hash of the device_code
 	UserCode   string // as shown to the user, normalised by the caller
 	ClientID   string
-	Scopes     []string
-	Status     DeviceStatus // set by the store (pending at creation)
-	AccountID  string       // set on approval
-	AuthTime   time.Time    // set on approval
+	// ClientUID is opaque to the store: the UID of the client's object
+	// when the authorization was created; "" for authorizations stored
+	// before the field existed.
+	ClientUID string
+	Scopes    []string
+	// Resources are the resource indicators (RFC 8707 audiences) asked for
+	// at the device authorization endpoint, nil if none.
+	Resources []string
+	Status    DeviceStatus // set by the store (pending at creation)
+	AccountID string       // set on approval
+	AuthTime  time.Time    // set on approval
 	// Interval is the current minimum polling interval, whole seconds
 	// (at least 1s; 5s if zero at creation). It grows by 5s on each slow_down.
 	Interval   time.Duration
@@ -310,6 +336,11 @@ type Session struct {
 type Consent struct {
 	AccountID string
 	ClientID  string
+	// ClientUID is the UID of the client's object the consent was given
+	// to: a consent given to another object with the same client ID (the
+	// client was deleted and recreated) is not the new client's. "" for
+	// consents stored before the field existed (they count for any UID).
+	ClientUID string
 	Scopes    []string
 	ExpiresAt time.Time
 }
@@ -384,7 +415,8 @@ type Store interface {
 	// returned), ErrExpired (record returned).
 	GetRefreshToken(ctx context.Context, hash Hash) (RefreshToken, error)
 	// RotateRefreshToken atomically retires r.OldHash and stores its successor
-	// (same family, account and auth time; r.Scopes or the old scopes),
+	// (same family, client UID, account, binding and auth time; r.Scopes or
+	// the old scopes, r.Resources or the old resources),
 	// returning the successor. Exactly one of any number of concurrent
 	// rotations of one token retires it; with r.ReuseGrace the others, and
 	// later presentations within the grace, get successors of their own in
@@ -457,8 +489,10 @@ type Store interface {
 	// SaveConsent stores the consent, replacing any previous consent of the
 	// account for the client (the scopes are exactly c.Scopes).
 	SaveConsent(ctx context.Context, c Consent) error
-	// HasConsent reports whether an unexpired consent covers all scopes.
-	HasConsent(ctx context.Context, accountID, clientID string, scopes []string) (bool, error)
+	// HasConsent reports whether an unexpired consent of the account for
+	// the client covers all scopes, given to the client object clientUID
+	// (or stored without a client UID, before the field existed).
+	HasConsent(ctx context.Context, accountID, clientID, clientUID string, scopes []string) (bool, error)
 
 	// RecordFailedLogin counts a failed login of the account, atomically
 	// (concurrent failures from several replicas are all counted), and

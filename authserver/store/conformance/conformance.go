@@ -80,6 +80,10 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Device/ConcurrentPollIssue", testDeviceConcurrentIssue},
 		{"Session", testSession},
 		{"Consent", testConsent},
+		{"Consent/ClientUID", testConsentClientUID},
+		{"ClientBinding/AuthCode", testAuthCodeClientBinding},
+		{"ClientBinding/Refresh", testRefreshClientBinding},
+		{"ClientBinding/Device", testDeviceClientBinding},
 		{"Lockout/Counting", testLockoutCounting},
 		{"Lockout/WindowAndReset", testLockoutWindow},
 		{"Lockout/Concurrent", testLockoutConcurrent},
@@ -1588,7 +1592,7 @@ func testSession(t *testing.T, e env) {
 func testConsent(t *testing.T, e env) {
 	has := func(scopes ...string) bool {
 		t.Helper()
-		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", scopes)
+		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", "", scopes)
 		noErr(t, err, "HasConsent")
 		return ok
 	}
@@ -1608,10 +1612,10 @@ func testConsent(t *testing.T, e env) {
 	if has("openid", "admin") {
 		t.Error("scope outside the consent covered")
 	}
-	if ok, _ := e.s.HasConsent(e.ctx, "alice", "client-b", []string{"openid"}); ok {
+	if ok, _ := e.s.HasConsent(e.ctx, "alice", "client-b", "", []string{"openid"}); ok {
 		t.Error("consent for one client covers another")
 	}
-	if ok, _ := e.s.HasConsent(e.ctx, "bob", "client-a", []string{"openid"}); ok {
+	if ok, _ := e.s.HasConsent(e.ctx, "bob", "client-a", "", []string{"openid"}); ok {
 		t.Error("consent of one account covers another")
 	}
 
@@ -1629,6 +1633,218 @@ func testConsent(t *testing.T, e env) {
 	e.clock.Set(us(exp))
 	if has("openid") {
 		t.Error("expired consent covers")
+	}
+}
+
+// A consent counts only for the client object (UID) it was given to, or
+// for any when it was stored without a UID (before the field existed).
+func testConsentClientUID(t *testing.T, e env) {
+	has := func(uid string) bool {
+		t.Helper()
+		ok, err := e.s.HasConsent(e.ctx, "alice", "client-a", uid, []string{"openid"})
+		noErr(t, err, "HasConsent")
+		return ok
+	}
+	exp := e.clock.Now().Add(time.Hour)
+	save := func(uid string) {
+		t.Helper()
+		noErr(t, e.s.SaveConsent(e.ctx, store.Consent{AccountID: "alice", ClientID: "client-a", ClientUID: uid,
+			Scopes: []string{"openid"}, ExpiresAt: exp}), "save")
+	}
+	save("uid-1")
+	if !has("uid-1") {
+		t.Error("consent does not count for the client object it was given to")
+	}
+	if has("uid-2") {
+		t.Error("consent given to client object uid-1 counts for uid-2 (same client ID, recreated)")
+	}
+	if has("") {
+		t.Error("consent given to client object uid-1 counts for a client without a UID")
+	}
+	// Saving again (the new object's consent) replaces the UID.
+	save("uid-2")
+	if !has("uid-2") || has("uid-1") {
+		t.Error("saving a consent for uid-2 did not replace the client UID of uid-1")
+	}
+	// A consent stored without a UID counts for any client object.
+	save("")
+	if !has("uid-1") || !has("uid-2") || !has("") {
+		t.Error("consent without a client UID does not count")
+	}
+}
+
+// --- client bindings and resources ---
+
+// The client UID and resources of an authorization code round-trip, also
+// on the record a replay returns; a code without them has "" and nil.
+func testAuthCodeClientBinding(t *testing.T, e env) {
+	c := newCode(e, "client-a")
+	c.ClientUID = "uid-a-1"
+	c.Resources = []string{"https://api.example/", "urn:example:billing"}
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem")
+	if got.ClientUID != c.ClientUID {
+		t.Errorf("ClientUID = %q, want %q", got.ClientUID, c.ClientUID)
+	}
+	eqScopes(t, "Resources", got.Resources, c.Resources)
+	got, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	wantErr(t, err, store.ErrAlreadyUsed, "replay")
+	if got.ClientUID != c.ClientUID {
+		t.Errorf("replayed code's ClientUID = %q, want %q", got.ClientUID, c.ClientUID)
+	}
+	eqScopes(t, "replayed code's Resources", got.Resources, c.Resources)
+
+	bare := newCode(e, "client-a")
+	noErr(t, e.s.CreateAuthCode(e.ctx, bare), "create without client UID and resources")
+	got, err = e.s.RedeemAuthCode(e.ctx, bare.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem")
+	if got.ClientUID != "" || got.Resources != nil {
+		t.Errorf("code without client UID and resources: %q, %q", got.ClientUID, got.Resources)
+	}
+
+	// The first refresh token, created in the redemption, keeps what
+	// Issue gives it.
+	withRT := newCode(e, "client-a")
+	withRT.ClientUID, withRT.Resources = "uid-a-1", []string{"https://api.example/"}
+	noErr(t, e.s.CreateAuthCode(e.ctx, withRT), "create")
+	calls := 0
+	is, rt := issuing(e, &calls)
+	issue := is.Issue
+	is.Issue = func(c store.AuthCode) (*store.RefreshToken, error) {
+		rt.ClientUID, rt.Resources = c.ClientUID, c.Resources
+		return issue(c)
+	}
+	_, err = e.s.RedeemAuthCode(e.ctx, withRT.Hash, "client-a", is)
+	noErr(t, err, "redeem with Issue")
+	stored, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get the first refresh token")
+	if stored.ClientUID != "uid-a-1" {
+		t.Errorf("first refresh token's ClientUID = %q, want uid-a-1", stored.ClientUID)
+	}
+	eqScopes(t, "first refresh token's Resources", stored.Resources, withRT.Resources)
+
+	for _, bad := range [][]string{{""}, {"https://a.example/ x"}, {"https://a.example/\n"}} {
+		c := newCode(e, "client-a")
+		c.Resources = bad
+		if err := e.s.CreateAuthCode(e.ctx, c); err == nil {
+			t.Errorf("code with resources %q stored", bad)
+		}
+	}
+}
+
+// A refresh token's client UID and resources round-trip; rotation copies
+// the client UID to the successor (also a sibling within the reuse grace)
+// and keeps the resources unless the Rotation narrows them.
+func testRefreshClientBinding(t *testing.T, e env) {
+	rt := newRefresh(e, store.NewID(), "client-a")
+	rt.ClientUID = "uid-a-1"
+	rt.Resources = []string{"https://api.example/", "https://billing.example/"}
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create")
+	got, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get")
+	if got.ClientUID != rt.ClientUID {
+		t.Errorf("ClientUID = %q, want %q", got.ClientUID, rt.ClientUID)
+	}
+	eqScopes(t, "Resources", got.Resources, rt.Resources)
+
+	rotate := func(old store.Hash, resources []string) store.RefreshToken {
+		t.Helper()
+		next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: old, ClientID: "client-a",
+			NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour), Resources: resources,
+			ReuseGrace: time.Minute})
+		noErr(t, err, "rotate")
+		stored, err := e.s.GetRefreshToken(e.ctx, next.Hash)
+		noErr(t, err, "get successor")
+		for _, s := range []store.RefreshToken{next, stored} {
+			if s.ClientUID != rt.ClientUID {
+				t.Errorf("successor's ClientUID = %q, want the family's %q", s.ClientUID, rt.ClientUID)
+			}
+		}
+		eqScopes(t, "stored successor's Resources", stored.Resources, next.Resources)
+		return next
+	}
+	second := rotate(rt.Hash, nil)
+	eqScopes(t, "successor's Resources (nil keeps)", second.Resources, rt.Resources)
+	third := rotate(second.Hash, []string{"https://api.example/"})
+	eqScopes(t, "narrowed Resources", third.Resources, []string{"https://api.example/"})
+	fourth := rotate(third.Hash, nil)
+	eqScopes(t, "Resources after narrowing", fourth.Resources, []string{"https://api.example/"})
+	// A sibling within the reuse grace is a successor like any other.
+	sibling := rotate(third.Hash, nil)
+	eqScopes(t, "sibling's Resources", sibling.Resources, []string{"https://api.example/"})
+
+	bare := newRefresh(e, store.NewID(), "client-a")
+	noErr(t, e.s.CreateRefreshToken(e.ctx, bare), "create without client UID and resources")
+	next := rotateOnce(t, e, bare.Hash)
+	if next.ClientUID != "" || next.Resources != nil {
+		t.Errorf("successor of a token without client UID and resources: %q, %q", next.ClientUID, next.Resources)
+	}
+
+	bad := newRefresh(e, store.NewID(), "client-a")
+	bad.Resources = []string{"two words"}
+	if err := e.s.CreateRefreshToken(e.ctx, bad); err == nil {
+		t.Error("refresh token with an invalid resource stored")
+	}
+	if _, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: fourth.Hash, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour), Resources: []string{""}}); err == nil {
+		t.Error("rotation with an empty resource accepted")
+	}
+}
+
+// rotateOnce rotates old (of client-a) and returns the stored successor.
+func rotateOnce(t *testing.T, e env, old store.Hash) store.RefreshToken {
+	t.Helper()
+	next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: old, ClientID: "client-a",
+		NewHash: hash("refresh"), NewExpiresAt: e.clock.Now().Add(time.Hour)})
+	noErr(t, err, "rotate")
+	got, err := e.s.GetRefreshToken(e.ctx, next.Hash)
+	noErr(t, err, "get successor")
+	return got
+}
+
+// A device authorization's client UID and resources round-trip through
+// every read (by user code, approval, polls).
+func testDeviceClientBinding(t *testing.T, e env) {
+	d := newDevice(e, "tv")
+	d.ClientUID = "uid-tv-1"
+	d.Resources = []string{"https://api.example/"}
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
+	check := func(what string, got store.DeviceAuth) {
+		t.Helper()
+		if got.ClientUID != d.ClientUID {
+			t.Errorf("%s: ClientUID = %q, want %q", what, got.ClientUID, d.ClientUID)
+		}
+		eqScopes(t, what+": Resources", got.Resources, d.Resources)
+	}
+	got, err := e.s.GetDeviceAuthByUserCode(e.ctx, d.UserCode)
+	noErr(t, err, "get")
+	check("get", got)
+	check("pending poll", poll(t, e, d, 0, store.PollPending))
+	got, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	noErr(t, err, "approve")
+	check("approve", got)
+	e.clock.Advance(got.Interval)
+	var seen store.DeviceAuth
+	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{
+		Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) { seen = d; return nil, nil }})
+	if err != nil || res != store.PollApproved {
+		t.Fatalf("poll = %s, %v", res, err)
+	}
+	check("approved poll", got)
+	check("Issue's record", seen)
+
+	bare := newDevice(e, "tv")
+	noErr(t, e.s.CreateDeviceAuth(e.ctx, bare), "create without client UID and resources")
+	got, err = e.s.GetDeviceAuthByUserCode(e.ctx, bare.UserCode)
+	noErr(t, err, "get")
+	if got.ClientUID != "" || got.Resources != nil {
+		t.Errorf("device authorization without client UID and resources: %q, %q", got.ClientUID, got.Resources)
+	}
+	bad := newDevice(e, "tv")
+	bad.Resources = []string{"a b"}
+	if err := e.s.CreateDeviceAuth(e.ctx, bad); err == nil {
+		t.Error("device authorization with an invalid resource stored")
 	}
 }
 
@@ -1850,7 +2066,7 @@ func testDeleteExpired(t *testing.T, e env) {
 	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-0"); revoked {
 		t.Error("swept jti still revoked")
 	}
-	if ok, err := e.s.HasConsent(e.ctx, "acct-0", "client-a", nil); err != nil || ok {
+	if ok, err := e.s.HasConsent(e.ctx, "acct-0", "client-a", "", nil); err != nil || ok {
 		t.Errorf("swept consent: %v, %v", ok, err)
 	}
 	_, err = e.s.GetLockout(e.ctx, "short")
@@ -1868,7 +2084,7 @@ func testDeleteExpired(t *testing.T, e env) {
 	if revoked, _ := e.s.IsAccessTokenRevoked(e.ctx, "jti-1"); !revoked {
 		t.Error("live jti revocation swept")
 	}
-	if ok, err := e.s.HasConsent(e.ctx, "acct-1", "client-a", []string{"openid"}); err != nil || !ok {
+	if ok, err := e.s.HasConsent(e.ctx, "acct-1", "client-a", "", []string{"openid"}); err != nil || !ok {
 		t.Errorf("live consent: %v, %v", ok, err)
 	}
 	_, err = e.s.GetLockout(e.ctx, "long")
@@ -1995,7 +2211,7 @@ func RunReopenTest(t *testing.T, open NewStore) {
 	if _, err := e.s.GetSession(ctx, sess.IDHash); err != nil {
 		t.Errorf("session after reopen: %v", err)
 	}
-	if ok, err := e.s.HasConsent(ctx, "alice", "client-a", []string{"email"}); err != nil || !ok {
+	if ok, err := e.s.HasConsent(ctx, "alice", "client-a", "", []string{"email"}); err != nil || !ok {
 		t.Errorf("consent after reopen = %v, %v", ok, err)
 	}
 	if l, err := e.s.GetLockout(ctx, "alice"); err != nil || l.Failures != 2 {
