@@ -212,33 +212,42 @@ func newRefresh(c *registry.Client) (family, raw string) {
 	return newID(), newSecret()
 }
 
-// refreshRecord is the store's record of a new refresh token raw.
-func refreshRecord(t *tokenRequest, acc *registry.Account, scopes []string, family string, authTime time.Time, raw string) store.RefreshToken {
+// refreshRecord is the store's record of a new refresh token raw, whose
+// family is for scopes and resources (RFC 8707; nil: the client's default
+// audiences).
+func refreshRecord(t *tokenRequest, acc *registry.Account, scopes, resources []string, family string, authTime time.Time, raw string) store.RefreshToken {
 	return store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family, ClientID: t.client.ID,
-		AccountID: acc.Subject, Scopes: scopes, AuthTime: authTime, Binding: acc.GrantBinding(),
+		AccountID: acc.Subject, Scopes: scopes, Resources: resources, AuthTime: authTime, Binding: acc.GrantBinding(),
 		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))}
 }
 
 // redeemed is what a grant learns inside the store's transaction that
-// consumes a code (authorization code, approved device code): the account
-// and scopes the tokens are for.
+// consumes a code (authorization code, approved device code): the account,
+// scopes and audiences the tokens are for.
 type redeemed struct {
 	acc    *registry.Account
 	scopes []string
+	aud    []string
 }
 
 // issue is the store's Issue callback of a code grant: it checks the
-// account, keeps what it learns in r, and returns the first refresh token
-// (family, raw from newRefresh) to store with the consumption, if any.
-func (r *redeemed) issue(t *tokenRequest, accountID string, granted []string, authTime time.Time, family, raw string) (*store.RefreshToken, error) {
+// account and the resources (the token request's, within those the code was
+// authorized for), keeps what it learns in r, and returns the first refresh
+// token (family, raw from newRefresh) to store with the consumption, if
+// any; its family keeps the code's resources.
+func (r *redeemed) issue(t *tokenRequest, accountID string, granted, resources []string, authTime time.Time, family, raw string) (*store.RefreshToken, error) {
 	a, e := redeemableAccount(t.reg, t.client, accountID)
 	if e != nil {
 		return nil, e
 	}
-	r.acc, r.scopes = a, allowedScopes(t.client, granted)
+	aud, scopes, e := audience(t.client, t.resources, resources, true, allowedScopes(t.client, granted), false)
+	if e != nil {
+		return nil, e
+	}
+	r.acc, r.scopes, r.aud = a, scopes, aud
 	if raw == "" {
 		return nil, nil
 	}
-	rt := refreshRecord(t, r.acc, r.scopes, family, authTime, raw)
+	rt := refreshRecord(t, r.acc, r.scopes, resources, family, authTime, raw)
 	return &rt, nil
 }

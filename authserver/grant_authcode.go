@@ -68,7 +68,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 		if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
 			return nil, e
 		}
-		return got.issue(t, rec.AccountID, rec.Scopes, rec.AuthTime, issued.FamilyID, raw)
+		return got.issue(t, rec.AccountID, rec.Scopes, rec.Resources, rec.AuthTime, issued.FamilyID, raw)
 	}
 	rec, err := g.codes.RedeemAuthCode(ctx, store.HashToken(code), c.ID, issued)
 	if errors.Is(err, store.ErrAlreadyUsed) {
@@ -77,7 +77,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 	if e := grantError(err); e != nil {
 		return nil, e
 	}
-	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, JTI: issued.AccessTokenID,
+	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, JTI: issued.AccessTokenID,
 		Family: issued.FamilyID, AuthTime: rec.AuthTime, Nonce: rec.Nonce, Expires: issued.AccessTokenExpiresAt}, raw)
 }
 

@@ -62,7 +62,7 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	// with the consumption (one commit), so tokens are answered only after
 	// the commit that holds the refresh token.
 	poll := store.DevicePoll{Grace: pollGrace, AuthStyle: t.authStyle, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
-		return got.issue(t, d.AccountID, d.Scopes, d.AuthTime, family, raw)
+		return got.issue(t, d.AccountID, d.Scopes, d.Resources, d.AuthTime, family, raw)
 	}}
 	d, res, err := g.devices.PollDeviceAuth(ctx, store.HashToken(code), c.ID, poll)
 	if e := grantError(err); e != nil {
@@ -77,6 +77,6 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	if got.acc == nil { // a store that did not call Issue
 		return nil, serverError(errors.New("approved device poll without Issue"))
 	}
-	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Family: family,
+	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, Family: family,
 		AuthTime: d.AuthTime}, raw)
 }

@@ -62,7 +62,7 @@ func (g passwordGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRespo
 	is := tokens.Issue{Client: c, Account: acc, Scopes: scopes, Audience: aud, AuthTime: t.now}
 	family, raw := newRefresh(c)
 	if raw != "" {
-		err := g.refresh.CreateRefreshToken(ctx, refreshRecord(t, acc, is.Scopes, family, t.now, raw))
+		err := g.refresh.CreateRefreshToken(ctx, refreshRecord(t, acc, is.Scopes, t.resources, family, t.now, raw))
 		if errors.Is(err, store.ErrConflict) {
 			// The only grant for which a conflict is the client's: a family
 			// of another client or account.

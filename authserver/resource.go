@@ -125,3 +125,20 @@ func stillGranted(c *registry.Client, bound []string) ([]string, *oautherr.Error
 	}
 	return out, nil
 }
+
+// authorizedScopes checks the scope and resource parameters of an
+// authorization or device authorization request and returns what the grant
+// is for: its scopes (the client's defaults when none are named) and the
+// resources it is bound to (nil: the client's default audiences). As at
+// the token endpoint, a scope withheld for one of those audiences is
+// invalid_scope when named, and left out of the defaults.
+func authorizedScopes(c *registry.Client, rawScope string, resourceValues []string) (scopes, resources []string, e *oautherr.Error) {
+	if scopes, e = requestedScopes(c, rawScope); e != nil {
+		return nil, nil, e
+	}
+	if resources, e = requestedResources(c, resourceValues); e != nil {
+		return nil, nil, e
+	}
+	_, scopes, e = audience(c, resources, nil, false, requestedOrDefault(c, scopes), scopes != nil)
+	return scopes, resources, e
+}
