@@ -98,7 +98,7 @@ type tokenRequest struct {
 	// resources are the requested resources (RFC 8707; nil when the
 	// request names none), each granted to the client.
 	resources []string
-	now    time.Time
+	now       time.Time
 	// authStyle is where the client's credentials were, store.AuthStyle*
 	// (the device poll grace is only for a re-send in the other style).
 	authStyle string

@@ -86,9 +86,9 @@ type IDClaims struct {
 
 // Issue describes the tokens one successful grant issues.
 type Issue struct {
-	Client   *registry.Client
-	Account  *registry.Account // nil for client_credentials
-	Scopes   []string
+	Client  *registry.Client
+	Account *registry.Account // nil for client_credentials
+	Scopes  []string
 	// Audience is the access token's aud (the server decides it, RFC
 	// 8707); empty names the client itself.
 	Audience []string
