@@ -111,7 +111,7 @@ func (a credentials) introspector(r *http.Request, reg *registry.Registry, p par
 			digests = d
 		}
 	}
-	if !secretMatches(secret, digests) || !found || method == snapshot.AuthNone {
+	if !secretMatches(secret, digests) || !found {
 		return introspector{}, authFailure(r)
 	}
 	return introspector{rs: rs}, nil

@@ -52,11 +52,11 @@ func requestedResources(c *registry.Client, values []string) ([]string, *oauther
 	return out, nil
 }
 
-// absoluteURI reports whether v is an absolute URI (a scheme and a host)
-// without a fragment.
+// absoluteURI reports whether v is an absolute URI (RFC 3986 §4.3: a
+// scheme, no fragment).
 func absoluteURI(v string) bool {
 	u, err := url.Parse(v)
-	return err == nil && u.Scheme != "" && u.Host != "" && !strings.Contains(v, "#")
+	return err == nil && u.IsAbs() && !strings.Contains(v, "#")
 }
 
 // audience decides the aud of an access token and the scopes it carries

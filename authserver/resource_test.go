@@ -161,6 +161,16 @@ func TestResourceClientCredentials(t *testing.T) {
 // at every endpoint that takes one, in both error profiles.
 func TestResourceInvalidTarget(t *testing.T) {
 	f := newFixture(t)
+	// Malformed values are refused for what they are, even where a
+	// snapshot would grant them.
+	malformed := []string{apiAudience + "#x", "/payments", "payments"}
+	f.edit(func(d *snapshot.Document) {
+		if d.Client != nil && d.Client.ID == "cc" {
+			for _, m := range malformed {
+				d.Client.Resources = append(d.Client.Resources, snapshot.Resource{Audience: m})
+			}
+		}
+	})
 	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"cc"}, "client_secret": {ccSecret}}
 	with := func(v url.Values, resources ...string) url.Values {
 		out := url.Values{}
@@ -173,10 +183,10 @@ func TestResourceInvalidTarget(t *testing.T) {
 	for name, res := range map[string][]string{
 		"not granted":            {victimAudience},
 		"one of two not granted": {apiAudience, victimAudience},
-		"fragment":               {apiAudience + "#x"},
-		"relative":               {"/payments"},
-		"not a URI":              {"payments"},
-		"no host":                {"urn:example:payments"},
+		"an absolute URI":        {"urn:example:payments"},
+		"fragment":               {malformed[0]},
+		"relative":               {malformed[1]},
+		"not a URI":              {malformed[2]},
 	} {
 		t.Run("token/"+name, func(t *testing.T) {
 			expectError(t, f.post(authserver.PathToken, with(cc, res...), "", ""), 400, oautherr.InvalidTarget)
