@@ -349,6 +349,29 @@ func TestResourceAuthorizationCode(t *testing.T) {
 		t.Errorf("after narrowing, the family's aud = %v, want both", aud)
 	}
 
+	// payments stops granting web: the families lose it, one that had
+	// nothing else is invalid_target.
+	f.edit(func(d *snapshot.Document) {
+		if d.Client != nil && d.Client.ID == "web" {
+			d.Client.Resources = d.Client.Resources[:1] // the api only
+		}
+	})
+	tok4, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok3.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aud := f.audienceOf(t, tok4.AccessToken); !slices.Equal(aud, []string{apiAudience}) {
+		t.Errorf("after payments withdrew, aud = %v, want the api only", aud)
+	}
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok2.RefreshToken}).Token(); oauthErrorCode(err) != "invalid_target" {
+		t.Errorf("a family for payments only, after payments withdrew: %v, want invalid_target", err)
+	}
+	f.edit(func(d *snapshot.Document) {
+		if d.Client != nil && d.Client.ID == "web" {
+			d.Client.Resources = resources()
+		}
+	})
+
 	// payments withholds openid: asking for it with payments is
 	// invalid_scope, redirected.
 	conf.Scopes = []string{"openid"}
