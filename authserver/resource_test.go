@@ -80,6 +80,34 @@ func (f *fixture) apiAccepts(t *testing.T, audience, tok string) error {
 	return err
 }
 
+// withResources is a copy of the form v with the resource parameters.
+func withResources(v url.Values, resources ...string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = vs
+	}
+	out["resource"] = resources
+	return out
+}
+
+// tokensOf reads a successful token response: the access and refresh
+// tokens.
+func tokensOf(t *testing.T, resp *http.Response) (access, refresh string) {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token response: %d %v", resp.StatusCode, errorBody(t, resp))
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr.AccessToken, tr.RefreshToken
+}
+
 // oauthErrorCode is the error code in golang.org/x/oauth2's error.
 func oauthErrorCode(err error) string {
 	var re *oauth2.RetrieveError
@@ -172,14 +200,6 @@ func TestResourceInvalidTarget(t *testing.T) {
 		}
 	})
 	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"cc"}, "client_secret": {ccSecret}}
-	with := func(v url.Values, resources ...string) url.Values {
-		out := url.Values{}
-		for k, vs := range v {
-			out[k] = vs
-		}
-		out["resource"] = resources
-		return out
-	}
 	for name, res := range map[string][]string{
 		"not granted":            {victimAudience},
 		"one of two not granted": {apiAudience, victimAudience},
@@ -189,19 +209,19 @@ func TestResourceInvalidTarget(t *testing.T) {
 		"not a URI":              {malformed[2]},
 	} {
 		t.Run("token/"+name, func(t *testing.T) {
-			expectError(t, f.post(authserver.PathToken, with(cc, res...), "", ""), 400, oautherr.InvalidTarget)
+			expectError(t, f.post(authserver.PathToken, withResources(cc, res...), "", ""), 400, oautherr.InvalidTarget)
 		})
 	}
 	t.Run("RFC profile", func(t *testing.T) {
-		expectError(t, f.post(authserver.PathToken, with(url.Values{"grant_type": {"password"}, "username": {"alice"},
+		expectError(t, f.post(authserver.PathToken, withResources(url.Values{"grant_type": {"password"}, "username": {"alice"},
 			"password": {alicePass}}, apiAudience), "pw-rfc", pwSecret), 400, oautherr.InvalidTarget)
 	})
 	t.Run("password", func(t *testing.T) {
-		expectError(t, f.post(authserver.PathToken, with(url.Values{"grant_type": {"password"}, "username": {"alice"},
+		expectError(t, f.post(authserver.PathToken, withResources(url.Values{"grant_type": {"password"}, "username": {"alice"},
 			"password": {alicePass}}, victimAudience), "pw", pwSecret), 400, oautherr.InvalidTarget)
 	})
 	t.Run("device authorization", func(t *testing.T) {
-		expectError(t, f.post(authserver.PathDeviceAuthorization, with(url.Values{"client_id": {"tv"}}, victimAudience), "", ""),
+		expectError(t, f.post(authserver.PathDeviceAuthorization, withResources(url.Values{"client_id": {"tv"}}, victimAudience), "", ""),
 			400, oautherr.InvalidTarget)
 	})
 	t.Run("authorization", func(t *testing.T) {
@@ -292,14 +312,7 @@ func TestResourceAuthorizationCode(t *testing.T) {
 	// The family is bound to payments: the api (granted to the client, but
 	// not asked for) is invalid_target, and the refresh token still works.
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
-	narrow := func(res ...string) url.Values {
-		v := url.Values{}
-		for k, vs := range refresh {
-			v[k] = vs
-		}
-		v["resource"] = res
-		return v
-	}
+	narrow := func(res ...string) url.Values { return withResources(refresh, res...) }
 	expectError(t, f.post(authserver.PathToken, narrow(apiAudience), "web", webSecret), 400, oautherr.InvalidTarget)
 	tok2, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if err != nil {
@@ -328,20 +341,11 @@ func TestResourceAuthorizationCode(t *testing.T) {
 	}
 	// A refresh narrows to one; the family keeps both.
 	refresh.Set("refresh_token", tok.RefreshToken)
-	var tr struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-	}
-	resp := f.post(authserver.PathToken, narrow(apiAudience), "web", webSecret)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("narrowing refresh: %d %v", resp.StatusCode, errorBody(t, resp))
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
-	if aud := f.audienceOf(t, tr.AccessToken); !slices.Equal(aud, []string{apiAudience}) {
+	narrowed, next := tokensOf(t, f.post(authserver.PathToken, narrow(apiAudience), "web", webSecret))
+	if aud := f.audienceOf(t, narrowed); !slices.Equal(aud, []string{apiAudience}) {
 		t.Errorf("narrowed aud = %v", aud)
 	}
-	tok3, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tr.RefreshToken}).Token()
+	tok3, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: next}).Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,16 +407,8 @@ func TestResourceDevice(t *testing.T) {
 	f.clock.Advance(2 * time.Second)
 	// The grant is bound to payments.
 	poll := url.Values{"grant_type": {authserver.DeviceCodeGrantType}, "device_code": {d.DeviceCode}, "client_id": {"tv"}}
-	resp = f.post(authserver.PathToken, poll, "", "")
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("poll: %d %v", resp.StatusCode, errorBody(t, resp))
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
-	if aud := f.audienceOf(t, tr.AccessToken); !slices.Equal(aud, []string{paymentsAudience}) {
+	access, _ := tokensOf(t, f.post(authserver.PathToken, poll, "", ""))
+	if aud := f.audienceOf(t, access); !slices.Equal(aud, []string{paymentsAudience}) {
 		t.Errorf("aud = %v", aud)
 	}
 	// tv's default scope openid is withheld by payments: named, it is
@@ -439,17 +435,9 @@ func (f *fixture) introspectAs(t *testing.T, id, secret, tok string) map[string]
 // ccToken is a client_credentials access token of cc for the resources.
 func (f *fixture) ccToken(t *testing.T, resources ...string) string {
 	t.Helper()
-	resp := f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"cc"},
-		"client_secret": {ccSecret}, "resource": resources}, "", "")
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("token: %d", resp.StatusCode)
-	}
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tr)
-	return tr.AccessToken
+	access, _ := tokensOf(t, f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"cc"},
+		"client_secret": {ccSecret}, "resource": resources}, "", ""))
+	return access
 }
 
 // TestResourceServerIntrospection: a ResourceServer authenticates with its
@@ -485,20 +473,15 @@ func TestResourceServerIntrospection(t *testing.T) {
 
 	// A refresh token is never active for a ResourceServer, even of a
 	// family for its audience.
-	rt := f.post(authserver.PathToken, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass},
-		"scope": {"api.read"}}, "pw", pwSecret)
-	var tr struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	_ = json.NewDecoder(rt.Body).Decode(&tr)
-	rt.Body.Close()
-	if tr.RefreshToken == "" {
+	_, refresh := tokensOf(t, f.post(authserver.PathToken, url.Values{"grant_type": {"password"}, "username": {"alice"},
+		"password": {alicePass}, "scope": {"api.read"}}, "pw", pwSecret))
+	if refresh == "" {
 		t.Fatal("no refresh token")
 	}
-	if m := f.introspectAs(t, "pw", pwSecret, tr.RefreshToken); m["active"] != true {
+	if m := f.introspectAs(t, "pw", pwSecret, refresh); m["active"] != true {
 		t.Fatalf("pw's own refresh token: %v", m)
 	}
-	if m := f.introspectAs(t, apiRS, apiRSSecret, tr.RefreshToken); m["active"] != false {
+	if m := f.introspectAs(t, apiRS, apiRSSecret, refresh); m["active"] != false {
 		t.Errorf("a refresh token is active for a ResourceServer: %v", m)
 	}
 
@@ -558,17 +541,12 @@ func TestClientNamedInAudienceCannotIntrospect(t *testing.T) {
 	if r := f.add(clientDoc(holder), clientDoc(reports)); r.Skipped != 0 {
 		t.Fatalf("skipped %d", r.Skipped)
 	}
-	resp := f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"team.caller"},
-		"client_secret": {ccSecret}}, "", "")
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
-	if aud := f.audienceOf(t, tr.AccessToken); !slices.Equal(aud, []string{"team.reports"}) {
+	access, _ := tokensOf(t, f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"team.caller"}, "client_secret": {ccSecret}}, "", ""))
+	if aud := f.audienceOf(t, access); !slices.Equal(aud, []string{"team.reports"}) {
 		t.Fatalf("aud = %v", aud)
 	}
-	resp = f.post(authserver.PathIntrospect, url.Values{"token": {tr.AccessToken}, "client_id": {"team.reports"},
+	resp := f.post(authserver.PathIntrospect, url.Values{"token": {access}, "client_id": {"team.reports"},
 		"client_secret": {ccSecret}}, "", "")
 	if body := readAll(t, resp); resp.StatusCode != 200 || body != "{\"active\":false}\n" {
 		t.Errorf("the client named in aud introspects: %d %s, want {\"active\":false}", resp.StatusCode, body)
