@@ -127,7 +127,7 @@ func (s *Server) authorizeDecided(w http.ResponseWriter, r *http.Request, ar *au
 		return
 	}
 	if err := s.store.SaveConsent(r.Context(), store.Consent{AccountID: acc.Subject, ClientID: ar.client.ID,
-		Scopes: ar.scopes, ExpiresAt: s.clock.Now().Add(s.consentTTL)}); err != nil {
+		ClientUID: ar.client.Source.UID, Scopes: ar.scopes, ExpiresAt: s.clock.Now().Add(s.consentTTL)}); err != nil {
 		s.redirectError(w, r, ar, serverError(err))
 		return
 	}
@@ -248,8 +248,9 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authR
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account, authTime time.Time) {
 	raw := newSecret()
 	now := s.clock.Now()
-	c := store.AuthCode{Hash: store.HashToken(raw), ClientID: ar.client.ID, Scopes: ar.scopes, Resources: ar.resources, AccountID: acc.Subject,
-		Nonce: ar.nonce, AuthTime: authTime,
+	c := store.AuthCode{Hash: store.HashToken(raw), ClientID: ar.client.ID, ClientUID: ar.client.Source.UID,
+		Scopes: ar.scopes, Resources: ar.resources, AccountID: acc.Subject, Binding: acc.GrantBinding(), Nonce: ar.nonce,
+		AuthTime:  authTime,
 		ExpiresAt: now.Add(registry.Seconds(ar.client.Policy.AuthorizationCodeLifetimeSeconds))}
 	if ar.explicit {
 		c.RedirectURI = ar.redirectURI

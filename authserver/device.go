@@ -162,7 +162,8 @@ func (s *Server) newDeviceAuth(ctx context.Context, c *registry.Client, scopes, 
 	for range 5 {
 		userCode := newUserCode()
 		err := s.store.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceHash: store.HashToken(deviceCode), UserCode: userCode,
-			ClientID: c.ID, Scopes: scopes, Resources: resources, Interval: time.Duration(interval) * time.Second, CreatedAt: now,
+			ClientID: c.ID, ClientUID: c.Source.UID, Scopes: scopes, Resources: resources,
+			Interval: time.Duration(interval) * time.Second, CreatedAt: now,
 			ExpiresAt: now.Add(lifetime)})
 		if errors.Is(err, store.ErrConflict) {
 			continue

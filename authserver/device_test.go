@@ -200,7 +200,7 @@ func TestDevicePollingErrors(t *testing.T) {
 			expectError(t, f.poll(tc.client, dn.DeviceCode), tc.denied.status, tc.denied.code)
 
 			// Approved: tokens once, then invalid_grant.
-			if _, err := f.store.ApproveDeviceAuth(ctx, userCode, "team/alice", f.clock.Now()); err != nil {
+			if _, err := f.store.ApproveDeviceAuth(ctx, userCode, "team/alice", "", f.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			f.clock.Advance(time.Minute)
@@ -214,7 +214,7 @@ func TestDevicePollingErrors(t *testing.T) {
 
 			// Approved by an account that was disabled before the device polled.
 			db := f.startDevice(tc.client, "")
-			if _, err := f.store.ApproveDeviceAuth(ctx, strings.ReplaceAll(db.UserCode, "-", ""), "team/bob", f.clock.Now()); err != nil {
+			if _, err := f.store.ApproveDeviceAuth(ctx, strings.ReplaceAll(db.UserCode, "-", ""), "team/bob", "", f.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			expectError(t, f.poll(tc.client, db.DeviceCode), tc.disabled.status, tc.disabled.code)
@@ -232,7 +232,7 @@ func TestDevicePollingErrors(t *testing.T) {
 func TestDevicePollRace(t *testing.T) {
 	f := newFixture(t)
 	d := f.startDevice(tvClient, "")
-	if _, err := f.store.ApproveDeviceAuth(context.Background(), strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", f.clock.Now()); err != nil {
+	if _, err := f.store.ApproveDeviceAuth(context.Background(), strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", "", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -558,7 +558,7 @@ func TestDeviceTokensAfterCommit(t *testing.T) {
 	}
 	st.existing, st.fail = existing.Hash, true
 	d := f.startDevice(tvClient, "openid")
-	if _, err := f.store.ApproveDeviceAuth(ctx, strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", f.clock.Now()); err != nil {
+	if _, err := f.store.ApproveDeviceAuth(ctx, strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", "", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	expectError(t, f.poll(tvClient, d.DeviceCode), http.StatusInternalServerError, oautherr.ServerError)

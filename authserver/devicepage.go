@@ -138,7 +138,7 @@ func (s *Server) deviceRequest(w http.ResponseWriter, r *http.Request, in *inter
 func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, in *interaction, ar *authRequest, acc *registry.Account, authTime time.Time, allow bool) {
 	var err error
 	if allow {
-		_, err = s.store.ApproveDeviceAuth(r.Context(), ar.userCode, acc.Subject, authTime)
+		_, err = s.store.ApproveDeviceAuth(r.Context(), ar.userCode, acc.Subject, acc.GrantBinding(), authTime)
 	} else {
 		_, err = s.store.DenyDeviceAuth(r.Context(), ar.userCode)
 	}

@@ -79,7 +79,7 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 
 // introspect is token introspection (RFC 7662 §2). The caller must
 // authenticate as a confidential client or as a ResourceServer; a token
-// that is not active, or that the caller may not see (see sees), is
+// that is not active, or that the caller may not see (seesAccess, seesRefresh), is
 // {"active":false} and nothing else.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
@@ -122,10 +122,10 @@ func (i introspector) seesAccess(c *tokens.AccessClaims) bool {
 }
 
 // seesRefresh reports whether the caller may see a refresh token as
-// active: only its own client (a ResourceServer never sees refresh tokens,
-// which are not for it).
+// active: only its own client object (sameClient; a ResourceServer never
+// sees refresh tokens, which are not for it).
 func (i introspector) seesRefresh(rt store.RefreshToken) bool {
-	return i.client != nil && rt.ClientID == i.client.ID
+	return i.client != nil && rt.ClientID == i.client.ID && sameClient(i.client, rt.ClientUID)
 }
 
 type introspection struct {
@@ -143,7 +143,8 @@ type introspection struct {
 
 // lookupToken finds an active token the caller may see: an access token
 // issued to it (or, for a ResourceServer, naming its audience), or its own
-// refresh token.
+// refresh token (issued to this client object: not to an earlier one
+// deleted and recreated under the same client ID).
 func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller introspector, raw, hint string) (introspection, error) {
 	now := s.clock.Now()
 	inactive := introspection{}
@@ -225,7 +226,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		case err != nil && !grantGone(err):
 			s.writeError(w, r, serverError(err), caller.Profile())
 			return
-		case rt.ClientID == caller.ID:
+		case rt.ClientID == caller.ID && sameClient(caller, rt.ClientUID):
 			if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 				s.writeError(w, r, serverError(err), caller.Profile())
 				return

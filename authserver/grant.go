@@ -182,6 +182,43 @@ func redeemableAccount(reg *registry.Registry, c *registry.Client, subject strin
 	return acc, nil
 }
 
+// sameClient reports whether a record (authorization code, refresh token,
+// device authorization, consent) stored with the client UID uid was issued
+// to the client object c, not to an earlier object deleted and recreated
+// under the same client ID. Records stored before client bindings existed
+// ("") are accepted.
+func sameClient(c *registry.Client, uid string) bool { return uid == "" || uid == c.Source.UID }
+
+// grantRecord is what a stored grant (authorization code, approved device
+// authorization, refresh token) says about whom it was issued to.
+type grantRecord struct {
+	clientUID string // the client object's UID, "" before client bindings existed
+	accountID string // the account's subject
+	binding   string // the account's GrantBinding, "" before account bindings existed
+}
+
+// stillHeld returns the account a grant was issued to if the grant may
+// still be used by the requesting client: issued to this client object
+// (sameClient), and the account can still have tokens (redeemableAccount)
+// and is the one that approved the grant: not deleted and recreated, nor
+// disabled since (its DisabledCount grew), even if enabled again; all
+// invalid_grant (account_disabled for a disabled account). A grant stored
+// before account bindings existed ("") is accepted while the account has
+// never been disabled since.
+func stillHeld(t *tokenRequest, g grantRecord) (*registry.Account, *oautherr.Error) {
+	if !sameClient(t.client, g.clientUID) {
+		return nil, oautherr.New(oautherr.InvalidGrant)
+	}
+	acc, e := redeemableAccount(t.reg, t.client, g.accountID)
+	if e != nil {
+		return nil, e
+	}
+	if g.binding != acc.GrantBinding() && (g.binding != "" || acc.DisabledCount != 0) {
+		return nil, oautherr.New(oautherr.InvalidGrant)
+	}
+	return acc, nil
+}
+
 // allowedScopes keeps the scopes still allowed for the client (its policy
 // may have narrowed since a grant was issued).
 func allowedScopes(c *registry.Client, scopes []string) []string {
@@ -212,12 +249,12 @@ func newRefresh(c *registry.Client) (family, raw string) {
 	return newID(), newSecret()
 }
 
-// refreshRecord is the store's record of a new refresh token raw, whose
-// family is for scopes and resources (RFC 8707; nil: the client's default
-// audiences).
+// refreshRecord is the store's record of a new refresh token raw, bound to
+// the requesting client object and to acc, with the family's resources.
 func refreshRecord(t *tokenRequest, acc *registry.Account, scopes, resources []string, family string, authTime time.Time, raw string) store.RefreshToken {
 	return store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family, ClientID: t.client.ID,
-		AccountID: acc.Subject, Scopes: scopes, Resources: resources, AuthTime: authTime, Binding: acc.GrantBinding(),
+		ClientUID: t.client.Source.UID, AccountID: acc.Subject, Scopes: scopes, Resources: resources,
+		AuthTime: authTime, Binding: acc.GrantBinding(),
 		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))}
 }
 
@@ -230,17 +267,26 @@ type redeemed struct {
 	aud    []string
 }
 
-// issue is the store's Issue callback of a code grant: it checks the
-// account and the resources (the token request's, within those the code was
-// authorized for), keeps what it learns in r, and returns the first refresh
-// token (family, raw from newRefresh) to store with the consumption, if
-// any; its family keeps the code's resources.
-func (r *redeemed) issue(t *tokenRequest, accountID string, granted, resources []string, authTime time.Time, family, raw string) (*store.RefreshToken, error) {
-	a, e := redeemableAccount(t.reg, t.client, accountID)
+// consumedGrant is what a consumed code (authorization code, approved
+// device authorization) granted.
+type consumedGrant struct {
+	grantRecord
+	scopes, resources []string
+	authTime          time.Time
+}
+
+// issue is the store's Issue callback of a code grant: it checks that the
+// code is still held by the client and the account (stillHeld) and the
+// resources (the token request's, within those the code was authorized
+// for), keeps what it learns in r, and returns the first refresh token
+// (family, raw from newRefresh) to store with the consumption, if any; its
+// family keeps the code's resources.
+func (r *redeemed) issue(t *tokenRequest, g consumedGrant, family, raw string) (*store.RefreshToken, error) {
+	a, e := stillHeld(t, g.grantRecord)
 	if e != nil {
 		return nil, e
 	}
-	aud, scopes, e := audience(t.client, t.resources, resources, true, allowedScopes(t.client, granted), false)
+	aud, scopes, e := audience(t.client, t.resources, g.resources, true, allowedScopes(t.client, g.scopes), false)
 	if e != nil {
 		return nil, e
 	}
@@ -248,6 +294,6 @@ func (r *redeemed) issue(t *tokenRequest, accountID string, granted, resources [
 	if raw == "" {
 		return nil, nil
 	}
-	rt := refreshRecord(t, r.acc, r.scopes, resources, family, authTime, raw)
+	rt := refreshRecord(t, r.acc, r.scopes, g.resources, family, g.authTime, raw)
 	return &rt, nil
 }

@@ -68,7 +68,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 		if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
 			return nil, e
 		}
-		return got.issue(t, rec.AccountID, rec.Scopes, rec.Resources, rec.AuthTime, issued.FamilyID, raw)
+		return got.issue(t, codeGrant(rec), issued.FamilyID, raw)
 	}
 	rec, err := g.codes.RedeemAuthCode(ctx, store.HashToken(code), c.ID, issued)
 	if errors.Is(err, store.ErrAlreadyUsed) {
@@ -79,6 +79,12 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 	}
 	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, JTI: issued.AccessTokenID,
 		Family: issued.FamilyID, AuthTime: rec.AuthTime, Nonce: rec.Nonce, Expires: issued.AccessTokenExpiresAt}, raw)
+}
+
+// codeGrant is what the authorization code c granted.
+func codeGrant(c store.AuthCode) consumedGrant {
+	return consumedGrant{grantRecord: grantRecord{clientUID: c.ClientUID, accountID: c.AccountID, binding: c.Binding},
+		scopes: c.Scopes, resources: c.Resources, authTime: c.AuthTime}
 }
 
 // replayed handles a code used a second time: the store has revoked what

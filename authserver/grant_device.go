@@ -62,11 +62,14 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	// with the consumption (one commit), so tokens are answered only after
 	// the commit that holds the refresh token.
 	poll := store.DevicePoll{Grace: pollGrace, AuthStyle: t.authStyle, Issue: func(d store.DeviceAuth) (*store.RefreshToken, error) {
-		return got.issue(t, d.AccountID, d.Scopes, d.Resources, d.AuthTime, family, raw)
+		return got.issue(t, deviceGrant(d), family, raw)
 	}}
 	d, res, err := g.devices.PollDeviceAuth(ctx, store.HashToken(code), c.ID, poll)
 	if e := grantError(err); e != nil {
 		return nil, e
+	}
+	if !sameClient(c, d.ClientUID) { // pending, denied or expired, of an earlier client object
+		return nil, oautherr.New(oautherr.InvalidGrant)
 	}
 	if code, ok := pollErrors[res]; ok {
 		return nil, oautherr.New(code)
@@ -79,4 +82,10 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	}
 	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, Family: family,
 		AuthTime: d.AuthTime}, raw)
+}
+
+// deviceGrant is what the approved device authorization d granted.
+func deviceGrant(d store.DeviceAuth) consumedGrant {
+	return consumedGrant{grantRecord: grantRecord{clientUID: d.ClientUID, accountID: d.AccountID, binding: d.Binding},
+		scopes: d.Scopes, resources: d.Resources, authTime: d.AuthTime}
 }

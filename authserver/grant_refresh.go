@@ -56,7 +56,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	// The access token's scopes and audiences, decided by check.
 	var scopes, aud []string
 	check := func(old store.RefreshToken) error {
-		if e := stillBound(t, old); e != nil {
+		if _, e := stillHeld(t, refreshGrant(old)); e != nil {
 			return e
 		}
 		if t.scopes != nil && !scope.Subset(t.scopes, old.Scopes) {
@@ -105,20 +105,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 		AuthTime: rt.AuthTime}, newRaw)
 }
 
-// stillBound refuses, before anything changes, a refresh token whose
-// account cannot use it any more: gone or of another namespace
-// (invalid_grant), disabled (account_disabled), or no longer the account
-// the family was issued to (invalid_grant): deleted and recreated, or
-// disabled since (its DisabledCount grew), even if enabled again. A token
-// stored before bindings existed ("") is accepted while the account has
-// never been disabled since.
-func stillBound(t *tokenRequest, rt store.RefreshToken) *oautherr.Error {
-	acc, e := redeemableAccount(t.reg, t.client, rt.AccountID)
-	if e != nil {
-		return e
-	}
-	if rt.Binding != acc.GrantBinding() && (rt.Binding != "" || acc.DisabledCount != 0) {
-		return oautherr.New(oautherr.InvalidGrant)
-	}
-	return nil
+// refreshGrant is whom the refresh token rt was issued to.
+func refreshGrant(rt store.RefreshToken) grantRecord {
+	return grantRecord{clientUID: rt.ClientUID, accountID: rt.AccountID, binding: rt.Binding}
 }

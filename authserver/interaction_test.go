@@ -71,9 +71,9 @@ func (s *faultStore) GetDeviceAuthByUserCode(ctx context.Context, code string) (
 	return call(s, "GetDeviceAuthByUserCode", func() (store.DeviceAuth, error) { return s.Store.GetDeviceAuthByUserCode(ctx, code) })
 }
 
-func (s *faultStore) ApproveDeviceAuth(ctx context.Context, code, accountID string, authTime time.Time) (store.DeviceAuth, error) {
+func (s *faultStore) ApproveDeviceAuth(ctx context.Context, code, accountID, binding string, authTime time.Time) (store.DeviceAuth, error) {
 	return call(s, "ApproveDeviceAuth", func() (store.DeviceAuth, error) {
-		return s.Store.ApproveDeviceAuth(ctx, code, accountID, authTime)
+		return s.Store.ApproveDeviceAuth(ctx, code, accountID, binding, authTime)
 	})
 }
 

@@ -401,7 +401,7 @@ func TestResourceDevice(t *testing.T) {
 	var d deviceResp
 	_ = json.NewDecoder(resp.Body).Decode(&d)
 	resp.Body.Close()
-	if _, err := f.store.ApproveDeviceAuth(context.Background(), strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", f.clock.Now()); err != nil {
+	if _, err := f.store.ApproveDeviceAuth(context.Background(), strings.ReplaceAll(d.UserCode, "-", ""), "team/alice", "", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(2 * time.Second)

@@ -24,7 +24,8 @@ import (
 )
 
 const deviceCols = `device_hash, user_code, client_id, scopes, status, account_id, auth_time,
-	interval_seconds, last_poll_at, created_at, expires_at, decided_at, consumed_at, client_uid, resources`
+	interval_seconds, last_poll_at, created_at, expires_at, decided_at, consumed_at, client_uid, resources,
+	binding`
 
 func scanDevice(sc scanner) (DeviceAuth, error) {
 	var (
@@ -34,7 +35,8 @@ func scanDevice(sc scanner) (DeviceAuth, error) {
 		authTime, interval, lastPoll, created, expires, decided, consumed int64
 	)
 	if err := sc.Scan(&hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.AccountID, &authTime,
-		&interval, &lastPoll, &created, &expires, &decided, &consumed, &d.ClientUID, &resources); err != nil {
+		&interval, &lastPoll, &created, &expires, &decided, &consumed, &d.ClientUID, &resources,
+		&d.Binding); err != nil {
 		return d, err
 	}
 	h, err := toHash(hash)
@@ -103,7 +105,7 @@ func (s *sqlStore) GetDeviceAuthByUserCode(ctx context.Context, userCode string)
 	return d, nil
 }
 
-func (s *sqlStore) decideDevice(ctx context.Context, userCode string, status DeviceStatus, accountID string, authTime time.Time) (DeviceAuth, error) {
+func (s *sqlStore) decideDevice(ctx context.Context, userCode string, status DeviceStatus, accountID, binding string, authTime time.Time) (DeviceAuth, error) {
 	var (
 		out    DeviceAuth
 		result error
@@ -111,9 +113,9 @@ func (s *sqlStore) decideDevice(ctx context.Context, userCode string, status Dev
 	err := s.b.inTx(ctx, func(q querier) error {
 		now := s.now()
 		d, err := scanDevice(q.queryRow(ctx, `UPDATE device_auths
-			SET status = $2, account_id = $3, auth_time = $4, decided_at = $5
+			SET status = $2, account_id = $3, auth_time = $4, decided_at = $5, binding = $6
 			WHERE user_code = $1 AND status = 'pending' AND expires_at > $5
-			RETURNING `+deviceCols, userCode, string(status), accountID, micro(authTime), now))
+			RETURNING `+deviceCols, userCode, string(status), accountID, micro(authTime), now, binding))
 		if err == nil {
 			out = d
 			return nil
@@ -142,15 +144,15 @@ func (s *sqlStore) decideDevice(ctx context.Context, userCode string, status Dev
 	return out, result
 }
 
-func (s *sqlStore) ApproveDeviceAuth(ctx context.Context, userCode, accountID string, authTime time.Time) (DeviceAuth, error) {
+func (s *sqlStore) ApproveDeviceAuth(ctx context.Context, userCode, accountID, binding string, authTime time.Time) (DeviceAuth, error) {
 	if err := requireString("account ID", accountID); err != nil {
 		return DeviceAuth{}, err
 	}
-	return s.decideDevice(ctx, userCode, DeviceApproved, accountID, authTime)
+	return s.decideDevice(ctx, userCode, DeviceApproved, accountID, binding, authTime)
 }
 
 func (s *sqlStore) DenyDeviceAuth(ctx context.Context, userCode string) (DeviceAuth, error) {
-	return s.decideDevice(ctx, userCode, DeviceDenied, "", time.Time{})
+	return s.decideDevice(ctx, userCode, DeviceDenied, "", "", time.Time{})
 }
 
 func (s *sqlStore) PollDeviceAuth(ctx context.Context, deviceHash Hash, clientID string, p DevicePoll) (DeviceAuth, PollResult, error) {

@@ -197,7 +197,7 @@ func TestMigrationKeepsRowsWithoutClientBinding(t *testing.T) {
 	}
 	defer st.Close()
 	c, err := st.RedeemAuthCode(ctx, code, "app", Issued{})
-	if err != nil || c.ClientUID != "" || c.Resources != nil {
+	if err != nil || c.ClientUID != "" || c.Resources != nil || c.Binding != "" {
 		t.Errorf("code from before the migration: %+v, %v", c, err)
 	}
 	rt, err := st.GetRefreshToken(ctx, refresh)
@@ -205,7 +205,7 @@ func TestMigrationKeepsRowsWithoutClientBinding(t *testing.T) {
 		t.Errorf("refresh token from before the migration: %+v, %v", rt, err)
 	}
 	d, err := st.GetDeviceAuthByUserCode(ctx, "ABCD-EFGH")
-	if err != nil || d.ClientUID != "" || d.Resources != nil {
+	if err != nil || d.ClientUID != "" || d.Resources != nil || d.Binding != "" {
 		t.Errorf("device authorization from before the migration: %+v, %v", d, err)
 	}
 	if ok, err := st.HasConsent(ctx, "alice", "app", "uid-app", []string{"openid"}); err != nil || !ok {

@@ -127,6 +127,10 @@ type AuthCode struct {
 	// at the authorization endpoint, nil if none.
 	Resources []string
 	AccountID string
+	// Binding is opaque to the store: the server's fingerprint of the
+	// account when it approved the code (see [RefreshToken.Binding]); ""
+	// for codes stored before the field existed.
+	Binding   string
 	Nonce     string
 	AuthTime  time.Time // when the account authenticated
 	CreatedAt time.Time // set by the store
@@ -244,7 +248,11 @@ type DeviceAuth struct {
 	Resources []string
 	Status    DeviceStatus // set by the store (pending at creation)
 	AccountID string       // set on approval
-	AuthTime  time.Time    // set on approval
+	// Binding is opaque to the store, set on approval: the server's
+	// fingerprint of the approving account (see [RefreshToken.Binding]);
+	// "" for authorizations approved before the field existed.
+	Binding  string
+	AuthTime time.Time // set on approval
 	// Interval is the current minimum polling interval, whole seconds
 	// (at least 1s; 5s if zero at creation). It grows by 5s on each slow_down.
 	Interval   time.Duration
@@ -455,7 +463,8 @@ type Store interface {
 	// ApproveDeviceAuth records the account's approval of a pending device
 	// authorization and returns it. ErrNotFound, ErrExpired, ErrAlreadyUsed
 	// (already approved or denied; record returned).
-	ApproveDeviceAuth(ctx context.Context, userCode, accountID string, authTime time.Time) (DeviceAuth, error)
+	// binding is stored as the record's Binding.
+	ApproveDeviceAuth(ctx context.Context, userCode, accountID, binding string, authTime time.Time) (DeviceAuth, error)
 	// DenyDeviceAuth records the denial. Errors as ApproveDeviceAuth.
 	DenyDeviceAuth(ctx context.Context, userCode string) (DeviceAuth, error)
 	// PollDeviceAuth handles one token-endpoint poll with a device code.

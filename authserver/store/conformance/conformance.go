@@ -1097,13 +1097,13 @@ func testDevicePollFlow(t *testing.T, e env) {
 	}
 
 	authTime := e.clock.Now().Add(-time.Second)
-	approved, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	approved, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", authTime)
 	noErr(t, err, "approve")
 	if approved.Status != store.DeviceApproved || approved.AccountID != "alice" {
 		t.Fatalf("approved = %+v", approved)
 	}
 	eqTime(t, "DecidedAt", approved.DecidedAt, e.clock.Now())
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "bob", authTime)
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "bob", "", authTime)
 	wantErr(t, err, store.ErrAlreadyUsed, "approve twice")
 	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
 	wantErr(t, err, store.ErrAlreadyUsed, "deny after approve")
@@ -1141,7 +1141,7 @@ func testDevicePollGrace(t *testing.T, e env) {
 	// pending, nothing changes. Even when approved meanwhile, a grace poll
 	// does not consume.
 	e.clock.Advance(500 * time.Millisecond)
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	got := pollAs(t, e, d, body, store.PollPending)
 	if got.Interval != store.DefaultDeviceInterval || !got.LastPollAt.Equal(first.LastPollAt) || !got.ConsumedAt.IsZero() {
@@ -1203,7 +1203,7 @@ func testDeviceDenyAndErrors(t *testing.T, e env) {
 	wantErr(t, err, store.ErrNotFound, "poll by another client")
 	_, _, err = e.s.PollDeviceAuth(e.ctx, hash("device"), "tv", store.DevicePoll{})
 	wantErr(t, err, store.ErrNotFound, "poll unknown device code")
-	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, "NOPE-NOPE", "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrNotFound, "approve unknown")
 	_, err = e.s.DenyDeviceAuth(e.ctx, "NOPE-NOPE")
 	wantErr(t, err, store.ErrNotFound, "deny unknown")
@@ -1216,7 +1216,7 @@ func testDeviceDenyAndErrors(t *testing.T, e env) {
 	// Denial is reported whatever the interval.
 	poll(t, e, d, 0, store.PollDenied)
 	poll(t, e, d, 0, store.PollDenied)
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrAlreadyUsed, "approve after deny")
 	_, err = e.s.DenyDeviceAuth(e.ctx, d.UserCode)
 	wantErr(t, err, store.ErrAlreadyUsed, "deny twice")
@@ -1232,7 +1232,7 @@ func testDeviceExpiry(t *testing.T, e env) {
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	d2 := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d2), "create")
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d2.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d2.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 
 	e.clock.Set(us(d.ExpiresAt))
@@ -1241,7 +1241,7 @@ func testDeviceExpiry(t *testing.T, e env) {
 	if got.UserCode != d.UserCode {
 		t.Errorf("expired get returned %+v", got)
 	}
-	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	wantErr(t, err, store.ErrExpired, "approve expired")
 	poll(t, e, d, 0, store.PollExpired)
 	// Approved but not collected in time: expired, no tokens.
@@ -1284,7 +1284,7 @@ func testDeviceConcurrentPending(t *testing.T, e env) {
 func testDeviceConcurrentApproved(t *testing.T, e env) {
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	res := make([]store.PollResult, Concurrency)
 	errs := make([]error, Concurrency)
@@ -1325,7 +1325,7 @@ func approvedDevice(t *testing.T, e env) store.DeviceAuth {
 	d := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, d), "create")
 	poll(t, e, d, 0, store.PollPending)
-	got, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now().Add(-time.Second))
+	got, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", e.clock.Now().Add(-time.Second))
 	noErr(t, err, "approve")
 	return got
 }
@@ -1349,7 +1349,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	pollIssue(store.PollPending)
 	e.clock.Advance(500 * time.Millisecond)
 	authTime := e.clock.Now()
-	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", authTime)
+	_, err := e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "", authTime)
 	noErr(t, err, "approve")
 	p.AuthStyle = store.AuthStyleBody
 	pollIssue(store.PollPending) // within the grace, in the other style
@@ -1391,7 +1391,7 @@ func testDeviceIssue(t *testing.T, e env) {
 	}
 	late := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, late), "create")
-	_, err = e.s.ApproveDeviceAuth(e.ctx, late.UserCode, "alice", e.clock.Now())
+	_, err = e.s.ApproveDeviceAuth(e.ctx, late.UserCode, "alice", "", e.clock.Now())
 	noErr(t, err, "approve")
 	e.clock.Set(us(late.ExpiresAt))
 	if _, res, err := e.s.PollDeviceAuth(e.ctx, late.DeviceHash, "tv", p); err != nil || res != store.PollExpired {
@@ -1675,17 +1675,19 @@ func testConsentClientUID(t *testing.T, e env) {
 
 // --- client bindings and resources ---
 
-// The client UID and resources of an authorization code round-trip, also
-// on the record a replay returns; a code without them has "" and nil.
+// The client UID, resources and account binding of an authorization code
+// round-trip, also on the record a replay returns; a code without them has
+// "" and nil.
 func testAuthCodeClientBinding(t *testing.T, e env) {
 	c := newCode(e, "client-a")
 	c.ClientUID = "uid-a-1"
 	c.Resources = []string{"https://api.example/", "urn:example:billing"}
+	c.Binding = "b-alice-1"
 	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create")
 	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
 	noErr(t, err, "redeem")
-	if got.ClientUID != c.ClientUID {
-		t.Errorf("ClientUID = %q, want %q", got.ClientUID, c.ClientUID)
+	if got.ClientUID != c.ClientUID || got.Binding != c.Binding {
+		t.Errorf("ClientUID, Binding = %q, %q; want %q, %q", got.ClientUID, got.Binding, c.ClientUID, c.Binding)
 	}
 	eqScopes(t, "Resources", got.Resources, c.Resources)
 	got, err = e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
@@ -1699,8 +1701,8 @@ func testAuthCodeClientBinding(t *testing.T, e env) {
 	noErr(t, e.s.CreateAuthCode(e.ctx, bare), "create without client UID and resources")
 	got, err = e.s.RedeemAuthCode(e.ctx, bare.Hash, "client-a", issued(e))
 	noErr(t, err, "redeem")
-	if got.ClientUID != "" || got.Resources != nil {
-		t.Errorf("code without client UID and resources: %q, %q", got.ClientUID, got.Resources)
+	if got.ClientUID != "" || got.Resources != nil || got.Binding != "" {
+		t.Errorf("code without client UID, resources and binding: %q, %q, %q", got.ClientUID, got.Resources, got.Binding)
 	}
 
 	// The first refresh token, created in the redemption, keeps what
@@ -1804,7 +1806,8 @@ func rotateOnce(t *testing.T, e env, old store.Hash) store.RefreshToken {
 }
 
 // A device authorization's client UID and resources round-trip through
-// every read (by user code, approval, polls).
+// every read (by user code, approval, polls), and so does the account
+// binding given at approval.
 func testDeviceClientBinding(t *testing.T, e env) {
 	d := newDevice(e, "tv")
 	d.ClientUID = "uid-tv-1"
@@ -1821,9 +1824,12 @@ func testDeviceClientBinding(t *testing.T, e env) {
 	noErr(t, err, "get")
 	check("get", got)
 	check("pending poll", poll(t, e, d, 0, store.PollPending))
-	got, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", e.clock.Now())
+	got, err = e.s.ApproveDeviceAuth(e.ctx, d.UserCode, "alice", "b-alice-1", e.clock.Now())
 	noErr(t, err, "approve")
 	check("approve", got)
+	if got.Binding != "b-alice-1" {
+		t.Errorf("approved: Binding = %q, want b-alice-1", got.Binding)
+	}
 	e.clock.Advance(got.Interval)
 	var seen store.DeviceAuth
 	got, res, err := e.s.PollDeviceAuth(e.ctx, d.DeviceHash, "tv", store.DevicePoll{
@@ -1833,6 +1839,9 @@ func testDeviceClientBinding(t *testing.T, e env) {
 	}
 	check("approved poll", got)
 	check("Issue's record", seen)
+	if seen.Binding != "b-alice-1" {
+		t.Errorf("Issue's record: Binding = %q, want b-alice-1", seen.Binding)
+	}
 
 	bare := newDevice(e, "tv")
 	noErr(t, e.s.CreateDeviceAuth(e.ctx, bare), "create without client UID and resources")
@@ -2166,7 +2175,7 @@ func RunReopenTest(t *testing.T, open NewStore) {
 	noErr(t, e.s.CreateDeviceAuth(ctx, dev), "create device")
 	poll(t, e, dev, 0, store.PollPending)
 	poll(t, e, dev, 0, store.PollSlowDown)
-	_, err = e.s.ApproveDeviceAuth(ctx, dev.UserCode, "alice", clock.Now())
+	_, err = e.s.ApproveDeviceAuth(ctx, dev.UserCode, "alice", "", clock.Now())
 	noErr(t, err, "approve")
 
 	sess := store.Session{IDHash: hash("sid"), AccountID: "alice", ExpiresAt: clock.Now().Add(time.Hour)}

@@ -13,3 +13,9 @@ ALTER TABLE consents ADD COLUMN client_uid TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE device_auths ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+-- Authorization codes and device authorizations remember the account
+-- binding they were approved under, like refresh tokens (0002): a code or
+-- device grant approved by an account that is then deleted and recreated
+-- (or disabled) is refused. Rows from before this migration have ''.
+ALTER TABLE auth_codes ADD COLUMN binding TEXT NOT NULL DEFAULT '';
+ALTER TABLE device_auths ADD COLUMN binding TEXT NOT NULL DEFAULT '';
