@@ -45,6 +45,7 @@ type authRequest struct {
 	nonce       string
 	challenge   string
 	scopes      []string
+	resources   []string   // RFC 8707 resource indicators, nil if none
 	carried     url.Values // the parameters the pages' forms carry on
 	userCode    string     // the device page's user code, as stored
 }
@@ -175,14 +176,13 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 	if !client.AllowsGrant("authorization_code") {
 		return ar, nil, oautherr.New(oautherr.UnauthorizedClient)
 	}
-	scopes, e := requestedScopes(client, v.Get("scope"))
-	if e != nil {
+	var e *oautherr.Error
+	if ar.scopes, ar.resources, e = authorizedScopes(client, v.Get("scope"), v[paramResource]); e != nil {
 		return ar, nil, e
 	}
-	if scopes == nil {
-		scopes = allowedScopes(client, client.DefaultScopes)
+	if ar.resources != nil {
+		ar.carried[paramResource] = ar.resources
 	}
-	ar.scopes = scopes
 	if ar.challenge, e = pkceChallenge(client, v); e != nil {
 		return ar, nil, e
 	}
@@ -249,7 +249,8 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authReque
 	raw := newSecret()
 	now := s.clock.Now()
 	c := store.AuthCode{Hash: store.HashToken(raw), ClientID: ar.client.ID, ClientUID: ar.client.Source.UID,
-		Scopes: ar.scopes, AccountID: acc.Subject, Binding: acc.GrantBinding(), Nonce: ar.nonce, AuthTime: authTime,
+		Scopes: ar.scopes, Resources: ar.resources, AccountID: acc.Subject, Binding: acc.GrantBinding(), Nonce: ar.nonce,
+		AuthTime:  authTime,
 		ExpiresAt: now.Add(registry.Seconds(ar.client.Policy.AuthorizationCodeLifetimeSeconds))}
 	if ar.explicit {
 		c.RedirectURI = ar.redirectURI

@@ -21,6 +21,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
@@ -38,9 +40,19 @@ var dummyDigest = func() []byte {
 
 // clientAuthenticator is client authentication at the token, device
 // authorization, introspection and revocation endpoints: the client a
-// request authenticates as, or the error to answer.
+// request authenticates as, or the error to answer. The introspection
+// endpoint alone also takes ResourceServers (introspector); everywhere else
+// a ResourceServer's ID is an unknown client.
 type clientAuthenticator interface {
 	authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error)
+	introspector(r *http.Request, reg *registry.Registry, p params) (introspector, *oautherr.Error)
+}
+
+// introspector is who calls the introspection endpoint: a confidential
+// client or a ResourceServer (exactly one is set).
+type introspector struct {
+	client *registry.Client
+	rs     *registry.ResourceServer
 }
 
 // newClientAuthenticator is client authentication by credentials, behind
@@ -69,8 +81,63 @@ func (a credentials) authenticate(r *http.Request, reg *registry.Registry, p par
 	if e != nil {
 		return nil, e
 	}
-	// An invalid_client after HTTP Basic carries a Basic challenge.
-	fail := &oautherr.Error{Code: oautherr.InvalidClient, Basic: len(r.Header.Values("Authorization")) == 1}
+	return a.client(r, reg, id, secret, method)
+}
+
+// introspector authenticates a confidential client, or a ResourceServer by
+// its ID (rs/<namespace>/<name>, never a client ID: those have no "/") and
+// secret, sent with HTTP Basic or in the body like a client's. An unknown
+// ResourceServer and a wrong secret get the same invalid_client after the
+// same work, as for clients.
+func (a credentials) introspector(r *http.Request, reg *registry.Registry, p params) (introspector, *oautherr.Error) {
+	id, secret, method, e := presented(r, p)
+	if e != nil {
+		return introspector{}, e
+	}
+	if !strings.Contains(id, "/") {
+		c, e := a.client(r, reg, id, secret, method)
+		if e == nil && c.Public() {
+			e = authFailure(r)
+		}
+		return introspector{client: c}, e
+	}
+	rs, found := reg.ResourceServer(id)
+	if found {
+		requestInfo(r.Context()).clientID = rs.ID
+	}
+	digests := [][]byte{dummyDigest}
+	if found {
+		if d := rs.SecretDigests(a.clock.Now()); len(d) > 0 {
+			digests = d
+		}
+	}
+	if !secretMatches(secret, digests) || !found {
+		return introspector{}, authFailure(r)
+	}
+	return introspector{rs: rs}, nil
+}
+
+// authFailure is invalid_client; after HTTP Basic it carries a Basic
+// challenge.
+func authFailure(r *http.Request) *oautherr.Error {
+	return &oautherr.Error{Code: oautherr.InvalidClient, Basic: len(r.Header.Values("Authorization")) == 1}
+}
+
+// secretMatches compares the secret's digest with every digest in constant
+// time.
+func secretMatches(secret string, digests [][]byte) bool {
+	sum := sha256.Sum256([]byte(secret))
+	match := 0
+	for _, d := range digests {
+		match |= subtle.ConstantTimeCompare(sum[:], d)
+	}
+	return match == 1
+}
+
+// client authenticates the client id with the secret and method a request
+// presented.
+func (a credentials) client(r *http.Request, reg *registry.Registry, id, secret, method string) (*registry.Client, *oautherr.Error) {
+	fail := authFailure(r)
 	client, found := reg.Client(id)
 	if found {
 		requestInfo(r.Context()).clientID = client.ID
@@ -87,12 +154,8 @@ func (a credentials) authenticate(r *http.Request, reg *registry.Registry, p par
 			digests = d
 		}
 	}
-	sum := sha256.Sum256([]byte(secret))
-	match := 0
-	for _, d := range digests {
-		match |= subtle.ConstantTimeCompare(sum[:], d)
-	}
-	if !found || client.Public() || match != 1 || client.TokenEndpointAuthMethod != method || client.Disabled {
+	match := secretMatches(secret, digests)
+	if !found || client.Public() || !match || client.TokenEndpointAuthMethod != method || client.Disabled {
 		return nil, fail
 	}
 	return client, nil
@@ -146,21 +209,47 @@ type throttled struct {
 }
 
 func (a throttled) authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
-	ri := requestInfo(r.Context())
-	id := presentedClientID(r, p)
-	if _, ok := reg.Client(id); !ok {
-		id = "" // unknown client IDs share one key per source
-	}
-	key := a.limit.Key(id, ri.source)
-	now := a.clock.Now()
-	if wait := a.limit.Reserve(key, now); wait > 0 {
-		return nil, tooMany(ri, wait)
+	key, now, e := a.reserve(r, reg, p)
+	if e != nil {
+		return nil, e
 	}
 	c, e := a.next.authenticate(r, reg, p)
+	a.settle(key, now, e)
+	return c, e
+}
+
+func (a throttled) introspector(r *http.Request, reg *registry.Registry, p params) (introspector, *oautherr.Error) {
+	key, now, e := a.reserve(r, reg, p)
+	if e != nil {
+		return introspector{}, e
+	}
+	c, e := a.next.introspector(r, reg, p)
+	a.settle(key, now, e)
+	return c, e
+}
+
+// reserve counts an attempt as a failure of the client (or ResourceServer)
+// it names, from the request's source: too_many_requests when over the
+// limit.
+func (a throttled) reserve(r *http.Request, reg *registry.Registry, p params) (key ratelimit.Key, now time.Time, e *oautherr.Error) {
+	ri := requestInfo(r.Context())
+	id := presentedClientID(r, p)
+	if !reg.Known(id) {
+		id = "" // unknown IDs share one key per source
+	}
+	key = a.limit.Key(id, ri.source)
+	now = a.clock.Now()
+	if wait := a.limit.Reserve(key, now); wait > 0 {
+		return key, now, tooMany(ri, wait)
+	}
+	return key, now, nil
+}
+
+// settle takes the attempt back unless it failed with invalid_client.
+func (a throttled) settle(key ratelimit.Key, now time.Time, e *oautherr.Error) {
 	if e == nil || e.Code != oautherr.InvalidClient {
 		a.limit.Refund(key, now)
 	}
-	return c, e
 }
 
 // presentedClientID is the client ID a request names: the Basic user name,
@@ -180,9 +269,13 @@ type params map[string]string
 
 // singleValued turns url.Values into params: a repeated parameter is
 // invalid_request (RFC 6749 §3.1, §3.2), an empty one counts as absent.
+// The resource parameter, which may repeat (RFC 8707 §2), is left out.
 func singleValued(v url.Values) (params, *oautherr.Error) {
 	p := params{}
 	for k, vs := range v {
+		if k == paramResource {
+			continue
+		}
 		if len(vs) > 1 {
 			return nil, oautherr.Newf(oautherr.InvalidRequest, "A request parameter is repeated.")
 		}

@@ -112,14 +112,15 @@ type deviceAuthorizationResponse struct {
 }
 
 // deviceAuthorization is the device authorization endpoint (RFC 8628 §3.1,
-// §3.2). The client authenticates as at the token endpoint (public clients
-// send client_id only) and must be allowed the device_code grant type; the
-// scopes must be its own (default scopes when none are asked for).
+// §3.2; RFC 8707 §2). The client authenticates as at the token endpoint
+// (public clients send client_id only) and must be allowed the device_code
+// grant type; the scopes must be its own (default scopes when none are
+// asked for) and the resources granted to it.
 func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
 	profile := s.profile
 	resp, e := func() (*deviceAuthorizationResponse, *oautherr.Error) {
-		p, e := parseForm(w, r)
+		p, resourceValues, e := parseForm(w, r)
 		if e != nil {
 			return nil, e
 		}
@@ -132,11 +133,11 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		if !client.AllowsGrant(DeviceCodeGrantType) {
 			return nil, oautherr.New(oautherr.UnauthorizedClient)
 		}
-		scopes, e := requestedScopes(client, p["scope"])
+		scopes, resources, e := authorizedScopes(client, p["scope"], resourceValues)
 		if e != nil {
 			return nil, e
 		}
-		return s.newDeviceAuth(r.Context(), client, requestedOrDefault(client, scopes))
+		return s.newDeviceAuth(r.Context(), client, scopes, resources)
 	}()
 	if e != nil {
 		s.writeError(w, r, e, profile)
@@ -147,7 +148,7 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 
 // newDeviceAuth stores a pending device authorization, drawing a new user
 // code if one happens to be taken.
-func (s *Server) newDeviceAuth(ctx context.Context, c *registry.Client, scopes []string) (*deviceAuthorizationResponse, *oautherr.Error) {
+func (s *Server) newDeviceAuth(ctx context.Context, c *registry.Client, scopes, resources []string) (*deviceAuthorizationResponse, *oautherr.Error) {
 	now := s.clock.Now()
 	lifetime := registry.Seconds(c.Policy.DeviceCodeLifetimeSeconds)
 	if lifetime <= 0 {
@@ -161,7 +162,8 @@ func (s *Server) newDeviceAuth(ctx context.Context, c *registry.Client, scopes [
 	for range 5 {
 		userCode := newUserCode()
 		err := s.store.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceHash: store.HashToken(deviceCode), UserCode: userCode,
-			ClientID: c.ID, ClientUID: c.Source.UID, Scopes: scopes, Interval: time.Duration(interval) * time.Second, CreatedAt: now,
+			ClientID: c.ID, ClientUID: c.Source.UID, Scopes: scopes, Resources: resources,
+			Interval: time.Duration(interval) * time.Second, CreatedAt: now,
 			ExpiresAt: now.Add(lifetime)})
 		if errors.Is(err, store.ErrConflict) {
 			continue

@@ -78,33 +78,54 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 }
 
 // introspect is token introspection (RFC 7662 §2). The caller must
-// authenticate as a confidential client; a token that is not active, or
-// that belongs to another client, is {"active":false} and nothing else.
+// authenticate as a confidential client or as a ResourceServer; a token
+// that is not active, or that the caller may not see (seesAccess, seesRefresh), is
+// {"active":false} and nothing else.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
-	p, e := parseForm(w, r)
+	p, _, e := parseForm(w, r)
 	if e != nil {
 		s.writeError(w, r, e, s.profile)
 		return
 	}
-	caller, e := s.clientAuth.authenticate(r, reg, p)
-	if e == nil && caller.Public() {
-		e = &oautherr.Error{Code: oautherr.InvalidClient, Basic: r.Header.Get("Authorization") != ""}
-	}
+	caller, e := s.clientAuth.introspector(r, reg, p)
 	if e != nil {
 		s.writeError(w, r, e, s.profile)
 		return
+	}
+	profile := s.profile
+	if caller.client != nil {
+		profile = caller.client.Profile()
 	}
 	if p["token"] == "" {
-		s.writeError(w, r, oautherr.Newf(oautherr.InvalidRequest, "token is required."), caller.Profile())
+		s.writeError(w, r, oautherr.Newf(oautherr.InvalidRequest, "token is required."), profile)
 		return
 	}
 	resp, err := s.lookupToken(r.Context(), reg, caller, p["token"], p["token_type_hint"])
 	if err != nil {
-		s.writeError(w, r, serverError(err), caller.Profile())
+		s.writeError(w, r, serverError(err), profile)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// seesAccess reports whether the caller may see an access token as active
+// (RFC 7662 §4 leaves who may see a token to the server): the token's own
+// client, or the ResourceServer that owns one of its audiences. A client
+// whose ID happens to be an aud value sees nothing: aud names
+// ResourceServers' audiences, not clients.
+func (i introspector) seesAccess(c *tokens.AccessClaims) bool {
+	if i.rs != nil {
+		return slices.Contains(c.Audience, i.rs.Audience)
+	}
+	return c.ClientID == i.client.ID
+}
+
+// seesRefresh reports whether the caller may see a refresh token as
+// active: only its own client object (sameClient; a ResourceServer never
+// sees refresh tokens, which are not for it).
+func (i introspector) seesRefresh(rt store.RefreshToken) bool {
+	return i.client != nil && rt.ClientID == i.client.ID && sameClient(i.client, rt.ClientUID)
 }
 
 type introspection struct {
@@ -121,14 +142,15 @@ type introspection struct {
 }
 
 // lookupToken finds an active token the caller may see: an access token
-// issued to it, or its own refresh token (issued to this client object:
-// not to an earlier one deleted and recreated under the same client ID).
-func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller *registry.Client, raw, hint string) (introspection, error) {
+// issued to it (or, for a ResourceServer, naming its audience), or its own
+// refresh token (issued to this client object: not to an earlier one
+// deleted and recreated under the same client ID).
+func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller introspector, raw, hint string) (introspection, error) {
 	now := s.clock.Now()
 	inactive := introspection{}
 	if hint != "refresh_token" || strings.Count(raw, ".") == 2 {
 		if c, err := s.tokens.VerifyAccess(reg, raw, now); err == nil {
-			if c.ClientID != caller.ID {
+			if !caller.seesAccess(c) {
 				return inactive, nil
 			}
 			if active, err := s.accessTokenActive(ctx, c); err != nil || !active {
@@ -146,7 +168,7 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	default:
 		return inactive, err
 	}
-	if rt.ClientID != caller.ID || !sameClient(caller, rt.ClientUID) {
+	if !caller.seesRefresh(rt) {
 		return inactive, nil
 	}
 	return introspection{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
@@ -174,7 +196,7 @@ func (s *Server) accessTokenActive(ctx context.Context, c *tokens.AccessClaims) 
 // and with it every access token issued from the family.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
-	p, e := parseForm(w, r)
+	p, _, e := parseForm(w, r)
 	if e != nil {
 		s.writeError(w, r, e, s.profile)
 		return

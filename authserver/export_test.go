@@ -62,3 +62,15 @@ func (h hookedCredentials) authenticate(r *http.Request, reg *registry.Registry,
 	})
 	return c, e
 }
+
+func (h hookedCredentials) introspector(r *http.Request, reg *registry.Registry, p params) (introspector, *oautherr.Error) {
+	var (
+		c introspector
+		e *oautherr.Error
+	)
+	h.hook(p["client_secret"], func() bool {
+		c, e = h.next.introspector(r, reg, p)
+		return e == nil
+	})
+	return c, e
+}

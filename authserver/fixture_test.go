@@ -122,12 +122,45 @@ type fixture struct {
 	server *authserver.Server
 }
 
+// The audiences of the fixture's ResourceServers (see resourceServers).
+const (
+	apiAudience      = "https://api.example.com"
+	paymentsAudience = "https://payments.example.com"
+	// victimAudience is owned by a ResourceServer that grants no fixture
+	// client.
+	victimAudience = "https://payments.victim.example"
+)
+
+// resources is what the fixture's ResourceServers grant the clients cc,
+// web, pw and tv: the api with its scopes, and payments, which withholds
+// api.write and openid from them.
+func resources() []snapshot.Resource {
+	return []snapshot.Resource{{Audience: apiAudience, Scopes: []string{"api.read", "api.write"}},
+		{Audience: paymentsAudience, Scopes: []string{"api.read"}, WithheldScopes: []string{"api.write", "openid"}}}
+}
+
+// The ResourceServers' IDs and secrets.
+const (
+	apiRS       = "rs/team/api"
+	apiRSSecret = "api-rs-secret"
+	paymentsRS  = "rs/team/payments"
+	victimRS    = "rs/victim/payments"
+)
+
+func resourceServerDoc(id, audience, secret string) snapshot.Document {
+	parts := strings.Split(id, "/")
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindResourceServer,
+		Source: snapshot.Source{Kind: "ResourceServer", Namespace: parts[1], Name: parts[2], UID: "uid-" + id, Generation: 1},
+		ResourceServer: &snapshot.ResourceServer{ID: id, Namespace: parts[1], Audience: audience,
+			Secrets: []snapshot.SecretDigest{digest(secret)}}}
+}
+
 func allClients() []snapshot.Client {
 	return []snapshot.Client{
 		{ID: "web", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic", DisplayName: "Web App",
 			Secrets: []snapshot.SecretDigest{digest(webSecret)}, RedirectURIs: []string{webRedir, "https://app.example.com:8443/other"},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "api.read"},
-			DefaultScopes: []string{"openid"}, Policy: policy()},
+			DefaultScopes: []string{"openid"}, Resources: resources(), Policy: policy()},
 		{ID: "spa", Type: "Public", TokenEndpointAuthMethod: "none", RedirectURIs: []string{spaRedir},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "api.read"},
 			Policy: policy(func(p *snapshot.Policy) { p.Consent = "Auto"; p.RefreshTokenRotation = "Rotate" })},
@@ -135,10 +168,11 @@ func allClients() []snapshot.Client {
 			Secrets:    []snapshot.SecretDigest{digest(ccSecret)},
 			GrantTypes: []string{"client_credentials"}, RequestedGrantTypes: []string{"client_credentials", "password"},
 			Scopes: []string{"api.read", "api.write"}, DefaultScopes: []string{"api.read"}, Audiences: []string{"https://api.example.com"},
-			Policy: policy()},
+			Resources: resources(), Policy: policy()},
 		{ID: "pw", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
 			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
-			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "api.read"}, Policy: policy()},
+			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "api.read"}, Resources: resources(),
+			Policy: policy()},
 		{ID: "pw-rfc", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_basic",
 			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
 			GrantTypes: []string{"password"}, Scopes: []string{"api.read"},
@@ -149,7 +183,8 @@ func allClients() []snapshot.Client {
 			Policy: policy(func(p *snapshot.Policy) { p.RefreshTokenRotation = "Reuse"; p.PKCE = "Required"; p.Consent = "Auto" })},
 		{ID: "tv", Type: "Public", TokenEndpointAuthMethod: "none", DisplayName: "Living Room TV",
 			GrantTypes: []string{authserver.DeviceCodeGrantType, "refresh_token"}, Scopes: []string{"openid", "profile", "api.read"},
-			DefaultScopes: []string{"openid"}, Policy: policy(func(p *snapshot.Policy) { p.DevicePollIntervalSeconds = 1 })},
+			DefaultScopes: []string{"openid"}, Resources: resources(),
+			Policy: policy(func(p *snapshot.Policy) { p.DevicePollIntervalSeconds = 1 })},
 		{ID: "tv-rfc", Type: "Confidential", TokenEndpointAuthMethod: "client_secret_post",
 			Secrets:    []snapshot.SecretDigest{digest(pwSecret)},
 			GrantTypes: []string{authserver.DeviceCodeGrantType}, Scopes: []string{"api.read"},
@@ -191,6 +226,9 @@ func startFixture(t testing.TB, newServer func(http.Handler) *httptest.Server, m
 	add(accountDoc(t, "team", "bob", "bob password", func(a *snapshot.Account) { a.Disabled = true }))
 	add(accountDoc(t, "other", "carol", "carol password"))
 	add(keyDoc(t, "k1", clock.Now().Add(-time.Hour)))
+	add(resourceServerDoc(apiRS, apiAudience, apiRSSecret))
+	add(resourceServerDoc(paymentsRS, paymentsAudience, "payments-rs-secret"))
+	add(resourceServerDoc(victimRS, victimAudience, "victim-rs-secret"))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("AUTHSERVER_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -317,7 +355,7 @@ func formFields(t testing.TB, page string) url.Values {
 	t.Helper()
 	v := url.Values{}
 	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		v.Set(m[1], htmlUnescape(m[2]))
+		v.Add(m[1], htmlUnescape(m[2]))
 	}
 	if v.Get("csrf_token") == "" {
 		t.Fatalf("page has no form with a CSRF token:\n%s", page)

@@ -95,7 +95,10 @@ type tokenRequest struct {
 	// scopes are the requested scopes (nil when the request names none),
 	// each allowed for the client.
 	scopes []string
-	now    time.Time
+	// resources are the requested resources (RFC 8707; nil when the
+	// request names none), each granted to the client.
+	resources []string
+	now       time.Time
 	// authStyle is where the client's credentials were, store.AuthStyle*
 	// (the device poll grace is only for a re-send in the other style).
 	authStyle string
@@ -256,11 +259,12 @@ func refreshRecord(t *tokenRequest, acc *registry.Account, scopes, resources []s
 }
 
 // redeemed is what a grant learns inside the store's transaction that
-// consumes a code (authorization code, approved device code): the account
-// and scopes the tokens are for.
+// consumes a code (authorization code, approved device code): the account,
+// scopes and audiences the tokens are for.
 type redeemed struct {
 	acc    *registry.Account
 	scopes []string
+	aud    []string
 }
 
 // consumedGrant is what a consumed code (authorization code, approved
@@ -272,15 +276,21 @@ type consumedGrant struct {
 }
 
 // issue is the store's Issue callback of a code grant: it checks that the
-// code is still held by the client and the account (stillHeld), keeps what
-// it learns in r, and returns the first refresh token (family, raw from
-// newRefresh) to store with the consumption, if any.
+// code is still held by the client and the account (stillHeld) and the
+// resources (the token request's, within those the code was authorized
+// for), keeps what it learns in r, and returns the first refresh token
+// (family, raw from newRefresh) to store with the consumption, if any; its
+// family keeps the code's resources.
 func (r *redeemed) issue(t *tokenRequest, g consumedGrant, family, raw string) (*store.RefreshToken, error) {
 	a, e := stillHeld(t, g.grantRecord)
 	if e != nil {
 		return nil, e
 	}
-	r.acc, r.scopes = a, allowedScopes(t.client, g.scopes)
+	aud, scopes, e := audience(t.client, t.resources, g.resources, true, allowedScopes(t.client, g.scopes), false)
+	if e != nil {
+		return nil, e
+	}
+	r.acc, r.scopes, r.aud = a, scopes, aud
 	if raw == "" {
 		return nil, nil
 	}

@@ -77,7 +77,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 	if e := grantError(err); e != nil {
 		return nil, e
 	}
-	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, JTI: issued.AccessTokenID,
+	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, JTI: issued.AccessTokenID,
 		Family: issued.FamilyID, AuthTime: rec.AuthTime, Nonce: rec.Nonce, Expires: issued.AccessTokenExpiresAt}, raw)
 }
 

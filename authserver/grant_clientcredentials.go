@@ -33,5 +33,9 @@ func (g clientCredentialsGrant) handle(_ context.Context, t *tokenRequest) (*tok
 	if t.client.Public() {
 		return nil, oautherr.New(oautherr.UnauthorizedClient)
 	}
-	return respond(g.tokens, t, tokens.Issue{Client: t.client, Scopes: requestedOrDefault(t.client, t.scopes)}, "")
+	aud, scopes, e := audience(t.client, t.resources, nil, false, requestedOrDefault(t.client, t.scopes), t.scopes != nil)
+	if e != nil {
+		return nil, e
+	}
+	return respond(g.tokens, t, tokens.Issue{Client: t.client, Scopes: scopes, Audience: aud}, "")
 }

@@ -80,7 +80,7 @@ func (g deviceCodeGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRes
 	if got.acc == nil { // a store that did not call Issue
 		return nil, serverError(errors.New("approved device poll without Issue"))
 	}
-	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Family: family,
+	return respond(g.tokens, t, tokens.Issue{Client: c, Account: got.acc, Scopes: got.scopes, Audience: got.aud, Family: family,
 		AuthTime: d.AuthTime}, raw)
 }
 

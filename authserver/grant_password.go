@@ -51,14 +51,18 @@ func (g passwordGrant) handle(ctx context.Context, t *tokenRequest) (*tokenRespo
 	if p["username"] == "" || p["password"] == "" {
 		return nil, oautherr.Newf(oautherr.InvalidRequest, "username and password are required.")
 	}
+	aud, scopes, e := audience(c, t.resources, nil, false, requestedOrDefault(c, t.scopes), t.scopes != nil)
+	if e != nil {
+		return nil, e
+	}
 	acc, e := g.passwords.check(ctx, t.reg, c, p["username"], p["password"])
 	if e != nil {
 		return nil, e
 	}
-	is := tokens.Issue{Client: c, Account: acc, Scopes: requestedOrDefault(c, t.scopes), AuthTime: t.now}
+	is := tokens.Issue{Client: c, Account: acc, Scopes: scopes, Audience: aud, AuthTime: t.now}
 	family, raw := newRefresh(c)
 	if raw != "" {
-		err := g.refresh.CreateRefreshToken(ctx, refreshRecord(t, acc, is.Scopes, nil, family, t.now, raw))
+		err := g.refresh.CreateRefreshToken(ctx, refreshRecord(t, acc, is.Scopes, t.resources, family, t.now, raw))
 		if errors.Is(err, store.ErrConflict) {
 			// The only grant for which a conflict is the client's: a family
 			// of another client or account.

@@ -38,7 +38,9 @@ type refreshStore interface {
 // old one; using a retired one again is reuse and revokes the whole family
 // (RFC 9700 §4.14.2), unless it comes within the policy's reuse grace of the
 // rotation (a concurrent refresh, or a retry after a lost answer): then it
-// gets a new refresh token of the same family. The scope may only narrow.
+// gets a new refresh token of the same family. The scope may only narrow,
+// and so may the resources (RFC 8707 §2.2: each named one must be one of
+// the family's); the family keeps its original scope and resources.
 type refreshTokenGrant struct {
 	refresh refreshStore
 	tokens  minter
@@ -51,12 +53,22 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	if raw == "" {
 		return nil, oautherr.Newf(oautherr.InvalidRequest, "refresh_token is required.")
 	}
+	// The access token's scopes and audiences, decided by check.
+	var scopes, aud []string
 	check := func(old store.RefreshToken) error {
 		if _, e := stillHeld(t, refreshGrant(old)); e != nil {
 			return e
 		}
 		if t.scopes != nil && !scope.Subset(t.scopes, old.Scopes) {
 			return oautherr.New(oautherr.InvalidScope)
+		}
+		asked := t.scopes
+		if asked == nil {
+			asked = old.Scopes
+		}
+		var e *oautherr.Error
+		if aud, scopes, e = audience(c, t.resources, old.Resources, true, allowedScopes(c, asked), t.scopes != nil); e != nil {
+			return e
 		}
 		return nil
 	}
@@ -89,12 +101,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	if e != nil {
 		return nil, e
 	}
-	scopes := t.scopes
-	if scopes == nil {
-		scopes = rt.Scopes
-	}
-	scopes = allowedScopes(c, scopes)
-	return respond(g.tokens, t, tokens.Issue{Client: c, Account: acc, Scopes: scopes, Family: rt.FamilyID,
+	return respond(g.tokens, t, tokens.Issue{Client: c, Account: acc, Scopes: scopes, Audience: aud, Family: rt.FamilyID,
 		AuthTime: rt.AuthTime}, newRaw)
 }
 

@@ -53,7 +53,7 @@ authops_authserver_requests_total{endpoint="token",error="unsupported_grant_type
 	snap := `
 # HELP authops_authserver_snapshot_documents Documents in the current snapshot.
 # TYPE authops_authserver_snapshot_documents gauge
-authops_authserver_snapshot_documents{state="loaded"} 13
+authops_authserver_snapshot_documents{state="loaded"} 16
 authops_authserver_snapshot_documents{state="skipped"} 0
 # HELP authops_authserver_snapshot_ready 1 once the first full snapshot sync is done.
 # TYPE authops_authserver_snapshot_ready gauge

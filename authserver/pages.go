@@ -37,7 +37,7 @@ button{padding:.5rem 1rem;margin:.5rem .5rem 0 0;display:inline-block}[role=aler
 </head><body><main>
 <h1>{{.Title}}</h1>{{end}}
 {{define "bottom"}}</main></body></html>{{end}}
-{{define "hidden"}}{{range $k, $v := .Carried}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">{{end}}
+{{define "hidden"}}{{range $k, $vs := .Carried}}{{range $vs}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">{{end}}
 
 {{define "error"}}{{template "top" .}}
 <div role="alert"><p>{{.Description}}</p><p>Error code: <code>{{.Code}}</code></p></div>

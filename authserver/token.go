@@ -47,35 +47,38 @@ type tokenResponse struct {
 
 // parseForm reads a form-encoded POST body once (RFC 6749 §3.2): the
 // content type must be application/x-www-form-urlencoded, the body is
-// capped, parameters may not be repeated or sent in the query.
-func parseForm(w http.ResponseWriter, r *http.Request) (params, *oautherr.Error) {
+// capped, parameters may not be repeated or sent in the query. The resource
+// parameter (RFC 8707), which may repeat, comes back apart, as sent.
+func parseForm(w http.ResponseWriter, r *http.Request) (params, []string, *oautherr.Error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
+		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
 	}
 	if r.URL.RawQuery != "" {
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "Send parameters in the request body, not in the URL.")
+		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "Send parameters in the request body, not in the URL.")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
 	if err != nil {
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or unreadable.")
+		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or unreadable.")
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is not valid form encoding.")
+		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is not valid form encoding.")
 	}
-	return singleValued(v)
+	p, e := singleValued(v)
+	return p, v[paramResource], e
 }
 
-// token is the token endpoint (RFC 6749 §3.2, §4, §5, §6). Every request
-// runs one fixed pipeline: parse the form, authenticate the client, check
-// the grant type is known and allowed for the client, check the scopes are
-// the client's, run the grant (grantTable), write the response.
+// token is the token endpoint (RFC 6749 §3.2, §4, §5, §6; RFC 8707 §2.2).
+// Every request runs one fixed pipeline: parse the form, authenticate the
+// client, check the grant type is known and allowed for the client, check
+// the scopes are the client's and the resources are granted to it, run the
+// grant (grantTable), write the response.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
 	profile := s.profile
 	resp, e := func() (*tokenResponse, *oautherr.Error) {
-		p, e := parseForm(w, r)
+		p, resources, e := parseForm(w, r)
 		if e != nil {
 			return nil, e
 		}
@@ -100,8 +103,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if e != nil {
 			return nil, e
 		}
-		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, now: s.clock.Now(),
-			authStyle: authStyle(r)})
+		if resources, e = requestedResources(client, resources); e != nil {
+			return nil, e
+		}
+		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, resources: resources,
+			now: s.clock.Now(), authStyle: authStyle(r)})
 	}()
 	if e != nil {
 		s.writeError(w, r, e, profile)

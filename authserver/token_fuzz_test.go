@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,17 +28,19 @@ import (
 )
 
 // FuzzParseForm: the token endpoint's form parser accepts a body only when
-// every parameter in it appears once, and then returns exactly the
-// parameters with non-empty values; anything else is invalid_request.
+// every parameter in it but resource (RFC 8707, which may repeat) appears
+// once, and then returns exactly the parameters with non-empty values, and
+// the resource values apart, as sent; anything else is invalid_request.
 func FuzzParseForm(f *testing.F) {
 	for _, s := range []string{"grant_type=client_credentials&scope=a+b", "a=1&a=2", "a=&b=2", "%zz=1", "a=1;b=2", "=x&&&",
-		"code=%E2%82%AC&redirect_uri=https%3A%2F%2Fapp", "a", strings.Repeat("x=1&", 3)} {
+		"code=%E2%82%AC&redirect_uri=https%3A%2F%2Fapp", "a", strings.Repeat("x=1&", 3),
+		"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&resource=", "resource=x&scope=a&scope=b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-		p, e := parseForm(httptest.NewRecorder(), r)
+		p, resources, e := parseForm(httptest.NewRecorder(), r)
 		if e != nil {
 			if e.Code != oautherr.InvalidRequest {
 				t.Fatalf("error %s", e.Code)
@@ -48,6 +51,13 @@ func FuzzParseForm(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted a body url.ParseQuery refuses: %v", err)
 		}
+		if !slices.Equal(resources, v["resource"]) {
+			t.Fatalf("resources = %q, body has %q", resources, v["resource"])
+		}
+		if _, ok := p["resource"]; ok {
+			t.Fatal("resource is among the single-valued parameters")
+		}
+		delete(v, "resource")
 		for k, vs := range v {
 			if len(vs) != 1 {
 				t.Fatalf("accepted %q repeated", k)

@@ -208,6 +208,9 @@ const (
 	// InvalidGrantReason: a code, refresh token, device code or password was
 	// wrong, expired or used up.
 	InvalidGrantReason = "InvalidGrant"
+	// InvalidTargetReason: requests named a resource (RFC 8707) the client
+	// is not granted.
+	InvalidTargetReason = "InvalidTarget"
 	// InvalidRequestReason: malformed requests.
 	InvalidRequestReason = "InvalidRequest"
 	// UnsupportedGrantTypeReason: a grant type this server does not serve.

@@ -46,6 +46,9 @@ const (
 	UnauthorizedClient   Code = "unauthorized_client"
 	UnsupportedGrantType Code = "unsupported_grant_type"
 	InvalidScope         Code = "invalid_scope"
+	// InvalidTarget is RFC 8707 §2's code for a resource parameter that is
+	// malformed or names an audience the client is not granted.
+	InvalidTarget        Code = "invalid_target"
 	NotSupported         Code = "not_supported"
 	AccountLocked        Code = "account_locked"
 	AccountDisabled      Code = "account_disabled"
@@ -93,6 +96,7 @@ var Table = []Entry{
 	{UnauthorizedClient, http.StatusBadRequest, "The authenticated client is not authorized to use this authorization grant type."},
 	{UnsupportedGrantType, http.StatusBadRequest, "The authorization grant type is not supported by the authorization server."},
 	{InvalidScope, http.StatusBadRequest, "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the resource owner."},
+	{InvalidTarget, http.StatusBadRequest, "The requested resource is invalid, missing, unknown, or malformed."},
 	{NotSupported, http.StatusBadRequest, "HTTP method not supported for this request."},
 	{AccountLocked, http.StatusUnauthorized, "Account is temporarily locked."},
 	{AccountDisabled, http.StatusUnauthorized, "Account is disabled."},

@@ -45,6 +45,7 @@ func TestTable(t *testing.T) {
 		dUnauth  = "The authenticated client is not authorized to use this authorization grant type."
 		dGT      = "The authorization grant type is not supported by the authorization server."
 		dScope   = "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the resource owner."
+		dTarget  = "The requested resource is invalid, missing, unknown, or malformed."
 		dMethod  = "HTTP method not supported for this request."
 		dLocked  = "Account is temporarily locked."
 		dDisab   = "Account is disabled."
@@ -78,6 +79,8 @@ func TestTable(t *testing.T) {
 			want{400, j("unsupported_grant_type", dGT), "", ""}, want{400, j("unsupported_grant_type", dGT), "", ""}},
 		{"invalid_scope", oautherr.New(oautherr.InvalidScope),
 			want{400, j("invalid_scope", dScope), "", ""}, want{400, j("invalid_scope", dScope), "", ""}},
+		{"invalid_target", oautherr.New(oautherr.InvalidTarget),
+			want{400, j("invalid_target", dTarget), "", ""}, want{400, j("invalid_target", dTarget), "", ""}},
 		{"not_supported", oautherr.Method("POST"),
 			want{400, j("not_supported", dMethod), "POST", ""}, want{405, j("invalid_request", dMethod), "POST", ""}},
 		{"account_locked", oautherr.New(oautherr.AccountLocked),
@@ -136,7 +139,8 @@ func TestTableRows(t *testing.T) {
 		status int
 	}{
 		{"access_denied", http.StatusFound}, {"invalid_request", 400}, {"invalid_client", 401}, {"invalid_grant", 400},
-		{"unauthorized_client", 400}, {"unsupported_grant_type", 400}, {"invalid_scope", 400}, {"not_supported", 400},
+		{"unauthorized_client", 400}, {"unsupported_grant_type", 400}, {"invalid_scope", 400}, {"invalid_target", 400},
+		{"not_supported", 400},
 		{"account_locked", 401}, {"account_disabled", 401}, {"authorization_pending", 401},
 		{"authorization_expired", 401}, {"slow_down", 401},
 	}

@@ -180,6 +180,16 @@ func TestKubeLoader(t *testing.T) {
 	g.Expect(signer.ID).To(Equal("real"))
 	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "evil-keys", metav1.DeleteOptions{})).To(Succeed())
 
+	// A ResourceServer document is served by ID and audience, and goes
+	// with its Secret.
+	create(secret("authops-system", "authops-resourceserver-x", rsDoc("team", "payments", "https://pay.example"), true))
+	rsServed := func() bool { _, ok := h.Current().ResourceServerByAudience("https://pay.example"); return ok }
+	g.Eventually(rsServed, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
+	_, ok = h.Current().ResourceServer("rs/team/payments")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "authops-resourceserver-x", metav1.DeleteOptions{})).To(Succeed())
+	g.Eventually(rsServed, 10*time.Second, 20*time.Millisecond).Should(BeFalse())
+
 	// The API server becomes unreachable: the last snapshot keeps serving,
 	// and the holder stays ready.
 	before := h.Current()

@@ -28,6 +28,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -80,17 +81,56 @@ func (c *Client) AllowsGrant(g string) bool { return slices.Contains(c.GrantType
 // AllowsScope reports whether the scope is effective for the client.
 func (c *Client) AllowsScope(s string) bool { return slices.Contains(c.Scopes, s) }
 
+// Resource returns the resource (RFC 8707) a ResourceServer grants the
+// client for the audience aud.
+func (c *Client) Resource(aud string) (*snapshot.Resource, bool) {
+	for i := range c.Resources {
+		if c.Resources[i].Audience == aud {
+			return &c.Resources[i], true
+		}
+	}
+	return nil, false
+}
+
 // SecretDigests returns the SHA-256 digests of the client's secrets that are
 // valid at now (a rotated-out secret stops at its NotAfter).
-func (c *Client) SecretDigests(now time.Time) [][]byte {
+func (c *Client) SecretDigests(now time.Time) [][]byte { return validDigests(c.digests, now) }
+
+// validDigests returns the digests valid at now.
+func validDigests(ds []digest, now time.Time) [][]byte {
 	var out [][]byte
-	for _, d := range c.digests {
+	for _, d := range ds {
 		if d.notAfter == nil || now.Before(*d.notAfter) {
 			out = append(out, d.sum)
 		}
 	}
 	return out
 }
+
+// decodeDigests decodes the hex SHA-256 digests of a document's secrets.
+func decodeDigests(secrets []snapshot.SecretDigest) ([]digest, error) {
+	var out []digest
+	for _, s := range secrets {
+		sum, err := hex.DecodeString(s.SHA256)
+		if err != nil {
+			return nil, errors.New("secret digest is not hex")
+		}
+		out = append(out, digest{sum: sum, notAfter: s.NotAfter})
+	}
+	return out, nil
+}
+
+// ResourceServer is an API that owns its audience, with its introspection
+// credentials prepared.
+type ResourceServer struct {
+	snapshot.ResourceServer
+	Source  snapshot.Source
+	digests []digest
+}
+
+// SecretDigests returns the SHA-256 digests of the ResourceServer's secrets
+// that are valid at now.
+func (rs *ResourceServer) SecretDigests(now time.Time) [][]byte { return validDigests(rs.digests, now) }
 
 // PKCERequired reports whether authorization requests need a code challenge.
 func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
@@ -172,12 +212,15 @@ func (k *Key) Public() jose.JSONWebKey {
 }
 
 // Registry is one immutable compiled snapshot. The zero value is an empty
-// registry (no clients, no accounts, no keys).
+// registry (no clients, no accounts, no keys, no resource servers).
 type Registry struct {
 	clients  map[string]*Client
 	accounts map[string]*Account // namespace + "/" + username
 	subjects map[string]*Account
 	keys     []*Key
+	// resourceServers by ID (rs/<namespace>/<name>) and by audience.
+	resourceServers map[string]*ResourceServer
+	audiences       map[string]*ResourceServer
 	// Documents is how many documents were loaded; Skipped how many were
 	// refused (logged).
 	Documents, Skipped int
@@ -187,6 +230,27 @@ type Registry struct {
 func (r *Registry) Client(id string) (*Client, bool) {
 	c, ok := r.clients[id]
 	return c, ok
+}
+
+// ResourceServer returns a ResourceServer by its ID (rs/<namespace>/<name>).
+func (r *Registry) ResourceServer(id string) (*ResourceServer, bool) {
+	rs, ok := r.resourceServers[id]
+	return rs, ok
+}
+
+// Known reports whether id is a client ID or a ResourceServer's ID.
+func (r *Registry) Known(id string) bool {
+	if _, ok := r.clients[id]; ok {
+		return true
+	}
+	_, ok := r.resourceServers[id]
+	return ok
+}
+
+// ResourceServerByAudience returns the ResourceServer that owns an audience.
+func (r *Registry) ResourceServerByAudience(aud string) (*ResourceServer, bool) {
+	rs, ok := r.audiences[aud]
+	return rs, ok
 }
 
 // Account returns the account of a namespace with that username.
@@ -251,6 +315,7 @@ type Prepared struct {
 	client  *Client
 	account *Account
 	keys    []*Key
+	rs      *ResourceServer
 	err     error
 }
 
@@ -268,16 +333,20 @@ func Prepare(e Entry) *Prepared {
 	switch d.Kind {
 	case snapshot.KindClient:
 		c := d.Client
-		rc := &Client{Client: *c, Source: d.Source}
-		for _, s := range c.Secrets {
-			sum, err := hex.DecodeString(s.SHA256)
-			if err != nil {
-				p.err = fmt.Errorf("client %q: secret digest is not hex", c.ID)
-				return p
-			}
-			rc.digests = append(rc.digests, digest{sum: sum, notAfter: s.NotAfter})
+		ds, err := decodeDigests(c.Secrets)
+		if err != nil {
+			p.err = fmt.Errorf("client %q: %w", c.ID, err)
+			return p
 		}
-		p.client = rc
+		p.client = &Client{Client: *c, Source: d.Source, digests: ds}
+	case snapshot.KindResourceServer:
+		rs := d.ResourceServer
+		ds, err := decodeDigests(rs.Secrets)
+		if err != nil {
+			p.err = fmt.Errorf("resource server %q: %w", rs.ID, err)
+			return p
+		}
+		p.rs = &ResourceServer{ResourceServer: *rs, Source: d.Source, digests: ds}
 	case snapshot.KindAccount:
 		p.account = newAccount(*d.Account, d.Source)
 	case snapshot.KindKeySet:
@@ -314,6 +383,9 @@ func assembleSorted(items []*Prepared, log *slog.Logger) *Registry {
 		clients:  make(map[string]*Client, len(items)),
 		accounts: map[string]*Account{},
 		subjects: map[string]*Account{},
+
+		resourceServers: map[string]*ResourceServer{},
+		audiences:       map[string]*ResourceServer{},
 	}
 	for _, p := range items {
 		if err := r.add(p); err != nil {
@@ -358,6 +430,16 @@ func (r *Registry) add(p *Prepared) error {
 			}
 		}
 		r.keys = append(r.keys, p.keys...)
+	case snapshot.KindResourceServer:
+		rs := p.rs
+		if _, dup := r.resourceServers[rs.ID]; dup {
+			return fmt.Errorf("resource server ID %q is already taken by another document", rs.ID)
+		}
+		if _, dup := r.audiences[rs.Audience]; dup {
+			return fmt.Errorf("audience %q is already owned by another document", rs.Audience)
+		}
+		r.resourceServers[rs.ID] = rs
+		r.audiences[rs.Audience] = rs
 	}
 	return nil
 }

@@ -61,6 +61,13 @@ func accountDoc(ns, user string) snapshot.Document {
 		Account: &snapshot.Account{Subject: ns + "/" + user, Namespace: ns, Username: user}}
 }
 
+func rsDoc(ns, name, audience string) snapshot.Document {
+	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindResourceServer,
+		Source: snapshot.Source{Kind: "ResourceServer", Namespace: ns, Name: name, UID: "u-rs-" + name, Generation: 2},
+		ResourceServer: &snapshot.ResourceServer{ID: "rs/" + ns + "/" + name, Namespace: ns, Audience: audience,
+			Scopes: []string{"pay"}, Secrets: []snapshot.SecretDigest{{SHA256: strings.Repeat("ef", 32)}}}}
+}
+
 func keyDoc(t *testing.T, keys ...snapshot.Key) snapshot.Document {
 	for i := range keys {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -132,6 +139,50 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestResourceServers: ResourceServer documents are indexed by ID and by
+// audience; a second claim of either is skipped; a client's resources are
+// looked up by audience.
+func TestResourceServers(t *testing.T) {
+	web := clientDoc("web", "ns", "web")
+	web.Client.Resources = []snapshot.Resource{{Audience: "https://pay.example", Scopes: []string{"pay"}, WithheldScopes: []string{"refund"}}}
+	web.Client.Audiences = []string{"https://pay.example"}
+	noAudience := rsDoc("ns", "broken", "")
+	noAudience.ResourceServer.Audience = ""
+	r := registry.Build([]registry.Entry{
+		{Origin: "a", Document: rsDoc("ns", "payments", "https://pay.example")},
+		{Origin: "b", Document: rsDoc("other", "payments", "https://pay.example")}, // audience taken: skipped
+		{Origin: "c", Document: rsDoc("ns", "payments", "https://other.example")},  // ID taken: skipped
+		{Origin: "d", Document: noAudience},                                        // invalid: skipped
+		{Origin: "e", Document: web},
+	}, discard)
+	if r.Documents != 2 || r.Skipped != 3 {
+		t.Errorf("documents %d skipped %d, want 2 and 3", r.Documents, r.Skipped)
+	}
+	rs, ok := r.ResourceServer("rs/ns/payments")
+	if !ok || rs.Audience != "https://pay.example" || rs.Source.Generation != 2 || len(rs.SecretDigests(t0)) != 1 {
+		t.Fatalf("resource server = %+v", rs)
+	}
+	if byAud, ok := r.ResourceServerByAudience("https://pay.example"); !ok || byAud != rs {
+		t.Errorf("by audience = %+v", byAud)
+	}
+	if _, ok := r.ResourceServerByAudience("https://other.example"); ok {
+		t.Error("the skipped document's audience is served")
+	}
+	if _, ok := r.ResourceServer("rs/other/payments"); ok {
+		t.Error("the loser of an audience is served")
+	}
+	if _, ok := r.Client("rs/ns/payments"); ok {
+		t.Error("a resource server is a client")
+	}
+	c, _ := r.Client("web")
+	if res, ok := c.Resource("https://pay.example"); !ok || res.WithheldScopes[0] != "refund" {
+		t.Errorf("resource = %+v", res)
+	}
+	if _, ok := c.Resource("https://other.example"); ok {
+		t.Error("an ungranted resource is found")
+	}
+}
+
 func TestLoadDir(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, v any) {
@@ -142,6 +193,7 @@ func TestLoadDir(t *testing.T) {
 	}
 	write("web.json", clientDoc("web", "ns", "web"))
 	write("alice.json", accountDoc("ns", "alice"))
+	write("payments.json", rsDoc("ns", "payments", "https://pay.example"))
 	if err := os.WriteFile(filepath.Join(dir, "broken.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +207,11 @@ func TestLoadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Documents != 2 || r.Skipped != 2 {
+	if r.Documents != 3 || r.Skipped != 2 {
 		t.Errorf("documents %d skipped %d", r.Documents, r.Skipped)
+	}
+	if _, ok := r.ResourceServerByAudience("https://pay.example"); !ok {
+		t.Error("the resource server file is not loaded")
 	}
 	if _, err := registry.LoadDir(filepath.Join(dir, "missing"), discard); err == nil {
 		t.Error("missing directory is not an error")

@@ -86,9 +86,12 @@ type IDClaims struct {
 
 // Issue describes the tokens one successful grant issues.
 type Issue struct {
-	Client   *registry.Client
-	Account  *registry.Account // nil for client_credentials
-	Scopes   []string
+	Client  *registry.Client
+	Account *registry.Account // nil for client_credentials
+	Scopes  []string
+	// Audience is the access token's aud (the server decides it, RFC
+	// 8707); empty names the client itself.
+	Audience []string
 	JTI      string // "" for a new one
 	Family   string // refresh family, "" if none
 	AuthTime time.Time
@@ -122,7 +125,7 @@ func (s *Service) Mint(reg *registry.Registry, now time.Time, is Issue) (Minted,
 	if jti == "" {
 		jti = store.NewID()
 	}
-	aud := c.Audiences
+	aud := is.Audience
 	if len(aud) == 0 {
 		aud = []string{c.ID}
 	}
