@@ -37,8 +37,9 @@ import (
 	"github.com/authops/authops/authserver/snapshot"
 )
 
-// SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
-// changes only), and Secrets: the metadata of referenced Secrets, and
+// SetupWithManager watches OAuthClients, the GrantPolicies they use and
+// ClusterGrantPolicies (spec changes only), the labels of namespaces (they
+// pick the ClusterGrantPolicies that apply), and Secrets: the metadata of referenced Secrets, and
 // through Owned the credentials Secrets and snapshot entries. Needs
 // SetupIndexes first.
 //
@@ -65,6 +66,8 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("oauthclient").
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
 		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
+		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfClusterPolicy), generation).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata, builder.WithPredicates(labelsChanged)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), builder.OnlyMetadata, builder.WithPredicates(notLabelled)).
 		WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.clientsOfSecret), notOwnCreate)).
 		Complete(r)
@@ -117,6 +120,49 @@ func (r *OAuthClientReconciler) clientsOfPolicy(ctx context.Context, o client.Ob
 	return listRequests(ctx, r.Client, o.GetNamespace(), IndexPolicyName, o.GetName())
 }
 
+// clientsOfClusterPolicy requeues the clients a ClusterGrantPolicy (in
+// the version of the event: before and after a change, or deleted) may
+// concern: those of the namespaces its ceiling selects, and those whose
+// clientID a clientIDs grant of any ClusterGrantPolicy covers (a change of
+// one grant can end or start an overlap with another's).
+func (r *OAuthClientReconciler) clientsOfClusterPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	changed, ok := o.(*oauthv1alpha1.ClusterGrantPolicy)
+	if !ok {
+		return nil
+	}
+	policies, err := clusterPolicies(ctx, r.Client)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing ClusterGrantPolicies failed")
+		return nil
+	}
+	policies = append(policies, *changed)
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients failed")
+		return nil
+	}
+	selected := selectsNamespace(ctx, r.Client, changed)
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		c := &list.Items[i]
+		if selected(c.Namespace) || grantsCover(policies, EffectiveClientID(c)) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(c)})
+		}
+	}
+	return reqs
+}
+
+// clientsOfNamespace requeues the clients of a namespace whose labels
+// changed.
+func (r *OAuthClientReconciler) clientsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients failed")
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
 // clientsOfSecret maps a Secret to the clients it concerns: the clients
 // referencing it, the client owning it, or the client a snapshot entry was
 // compiled from.
@@ -138,9 +184,14 @@ func listRequests(ctx context.Context, c client.Client, namespace, index, value 
 		ctrl.LoggerFrom(ctx).Error(err, "Listing clients by index failed", "index", index)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, item := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	return requestsFor(list.Items)
+}
+
+// requestsFor is one request per client.
+func requestsFor(clients []oauthv1alpha1.OAuthClient) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(clients))
+	for i := range clients {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&clients[i])})
 	}
 	return reqs
 }

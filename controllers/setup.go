@@ -90,7 +90,12 @@ func CacheOptions() cache.Options {
 		// The Secrets the controllers write are in ownedSecrets; the
 		// manager's own Secret watch (metadata only) leaves them out at the
 		// API server, so each of their changes is sent and decoded once.
-		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: notOwned}},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: notOwned},
+			// The only ConfigMap the manager reads is the one it writes
+			// (ClientIDGrantsConfigMap).
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})},
+		},
 	}
 }
 
@@ -196,8 +201,9 @@ type Options struct {
 	Clock clock.WithTicker
 }
 
-// Setup registers the indexes, the three reconcilers, the signing key
-// rotator and the start-up orphan cleanup with mgr.
+// Setup registers the indexes, the reconcilers (one per kind, and the
+// client ID grants ConfigMap), the signing key rotator and the start-up
+// orphan cleanup with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -226,6 +232,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&ClusterGrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&ClientIDGrantsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&AccountReconciler{
