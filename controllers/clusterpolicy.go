@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package controllers
 
 import (
@@ -245,7 +244,7 @@ type Ceiling struct {
 	// not allow to the first such policy.
 	refusedGrantTypes map[oauthv1alpha1.GrantType]string
 	// refusedProfiles does the same for error profiles.
-	refusedProfiles map[oauthv1alpha1.ErrorProfile]string
+	refusedProfiles                                                      map[oauthv1alpha1.ErrorProfile]string
 	maxAccessToken, maxRefreshToken, maxAuthorizationCode, maxDeviceCode limit[time.Duration]
 	// pkceRequired names the first ClusterGrantPolicy requiring PKCE.
 	pkceRequired string
