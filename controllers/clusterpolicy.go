@@ -244,7 +244,9 @@ type Ceiling struct {
 	// not allow to the first such policy.
 	refusedGrantTypes map[oauthv1alpha1.GrantType]string
 	// refusedProfiles does the same for error profiles.
-	refusedProfiles                                                      map[oauthv1alpha1.ErrorProfile]string
+	refusedProfiles map[oauthv1alpha1.ErrorProfile]string
+
+	// The smallest maximum lifetimes.
 	maxAccessToken, maxRefreshToken, maxAuthorizationCode, maxDeviceCode limit[time.Duration]
 	// pkceRequired names the first ClusterGrantPolicy requiring PKCE.
 	pkceRequired string
