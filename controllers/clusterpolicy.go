@@ -119,10 +119,11 @@ func IndexClientIDGrants(policies []oauthv1alpha1.ClusterGrantPolicy) ClientIDGr
 				continue
 			}
 			reported[pair] = true
-			msg := fmt.Sprintf("%s overlaps %s", o.describe(), g.describe())
-			idx.conflicts[o.policy] = append(idx.conflicts[o.policy], msg)
-			if g.policy != o.policy {
-				idx.conflicts[g.policy] = append(idx.conflicts[g.policy], msg)
+			first, second := all[pair[0]], all[pair[1]]
+			msg := fmt.Sprintf("%s overlaps %s", first.describe(), second.describe())
+			idx.conflicts[first.policy] = append(idx.conflicts[first.policy], msg)
+			if second.policy != first.policy {
+				idx.conflicts[second.policy] = append(idx.conflicts[second.policy], msg)
 			}
 		}
 	}

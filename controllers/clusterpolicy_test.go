@@ -72,7 +72,7 @@ func TestClientIDGrants(t *testing.T) {
 		}
 	}
 
-	want := []string{"clientID prefix legacy- granted to namespace shop by ClusterGrantPolicy platform overlaps clientID legacy-reports granted to namespace mallory by ClusterGrantPolicy other"}
+	want := []string{"clientID legacy-reports granted to namespace mallory by ClusterGrantPolicy other overlaps clientID prefix legacy- granted to namespace shop by ClusterGrantPolicy platform"}
 	for _, p := range []string{"platform", "other"} {
 		if got := idx.Conflicts(p); !slices.Equal(got, want) {
 			t.Errorf("Conflicts(%s) = %q, want %q", p, got, want)
