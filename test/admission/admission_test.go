@@ -20,11 +20,7 @@ limitations under the License.
 package admission_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,9 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -45,6 +39,7 @@ import (
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/controllers"
 	testenv "github.com/authops/authops/test/envtest"
+	"github.com/authops/authops/test/stack"
 )
 
 var (
@@ -86,9 +81,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	// status.typeChecking is written by kube-controller-manager, which the
 	// test API server does not run: the specs exercise every expression.
 	By("applying config/admission as shipped")
-	for _, u := range decodeFile(filepath.Join(testenv.RepoRoot(), "config", "admission", "client_id_ownership.yaml")) {
-		Expect(k8s.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
-	}
+	applied, err := stack.ApplyDir(ctx, k8s, filepath.Join(testenv.RepoRoot(), "config", "admission"), "")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(applied).To(HaveLen(2), "the policy and its binding")
 }, NodeTimeout(2*time.Minute))
 
 var _ = AfterSuite(func() {
@@ -96,26 +91,6 @@ var _ = AfterSuite(func() {
 		Expect(env.Stop()).To(Succeed())
 	}
 })
-
-// decodeFile returns the objects of a YAML file.
-func decodeFile(path string) []*unstructured.Unstructured {
-	GinkgoHelper()
-	data, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
-}
 
 func newNamespace(ctx context.Context, prefix string) string {
 	return testenv.NewNamespace(ctx, k8s, prefix)
