@@ -82,8 +82,9 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 // the manager's cache holds no whole Secret (reads go to the API server or
 // to ownedSecrets, see ClientOptions), only the metadata of the Secrets the
 // controllers did not write (referenced client and password Secrets carry
-// no label of ours, so the selector can only exclude ours), and managed
-// fields are stripped from everything cached.
+// no label of ours, so the selector can only exclude ours), of ConfigMaps
+// only those labelled as ours (the client ID grants), and managed fields
+// are stripped from everything cached.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
