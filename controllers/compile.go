@@ -72,21 +72,33 @@ func policyDescription(name string) string {
 }
 
 // ComputeAccess intersects the client's grant types and scopes with the
-// policy's (policyName empty for the built-in defaults) and says why anything
-// was removed: token requests with a removed grant type get
+// policy's (policyName empty for the built-in defaults; policy as capped by
+// the ClusterGrantPolicies, cuts what they cut) and says why anything was
+// removed, naming the ClusterGrantPolicy when it removed a grant type the
+// GrantPolicy allows: token requests with a removed grant type get
 // unauthorized_client, requests for a removed scope get invalid_scope.
-func ComputeAccess(spec oauthv1alpha1.OAuthClientSpec, policyName string, policy oauthv1alpha1.GrantPolicySpec) EffectiveAccess {
+func ComputeAccess(spec oauthv1alpha1.OAuthClientSpec, policyName string, policy oauthv1alpha1.GrantPolicySpec, cuts Cuts) EffectiveAccess {
 	policy = withDefaults(policy)
 	by := policyDescription(policyName)
 	var a EffectiveAccess
 
-	var removedGrants []string
+	// removedGrants groups the removed grant types by what removed them,
+	// in order of first appearance.
+	var removedBy []string
+	removedGrants := map[string][]string{}
 	for _, g := range spec.GrantTypes {
 		if slices.Contains(policy.AllowedGrantTypes, g) {
 			a.GrantTypes = append(a.GrantTypes, g)
-		} else {
-			removedGrants = append(removedGrants, string(g))
+			continue
 		}
+		who := by
+		if cgp := cuts.removedGrantType(g); cgp != "" {
+			who = "ClusterGrantPolicy " + cgp
+		}
+		if _, seen := removedGrants[who]; !seen {
+			removedBy = append(removedBy, who)
+		}
+		removedGrants[who] = append(removedGrants[who], string(g))
 	}
 	a.GrantTypesAllowed = metav1.Condition{
 		Type:    oauthv1alpha1.GrantTypesAllowedCondition,
@@ -94,9 +106,15 @@ func ComputeAccess(spec oauthv1alpha1.OAuthClientSpec, policyName string, policy
 		Reason:  oauthv1alpha1.AllowedReason,
 		Message: fmt.Sprintf("every grant type of the client is allowed by %s", by),
 	}
-	if len(removedGrants) > 0 {
-		msg := fmt.Sprintf("%s %s not allowed by %s; token requests with %s get unauthorized_client",
-			plural(len(removedGrants), "grant type", "grant types"), joinIs(removedGrants), by, pronoun(len(removedGrants)))
+	if len(removedBy) > 0 {
+		parts := make([]string, len(removedBy))
+		removed := 0
+		for i, who := range removedBy {
+			items := removedGrants[who]
+			parts[i] = fmt.Sprintf("%s %s not allowed by %s", plural(len(items), "grant type", "grant types"), joinIs(items), who)
+			removed += len(items)
+		}
+		msg := fmt.Sprintf("%s; token requests with %s get unauthorized_client", strings.Join(parts, ", "), pronoun(removed))
 		a.GrantTypesAllowed.Status = metav1.ConditionFalse
 		a.GrantTypesAllowed.Reason = oauthv1alpha1.UnauthorizedClientReason
 		a.GrantTypesAllowed.Message = msg

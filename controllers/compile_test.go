@@ -118,7 +118,7 @@ func TestComputeAccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ComputeAccess(oauthv1alpha1.OAuthClientSpec{GrantTypes: tt.grants, Scopes: tt.scopes}, tt.policyName, tt.policy)
+			got := ComputeAccess(oauthv1alpha1.OAuthClientSpec{GrantTypes: tt.grants, Scopes: tt.scopes}, tt.policyName, tt.policy, nil)
 			if !slices.Equal(got.GrantTypes, tt.wantGrants) || !slices.Equal(got.Scopes, tt.wantScopes) || !slices.Equal(got.DefaultScopes, tt.wantDefaults) {
 				t.Errorf("got grants %v scopes %v defaults %v, want %v %v %v", got.GrantTypes, got.Scopes, got.DefaultScopes, tt.wantGrants, tt.wantScopes, tt.wantDefaults)
 			}
@@ -187,7 +187,7 @@ func TestEffectiveRotation(t *testing.T) {
 		spec := oauthv1alpha1.OAuthClientSpec{Type: tc.typ, GrantTypes: []oauthv1alpha1.GrantType{authCode, refresh}}
 		policy := BuiltinPolicy()
 		policy.RefreshTokenRotation = tc.policy
-		a := ComputeAccess(spec, "p", policy)
+		a := ComputeAccess(spec, "p", policy, nil)
 		c := a.RefreshTokenRotationAllowed
 		if a.RefreshTokenRotation != tc.want || c.Type != oauthv1alpha1.RefreshTokenRotationAllowedCondition || c.Status != tc.status ||
 			c.Reason != tc.reason || (len(a.Restrictions) > 0) != tc.restricted {
@@ -215,7 +215,7 @@ func TestCompileClient(t *testing.T) {
 	policy, _ := CompilePolicy("", BuiltinPolicy())
 	doc := CompileClient(ClientInput{
 		Client: c, ClientID: EffectiveClientID(c), Policy: policy,
-		Access:  ComputeAccess(c.Spec, "", BuiltinPolicy()),
+		Access:  ComputeAccess(c.Spec, "", BuiltinPolicy(), nil),
 		Digests: []snapshot.SecretDigest{{SHA256: Digest("s")}},
 	})
 	if _, err := snapshot.Encode(doc); err != nil {

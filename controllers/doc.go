@@ -15,8 +15,8 @@ limitations under the License.
 */
 
 // Package controllers holds the control plane: one reconciler per kind
-// (OAuthClient, GrantPolicy, Account) that compiles the CRDs into the snapshot
-// the authorization server serves. The RBAC markers below are the manager's
+// (OAuthClient, GrantPolicy, Account, ClusterGrantPolicy) that compiles the
+// CRDs into the snapshot the authorization server serves. The RBAC markers below are the manager's
 // permissions; config/rbac/role.yaml is generated from them.
 package controllers
 

@@ -19,8 +19,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -29,14 +31,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 )
 
-// GrantPolicyReconciler validates GrantPolicies and counts the clients each
-// governs. The clients themselves are requeued by the OAuthClient
+// GrantPolicyReconciler validates GrantPolicies, says what the
+// ClusterGrantPolicies cap of each, and counts the clients each governs. The clients themselves are requeued by the OAuthClient
 // controller's watch on GrantPolicies, through IndexPolicyName.
 type GrantPolicyReconciler struct {
 	client.Client
@@ -54,7 +57,11 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.reconcileClients(ctx, obj); err != nil {
 		return ctrl.Result{}, err
 	}
-	out := r.reconcileValidation(obj)
+	ceiling, err := ceilingOf(ctx, r.Client, obj.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := r.reconcileValidation(obj, ceiling)
 	out.summarize(&obj.Status.Conditions, obj.Generation)
 	return out.result()
 }
@@ -70,16 +77,40 @@ func (r *GrantPolicyReconciler) reconcileClients(ctx context.Context, obj *oauth
 	return nil
 }
 
-// reconcileValidation checks what apply-time validation cannot. Sets Ready:
-// Reconciled, or InvalidSpec (stalled).
-func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy) outcome {
-	if _, err := CompilePolicy(obj.Name, obj.Spec); err != nil {
+// reconcileValidation checks what apply-time validation cannot, and caps
+// the policy by the ceiling of the ClusterGrantPolicies selecting its
+// namespace. Sets WithinClusterPolicy (WithinCeiling, or
+// CappedByClusterPolicy listing each cut) and Ready: Reconciled, or
+// InvalidSpec (stalled).
+func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy, ceiling Ceiling) outcome {
+	resolved, err := ResolvePolicy(obj.Name, obj.Spec, ceiling)
+	if err != nil {
 		return stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf(
 			"the policy cannot be applied: %v; its %d clients are not served until it is fixed", err, obj.Status.Clients))
 	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
-		fmt.Sprintf("the policy is valid and governs %d %s", obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients")))
+	within := withinClusterPolicy(ceiling, resolved.Cuts)
+	setCondition(&obj.Status.Conditions, obj.Generation, within.Type, within.Status, within.Reason, within.Message)
+	msg := fmt.Sprintf("the policy is valid and governs %d %s", obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients"))
+	if len(resolved.Cuts) > 0 {
+		msg += fmt.Sprintf("; capped by ClusterGrantPolicy %s (see WithinClusterPolicy)", strings.Join(resolved.Cuts.Policies(), ", "))
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
 	return proceed
+}
+
+// withinClusterPolicy is the WithinClusterPolicy condition of a policy the
+// ceiling cut cuts from.
+func withinClusterPolicy(ceiling Ceiling, cuts Cuts) metav1.Condition {
+	if len(cuts) > 0 {
+		return metav1.Condition{Type: oauthv1alpha1.WithinClusterPolicyCondition, Status: metav1.ConditionFalse,
+			Reason: oauthv1alpha1.CappedByClusterPolicyReason, Message: cuts.String() + "; the clients get the capped values"}
+	}
+	msg := "no ClusterGrantPolicy selects the namespace"
+	if len(ceiling.Policies) > 0 {
+		msg = fmt.Sprintf("the policy is within ClusterGrantPolicy %s", strings.Join(ceiling.Policies, ", "))
+	}
+	return metav1.Condition{Type: oauthv1alpha1.WithinClusterPolicyCondition, Status: metav1.ConditionTrue,
+		Reason: oauthv1alpha1.WithinCeilingReason, Message: msg}
 }
 
 // countDelay groups the recounts of a policy's clients: a burst of client
@@ -88,14 +119,56 @@ func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPoli
 // client.
 const countDelay = 2 * time.Second
 
-// SetupWithManager watches GrantPolicies and the OAuthClients that use
-// them, to keep status.clients current. Needs SetupIndexes first.
+// SetupWithManager watches GrantPolicies, the OAuthClients that use them
+// (to keep status.clients current), ClusterGrantPolicies (spec changes)
+// and the labels of namespaces. Needs SetupIndexes first.
 func (r *GrantPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&oauthv1alpha1.GrantPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&oauthv1alpha1.GrantPolicy{}, generation).
 		Named("grantpolicy").
 		Watches(&oauthv1alpha1.OAuthClient{}, clientCountHandler{}).
+		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfClusterPolicy), generation).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfNamespace), builder.OnlyMetadata, builder.WithPredicates(labelsChanged)).
 		Complete(r)
+}
+
+// policiesOfClusterPolicy requeues the GrantPolicies of the namespaces a
+// ClusterGrantPolicy (in the version of the event: before and after a
+// change, or deleted) selects.
+func (r *GrantPolicyReconciler) policiesOfClusterPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	changed, ok := o.(*oauthv1alpha1.ClusterGrantPolicy)
+	if !ok {
+		return nil
+	}
+	list := &oauthv1alpha1.GrantPolicyList{}
+	if err := r.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing GrantPolicies failed")
+		return nil
+	}
+	selected := selectsNamespace(ctx, r.Client, changed)
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if selected(list.Items[i].Namespace) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}
+
+// policiesOfNamespace requeues the GrantPolicies of a namespace whose
+// labels changed.
+func (r *GrantPolicyReconciler) policiesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &oauthv1alpha1.GrantPolicyList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing GrantPolicies failed")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }
 
 // clientCountHandler queues, countDelay later, the policy a client counts

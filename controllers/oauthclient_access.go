@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,17 +30,34 @@ import (
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 )
 
-// reconcileClientID claims the effective clientID among all namespaces: the
-// oldest client using it keeps it. Sets ClientIDAvailable; on a conflict
-// Ready=False with ClientIDConflict, and the client is Stalled (it is
-// requeued when the other client goes away).
+// reconcileClientID checks that the client's namespace owns its effective
+// clientID (a ClusterGrantPolicy grants it to the namespace, or it starts
+// with "<namespace>."), then claims it among the clients of the namespace:
+// the oldest client using it keeps it. Sets ClientIDAllowed and
+// ClientIDAvailable; Ready=False and Stalled with ClientIDNotPermitted (the
+// client is requeued when a ClusterGrantPolicy changes) or
+// ClientIDConflict (requeued when the other client goes away).
 func (r *OAuthClientReconciler) reconcileClientID(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	st.clientID = EffectiveClientID(obj)
 	obj.Status.ClientID = st.clientID
-	list := &oauthv1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.MatchingFields{IndexClientID: st.clientID}); err != nil {
+	policies, err := clusterPolicies(ctx, r.Client)
+	if err != nil {
 		return proceed, err
 	}
+	permitted, why := IndexClientIDGrants(policies).Permitted(st.clientID, obj.Namespace, obj.Name, obj.Spec.ClientID != "")
+	if !permitted {
+		// The claim among the namespace's clients is not looked at.
+		apimeta.RemoveStatusCondition(&obj.Status.Conditions, oauthv1alpha1.ClientIDAvailableCondition)
+		return stalledOn(oauthv1alpha1.ClientIDAllowedCondition, oauthv1alpha1.ClientIDNotPermittedReason, why), nil
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ClientIDAllowedCondition, metav1.ConditionTrue, oauthv1alpha1.ClientIDPermittedReason, why)
+
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.Namespace), client.MatchingFields{IndexClientID: st.clientID}); err != nil {
+		return proceed, err
+	}
+	// Only the owning namespace's clients compete: an ID never passes to
+	// a client of another namespace.
 	owner := ClientIDOwner(append(list.Items, *obj))
 	if owner != nil && owner.UID != obj.UID {
 		return stalledOn(oauthv1alpha1.ClientIDAvailableCondition, oauthv1alpha1.ClientIDConflictReason, fmt.Sprintf(
@@ -83,12 +101,20 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 	}
 	obj.Status.GrantPolicy = st.policyName
 
-	compiled, err := CompilePolicy(st.policyName, spec)
+	ceiling, err := ceilingOf(ctx, r.Client, obj.Namespace)
+	if err != nil {
+		return proceed, err
+	}
+	resolved, err := ResolvePolicy(st.policyName, spec, ceiling)
 	if err != nil {
 		return stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf("%s cannot be applied: %v", policyDescription(st.policyName), err)), nil
 	}
-	st.policy = compiled
-	st.access = ComputeAccess(obj.Spec, st.policyName, spec)
+	if note := resolved.cappedNote(); note != "" {
+		cond := apimeta.FindStatusCondition(obj.Status.Conditions, oauthv1alpha1.PolicyResolvedCondition)
+		setCondition(&obj.Status.Conditions, gen, cond.Type, cond.Status, cond.Reason, cond.Message+note)
+	}
+	st.policy = resolved.Compiled
+	st.access = ComputeAccess(obj.Spec, st.policyName, resolved.Spec, resolved.Cuts)
 	for _, c := range []metav1.Condition{st.access.GrantTypesAllowed, st.access.ScopesAllowed, st.access.RefreshTokenRotationAllowed} {
 		setCondition(&obj.Status.Conditions, gen, c.Type, c.Status, c.Reason, c.Message)
 	}

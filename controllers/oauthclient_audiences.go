@@ -190,51 +190,9 @@ func (r *OAuthClientReconciler) clientsOfAudiencePolicy(ctx context.Context, _ c
 		ctrl.LoggerFrom(ctx).Error(err, "Listing ResourceServers failed")
 		return nil
 	}
-	seen := map[reconcile.Request]bool{}
-	var out []reconcile.Request
+	lists := make([][]reconcile.Request, 0, len(rss.Items))
 	for i := range rss.Items {
-		for _, req := range r.clientsOfResourceServer(ctx, &rss.Items[i]) {
-			if !seen[req] {
-				seen[req] = true
-				out = append(out, req)
-			}
-		}
+		lists = append(lists, r.clientsOfResourceServer(ctx, &rss.Items[i]))
 	}
-	return out
-}
-
-// clientsOfNamespace requeues the clients of a Namespace whose labels
-// changed, when some ResourceServer grants by namespaceSelector.
-func (r *OAuthClientReconciler) clientsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	if !anySelectorGrant(ctx, r.Client) {
-		return nil
-	}
-	list := &oauthv1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing the clients of a namespace failed")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
-}
-
-// anySelectorGrant says whether some ResourceServer grants by
-// namespaceSelector (only then do Namespace labels matter).
-func anySelectorGrant(ctx context.Context, c client.Reader) bool {
-	rss := &oauthv1alpha1.ResourceServerList{}
-	if err := c.List(ctx, rss); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing ResourceServers failed")
-		return true
-	}
-	for _, rs := range rss.Items {
-		for _, g := range rs.Spec.Clients {
-			if g.NamespaceSelector != nil {
-				return true
-			}
-		}
-	}
-	return false
+	return uniqueRequests(lists...)
 }

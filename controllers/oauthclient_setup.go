@@ -37,12 +37,13 @@ import (
 	"github.com/authops/authops/authserver/snapshot"
 )
 
-// SetupWithManager watches OAuthClients, the GrantPolicies they use (spec
-// changes only), the ResourceServers and ClusterGrantPolicies that decide
-// their audiences (spec changes only), the labels of Namespaces (which
-// namespaceSelector grants match), and Secrets: the metadata of referenced
-// Secrets, and through Owned the credentials Secrets and snapshot entries.
-// Needs SetupIndexes first.
+// SetupWithManager watches OAuthClients, the GrantPolicies they use, the
+// ResourceServers (which grant audiences) and ClusterGrantPolicies (the
+// ceiling, client ID grants and audience restrictions; spec changes only),
+// the labels of Namespaces (they pick the ClusterGrantPolicies that apply
+// and the ResourceServer grants that match), and Secrets: the metadata of
+// referenced Secrets, and through Owned the credentials Secrets and
+// snapshot entries. Needs SetupIndexes first.
 //
 // Only what can change the compiled client runs a reconcile: a new
 // generation of the OAuthClient (spec, or deletion, which bumps it), not
@@ -62,9 +63,9 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&oauthv1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.clientsSharingID), generation).
 		Watches(&oauthv1alpha1.GrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfPolicy), generation).
 		Watches(&oauthv1alpha1.ResourceServer{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfResourceServer), generation).
-		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAudiencePolicy), generation).
+		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAnyClusterPolicy), generation).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
-			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+			builder.WithPredicates(labelsChanged))
 	return watchSecrets(b, r.Owned, r.clientsOfSecret, r.writtenByController).Complete(r)
 }
 
@@ -126,6 +127,72 @@ func (r *OAuthClientReconciler) clientsOfPolicy(ctx context.Context, o client.Ob
 	return listRequests(ctx, r.Client, o.GetNamespace(), IndexPolicyName, o.GetName())
 }
 
+// clientsOfClusterPolicy requeues the clients a ClusterGrantPolicy (in
+// the version of the event: before and after a change, or deleted) may
+// concern: those of the namespaces its ceiling selects, and those whose
+// clientID a clientIDs grant of any ClusterGrantPolicy covers (a change of
+// one grant can end or start an overlap with another's).
+func (r *OAuthClientReconciler) clientsOfClusterPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	changed, ok := o.(*oauthv1alpha1.ClusterGrantPolicy)
+	if !ok {
+		return nil
+	}
+	policies, err := clusterPolicies(ctx, r.Client)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing ClusterGrantPolicies failed")
+		return nil
+	}
+	policies = append(policies, *changed)
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients failed")
+		return nil
+	}
+	selected := selectsNamespace(ctx, r.Client, changed)
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		c := &list.Items[i]
+		if selected(c.Namespace) || grantsCover(policies, EffectiveClientID(c)) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(c)})
+		}
+	}
+	return reqs
+}
+
+// clientsOfAnyClusterPolicy requeues, on a ClusterGrantPolicy change, the
+// clients its ceiling or client ID grants concern and those whose
+// audiences its audience restrictions may change.
+func (r *OAuthClientReconciler) clientsOfAnyClusterPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	return uniqueRequests(r.clientsOfClusterPolicy(ctx, o), r.clientsOfAudiencePolicy(ctx, o))
+}
+
+// uniqueRequests concatenates request lists without repeats.
+func uniqueRequests(lists ...[]reconcile.Request) []reconcile.Request {
+	seen := map[reconcile.Request]bool{}
+	var out []reconcile.Request
+	for _, l := range lists {
+		for _, req := range l {
+			if !seen[req] {
+				seen[req] = true
+				out = append(out, req)
+			}
+		}
+	}
+	return out
+}
+
+// clientsOfNamespace requeues the clients of a namespace whose labels
+// changed (they pick the ClusterGrantPolicies that apply and the
+// ResourceServer grants that match).
+func (r *OAuthClientReconciler) clientsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clients failed")
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
 // clientsOfSecret maps a Secret to the clients it concerns: the clients
 // referencing it, the client owning it, or the client a snapshot entry was
 // compiled from.
@@ -147,9 +214,14 @@ func listRequests(ctx context.Context, c client.Client, namespace, index, value 
 		ctrl.LoggerFrom(ctx).Error(err, "Listing clients by index failed", "index", index)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, item := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	return requestsFor(list.Items)
+}
+
+// requestsFor is one request per client.
+func requestsFor(clients []oauthv1alpha1.OAuthClient) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(clients))
+	for i := range clients {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&clients[i])})
 	}
 	return reqs
 }

@@ -60,10 +60,12 @@ func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
 
 // withDefaults fills every unset field of spec from the built-in defaults.
 // The API server applies the same defaults, so this matters only for objects
-// written without them (or created by an older CRD).
+// written without them (or created by an older CRD). An empty, not nil,
+// allowedGrantTypes (which the API refuses) is what a ClusterGrantPolicy
+// left of it (Ceiling.Cap), and stays empty.
 func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicySpec {
 	def := BuiltinPolicy()
-	if len(spec.AllowedGrantTypes) == 0 {
+	if spec.AllowedGrantTypes == nil {
 		spec.AllowedGrantTypes = def.AllowedGrantTypes
 	}
 	if spec.PKCE == "" {
@@ -153,4 +155,42 @@ func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Po
 		return snapshot.Policy{}, fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return p, nil
+}
+
+// ResolvedPolicy is a GrantPolicy (or the built-in defaults) as it applies
+// to a namespace: capped by the ClusterGrantPolicies selecting it.
+type ResolvedPolicy struct {
+	// Name is the GrantPolicy's name, empty for the built-in defaults.
+	Name string
+	// Spec is the capped spec, defaults filled in.
+	Spec oauthv1alpha1.GrantPolicySpec
+	// Cuts are what the ClusterGrantPolicies took from it.
+	Cuts Cuts
+	// Compiled is Spec compiled for the snapshot.
+	Compiled snapshot.Policy
+}
+
+// ResolvePolicy caps a GrantPolicy spec (name empty for the built-in
+// defaults) by the ceiling and compiles it. It fails, as CompilePolicy, on
+// a spec that cannot be applied as written: capping never makes a policy
+// invalid, nor a broken one acceptable.
+func ResolvePolicy(name string, spec oauthv1alpha1.GrantPolicySpec, ceiling Ceiling) (ResolvedPolicy, error) {
+	if _, err := CompilePolicy(name, spec); err != nil {
+		return ResolvedPolicy{}, err
+	}
+	capped, cuts := ceiling.Cap(spec)
+	compiled, err := CompilePolicy(name, capped)
+	if err != nil {
+		return ResolvedPolicy{}, fmt.Errorf("as capped by the ClusterGrantPolicies (%s): %w", cuts, err)
+	}
+	return ResolvedPolicy{Name: name, Spec: capped, Cuts: cuts, Compiled: compiled}, nil
+}
+
+// cappedNote is what a ClusterGrantPolicy cut, as a clause to append to a
+// message ("" when nothing was cut).
+func (p ResolvedPolicy) cappedNote() string {
+	if len(p.Cuts) == 0 {
+		return ""
+	}
+	return "; capped by " + plural(len(p.Cuts.Policies()), "a ClusterGrantPolicy", "ClusterGrantPolicies") + ": " + p.Cuts.String()
 }

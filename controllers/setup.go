@@ -112,15 +112,21 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 // the manager's cache holds no whole Secret (reads go to the API server or
 // to ownedSecrets, see ClientOptions), only the metadata of the Secrets the
 // controllers did not write (referenced client and password Secrets carry
-// no label of ours, so the selector can only exclude ours), and managed
-// fields are stripped from everything cached.
+// no label of ours, so the selector can only exclude ours), of ConfigMaps
+// only those labelled as ours (the client ID grants), and managed fields
+// are stripped from everything cached.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		// The Secrets the controllers write are in ownedSecrets; the
 		// manager's own Secret watch (metadata only) leaves them out at the
 		// API server, so each of their changes is sent and decoded once.
-		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: notOwned}},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: notOwned},
+			// The only ConfigMap the manager reads is the one it writes
+			// (ClientIDGrantsConfigMap).
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})},
+		},
 	}
 }
 
@@ -226,8 +232,9 @@ type Options struct {
 	Clock clock.WithTicker
 }
 
-// Setup registers the indexes, the reconcilers, the signing key
-// rotator and the start-up orphan cleanup with mgr.
+// Setup registers the indexes, the reconcilers (one per kind, and the
+// client ID grants ConfigMap), the signing key rotator and the start-up
+// orphan cleanup with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -262,6 +269,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&ClusterGrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&ClientIDGrantsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&AccountReconciler{

@@ -134,6 +134,8 @@ func conditionOf(ctx context.Context, obj client.Object, typ string) func(Gomega
 			conds = o.Status.Conditions
 		case *oauthv1alpha1.ResourceServer:
 			conds = o.Status.Conditions
+		case *oauthv1alpha1.ClusterGrantPolicy:
+			conds = o.Status.Conditions
 		}
 		if c := apimeta.FindStatusCondition(conds, typ); c != nil {
 			return *c

@@ -159,7 +159,8 @@ const (
 	ClientIDNotPermittedReason = "ClientIDNotPermitted"
 
 	// GrantedReason: every audience of the client is granted
-	// (AudiencesGranted=True).
+	// (AudiencesGranted=True); every clientIDs grant of a
+	// ClusterGrantPolicy is in force (ClientIDsGranted=True).
 	GrantedReason = "Granted"
 	// AudienceNotGrantedReason: an audience of the client is not granted by
 	// the ResourceServer owning it, or no ResourceServer claims it.

@@ -228,7 +228,8 @@ type GrantPolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, and Reconciling/Stalled while true.
+	// conditions: Ready, WithinClusterPolicy, and Reconciling/Stalled
+	// while true.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -57,7 +57,7 @@ func TestEndToEnd(t *testing.T) {
 	defer cancel()
 	h := start(ctx, t)
 
-	h.kubectl("apply", "-f", "testdata/namespace.yaml")
+	h.kubectl("apply", "-f", "testdata/namespace.yaml", "-f", "testdata/clustergrantpolicy.yaml")
 	h.kubectl("apply", "-f", "testdata/grantpolicy.yaml", "-f", "testdata/clients.yaml")
 	h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "grantpolicy/apps", "oauthclient/backend", "oauthclient/webapp", "oauthclient/tv", "account/alice")
 

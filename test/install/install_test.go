@@ -173,7 +173,8 @@ func TestManifestsDryRun(t *testing.T) {
 					t.Errorf("%s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 				}
 			}
-			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service", "PodDisruptionBudget", "Secret"} {
+			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service", "PodDisruptionBudget", "Secret",
+				"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
 				if kinds[want] == 0 {
 					t.Errorf("renders no %s", want)
 				}
