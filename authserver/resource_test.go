@@ -243,8 +243,9 @@ func TestResourceInvalidTarget(t *testing.T) {
 // server sees it: namespace mallory's client is not granted victim's
 // audience by victim's ResourceServer, so resource= naming it is
 // invalid_target and no token carries it; a snapshot document that lists
-// it as a default audience without a grant is refused. (Fails on a server
-// that ignores resource: it answers 200 with the client's own audiences.)
+// it as a default audience without a grant is served without it. (Fails on
+// a server that ignores resource: it answers 200 with the client's own
+// audiences.)
 func TestAudienceSpoofingAtTheServer(t *testing.T) {
 	f := newFixture(t)
 	mallory := snapshot.Client{ID: "mallory.app", Namespace: "mallory", Type: "Confidential",
@@ -253,8 +254,22 @@ func TestAudienceSpoofingAtTheServer(t *testing.T) {
 	spoofer := mallory
 	spoofer.ID, spoofer.Audiences = "mallory.spoofer", []string{victimAudience}
 	r := f.add(clientDoc(mallory), clientDoc(spoofer))
-	if _, ok := r.Client("mallory.spoofer"); ok || r.Skipped != 1 {
-		t.Errorf("a client with an ungranted default audience is served (skipped %d)", r.Skipped)
+	c, ok := r.Client("mallory.spoofer")
+	if !ok {
+		t.Fatal("a client with an ungranted default audience is not served; want it served without that audience")
+	}
+	if len(c.Audiences) != 0 {
+		t.Fatalf("a client with an ungranted default audience keeps it: default audiences %v", c.Audiences)
+	}
+	spoofed := f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"mallory.spoofer"},
+		"client_secret": {ccSecret}, "scope": {"payments.write"}}, "", "")
+	var st struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(spoofed.Body).Decode(&st)
+	spoofed.Body.Close()
+	if aud := f.audienceOf(t, st.AccessToken); slices.Contains(aud, victimAudience) {
+		t.Fatalf("a document listing an ungranted default audience got a token with it: aud %v", aud)
 	}
 	resp := f.post(authserver.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"mallory.app"},
 		"client_secret": {ccSecret}, "scope": {"payments.write"}, "resource": {victimAudience}}, "", "")

@@ -92,6 +92,20 @@ func (c *Client) Resource(aud string) (*snapshot.Resource, bool) {
 	return nil, false
 }
 
+// grantedAudiences are the client's default audiences that are also among
+// its resources: the server never puts an audience into a token that no
+// ResourceServer grants the client, even when a document (of an older
+// manager, or a wrong one) lists it.
+func grantedAudiences(c *snapshot.Client) []string {
+	var out []string
+	for _, a := range c.Audiences {
+		if slices.ContainsFunc(c.Resources, func(r snapshot.Resource) bool { return r.Audience == a }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // SecretDigests returns the SHA-256 digests of the client's secrets that are
 // valid at now (a rotated-out secret stops at its NotAfter).
 func (c *Client) SecretDigests(now time.Time) [][]byte { return validDigests(c.digests, now) }
@@ -338,7 +352,9 @@ func Prepare(e Entry) *Prepared {
 			p.err = fmt.Errorf("client %q: %w", c.ID, err)
 			return p
 		}
-		p.client = &Client{Client: *c, Source: d.Source, digests: ds}
+		cl := &Client{Client: *c, Source: d.Source, digests: ds}
+		cl.Audiences = grantedAudiences(c)
+		p.client = cl
 	case snapshot.KindResourceServer:
 		rs := d.ResourceServer
 		ds, err := decodeDigests(rs.Secrets)
