@@ -114,7 +114,7 @@ func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1a
 	secret := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, secret)
 	if apierrors.IsNotFound(err) {
-		return waitingFor(oauthv1alpha1.PasswordReadyCondition, oauthv1alpha1.PasswordSecretNotFoundReason, fmt.Sprintf(
+		return waitingFor(oauthv1alpha1.PasswordReadyCondition, oauthv1alpha1.PasswordSecretNotFoundReason, fmt.Sprintf("Secret %s in namespace %s", ref.Name, obj.Namespace), fmt.Sprintf(
 			"Secret %s does not exist in namespace %s; logins as %s fail until it is created with key %s", ref.Name, obj.Namespace, obj.Spec.Username, key)), nil
 	}
 	if err != nil {

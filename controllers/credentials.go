@@ -117,7 +117,7 @@ func (s secretSteps) referenced(ctx context.Context, h secretHolder, st *secretS
 	case apierrors.IsNotFound(err) && h.spec.OnMissing == oauthv1alpha1.MissingSecretGenerate:
 		return proceed, s.generateReferenced(ctx, h, st, ref.Name, key)
 	case apierrors.IsNotFound(err):
-		return waitingFor(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.SecretNotFoundReason, fmt.Sprintf(
+		return waitingFor(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.SecretNotFoundReason, fmt.Sprintf("Secret %s in namespace %s", ref.Name, ns), fmt.Sprintf(
 			"Secret %s does not exist in namespace %s; %s get invalid_client until it is created with key %s holding at least %d characters (or set secret.onMissing to Generate)",
 			ref.Name, ns, h.requests, key, MinSecretLength)), nil
 	case err != nil:

@@ -84,7 +84,7 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 	switch {
 	case apierrors.IsNotFound(err) && obj.Spec.GrantPolicyRef != nil:
 		obj.Status.GrantPolicy = ""
-		return waitingFor(oauthv1alpha1.PolicyResolvedCondition, oauthv1alpha1.PolicyNotFoundReason, fmt.Sprintf(
+		return waitingFor(oauthv1alpha1.PolicyResolvedCondition, oauthv1alpha1.PolicyNotFoundReason, fmt.Sprintf("GrantPolicy %s in namespace %s", name, obj.Namespace), fmt.Sprintf(
 			"GrantPolicy %s does not exist in namespace %s; the client is not served (requests get invalid_client) until it is created or grantPolicyRef names another policy",
 			name, obj.Namespace)), nil
 	case apierrors.IsNotFound(err):

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +59,9 @@ type outcome struct {
 	condition string
 	reason    string
 	message   string
+	// waitsFor, for a waiting outcome, names the object waited for
+	// ("Secret app in namespace team-a"), for Reconciling's message.
+	waitsFor string
 	// requeueAfter, for a done outcome, asks to look again that much later
 	// even if nothing changes (0: not needed).
 	requeueAfter time.Duration
@@ -66,11 +70,13 @@ type outcome struct {
 // proceed is the outcome of a step that did its part.
 var proceed = outcome{}
 
-// waitingFor says the step waits for something (a watched object) that does
-// not exist yet: condition (when not empty) and Ready are set False with
-// reason and message.
-func waitingFor(condition, reason, message string) outcome {
-	return outcome{verdict: waiting, condition: condition, reason: reason, message: message}
+// waitingFor says the step waits for object (a watched object, "Secret app
+// in namespace team-a") that does not exist yet: condition (when not empty)
+// and Ready are set False with reason and message, and the object stays
+// Reconciling with reason until it exists (kstatus InProgress, see
+// endReconcile).
+func waitingFor(condition, reason, object, message string) outcome {
+	return outcome{verdict: waiting, condition: condition, reason: reason, message: message, waitsFor: object}
 }
 
 // stalledOn says the user must fix something: condition (when not empty)
@@ -97,16 +103,41 @@ func (o outcome) summarize(conditions *[]metav1.Condition, generation int64) {
 }
 
 // result is what Reconcile returns for the outcome: a waiting one looks
-// again after waitInterval, a stalled one ends with a terminal error
-// carrying its message, a done one requeues after requeueAfter.
+// again after waitInterval and carries a waitError to the status patch
+// (which sets Reconciling from it and never returns it), a stalled one ends
+// with a terminal error carrying its message, a done one requeues after
+// requeueAfter.
 func (o outcome) result() (ctrl.Result, error) {
 	switch o.verdict {
 	case waiting:
-		return ctrl.Result{RequeueAfter: waitInterval}, nil
+		return ctrl.Result{RequeueAfter: waitInterval}, &waitError{reason: o.reason, object: o.waitsFor}
 	case stalled:
 		return ctrl.Result{}, reconcile.TerminalError(errors.New(o.message))
 	}
 	return ctrl.Result{RequeueAfter: o.requeueAfter}, nil
+}
+
+// waitError tells the status patch that the reconcile ended waiting for
+// object, as a terminal error tells it that the reconcile stalled:
+// endReconcile sets Reconciling with reason, and statusPatch.finish returns
+// the requeue without the error (waiting is not a failure: no backoff, no
+// error log).
+type waitError struct {
+	reason string
+	object string
+}
+
+func (e *waitError) Error() string {
+	return fmt.Sprintf("waiting for %s to be created (watched; looked at again every %s at the latest)", e.object, waitInterval)
+}
+
+// waitingOn is the waitError err carries, or nil.
+func waitingOn(err error) *waitError {
+	var w *waitError
+	if errors.As(err, &w) {
+		return w
+	}
+	return nil
 }
 
 // runSteps runs the steps of a reconcile in order until one returns an

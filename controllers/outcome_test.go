@@ -28,7 +28,8 @@ import (
 )
 
 // TestOutcome: a blocked outcome sets its condition and Ready False with the
-// same reason and message; waiting requeues after waitInterval, stalled ends
+// same reason and message; waiting requeues after waitInterval with a
+// waitError for the status patch (naming what it waits for), stalled ends
 // with a terminal error; a done outcome sets nothing.
 func TestOutcome(t *testing.T) {
 	for _, tc := range []struct {
@@ -37,12 +38,13 @@ func TestOutcome(t *testing.T) {
 		conditions []string
 		requeue    time.Duration
 		terminal   bool
+		waits      bool
 	}{
-		{"done", proceed, nil, 0, false},
-		{"done with a requeue", outcome{requeueAfter: time.Minute}, nil, time.Minute, false},
-		{"waiting", waitingFor(oauthv1alpha1.SecretReadyCondition, "R", "m"), []string{oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.ReadyCondition}, waitInterval, false},
-		{"stalled", stalledOn(oauthv1alpha1.SecretReadyCondition, "R", "m"), []string{oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.ReadyCondition}, 0, true},
-		{"stalled, only Ready", stalledOn("", "R", "m"), []string{oauthv1alpha1.ReadyCondition}, 0, true},
+		{"done", proceed, nil, 0, false, false},
+		{"done with a requeue", outcome{requeueAfter: time.Minute}, nil, time.Minute, false, false},
+		{"waiting", waitingFor(oauthv1alpha1.SecretReadyCondition, "R", "Secret s in namespace n", "m"), []string{oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.ReadyCondition}, waitInterval, false, true},
+		{"stalled", stalledOn(oauthv1alpha1.SecretReadyCondition, "R", "m"), []string{oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.ReadyCondition}, 0, true, false},
+		{"stalled, only Ready", stalledOn("", "R", "m"), []string{oauthv1alpha1.ReadyCondition}, 0, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var conds []metav1.Condition
@@ -60,8 +62,12 @@ func TestOutcome(t *testing.T) {
 				t.Errorf("blocked = %v", tc.out.blocked())
 			}
 			res, err := tc.out.result()
-			if res.RequeueAfter != tc.requeue || isTerminal(err) != tc.terminal || (err != nil) != tc.terminal {
-				t.Errorf("result %+v, %v; want requeue %s, terminal %v", res, err, tc.requeue, tc.terminal)
+			wait := waitingOn(err)
+			if res.RequeueAfter != tc.requeue || isTerminal(err) != tc.terminal || (wait != nil) != tc.waits || (err != nil) != (tc.terminal || tc.waits) {
+				t.Errorf("result %+v, %v; want requeue %s, terminal %v, waiting %v", res, err, tc.requeue, tc.terminal, tc.waits)
+			}
+			if tc.waits && (wait.reason != "R" || !strings.HasPrefix(wait.Error(), "waiting for Secret s in namespace n to be created")) {
+				t.Errorf("waitError %+v: %q, want reason R, waiting for the Secret", wait, wait)
 			}
 			if tc.terminal && !strings.HasSuffix(err.Error(), ": "+apimeta.FindStatusCondition(conds, oauthv1alpha1.ReadyCondition).Message) {
 				t.Errorf("terminal error %q does not carry Ready's message", err)

@@ -53,10 +53,12 @@ func isTerminal(err error) bool {
 }
 
 // endReconcile settles the kstatus conditions and observedGeneration from
-// the outcome of a reconcile: success or a terminal error move
-// observedGeneration and remove Reconciling; a terminal error sets Stalled
-// with the Ready reason; a transient error keeps Reconciling, saying why.
-// Ready is always present.
+// the outcome of a reconcile: success, waiting or a terminal error move
+// observedGeneration; success removes Reconciling and Stalled; waiting for
+// a watched object (a waitError) keeps Reconciling, with the waiting reason
+// and what it waits for; a terminal error removes Reconciling and sets
+// Stalled with the Ready reason; a transient error keeps Reconciling, saying
+// why. Ready is always present.
 func endReconcile(conditions *[]metav1.Condition, generation int64, observed *int64, err error) {
 	if apimeta.FindStatusCondition(*conditions, oauthv1alpha1.ReadyCondition) == nil {
 		apimeta.SetStatusCondition(conditions, metav1.Condition{
@@ -67,11 +69,15 @@ func endReconcile(conditions *[]metav1.Condition, generation int64, observed *in
 		})
 	}
 	ready := apimeta.FindStatusCondition(*conditions, oauthv1alpha1.ReadyCondition)
-	switch {
+	switch wait := waitingOn(err); {
 	case err == nil:
 		*observed = generation
 		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.StalledCondition)
+	case wait != nil:
+		*observed = generation
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.StalledCondition)
+		setCondition(conditions, generation, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, wait.reason, wait.Error())
 	case isTerminal(err):
 		*observed = generation
 		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ReconcilingCondition)
@@ -185,11 +191,15 @@ func (sp *statusPatch) changed() bool {
 }
 
 // finish writes the status for a reconcile that returned (result, err) and
-// returns what Reconcile should return. Nothing is written when the status
-// did not change; a patch that meets a newer version runs the reconcile
-// again shortly (retryStale).
+// returns what Reconcile should return: a waitError is settled here and not
+// returned (the result holds the requeue). Nothing is written when the
+// status did not change; a patch that meets a newer version runs the
+// reconcile again shortly (retryStale).
 func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.EventRecorder, result ctrl.Result, err error) (ctrl.Result, error) {
 	endReconcile(sp.conditions, sp.obj.GetGeneration(), sp.observed, err)
+	if waitingOn(err) != nil {
+		err = nil
+	}
 	if !sp.changed() {
 		// Nothing to write: a reconcile that changed nothing costs the API
 		// server no request (see docs/benchmarks.md, API writes per client).
