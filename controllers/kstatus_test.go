@@ -76,10 +76,10 @@ func expectKstatus(ctx context.Context, obj client.Object, want status.Status, m
 		res, err := kstatusOf(obj)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.Status).To(Equal(want), "kstatus: %s", res.Message)
-		g.Expect(res.Message).To(ContainSubstring(msg))
 		std, err := standardKstatusOf(obj)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(std.Status).To(Equal(want), "kstatus from the standard conditions alone: %s", std.Message)
+		g.Expect(res.Message).To(ContainSubstring(msg))
 	}, timeout, interval).Should(Succeed())
 }
 
