@@ -35,26 +35,33 @@ func TestEndReconcile(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		out         outcome
+		disabled    bool // a done outcome with Ready=False Disabled (a restriction, not an error)
 		err         error
 		observed    int64
 		reconciling string // Reconciling's reason, "" when absent
 		stalled     string // Stalled's reason, "" when absent
 		kstatus     status.Status
 	}{
-		{"done", proceed, nil, generation, "", "", status.CurrentStatus},
-		{"waiting for a Secret", waitingFor(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.SecretNotFoundReason, "Secret s in namespace n", "m"), nil,
+		{"done", proceed, false, nil, generation, "", "", status.CurrentStatus},
+		// Neither Reconciling nor Stalled, as documented; cli-utils reads
+		// the remaining Ready=False as InProgress (its Ready fallback).
+		{"done, disabled", proceed, true, nil, generation, "", "", status.InProgressStatus},
+		{"waiting for a Secret", waitingFor(oauthv1alpha1.SecretReadyCondition, oauthv1alpha1.SecretNotFoundReason, "Secret s in namespace n", "m"), false, nil,
 			generation, oauthv1alpha1.SecretNotFoundReason, "", status.InProgressStatus},
-		{"stalled", stalledOn("", oauthv1alpha1.NoUsableGrantReason, "m"), nil, generation, "", oauthv1alpha1.NoUsableGrantReason, status.FailedStatus},
-		{"transient error", proceed, errors.New("boom"), 1, oauthv1alpha1.ProgressingReason, "", status.InProgressStatus},
+		{"stalled", stalledOn("", oauthv1alpha1.NoUsableGrantReason, "m"), false, nil, generation, "", oauthv1alpha1.NoUsableGrantReason, status.FailedStatus},
+		{"transient error", proceed, false, errors.New("boom"), 1, oauthv1alpha1.ProgressingReason, "", status.InProgressStatus},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "n", Generation: generation}}
 			obj.Status.ObservedGeneration = 1
 			conds := &obj.Status.Conditions
 			beginReconcile(conds, generation, obj.Status.ObservedGeneration)
-			if tc.out.blocked() {
+			switch {
+			case tc.out.blocked():
 				tc.out.summarize(conds, generation)
-			} else {
+			case tc.disabled:
+				setCondition(conds, generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason, "disabled")
+			default:
 				setCondition(conds, generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, "served")
 			}
 			err := tc.err

@@ -23,7 +23,10 @@ const (
 	// authorization server serves, and says in its message what requests get.
 	ReadyCondition = "Ready"
 	// ReconcilingCondition is True while the controller is working towards the
-	// object's desired state (kstatus). It is removed once the work is done.
+	// object's desired state (kstatus): a new generation, a retry after a
+	// transient error (reason Progressing), or waiting for an object it needs
+	// (reason: the waiting reason, the same as Ready's). It is removed once
+	// the work is done.
 	ReconcilingCondition = "Reconciling"
 	// StalledCondition is True when the controller cannot progress without a
 	// change by the user (kstatus). It is removed once that change is made.
