@@ -41,17 +41,23 @@ func accountDoc(ctx context.Context, a *oauthv1alpha1.Account) func(Gomega) *sna
 	}
 }
 
+// newAccount is an Account with the user name name and its password in
+// Secret <name>-password.
+func newAccount(ns, name string) *oauthv1alpha1.Account {
+	return &oauthv1alpha1.Account{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: oauthv1alpha1.AccountSpec{
+			Username:          name,
+			PasswordSecretRef: oauthv1alpha1.SecretKeyReference{Name: name + "-password"},
+		},
+	}
+}
+
 var _ = Describe("Account", func() {
 	It("hashes the password from its Secret, follows changes, honours disabled and cleans up", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		a := &oauthv1alpha1.Account{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
-			Spec: oauthv1alpha1.AccountSpec{
-				Username:          "alice",
-				Email:             "alice@example.com",
-				PasswordSecretRef: oauthv1alpha1.SecretKeyReference{Name: "alice-password"},
-			},
-		}
+		a := newAccount(ns, "alice")
+		a.Spec.Email = "alice@example.com"
 		Expect(k8s.Create(ctx, a)).To(Succeed())
 		expectCondition(ctx, a, oauthv1alpha1.PasswordReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PasswordSecretNotFoundReason)
 		expectCondition(ctx, a, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PasswordSecretNotFoundReason)

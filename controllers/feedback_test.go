@@ -61,8 +61,7 @@ var _ = Describe("Feedback from the authorization server", func() {
 		Expect(k8s.Create(ctx, gp)).To(Succeed())
 		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-password"},
 			StringData: map[string]string{"password": "alice password"}})).To(Succeed())
-		acct := &oauthv1alpha1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
-			Spec: oauthv1alpha1.AccountSpec{Username: "alice", PasswordSecretRef: oauthv1alpha1.SecretKeyReference{Name: "alice-password"}}}
+		acct := newAccount(ns, "alice")
 		Expect(k8s.Create(ctx, acct)).To(Succeed())
 		app := newClient(ns, "app", password, clientCr)
 		app.Spec.RedirectURIs = nil

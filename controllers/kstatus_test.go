@@ -115,13 +115,7 @@ var _ = Describe("kstatus", func() {
 
 	It("is InProgress while an Account waits for its password Secret", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		a := &oauthv1alpha1.Account{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
-			Spec: oauthv1alpha1.AccountSpec{
-				Username:          "alice",
-				PasswordSecretRef: oauthv1alpha1.SecretKeyReference{Name: "alice-password"},
-			},
-		}
+		a := newAccount(ns, "alice")
 		Expect(k8s.Create(ctx, a)).To(Succeed())
 		expectKstatus(ctx, a, status.InProgressStatus, "waiting for Secret alice-password in namespace "+ns+" to be created")
 		expectCondition(ctx, a, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.PasswordSecretNotFoundReason)
