@@ -52,6 +52,11 @@ type KubeLoader struct {
 	// change after a quiet period is served at once, and a burst of changes
 	// is grouped into one rebuild per interval.
 	Debounce time.Duration
+	// Served, when set, is called after each rebuild with the snapshot
+	// revision the new Registry serves: the highest resourceVersion (as an
+	// integer, see [snapshot.ParseRevision]) of the Secret events applied
+	// so far. The served acknowledgement (authserver/served) publishes it.
+	Served func(revision int64)
 
 	bad map[string]string // namespace/name → resourceVersion already logged as bad
 
@@ -65,6 +70,9 @@ type KubeLoader struct {
 	// pending holds the Secrets (namespace/name) changed since the last
 	// rebuild, recorded by the event handlers under mu.
 	pending map[string]struct{}
+	// pendingRev is the highest resourceVersion among the events behind
+	// pending; revision is what the last rebuild applied.
+	pendingRev, revision int64
 
 	// The rebuild goroutine's own state: the usable prepared document of
 	// each Secret and their origins in order, updated for the pending
@@ -153,6 +161,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	l.mu.Lock()
 	l.decoded = map[string][]decodedDoc{}
 	l.pending = map[string]struct{}{}
+	l.pendingRev, l.revision = 0, 0
 	l.mu.Unlock()
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
@@ -168,6 +177,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		if s, ok := obj.(*corev1.Secret); ok {
 			l.mu.Lock()
 			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+			l.notePending(s.ResourceVersion)
 			l.mu.Unlock()
 		}
 		select {
@@ -194,6 +204,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		l.mu.Lock()
 		for _, s := range all {
 			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+			l.notePending(s.ResourceVersion)
 		}
 		l.mu.Unlock()
 	}
@@ -227,6 +238,11 @@ func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
 	l.mu.Lock()
 	pending := l.pending
 	l.pending = map[string]struct{}{}
+	// The cache holds each pending Secret at least at the version of its
+	// event (the informer updates it before it calls the handlers), so
+	// this rebuild applies every event up to pendingRev.
+	l.revision = max(l.revision, l.pendingRev)
+	revision := l.revision
 	l.mu.Unlock()
 	for origin := range pending {
 		l.refresh(lister, origin)
@@ -239,7 +255,17 @@ func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
 	r.Skipped += len(l.bad)
 	l.Holder.Store(r)
 	l.Log.Info("snapshot loaded", "source", "kubernetes", "namespace", l.Namespace, "documents", r.Documents, "skipped", r.Skipped,
-		"changed", len(pending))
+		"changed", len(pending), "revision", revision)
+	if l.Served != nil {
+		l.Served(revision)
+	}
+}
+
+// notePending records the resourceVersion of a pending event (under mu).
+func (l *KubeLoader) notePending(rv string) {
+	if n, ok := snapshot.ParseRevision(rv); ok {
+		l.pendingRev = max(l.pendingRev, n)
+	}
 }
 
 // refresh updates one Secret's prepared document from the informer's cache:

@@ -53,6 +53,7 @@ import (
 	"github.com/authops/authops/authserver/feedback"
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/served"
 	"github.com/authops/authops/authserver/store"
 )
 
@@ -66,6 +67,7 @@ func main() {
 type options struct {
 	issuer, listenAddr, tlsCert, tlsKey   string
 	namespace, snapshotDir, kubeconfig    string
+	replica                               string
 	profile                               string
 	storeURL, passwordFile                string
 	probeAddr, metricsAddr, pprofAddr     string
@@ -91,6 +93,12 @@ func parseFlags() options {
 		"without them plain HTTP (for a TLS-terminating proxy in front).")
 	flag.StringVar(&o.tlsKey, "tls-key-file", "", "TLS private key (PEM) for --tls-cert-file.")
 	flag.StringVar(&o.namespace, "namespace", ns, "Namespace whose labelled Secrets hold the compiled snapshot (default $POD_NAMESPACE, else authops-system).")
+	replica := os.Getenv("POD_NAME")
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	flag.StringVar(&o.replica, "replica-name", replica, "This replica's name (default $POD_NAME, else the hostname): it publishes the snapshot revision it serves "+
+		"in the Lease authops-served-<name> of --namespace, which the manager waits for before it sets Ready.")
 	flag.StringVar(&o.snapshotDir, "snapshot-dir", "", "Load the snapshot from a directory of JSON documents instead of Kubernetes (tests, local runs).")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).")
 	flag.StringVar(&o.profile, "default-error-profile", string(oautherr.Extended), "Error profile before a client is known: Extended (the documented table) or RFC.")
@@ -276,17 +284,15 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 	if err != nil {
 		return nil, err
 	}
-	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log}
+	pub := &served.Publisher{Client: cs, Namespace: o.namespace, Replica: o.replica, Log: log}
+	go pub.Run(ctx)
+	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log, Served: pub.Served}
 	go func() {
 		if err := l.Run(ctx); err != nil {
 			errc <- err
 		}
 	}()
-	instance := os.Getenv("POD_NAME")
-	if instance == "" {
-		instance, _ = os.Hostname()
-	}
-	fb := feedback.New(feedback.Config{Writer: &feedback.KubeWriter{Dynamic: dyn, Clientset: cs, Instance: instance},
+	fb := feedback.New(feedback.Config{Writer: &feedback.KubeWriter{Dynamic: dyn, Clientset: cs, Instance: o.replica},
 		Log: log, MinInterval: o.feedbackInterval, ErrorWindow: o.feedbackWindow})
 	go fb.Run(ctx)
 	return fb, nil
