@@ -40,6 +40,7 @@ import (
 //	oauthclient_secret.go      the client secret and the credentials Secret
 //	oauthclient_snapshot.go    the snapshot entry
 //	oauthclient_status.go      Ready, and a client that cannot be served
+//	served.go                  whether the authserver replicas serve it (shared)
 //	oauthclient_delete.go      deletion and the finalizer
 //	outcome.go                 what a step returns (shared with the other controllers)
 
@@ -74,6 +75,9 @@ type OAuthClientReconciler struct {
 	Namespace string
 	// Issuer is the authorization server's URL, for the endpoint URLs.
 	Issuer string
+	// Served tells whether the authserver replicas serve a snapshot
+	// revision (see servedGate); nil: Ready means compiled.
+	Served *servedGate
 }
 
 // clientState is what one reconcile learned, passed from step to step.
@@ -88,6 +92,8 @@ type clientState struct {
 	policy     snapshot.Policy
 	access     EffectiveAccess
 	audiences  AudienceAccess
+	// revision is the snapshot Secret's resourceVersion as written.
+	revision int64
 }
 
 // The steps of an OAuthClient's reconcile (see runSteps) take the client

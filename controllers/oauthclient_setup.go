@@ -66,6 +66,10 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAnyClusterPolicy), generation).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
 			builder.WithPredicates(labelsChanged))
+	if r.Served != nil {
+		// The replicas' Leases wake the clients waiting to be served.
+		b = b.WatchesRawSource(r.Served.source())
+	}
 	return watchSecrets(b, r.Owned, r.clientsOfSecret, r.writtenByController).Complete(r)
 }
 

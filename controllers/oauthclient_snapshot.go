@@ -44,6 +44,7 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 	if err := r.snapshots().write(ctx, entry, doc); err != nil {
 		return proceed, err
 	}
+	st.revision, _ = snapshot.ParseRevision(entry.written)
 	obj.Status.PreviousSecretValidUntil = nil
 	if rot.last != nil {
 		obj.Status.PreviousSecretValidUntil = &metav1.Time{Time: *rot.last}

@@ -23,15 +23,19 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
 )
 
 // reconcileReady sets Ready for a client every step let through: Reconciled
-// (True, saying what is served) or Disabled (False: in the snapshot, but
+// (True, saying what is served and by how many authserver replicas),
+// NotYetServed (False, and Reconciling True: compiled, but not every live
+// replica serves it yet; a Lease change or the end of the Lease of a
+// replica behind looks again) or Disabled (False: in the snapshot, but
 // every request gets invalid_client).
-func (r *OAuthClientReconciler) reconcileReady(_ context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
+func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	if obj.Spec.Disabled {
 		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
 			"the client is disabled (spec.disabled): every request from it gets invalid_client")
@@ -44,6 +48,18 @@ func (r *OAuthClientReconciler) reconcileReady(_ context.Context, obj *oauthv1al
 	msg := fmt.Sprintf("client_id %s is served with grant types %s under %s", st.clientID, strings.Join(grants, ", "), policyDescription(st.policyName))
 	if len(st.access.Restrictions) > 0 {
 		msg += "; restricted: " + strings.Join(st.access.Restrictions, "; ")
+	}
+	if r.Served != nil {
+		served, err := r.Served.check(ctx, client.ObjectKeyFromObject(obj), st.revision)
+		if err != nil {
+			return proceed, err
+		}
+		if !served.ok {
+			setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason,
+				served.message)
+			return outcome{requeueAfter: served.requeueAfter}, nil
+		}
+		msg += "; " + served.message
 	}
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
 	return proceed, nil
@@ -59,6 +75,9 @@ func (r *OAuthClientReconciler) reconcileReady(_ context.Context, obj *oauthv1al
 func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.OAuthClient, out outcome) (ctrl.Result, error) {
 	out.summarize(&obj.Status.Conditions, obj.Generation)
 	obj.Status.PreviousSecretValidUntil = nil
+	if r.Served != nil {
+		r.Served.forget(client.ObjectKeyFromObject(obj))
+	}
 	if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindClient, obj.UID)); err != nil {
 		return ctrl.Result{}, err
 	}

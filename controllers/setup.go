@@ -207,9 +207,14 @@ func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) er
 // object's first Ready=True is not an Event: its status says so, and at
 // thousands of objects those Events would be a third of the API writes
 // (docs/benchmarks.md). A first Ready that is not True is a Warning.
+// Waiting for the authserver replicas (NotYetServed) is a step of every
+// change, not a failure: neither it nor its end is an Event (the status
+// says so; a replica that stays behind is another matter).
 func recordReadyChange(rec events.EventRecorder, obj runtime.Object, conditions []metav1.Condition, before readyState) {
 	after := currentReady(conditions)
-	if after == before || (before == readyState{} && after.status == metav1.ConditionTrue) {
+	if after == before || (before == readyState{} && after.status == metav1.ConditionTrue) ||
+		after.reason == oauthv1alpha1.NotYetServedReason ||
+		(before.reason == oauthv1alpha1.NotYetServedReason && after.status == metav1.ConditionTrue) {
 		return
 	}
 	ready := apimeta.FindStatusCondition(conditions, oauthv1alpha1.ReadyCondition)
@@ -230,6 +235,12 @@ type Options struct {
 	KeyRotation KeyRotationConfig
 	// Clock defaults to the real clock.
 	Clock clock.WithTicker
+	// MinServedReplicas is how many live authserver replicas must serve
+	// a change before Ready (--min-served-replicas). Every live replica
+	// must serve it in any case; 0 also lets an object be Ready when no
+	// replica acknowledges anything (Ready means compiled, as its message
+	// says): suites without an authserver.
+	MinServedReplicas int
 }
 
 // Setup registers the indexes, the reconcilers (one per kind, and the
@@ -255,10 +266,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	leases, err := newServedLeases(ctx, mgr, opts.Namespace)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("authops-manager")
 	if err := (&OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
+		Served: newServedGate(leases, opts.Clock, opts.MinServedReplicas),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -70,6 +70,9 @@ type snapshotEntry struct {
 	name   string
 	secret *corev1.Secret
 	doc    *snapshot.Document
+	// written is the resourceVersion of the Secret after write (also
+	// when write found nothing to change).
+	written string
 }
 
 // read returns the named Secret and its document.
@@ -101,7 +104,8 @@ func (s snapshotStore) readUnlessFresh(ctx context.Context, name string, fresh b
 
 // write stores doc in the entry's Secret: it creates the Secret when the
 // read found none, and patches it, with an optimistic lock on the version
-// read, when its content differs. A concurrent change makes the write fail
+// read, when its content differs. It records the resourceVersion written
+// in e.written: the revision every replica must serve (servedGate). A concurrent change makes the write fail
 // with a conflict and the reconcile run again on fresh data.
 func (s snapshotStore) write(ctx context.Context, e *snapshotEntry, doc snapshot.Document) error {
 	data, err := snapshot.Encode(doc)
@@ -119,17 +123,26 @@ func (s snapshotStore) write(ctx context.Context, e *snapshotEntry, doc snapshot
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{snapshot.DataKey: data},
 		}
-		return s.client.Create(ctx, secret)
+		if err := s.client.Create(ctx, secret); err != nil {
+			return err
+		}
+		e.written = secret.ResourceVersion
+		return nil
 	}
 	secret := e.secret
 	if bytes.Equal(secret.Data[snapshot.DataKey], data) && mapsContain(secret.Labels, labels) && mapsContain(secret.Annotations, annotations) {
+		e.written = secret.ResourceVersion
 		return nil
 	}
 	patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	secret.Labels = mergeMaps(secret.Labels, labels)
 	secret.Annotations = mergeMaps(secret.Annotations, annotations)
 	secret.Data = map[string][]byte{snapshot.DataKey: data}
-	return s.client.Patch(ctx, secret, patch)
+	if err := s.client.Patch(ctx, secret, patch); err != nil {
+		return err
+	}
+	e.written = secret.ResourceVersion
+	return nil
 }
 
 // remove deletes the named Secret; a missing one is fine.

@@ -56,7 +56,8 @@ func isTerminal(err error) bool {
 // the outcome of a reconcile: success, waiting or a terminal error move
 // observedGeneration; success removes Reconciling and Stalled; waiting for
 // a watched object (a waitError) keeps Reconciling, with the waiting reason
-// and what it waits for; a terminal error removes Reconciling and sets
+// and what it waits for; a success whose Ready waits for the authserver
+// replicas (NotYetServed) keeps Reconciling with Ready's reason and message; a terminal error removes Reconciling and sets
 // Stalled with the Ready reason; a transient error keeps Reconciling, saying
 // why. Ready is always present.
 func endReconcile(conditions *[]metav1.Condition, generation int64, observed *int64, err error) {
@@ -70,6 +71,11 @@ func endReconcile(conditions *[]metav1.Condition, generation int64, observed *in
 	}
 	ready := apimeta.FindStatusCondition(*conditions, oauthv1alpha1.ReadyCondition)
 	switch wait := waitingOn(err); {
+	case err == nil && ready.Reason == oauthv1alpha1.NotYetServedReason:
+		// Compiled, not yet served by every replica: still in progress.
+		*observed = generation
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.StalledCondition)
+		setCondition(conditions, generation, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, ready.Reason, ready.Message)
 	case err == nil:
 		*observed = generation
 		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ReconcilingCondition)

@@ -105,6 +105,11 @@ const (
 	ReconciledReason = "Reconciled"
 	// ProgressingReason: the controller is working on a new generation.
 	ProgressingReason = "Progressing"
+	// NotYetServedReason (Ready False, Reconciling True): the object is
+	// compiled into the snapshot, but not every live authserver replica
+	// serves that version yet (or fewer replicas are live than the
+	// manager's --min-served-replicas); the message says how many do.
+	NotYetServedReason = "NotYetServed"
 	// InvalidSpecReason: the spec passed apply-time validation but cannot be
 	// served; the message says what to change.
 	InvalidSpecReason = "InvalidSpec"

@@ -57,6 +57,7 @@ func main() {
 		apiQPS        float64
 		apiBurst      int
 		concurrency   int
+		minServed     int
 		pprofAddr     string
 	)
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
@@ -75,6 +76,8 @@ func main() {
 	flag.Float64Var(&apiQPS, "kube-api-qps", 100, "Requests per second the manager's API client may send (client-side rate limit; creating a client costs about 4 writes, see docs/benchmarks.md).")
 	flag.IntVar(&apiBurst, "kube-api-burst", 200, "Burst of the manager's API client rate limit.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 32, "Objects each controller reconciles in parallel (a GrantPolicy change re-reconciles every client it governs: as many workers as that applies it fastest, see docs/benchmarks.md).")
+	flag.IntVar(&minServed, "min-served-replicas", 1, "Live authserver replicas that must serve a change before an object is Ready (every live replica must serve it in any case; "+
+		"a replica is live while its Lease authops-served-<replica> in --namespace is renewed). 0 lets objects be Ready with no replica at all: Ready then means compiled.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -112,7 +115,8 @@ func main() {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Namespace: namespace, Issuer: issuer, KeyRotation: keyRotation}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Namespace: namespace, Issuer: issuer, KeyRotation: keyRotation,
+		MinServedReplicas: minServed}); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}

@@ -1,0 +1,164 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
+)
+
+// TestServedVerdict: every live replica must serve the revision, and at
+// least min must be live; expired Leases do not count; the recheck is the
+// end of the first Lease behind.
+func TestServedVerdict(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	ack := func(name string, rev int64, expiresIn time.Duration) replicaAck {
+		return replicaAck{name: name, revision: rev, expires: now.Add(expiresIn)}
+	}
+	for _, tc := range []struct {
+		name    string
+		acks    []replicaAck
+		min     int
+		ok      bool
+		message string
+		recheck time.Duration
+	}{
+		{"no replica, min 0: compiled", nil, 0, true,
+			"compiled into the snapshot (no authserver replica acknowledges what it serves, and --min-served-replicas is 0)", 0},
+		{"no replica, min 1", nil, 1, false,
+			"served by 0 of 0 authserver replicas (waiting for at least 1 live replicas, --min-served-replicas)", 0},
+		{"only an expired replica", []replicaAck{ack("a", 10, -time.Second)}, 1, false,
+			"served by 0 of 0 authserver replicas (waiting for at least 1 live replicas, --min-served-replicas)", 0},
+		{"one of two", []replicaAck{ack("a", 10, 30*time.Second), ack("b", 9, 20*time.Second)}, 1, false,
+			"served by 1 of 2 authserver replicas (behind: b)", 20 * time.Second},
+		{"both behind, soonest end", []replicaAck{ack("b", 1, 25*time.Second), ack("a", 2, 5*time.Second)}, 0, false,
+			"served by 0 of 2 authserver replicas (behind: a, b)", 5 * time.Second},
+		{"two of two, one newer", []replicaAck{ack("a", 10, 30*time.Second), ack("b", 12, 30*time.Second)}, 1, true,
+			"served by 2 of 2 authserver replicas", 0},
+		{"behind but expired", []replicaAck{ack("a", 10, 30*time.Second), ack("b", 3, 0)}, 1, true,
+			"served by 1 of 1 authserver replicas", 0},
+		{"fewer live than min", []replicaAck{ack("a", 10, 30*time.Second)}, 2, false,
+			"served by 1 of 1 authserver replicas (waiting for at least 2 live replicas, --min-served-replicas)", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := countServed(tc.acks, now, 10)
+			ok, msg := servedVerdict(c, tc.min)
+			if ok != tc.ok || msg != tc.message || c.recheck != tc.recheck {
+				t.Errorf("got %v %q recheck %v, want %v %q recheck %v", ok, msg, c.recheck, tc.ok, tc.message, tc.recheck)
+			}
+		})
+	}
+}
+
+// TestAckFromLease reads the holder, the revision and the end of a Lease.
+func TestAckFromLease(t *testing.T) {
+	renew := metav1.NewMicroTime(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+	holder, secs := "pod-a", int32(30)
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "authops-served-pod-a",
+		Annotations: map[string]string{snapshot.AnnotationServedRevision: "42"}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, RenewTime: &renew}}
+	a, ok := ackFromLease(l)
+	if !ok || a.name != "pod-a" || a.revision != 42 || !a.expires.Equal(renew.Add(30*time.Second)) {
+		t.Errorf("ackFromLease = %+v, %v", a, ok)
+	}
+	l.Annotations[snapshot.AnnotationServedRevision] = "x"
+	if _, ok := ackFromLease(l); ok {
+		t.Error("a Lease without a numeric revision counted")
+	}
+}
+
+// Unit level: the test plays the authserver replicas by writing their
+// Leases (the end-to-end proof with real replicas is in test/e2e).
+var _ = Describe("Ready means served", Serial, func() {
+	writeLease := func(ctx SpecContext, replica string, rev int64, renew time.Time, secs int32) {
+		l := &coordinationv1.Lease{}
+		key := types.NamespacedName{Namespace: operatorNamespace, Name: snapshot.ServedLeasePrefix + replica}
+		err := k8s.Get(ctx, key, l)
+		if apierrors.IsNotFound(err) {
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+				Labels: map[string]string{snapshot.LabelServed: "true", snapshot.LabelManagedBy: snapshot.ManagedBy}}}
+		} else {
+			Expect(err).NotTo(HaveOccurred())
+		}
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[snapshot.AnnotationServedRevision] = strconv.FormatInt(rev, 10)
+		rt := metav1.NewMicroTime(renew)
+		l.Spec = coordinationv1.LeaseSpec{HolderIdentity: &replica, LeaseDurationSeconds: &secs, RenewTime: &rt}
+		if l.ResourceVersion == "" {
+			Expect(k8s.Create(ctx, l)).To(Succeed())
+		} else {
+			Expect(k8s.Update(ctx, l)).To(Succeed())
+		}
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+				Namespace: key.Namespace, Name: key.Name}}))).To(Succeed())
+		})
+	}
+	revisionOf := func(ctx SpecContext, c *oauthv1alpha1.OAuthClient) int64 {
+		s := &corev1.Secret{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, c.UID)}, s)).To(Succeed())
+		n, ok := snapshot.ParseRevision(s.ResourceVersion)
+		Expect(ok).To(BeTrue())
+		return n
+	}
+
+	It("waits until every live replica serves the client's revision, and drops a replica whose Lease ends", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		writeLease(ctx, "replica-a", 1, time.Now(), 60)
+		c := newClient(ns, "served", authCode)
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+
+		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		Expect(ready.Message).To(Equal("served by 0 of 1 authserver replicas (behind: replica-a)"))
+		rec := expectCondition(ctx, c, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.NotYetServedReason)
+		Expect(rec.Message).To(Equal(ready.Message))
+
+		// The replica catches up: its Lease change wakes the client.
+		rev := revisionOf(ctx, c)
+		writeLease(ctx, "replica-a", rev, time.Now(), 60)
+		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+		expectNoCondition(ctx, c, oauthv1alpha1.ReconcilingCondition)
+
+		// A change with a second replica behind, whose Lease ends in 3s
+		// (it stopped renewing): served by 1 of 2 until it drops out.
+		writeLease(ctx, "replica-b", rev, time.Now().Add(-27*time.Second), 30)
+		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) { c.Spec.Scopes = []oauthv1alpha1.Scope{"openid"} })
+		Eventually(func(g Gomega) { g.Expect(revisionOf(ctx, c)).To(BeNumerically(">", rev)) }, timeout, interval).Should(Succeed())
+		rev2 := revisionOf(ctx, c)
+		writeLease(ctx, "replica-a", rev2, time.Now(), 60)
+		Eventually(func(g Gomega) string { return conditionOf(ctx, c, oauthv1alpha1.ReadyCondition)(g).Message }, timeout, 20*time.Millisecond).
+			Should(Equal("served by 1 of 2 authserver replicas (behind: replica-b)"))
+		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+	})
+})
