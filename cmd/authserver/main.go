@@ -68,6 +68,7 @@ type options struct {
 	issuer, listenAddr, tlsCert, tlsKey   string
 	namespace, snapshotDir, kubeconfig    string
 	replica                               string
+	publishServed                         bool
 	profile                               string
 	storeURL, passwordFile                string
 	probeAddr, metricsAddr, pprofAddr     string
@@ -99,6 +100,8 @@ func parseFlags() options {
 	}
 	flag.StringVar(&o.replica, "replica-name", replica, "This replica's name (default $POD_NAME, else the hostname): it publishes the snapshot revision it serves "+
 		"in the Lease authops-served-<name> of --namespace, which the manager waits for before it sets Ready.")
+	flag.BoolVar(&o.publishServed, "publish-served", true, "Publish the served snapshot revision in the Lease of --replica-name. "+
+		"false: the manager does not count this replica (its Ready does not wait for it); for tests that show what Ready meant before.")
 	flag.StringVar(&o.snapshotDir, "snapshot-dir", "", "Load the snapshot from a directory of JSON documents instead of Kubernetes (tests, local runs).")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).")
 	flag.StringVar(&o.profile, "default-error-profile", string(oautherr.Extended), "Error profile before a client is known: Extended (the documented table) or RFC.")
@@ -284,9 +287,12 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 	if err != nil {
 		return nil, err
 	}
-	pub := &served.Publisher{Client: cs, Namespace: o.namespace, Replica: o.replica, Log: log}
-	go pub.Run(ctx)
-	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log, Served: pub.Served}
+	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log}
+	if o.publishServed {
+		pub := &served.Publisher{Client: cs, Namespace: o.namespace, Replica: o.replica, Log: log}
+		go pub.Run(ctx)
+		l.Served = pub.Served
+	}
 	go func() {
 		if err := l.Run(ctx); err != nil {
 			errc <- err

@@ -52,7 +52,8 @@ func NewServer(name, bin, url, health string, args []string, log string) *Server
 
 // AuthserverOptions configures NewAuthserver.
 type AuthserverOptions struct {
-	// Name names the process in errors (default "authserver").
+	// Name names the process in errors (default "authserver") and is its
+	// --replica-name (its served Lease), unless Args set one.
 	Name string
 	// Bin is the binary; empty is Bins().Authserver.
 	Bin string
@@ -98,7 +99,7 @@ func NewAuthserver(o AuthserverOptions) (*Server, error) {
 	args := []string{"--issuer=" + issuer, "--listen-address=" + o.Addr, "--store=" + o.Store,
 		"--health-probe-bind-address=" + health, "--metrics-bind-address=" + o.Metrics}
 	if o.Kubeconfig != "" {
-		args = append(args, "--kubeconfig="+o.Kubeconfig, "--namespace="+o.Namespace)
+		args = append(args, "--kubeconfig="+o.Kubeconfig, "--namespace="+o.Namespace, "--replica-name="+o.Name)
 	}
 	if o.SnapshotDir != "" {
 		args = append(args, "--snapshot-dir="+o.SnapshotDir)

@@ -1,0 +1,161 @@
+/*
+Copyright 2026 The authops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/authops/authops/test/stack"
+)
+
+const (
+	// servedRounds is how many new clients TestReadyMeansServed applies,
+	// one after the other; after each one's Ready, a token is requested
+	// at once from every replica (issue #17: 300 in a row, 0 failures).
+	servedRounds = 300
+	servedNS     = "served"
+	servedSecret = "served-secret-0123456789abcdefghijklmnop"
+	// ignoreAckEnv, set to 1, runs the test with Ready as it was before
+	// the acknowledgement (the replicas publish nothing, the manager has
+	// --min-served-replicas=0), to show that it then fails.
+	ignoreAckEnv = "AUTHOPS_E2E_IGNORE_ACK"
+)
+
+// TestReadyMeansServed: with two authserver replicas, a client that kubectl
+// wait reports Ready gets a token at once from both, servedRounds clients
+// in a row without one failure.
+func TestReadyMeansServed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	ignoreAck := os.Getenv(ignoreAckEnv) == "1"
+	var managerArgs, authserverArgs []string
+	if ignoreAck {
+		managerArgs, authserverArgs = []string{"--min-served-replicas=0"}, []string{"--publish-served=false"}
+	}
+	dir := t.TempDir()
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, Namespaces: []string{servedNS},
+		ManagerArgs: managerArgs, AuthserverArgs: authserverArgs})
+	if s != nil {
+		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	h := &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
+	// The second replica: same snapshot, its own SQLite store
+	// (client_credentials needs no shared state).
+	second, err := stack.NewAuthserver(stack.AuthserverOptions{Name: "authserver-2", Store: "sqlite://" + filepath.Join(dir, "state-2.db"),
+		Kubeconfig: s.API.Kubeconfig, Namespace: stack.OperatorNamespace, Args: authserverArgs, Log: filepath.Join(dir, "authserver-2.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Stop)
+	replicas := []*stack.Server{s.Authserver, second}
+	if !ignoreAck {
+		// Both replicas acknowledge before the first client: a replica
+		// the manager does not know yet is not waited for.
+		eventually(ctx, t, "both replicas publish their served Lease", func() error {
+			out, err := s.API.Kubectl(ctx, "get", "leases", "-n", stack.OperatorNamespace, "-l", "oauth.authops.io/served=true", "-o", "name")
+			if n := len(strings.Fields(out)); err != nil || n != 2 {
+				return fmt.Errorf("%d Leases (%v)", n, err)
+			}
+			return nil
+		})
+	}
+
+	files := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(files, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	h.kubectl("apply", "-f", write("setup.yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
+kind: GrantPolicy
+metadata: {name: default, namespace: %[1]s}
+spec:
+  allowedGrantTypes: [client_credentials]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: svc-secret, namespace: %[1]s}
+stringData: {client_secret: %[2]s}
+`, servedNS, servedSecret)))
+
+	start := time.Now()
+	var failures []string
+	var readyToToken time.Duration
+	for i := range servedRounds {
+		name := fmt.Sprintf("svc-%d", i)
+		h.kubectlQuiet("apply", "-f", write(name+".yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
+kind: OAuthClient
+metadata: {name: %s, namespace: %s}
+spec:
+  type: Confidential
+  grantTypes: [client_credentials]
+  tokenEndpointAuthMethod: client_secret_basic
+  secret:
+    secretRef: {name: svc-secret, key: client_secret}
+`, name, servedNS)))
+		h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "oauthclient/"+name)
+		readyAt := time.Now()
+		for _, r := range replicas {
+			cc := &clientcredentials.Config{ClientID: servedNS + "." + name, ClientSecret: servedSecret,
+				TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}
+			if _, err := cc.Token(ctx); err != nil {
+				why := oauthError(err)
+				if why == "" {
+					why = err.Error()
+				}
+				failures = append(failures, fmt.Sprintf("%s on %s: %s", name, r.Name, why))
+			}
+		}
+		readyToToken += time.Since(readyAt)
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d clients, %d token requests on %d replicas in %v (%v per client; Ready to both tokens %v on average); ignore acknowledgement: %v",
+		servedRounds, servedRounds*len(replicas), len(replicas), elapsed.Round(time.Millisecond), (elapsed / servedRounds).Round(time.Millisecond),
+		(readyToToken / servedRounds).Round(time.Microsecond), ignoreAck)
+	if len(failures) > 0 {
+		t.Errorf("%d of %d token requests right after Ready failed (%.1f%%); first: %s", len(failures), servedRounds*len(replicas),
+			100*float64(len(failures))/float64(servedRounds*len(replicas)), strings.Join(failures[:min(5, len(failures))], "; "))
+	}
+}
+
+// kubectlQuiet is kubectl without logging its output (loops).
+func (h *harness) kubectlQuiet(args ...string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := h.stack.API.Kubectl(ctx, args...); err != nil {
+		h.t.Fatal(err)
+	}
+}
