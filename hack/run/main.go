@@ -121,7 +121,7 @@ func run() error {
 		return fmt.Errorf("applying the samples: %w", err)
 	}
 
-	fmt.Printf("Waiting for the samples to become Ready (at most %s)...\n", o.readyTimeout)
+	fmt.Printf("Waiting for the samples to become Ready: compiled and served by the authserver (at most %s)...\n", o.readyTimeout)
 	if err := stack.WaitReady(ctx, st.API.Client, o.namespace, o.readyTimeout); err != nil {
 		return fmt.Errorf("samples: %w", err)
 	}
