@@ -36,6 +36,7 @@ import (
 // replica behind looks again) or Disabled (False: in the snapshot, but
 // every request gets invalid_client).
 func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
+	obj.Status.ServedReplicas = ""
 	if obj.Spec.Disabled {
 		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
 			"the client is disabled (spec.disabled): every request from it gets invalid_client")
@@ -54,6 +55,7 @@ func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 		if err != nil {
 			return proceed, err
 		}
+		obj.Status.ServedReplicas = served.replicas
 		if !served.ok {
 			setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason,
 				served.message)
@@ -75,6 +77,7 @@ func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.OAuthClient, out outcome) (ctrl.Result, error) {
 	out.summarize(&obj.Status.Conditions, obj.Generation)
 	obj.Status.PreviousSecretValidUntil = nil
+	obj.Status.ServedReplicas = ""
 	if r.Served != nil {
 		r.Served.forget(client.ObjectKeyFromObject(obj))
 	}

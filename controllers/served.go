@@ -164,6 +164,9 @@ func newServedGate(leases servedLeases, clk clock.PassiveClock, min int) *served
 type servedCheck struct {
 	ok      bool
 	message string
+	// replicas is "<serving>/<live>", empty without live replicas
+	// (status.servedReplicas).
+	replicas string
 	// requeueAfter, when not ok, is when to look again without a Lease
 	// event (a replica behind drops out).
 	requeueAfter time.Duration
@@ -178,11 +181,15 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	}
 	c := countServed(acks, g.clock.Now(), rev)
 	ok, msg := servedVerdict(c, g.min)
+	replicas := ""
+	if c.live > 0 {
+		replicas = fmt.Sprintf("%d/%d", c.served, c.live)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if ok {
 		delete(g.pending, key)
-		return servedCheck{ok: true, message: msg}, nil
+		return servedCheck{ok: true, message: msg, replicas: replicas}, nil
 	}
 	g.pending[key] = rev
 	// A little after the end of the first Lease behind, so that it has
@@ -192,7 +199,7 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	if c.recheck > 0 {
 		after = c.recheck + time.Second
 	}
-	return servedCheck{message: msg, requeueAfter: after}, nil
+	return servedCheck{message: msg, replicas: replicas, requeueAfter: after}, nil
 }
 
 // forget drops an object that no longer waits (deleted, or not served at all).

@@ -139,6 +139,7 @@ var _ = Describe("Ready means served", Serial, func() {
 
 		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
 		Expect(ready.Message).To(Equal("served by 0 of 1 authserver replicas (behind: replica-a)"))
+		Expect(c.Status.ServedReplicas).To(Equal("0/1"))
 		rec := expectCondition(ctx, c, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.NotYetServedReason)
 		Expect(rec.Message).To(Equal(ready.Message))
 
@@ -147,6 +148,7 @@ var _ = Describe("Ready means served", Serial, func() {
 		writeLease(ctx, "replica-a", rev, time.Now(), 60)
 		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+		Expect(c.Status.ServedReplicas).To(Equal("1/1"))
 		expectNoCondition(ctx, c, oauthv1alpha1.ReconcilingCondition)
 
 		// A change with a second replica behind, whose Lease ends in 3s

@@ -252,6 +252,14 @@ type OAuthClientStatus struct {
 	// working during a rotation; unset when only one secret is valid.
 	// +optional
 	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
+
+	// servedReplicas says how many live authorization server replicas
+	// serve the client as compiled, as "<serving>/<live>" (for example
+	// "1/2" while one replica is behind); empty when the client is not
+	// in the snapshot, or no replica acknowledges what it serves.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ServedReplicas string `json:"servedReplicas,omitempty"`
 }
 
 // OAuthClient is an OAuth 2.0 client registered with the authops
@@ -263,6 +271,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Served",type=string,JSONPath=`.status.servedReplicas`
 // +kubebuilder:printcolumn:name="Auth-Errors",type=string,JSONPath=`.status.conditions[?(@.type=="AuthErrors")].reason`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
