@@ -153,11 +153,18 @@ type servedGate struct {
 	min int
 
 	mu      sync.Mutex
-	pending map[types.NamespacedName]int64 // object → revision it waits for
+	pending map[types.NamespacedName]waitingAck
+}
+
+// waitingAck is what a waiting object needs, and how many replicas served
+// it when its status was last computed.
+type waitingAck struct {
+	revision int64
+	served   int
 }
 
 func newServedGate(leases servedLeases, clk clock.PassiveClock, min int) *servedGate {
-	return &servedGate{leases: leases, clock: clk, min: min, pending: map[types.NamespacedName]int64{}}
+	return &servedGate{leases: leases, clock: clk, min: min, pending: map[types.NamespacedName]waitingAck{}}
 }
 
 // servedCheck is the answer for one object.
@@ -191,7 +198,7 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 		delete(g.pending, key)
 		return servedCheck{ok: true, message: msg, replicas: replicas}, nil
 	}
-	g.pending[key] = rev
+	g.pending[key] = waitingAck{revision: rev, served: c.served}
 	// A little after the end of the first Lease behind, so that it has
 	// ended when looked at; without one (too few replicas live), a Lease
 	// event wakes the object and waitInterval is the safety net.
@@ -223,8 +230,9 @@ func (g *servedGate) acks(ctx context.Context) ([]replicaAck, error) {
 	return acks, nil
 }
 
-// nowServed maps a Lease change to the waiting objects it satisfies, and
-// stops remembering them.
+// nowServed maps a Lease change to the waiting objects it satisfies (and
+// stops remembering them) or that more replicas serve now (their status
+// says how many: "served by 1 of 2").
 func (g *servedGate) nowServed(ctx context.Context, _ client.Object) []reconcile.Request {
 	acks, err := g.acks(ctx)
 	if err != nil {
@@ -235,10 +243,15 @@ func (g *servedGate) nowServed(ctx context.Context, _ client.Object) []reconcile
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var reqs []reconcile.Request
-	for key, rev := range g.pending {
-		if ok, _ := servedVerdict(countServed(acks, now, rev), g.min); ok {
+	for key, w := range g.pending {
+		c := countServed(acks, now, w.revision)
+		if ok, _ := servedVerdict(c, g.min); ok {
 			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 			delete(g.pending, key)
+		} else if c.served > w.served {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
+			w.served = c.served
+			g.pending[key] = w
 		}
 	}
 	return reqs
