@@ -61,42 +61,8 @@ const (
 // GrantPolicy in each namespace (password included, so tokens are easy to
 // get), the victim's API (a ResourceServer granting victim's api client),
 // accounts, and Secrets with known client secrets.
-const tenancyBase = `
-apiVersion: oauth.authops.io/v1alpha1
-kind: GrantPolicy
-metadata: {name: default, namespace: victim}
-spec:
-  allowedGrantTypes: [authorization_code, refresh_token, client_credentials, password]
-  pkce: Optional
-  consent: Auto
----
-apiVersion: oauth.authops.io/v1alpha1
-kind: GrantPolicy
-metadata: {name: default, namespace: mallory}
-spec:
-  allowedGrantTypes: [authorization_code, refresh_token, client_credentials, password]
-  pkce: Optional
-  consent: Auto
----
-apiVersion: v1
-kind: Secret
-metadata: {name: client-secret, namespace: victim}
-stringData: {client_secret: ` + victimSecret + `}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: client-secret, namespace: mallory}
-stringData: {client_secret: ` + mallorySecr + `}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: alice-password, namespace: victim}
-stringData: {password: ` + alicePassword + `}
----
-apiVersion: oauth.authops.io/v1alpha1
-kind: Account
-metadata: {name: alice, namespace: victim}
-spec: {username: alice, passwordSecretRef: {name: alice-password}}
+var tenancyBase = team(victimNS, victimSecret, "") + team(malloryNS, mallorySecr, "") +
+	person(victimNS, "alice", alicePassword) + `
 ---
 apiVersion: oauth.authops.io/v1alpha1
 kind: ResourceServer
@@ -376,30 +342,7 @@ spec:
   allowedGrantTypes: [authorization_code, refresh_token, client_credentials]
   maxAccessTokenLifetime: 5m
 ---
-apiVersion: oauth.authops.io/v1alpha1
-kind: GrantPolicy
-metadata: {name: default, namespace: capped}
-spec:
-  allowedGrantTypes: [authorization_code, refresh_token, client_credentials, password]
-  accessTokenLifetime: 1h
-  pkce: Optional
-  consent: Auto
----
-apiVersion: v1
-kind: Secret
-metadata: {name: client-secret, namespace: capped}
-stringData: {client_secret: `+mallorySecr+`}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: eve-password, namespace: capped}
-stringData: {password: `+alicePassword+`}
----
-apiVersion: oauth.authops.io/v1alpha1
-kind: Account
-metadata: {name: eve, namespace: capped}
-spec: {username: eve, passwordSecretRef: {name: eve-password}}
----
+`+team(cappedNS, mallorySecr, "accessTokenLifetime: 1h")+person(cappedNS, "eve", alicePassword)+`
 apiVersion: oauth.authops.io/v1alpha1
 kind: OAuthClient
 metadata: {name: app, namespace: capped}
@@ -440,17 +383,7 @@ spec:
 // (same username and password) is another person as far as grants go: the
 // old one's refresh tokens get invalid_grant.
 func (h *tenancy) recreatedAccount(t *testing.T) {
-	bob := `
-apiVersion: v1
-kind: Secret
-metadata: {name: bob-password, namespace: victim}
-stringData: {password: ` + bobPassword + `}
----
-apiVersion: oauth.authops.io/v1alpha1
-kind: Account
-metadata: {name: bob, namespace: victim}
-spec: {username: bob, passwordSecretRef: {name: bob-password}}
----
+	bob := person(victimNS, "bob", bobPassword) + `
 apiVersion: oauth.authops.io/v1alpha1
 kind: OAuthClient
 metadata: {name: cli, namespace: victim}
@@ -471,6 +404,45 @@ spec:
 	if _, err := h.refresh("victim.cli", victimSecret, old.RefreshToken); oauthError(err) != "invalid_grant" {
 		t.Fatalf("the old account's refresh token after the account was recreated: want invalid_grant, got %v", err)
 	}
+}
+
+// team is a namespace's permissive GrantPolicy "default" (password
+// included, so that tokens are easy to get; extra is one more spec line)
+// and its Secret client-secret holding secret.
+func team(ns, secret, extra string) string {
+	return fmt.Sprintf(`
+apiVersion: oauth.authops.io/v1alpha1
+kind: GrantPolicy
+metadata: {name: default, namespace: %[1]s}
+spec:
+  allowedGrantTypes: [authorization_code, refresh_token, client_credentials, password]
+  pkce: Optional
+  consent: Auto
+  %[3]s
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-secret, namespace: %[1]s}
+stringData: {client_secret: %[2]s}
+---
+`, ns, secret, extra)
+}
+
+// person is an Account named and logging in as name, with its password
+// Secret.
+func person(ns, name, password string) string {
+	return fmt.Sprintf(`
+apiVersion: v1
+kind: Secret
+metadata: {name: %[2]s-password, namespace: %[1]s}
+stringData: {password: %[3]s}
+---
+apiVersion: oauth.authops.io/v1alpha1
+kind: Account
+metadata: {name: %[2]s, namespace: %[1]s}
+spec: {username: %[2]s, passwordSecretRef: {name: %[2]s-password}}
+---
+`, ns, name, password)
 }
 
 // squatter is mallory's OAuthClient that claims clientID id.
