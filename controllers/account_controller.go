@@ -57,6 +57,9 @@ type AccountReconciler struct {
 	// (ownedSecrets): the snapshot entries are watched through it, since
 	// the manager's metadata watch leaves them out.
 	Owned cache.Cache
+	// Served tells whether the authserver replicas serve a snapshot
+	// revision (see servedGate); nil: Ready means compiled.
+	Served *servedGate
 }
 
 // accountState carries the password from step to step.
@@ -71,6 +74,7 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !obj.DeletionTimestamp.IsZero() {
+		r.Served.forget(req.NamespacedName)
 		if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindAccount, obj.UID)); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -91,13 +95,20 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// An account whose password cannot be used stays in the snapshot
 	// without one (see reconcilePassword).
 	password.summarize(&obj.Status.Conditions, obj.Generation)
-	if err := r.reconcileSnapshot(ctx, obj, st); err != nil {
+	rev, err := r.reconcileSnapshot(ctx, obj, st)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !password.blocked() {
-		r.reconcileReady(obj)
+	if password.blocked() {
+		r.Served.notWaiting(obj, &obj.Status.Conditions)
+		obj.Status.ServedReplicas = ""
+		return password.result()
 	}
-	return password.result()
+	ready, err := r.reconcileReady(ctx, obj, rev)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ready.result()
 }
 
 // reconcilePassword reads the password Secret. Sets PasswordReady; a
@@ -131,17 +142,17 @@ func (r *AccountReconciler) reconcilePassword(ctx context.Context, obj *oauthv1a
 }
 
 // reconcileSnapshot writes the account into its snapshot Secret, hashing the
-// password only when the stored hash no longer matches it. Sets no
-// condition.
-func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) error {
+// password only when the stored hash no longer matches it, and returns the
+// revision written. Sets no condition.
+func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1alpha1.Account, st *accountState) (int64, error) {
 	name := snapshotSecretName(snapshot.KindAccount, obj.UID)
 	entry, err := r.snapshots().read(ctx, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	hash, err := passwordHash(entry.doc, st.password)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	doc := snapshot.Document{
 		Kind: snapshot.KindAccount,
@@ -160,7 +171,11 @@ func (r *AccountReconciler) reconcileSnapshot(ctx context.Context, obj *oauthv1a
 			DisabledCount:  disabledCount(entry.doc, obj.Spec.Disabled),
 		},
 	}
-	return r.snapshots().write(ctx, entry, doc)
+	if err := r.snapshots().write(ctx, entry, doc); err != nil {
+		return 0, err
+	}
+	rev, _ := snapshot.ParseRevision(entry.written)
+	return rev, nil
 }
 
 // disabledCount is the account's DisabledCount for the snapshot: the stored
@@ -195,16 +210,19 @@ func passwordHash(existing *snapshot.Document, password string) (string, error) 
 	return string(h), nil
 }
 
-// reconcileReady sets Ready for an account whose password is usable:
-// Reconciled, or Disabled.
-func (r *AccountReconciler) reconcileReady(obj *oauthv1alpha1.Account) {
+// reconcileReady sets Ready for an account whose password is usable, once
+// every authserver replica serves revision rev: Reconciled, or Disabled;
+// NotYetServed until then (see servedGate.readyWhenServed).
+func (r *AccountReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.Account, rev int64) (outcome, error) {
+	status, reason := metav1.ConditionTrue, oauthv1alpha1.ReconciledReason
+	msg := fmt.Sprintf("%s can log in to the clients of namespace %s", obj.Spec.Username, obj.Namespace)
 	if obj.Spec.Disabled {
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
-			fmt.Sprintf("the account is disabled (spec.disabled): logins as %s get account_disabled", obj.Spec.Username))
-		return
+		status, reason = metav1.ConditionFalse, oauthv1alpha1.DisabledReason
+		msg = fmt.Sprintf("the account is disabled (spec.disabled): logins as %s get account_disabled", obj.Spec.Username)
 	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason,
-		fmt.Sprintf("%s can log in to the clients of namespace %s", obj.Spec.Username, obj.Namespace))
+	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, rev, status, reason, msg)
+	obj.Status.ServedReplicas = replicas
+	return out, err
 }
 
 func (r *AccountReconciler) snapshots() snapshotStore {
@@ -221,6 +239,10 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret), builder.OnlyMetadata)
 	if r.Owned != nil {
 		b = b.WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)))
+	}
+	if r.Served != nil {
+		// The replicas' Leases wake the accounts waiting to be served.
+		b = b.WatchesRawSource(r.Served.source())
 	}
 	return b.Complete(r)
 }

@@ -75,6 +75,9 @@ type secretState struct {
 	// readCredentials, for generated and writeCredentials): nil until read,
 	// empty (no UID) when it does not exist.
 	creds *corev1.Secret
+	// revision is the snapshot Secret's resourceVersion as the snapshot
+	// step wrote it: what every authserver replica must serve (servedGate).
+	revision int64
 }
 
 // secretSteps reads, generates and writes secrets. owned reads the Secrets

@@ -23,17 +23,20 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 )
@@ -44,12 +47,28 @@ import (
 type GrantPolicyReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	// Namespace is the operator namespace, where snapshot Secrets live.
+	Namespace string
+	// Owned is the cache of the Secrets the controllers write (indexed by
+	// IndexSnapshotPolicy): the clients' snapshot entries say which
+	// version of their policy they were compiled under. Nil (with Served):
+	// Ready means valid.
+	Owned cache.Cache
+	// Served tells whether the authserver replicas serve a snapshot
+	// revision (see servedGate); nil: Ready means valid.
+	Served *servedGate
+
+	compiled compiledPolicies
 }
 
 // Reconcile validates one GrantPolicy and patches its status once.
 func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &oauthv1alpha1.GrantPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Served.forget(req.NamespacedName)
+			r.compiled.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
@@ -61,8 +80,18 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := r.reconcileValidation(obj, ceiling)
-	out.summarize(&obj.Status.Conditions, obj.Generation)
+	resolved, out := r.reconcileValidation(obj, ceiling)
+	if out.blocked() {
+		r.Served.notWaiting(obj, &obj.Status.Conditions)
+		r.compiled.forget(req.NamespacedName)
+		obj.Status.ServedReplicas = ""
+		out.summarize(&obj.Status.Conditions, obj.Generation)
+		return out.result()
+	}
+	out, err = r.reconcileReady(ctx, obj, resolved)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	return out.result()
 }
 
@@ -80,22 +109,26 @@ func (r *GrantPolicyReconciler) reconcileClients(ctx context.Context, obj *oauth
 // reconcileValidation checks what apply-time validation cannot, and caps
 // the policy by the ceiling of the ClusterGrantPolicies selecting its
 // namespace. Sets WithinClusterPolicy (WithinCeiling, or
-// CappedByClusterPolicy listing each cut) and Ready: Reconciled, or
-// InvalidSpec (stalled).
-func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy, ceiling Ceiling) outcome {
+// CappedByClusterPolicy listing each cut); a policy that cannot be applied
+// is InvalidSpec (stalled).
+func (r *GrantPolicyReconciler) reconcileValidation(obj *oauthv1alpha1.GrantPolicy, ceiling Ceiling) (ResolvedPolicy, outcome) {
 	resolved, err := ResolvePolicy(obj.Name, obj.Spec, ceiling)
 	if err != nil {
-		return stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf(
+		return resolved, stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf(
 			"the policy cannot be applied: %v; its %d clients are not served until it is fixed", err, obj.Status.Clients))
 	}
 	within := withinClusterPolicy(ceiling, resolved.Cuts)
 	setCondition(&obj.Status.Conditions, obj.Generation, within.Type, within.Status, within.Reason, within.Message)
+	return resolved, proceed
+}
+
+// readyMessage says what a valid policy governs.
+func readyMessage(obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy) string {
 	msg := fmt.Sprintf("the policy is valid and governs %d %s", obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients"))
 	if len(resolved.Cuts) > 0 {
 		msg += fmt.Sprintf("; capped by ClusterGrantPolicy %s (see WithinClusterPolicy)", strings.Join(resolved.Cuts.Policies(), ", "))
 	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
-	return proceed
+	return msg
 }
 
 // withinClusterPolicy is the WithinClusterPolicy condition of a policy the
@@ -124,13 +157,20 @@ const countDelay = 2 * time.Second
 // and the labels of namespaces. Needs SetupIndexes first.
 func (r *GrantPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	generation := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1alpha1.GrantPolicy{}, generation).
 		Named("grantpolicy").
 		Watches(&oauthv1alpha1.OAuthClient{}, clientCountHandler{}).
 		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfClusterPolicy), generation).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfNamespace), builder.OnlyMetadata, builder.WithPredicates(labelsChanged)).
-		Complete(r)
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfNamespace), builder.OnlyMetadata, builder.WithPredicates(labelsChanged))
+	if r.Served != nil {
+		// The clients' snapshot entries wake a policy whose version is
+		// being compiled into them, the replicas' Leases one waiting to be
+		// served.
+		b = b.WatchesRawSource(source.Kind(r.Owned, client.Object(&corev1.Secret{}), compileHandler{&r.compiled})).
+			WatchesRawSource(r.Served.source())
+	}
+	return b.Complete(r)
 }
 
 // policiesOfClusterPolicy requeues the GrantPolicies of the namespaces a

@@ -113,7 +113,7 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 		cond := apimeta.FindStatusCondition(obj.Status.Conditions, oauthv1alpha1.PolicyResolvedCondition)
 		setCondition(&obj.Status.Conditions, gen, cond.Type, cond.Status, cond.Reason, cond.Message+note)
 	}
-	st.policy = resolved.Compiled
+	st.policy, st.policyDigest = resolved.Compiled, resolved.Digest()
 	st.access = ComputeAccess(obj.Spec, st.policyName, resolved.Spec, resolved.Cuts)
 	for _, c := range []metav1.Condition{st.access.GrantTypesAllowed, st.access.ScopesAllowed, st.access.RefreshTokenRotationAllowed} {
 		setCondition(&obj.Status.Conditions, gen, c.Type, c.Status, c.Reason, c.Message)

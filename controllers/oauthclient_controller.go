@@ -90,10 +90,10 @@ type clientState struct {
 	clientID   string
 	policyName string
 	policy     snapshot.Policy
-	access     EffectiveAccess
-	audiences  AudienceAccess
-	// revision is the snapshot Secret's resourceVersion as written.
-	revision int64
+	// policyDigest identifies the resolved policy (ResolvedPolicy.Digest).
+	policyDigest string
+	access       EffectiveAccess
+	audiences    AudienceAccess
 }
 
 // The steps of an OAuthClient's reconcile (see runSteps) take the client

@@ -19,6 +19,8 @@ package controllers
 import (
 	"context"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
 )
@@ -31,6 +33,7 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv
 	if obj.Spec.Secret != nil {
 		names = append(names, obj.Spec.Secret.SecretRef.Name)
 	}
+	r.Served.forget(client.ObjectKeyFromObject(obj))
 	c := cleanup{client: r.Client, apiReader: r.APIReader, snapshots: r.snapshots()}
 	return c.run(ctx, obj, snapshotSecretName(snapshot.KindClient, obj.UID), names)
 }

@@ -41,7 +41,13 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 	}
 	rot := rotate(old, &st.secretState, r.Clock.Now())
 	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Audiences: st.audiences, Digests: rot.digests})
-	if err := r.snapshots().write(ctx, entry, doc); err != nil {
+	// The policy and its version, for the GrantPolicy's served check
+	// (no annotation under the built-in defaults).
+	policy := ""
+	if st.policyName != "" {
+		policy = st.policyName + "@" + st.policyDigest
+	}
+	if err := r.snapshots().writeAnnotated(ctx, entry, doc, map[string]string{AnnotationPolicy: policy}); err != nil {
 		return proceed, err
 	}
 	st.revision, _ = snapshot.ParseRevision(entry.written)

@@ -23,7 +23,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -34,14 +33,21 @@ import (
 // NotYetServed (False, and Reconciling True: compiled, but not every live
 // replica serves it yet; a Lease change or the end of the Lease of a
 // replica behind looks again) or Disabled (False: in the snapshot, but
-// every request gets invalid_client).
+// every request gets invalid_client; also once every replica serves that).
 func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
-	obj.Status.ServedReplicas = ""
+	status, reason, msg := metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, ""
 	if obj.Spec.Disabled {
-		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason,
-			"the client is disabled (spec.disabled): every request from it gets invalid_client")
-		return proceed, nil
+		status, reason, msg = metav1.ConditionFalse, oauthv1alpha1.DisabledReason, "the client is disabled (spec.disabled): every request from it gets invalid_client"
+	} else {
+		msg = r.readyMessage(st)
 	}
+	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, st.revision, status, reason, msg)
+	obj.Status.ServedReplicas = replicas
+	return out, err
+}
+
+// readyMessage says what is served of an enabled client.
+func (r *OAuthClientReconciler) readyMessage(st *clientState) string {
 	grants := make([]string, 0, len(st.access.GrantTypes))
 	for _, g := range st.access.GrantTypes {
 		grants = append(grants, string(g))
@@ -50,21 +56,7 @@ func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 	if len(st.access.Restrictions) > 0 {
 		msg += "; restricted: " + strings.Join(st.access.Restrictions, "; ")
 	}
-	if r.Served != nil {
-		served, err := r.Served.check(ctx, client.ObjectKeyFromObject(obj), st.revision)
-		if err != nil {
-			return proceed, err
-		}
-		obj.Status.ServedReplicas = served.replicas
-		if !served.ok {
-			setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason,
-				served.message)
-			return outcome{requeueAfter: served.requeueAfter}, nil
-		}
-		msg += "; " + served.message
-	}
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
-	return proceed, nil
+	return msg
 }
 
 // reconcileNotServed ends the reconcile of a client a step blocked (waiting
@@ -78,9 +70,7 @@ func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oau
 	out.summarize(&obj.Status.Conditions, obj.Generation)
 	obj.Status.PreviousSecretValidUntil = nil
 	obj.Status.ServedReplicas = ""
-	if r.Served != nil {
-		r.Served.forget(client.ObjectKeyFromObject(obj))
-	}
+	r.Served.notWaiting(obj, &obj.Status.Conditions)
 	if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindClient, obj.UID)); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -17,6 +17,9 @@ limitations under the License.
 package controllers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -184,6 +187,16 @@ func ResolvePolicy(name string, spec oauthv1alpha1.GrantPolicySpec, ceiling Ceil
 		return ResolvedPolicy{}, fmt.Errorf("as capped by the ClusterGrantPolicies (%s): %w", cuts, err)
 	}
 	return ResolvedPolicy{Name: name, Spec: capped, Cuts: cuts, Compiled: compiled}, nil
+}
+
+// Digest identifies the resolved policy (the capped spec): two resolutions
+// with the same digest compile every client alike. It is what a client's
+// snapshot Secret records of its policy (AnnotationPolicy).
+func (p ResolvedPolicy) Digest() string {
+	// A struct of strings, numbers and durations always encodes.
+	b, _ := json.Marshal(p.Spec)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // cappedNote is what a ClusterGrantPolicy cut, as a clause to append to a

@@ -73,6 +73,9 @@ type ResourceServerReconciler struct {
 	Namespace string
 	// Issuer is the authorization server's URL, for the endpoint URLs.
 	Issuer string
+	// Served tells whether the authserver replicas serve a snapshot
+	// revision (see servedGate); nil: Ready means compiled.
+	Served *servedGate
 }
 
 // Reconcile runs the steps for one ResourceServer and patches its status
@@ -179,6 +182,7 @@ func (r *ResourceServerReconciler) reconcileSnapshot(ctx context.Context, obj *o
 	if err := r.snapshots().write(ctx, entry, CompileResourceServer(obj, rot.digests)); err != nil {
 		return proceed, err
 	}
+	st.revision, _ = snapshot.ParseRevision(entry.written)
 	rot.record(r.Recorder, obj, "ResourceServer secret")
 	out := proceed
 	out.requeueAfter = rot.requeueAfter
@@ -196,12 +200,16 @@ func (r *ResourceServerReconciler) reconcileClients(ctx context.Context, obj *oa
 	return proceed, nil
 }
 
-// reconcileReady sets Ready=True (Reconciled), saying what is served.
-func (r *ResourceServerReconciler) reconcileReady(_ context.Context, obj *oauthv1alpha1.ResourceServer, _ *secretState) (outcome, error) {
-	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, fmt.Sprintf(
-		"audience %s is served to %d granted %s; the API introspects tokens as %s with the credentials in Secret %s",
-		obj.Spec.Audience, obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients"), obj.Status.ClientID, obj.Status.CredentialsSecretName))
-	return proceed, nil
+// reconcileReady sets Ready=True (Reconciled), saying what is served, once
+// every authserver replica serves it; NotYetServed until then (see
+// servedGate.readyWhenServed). The clients it grants wait for their own
+// documents to be served.
+func (r *ResourceServerReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.ResourceServer, st *secretState) (outcome, error) {
+	msg := fmt.Sprintf("audience %s is served to %d granted %s; the API introspects tokens as %s with the credentials in Secret %s",
+		obj.Spec.Audience, obj.Status.Clients, plural(int(obj.Status.Clients), "client", "clients"), obj.Status.ClientID, obj.Status.CredentialsSecretName)
+	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, st.revision, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
+	obj.Status.ServedReplicas = replicas
+	return out, err
 }
 
 // reconcileNotServed ends the reconcile of a ResourceServer a step blocked:
@@ -210,6 +218,8 @@ func (r *ResourceServerReconciler) reconcileReady(_ context.Context, obj *oauthv
 // see the OAuthClient's).
 func (r *ResourceServerReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.ResourceServer, out outcome) (ctrl.Result, error) {
 	out.summarize(&obj.Status.Conditions, obj.Generation)
+	obj.Status.ServedReplicas = ""
+	r.Served.notWaiting(obj, &obj.Status.Conditions)
 	if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindResourceServer, obj.UID)); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -224,6 +234,7 @@ func (r *ResourceServerReconciler) reconcileDelete(ctx context.Context, obj *oau
 	if obj.Spec.Secret != nil {
 		names = append(names, obj.Spec.Secret.SecretRef.Name)
 	}
+	r.Served.forget(client.ObjectKeyFromObject(obj))
 	c := cleanup{client: r.Client, apiReader: r.APIReader, snapshots: r.snapshots()}
 	return c.run(ctx, obj, snapshotSecretName(snapshot.KindResourceServer, obj.UID), names)
 }

@@ -56,6 +56,10 @@ func (r *ResourceServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&oauthv1alpha1.OAuthClient{}, clientCountChanges{r.grantingClient}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.withSelectors), builder.OnlyMetadata,
 			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	if r.Served != nil {
+		// The replicas' Leases wake the ResourceServers waiting to be served.
+		b = b.WatchesRawSource(r.Served.source())
+	}
 	return watchSecrets(b, r.Owned, r.ofSecret, r.writtenByController).Complete(r)
 }
 

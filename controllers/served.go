@@ -20,13 +20,18 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
 )
 
@@ -114,8 +120,46 @@ func ackFromLease(l *coordinationv1.Lease) (replicaAck, bool) {
 
 // servedLeases is a cache of the replicas' Leases in the operator namespace
 // (labelled snapshot.LabelServed): the manager may read Leases only there
-// (its leader-election Role), and the manager's cache is cluster-wide.
-type servedLeases struct{ cache.Cache }
+// (its leader-election Role), and the manager's cache is cluster-wide. The
+// gates of every kind share it, and with it the record of the replicas
+// already warned about (one Warning Event per replica and incident, not
+// one per object and kind).
+type servedLeases struct {
+	cache.Cache
+	warned *behindWarnings
+}
+
+// behindWarnings are the replicas a Warning Event has named as behind
+// beyond the bound, each with the revision it did not serve, until it
+// serves that revision.
+type behindWarnings struct {
+	mu       sync.Mutex
+	replicas map[string]int64
+}
+
+// first records that replica does not serve rev and says whether no
+// Warning Event names it yet.
+func (w *behindWarnings) first(replica string, rev int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, warned := w.replicas[replica]; warned {
+		return false
+	}
+	w.replicas[replica] = rev
+	return true
+}
+
+// caughtUp forgets the replicas that now serve the revision they were
+// warned about.
+func (w *behindWarnings) caughtUp(acks []replicaAck) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range acks {
+		if rev, warned := w.replicas[a.name]; warned && a.revision >= rev {
+			delete(w.replicas, a.name)
+		}
+	}
+}
 
 // GetCache makes the manager start and sync the cache before the
 // controllers.
@@ -136,7 +180,7 @@ func newServedLeases(ctx context.Context, mgr ctrl.Manager, namespace string) (s
 	if _, err := c.GetInformer(ctx, &coordinationv1.Lease{}); err != nil {
 		return servedLeases{}, err
 	}
-	s := servedLeases{c}
+	s := servedLeases{Cache: c, warned: &behindWarnings{replicas: map[string]int64{}}}
 	return s, mgr.Add(s)
 }
 
@@ -151,20 +195,27 @@ type servedGate struct {
 	// 0 also lets an object be Ready with no replica at all (compiled, as
 	// the message says).
 	min int
+	// bound is how long an object may wait for a live replica before the
+	// replica is reported behind (--served-lag-bound): condition Served
+	// False (ReplicaBehind) on the object and a Warning Event.
+	bound time.Duration
 
 	mu      sync.Mutex
 	pending map[types.NamespacedName]waitingAck
 }
 
-// waitingAck is what a waiting object needs, and how many replicas served
-// it when its status was last computed.
+// waitingAck is what a waiting object needs, how many replicas served it
+// when its status was last computed, and since when it waits (across
+// changes: an object changed again while it waits still waits since the
+// first).
 type waitingAck struct {
 	revision int64
 	served   int
+	since    time.Time
 }
 
-func newServedGate(leases servedLeases, clk clock.PassiveClock, min int) *servedGate {
-	return &servedGate{leases: leases, clock: clk, min: min, pending: map[types.NamespacedName]waitingAck{}}
+func newServedGate(leases servedLeases, clk clock.PassiveClock, min int, bound time.Duration) *servedGate {
+	return &servedGate{leases: leases, clock: clk, min: min, bound: bound, pending: map[types.NamespacedName]waitingAck{}}
 }
 
 // servedCheck is the answer for one object.
@@ -175,8 +226,13 @@ type servedCheck struct {
 	// (status.servedReplicas).
 	replicas string
 	// requeueAfter, when not ok, is when to look again without a Lease
-	// event (a replica behind drops out).
+	// event (a replica behind drops out, or the bound passes).
 	requeueAfter time.Duration
+	// behind, when not ok and the object has waited longer than the
+	// bound, names the live replicas that do not serve it, and waited
+	// says how long it has waited.
+	behind []string
+	waited time.Duration
 }
 
 // check says whether rev is served; when it is not, key is remembered
@@ -186,7 +242,9 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	if err != nil {
 		return servedCheck{}, err
 	}
-	c := countServed(acks, g.clock.Now(), rev)
+	now := g.clock.Now()
+	c := countServed(acks, now, rev)
+	g.leases.warned.caughtUp(acks)
 	ok, msg := servedVerdict(c, g.min)
 	replicas := ""
 	if c.live > 0 {
@@ -198,19 +256,90 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 		delete(g.pending, key)
 		return servedCheck{ok: true, message: msg, replicas: replicas}, nil
 	}
-	g.pending[key] = waitingAck{revision: rev, served: c.served}
+	since := now
+	if w, waiting := g.pending[key]; waiting {
+		since = w.since
+	}
+	g.pending[key] = waitingAck{revision: rev, served: c.served, since: since}
 	// A little after the end of the first Lease behind, so that it has
 	// ended when looked at; without one (too few replicas live), a Lease
-	// event wakes the object and waitInterval is the safety net.
+	// event wakes the object and waitInterval is the safety net. An object
+	// a live replica keeps waiting is looked at again when the bound
+	// passes, to report that replica.
 	after := waitInterval
 	if c.recheck > 0 {
 		after = c.recheck + time.Second
 	}
-	return servedCheck{message: msg, replicas: replicas, requeueAfter: after}, nil
+	out := servedCheck{message: msg, replicas: replicas}
+	waited := now.Sub(since)
+	switch {
+	case g.bound <= 0 || len(c.behind) == 0:
+	case waited >= g.bound:
+		out.behind, out.waited = c.behind, waited
+	default:
+		after = min(after, g.bound-waited+100*time.Millisecond)
+	}
+	out.requeueAfter = after
+	return out, nil
 }
 
-// forget drops an object that no longer waits (deleted, or not served at all).
+// readyWhenServed sets Ready for an object compiled at revision rev: as
+// given (status, reason: True Reconciled, or False Disabled) with msg and
+// how many replicas serve it, or, while a live
+// replica does not serve rev, False with NotYetServed (kstatus
+// InProgress: see endReconcile) and an outcome that looks again. Once the
+// object has waited longer than the bound for a live replica, condition
+// Served is False (ReplicaBehind) naming the replicas behind, and a
+// Warning Event says so (once per replica until it catches up); Served is
+// removed otherwise. A nil gate means Ready means compiled. It returns
+// status.servedReplicas.
+func (g *servedGate) readyWhenServed(ctx context.Context, rec events.EventRecorder, obj client.Object, conditions *[]metav1.Condition,
+	rev int64, status metav1.ConditionStatus, reason, msg string) (string, outcome, error) {
+	gen := obj.GetGeneration()
+	if g == nil {
+		setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, status, reason, msg)
+		return "", proceed, nil
+	}
+	served, err := g.check(ctx, client.ObjectKeyFromObject(obj), rev)
+	if err != nil {
+		return "", proceed, err
+	}
+	if len(served.behind) == 0 {
+		apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ServedCondition)
+	} else {
+		behind := fmt.Sprintf("authserver %s %s %s not served this change for %s", plural(len(served.behind), "replica", "replicas"),
+			strings.Join(served.behind, ", "), plural(len(served.behind), "has", "have"), served.waited.Round(time.Second))
+		setCondition(conditions, gen, oauthv1alpha1.ServedCondition, metav1.ConditionFalse, oauthv1alpha1.ReplicaBehindReason, behind+
+			" (snapshot revision "+strconv.FormatInt(rev, 10)+"); Ready waits until it does, or until its Lease ends. See docs/operations.md")
+		for _, r := range served.behind {
+			if g.leases.warned.first(r, rev) {
+				rec.Eventf(obj, nil, corev1.EventTypeWarning, oauthv1alpha1.ReplicaBehindReason, "Serve",
+					"authserver replica %s has not served snapshot revision %d for %s", r, rev, served.waited.Round(time.Second))
+			}
+		}
+	}
+	if !served.ok {
+		setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason, served.message)
+		return served.replicas, outcome{requeueAfter: served.requeueAfter}, nil
+	}
+	setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, status, reason, msg+"; "+served.message)
+	return served.replicas, proceed, nil
+}
+
+// notWaiting ends the wait of an object that is not to be served as it is
+// (not served at all, or disabled): it is forgotten, and condition Served
+// removed.
+func (g *servedGate) notWaiting(obj client.Object, conditions *[]metav1.Condition) {
+	apimeta.RemoveStatusCondition(conditions, oauthv1alpha1.ServedCondition)
+	g.forget(client.ObjectKeyFromObject(obj))
+}
+
+// forget drops an object that no longer waits (deleted, or not served at
+// all). A nil gate has nothing to forget.
 func (g *servedGate) forget(key types.NamespacedName) {
+	if g == nil {
+		return
+	}
 	g.mu.Lock()
 	delete(g.pending, key)
 	g.mu.Unlock()

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -123,12 +124,18 @@ var _ = Describe("Ready means served", Serial, func() {
 				Namespace: key.Namespace, Name: key.Name}}))).To(Succeed())
 		})
 	}
-	revisionOf := func(ctx SpecContext, c *oauthv1alpha1.OAuthClient) int64 {
+	entryOf := func(ctx SpecContext, kind snapshot.Kind, obj client.Object) *corev1.Secret {
 		s := &corev1.Secret{}
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, c.UID)}, s)).To(Succeed())
-		n, ok := snapshot.ParseRevision(s.ResourceVersion)
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(kind, obj.GetUID())}, s)).To(Succeed())
+		return s
+	}
+	revisionOfKind := func(ctx SpecContext, kind snapshot.Kind, obj client.Object) int64 {
+		n, ok := snapshot.ParseRevision(entryOf(ctx, kind, obj).ResourceVersion)
 		Expect(ok).To(BeTrue())
 		return n
+	}
+	revisionOf := func(ctx SpecContext, c *oauthv1alpha1.OAuthClient) int64 {
+		return revisionOfKind(ctx, snapshot.KindClient, c)
 	}
 
 	It("waits until every live replica serves the client's revision, and drops a replica whose Lease ends", func(ctx SpecContext) {
@@ -162,5 +169,127 @@ var _ = Describe("Ready means served", Serial, func() {
 			Should(Equal("served by 1 of 2 authserver replicas (behind: replica-b)"))
 		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+	})
+	It("holds an Account and a ResourceServer back until every live replica serves them", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		writeLease(ctx, "replica-a", 1, time.Now(), 60)
+		Expect(k8s.Create(ctx, clientSecretObj(ns, "alice-password", map[string]string{"password": "correct horse"}))).To(Succeed())
+		a := newAccount(ns, "alice")
+		Expect(k8s.Create(ctx, a)).To(Succeed())
+		rs := newResourceServer(ns, "payments", audienceOf(ns))
+		Expect(k8s.Create(ctx, rs)).To(Succeed())
+
+		for _, o := range []struct {
+			obj  client.Object
+			kind snapshot.Kind
+		}{{a, snapshot.KindAccount}, {rs, snapshot.KindResourceServer}} {
+			ready := expectCondition(ctx, o.obj, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+			Expect(ready.Message).To(Equal("served by 0 of 1 authserver replicas (behind: replica-a)"))
+			expectCondition(ctx, o.obj, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.NotYetServedReason)
+		}
+		Expect(a.Status.ServedReplicas).To(Equal("0/1"))
+		Expect(rs.Status.ServedReplicas).To(Equal("0/1"))
+
+		writeLease(ctx, "replica-a", max(revisionOfKind(ctx, snapshot.KindAccount, a), revisionOfKind(ctx, snapshot.KindResourceServer, rs)), time.Now(), 60)
+		for _, obj := range []client.Object{a, rs} {
+			ready := expectCondition(ctx, obj, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+			Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+			expectNoCondition(ctx, obj, oauthv1alpha1.ReconcilingCondition)
+		}
+		Expect(a.Status.ServedReplicas).To(Equal("1/1"))
+		Expect(rs.Status.ServedReplicas).To(Equal("1/1"))
+
+		// Disabling an account is a change to serve too: Disabled once served.
+		update(ctx, a, func(a *oauthv1alpha1.Account) { a.Spec.Disabled = true })
+		expectCondition(ctx, a, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		writeLease(ctx, "replica-a", revisionOfKind(ctx, snapshot.KindAccount, a), time.Now(), 60)
+		ready := expectCondition(ctx, a, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.DisabledReason)
+		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+	})
+
+	It("holds a GrantPolicy change back until its clients are compiled with it and every live replica serves them", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		gp := &oauthv1alpha1.GrantPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "toggled"},
+			Spec: oauthv1alpha1.GrantPolicySpec{AllowedGrantTypes: []oauthv1alpha1.GrantType{authCode, oauthv1alpha1.GrantTypeClientCredentials}}}
+		Expect(k8s.Create(ctx, gp)).To(Succeed())
+		var clients []*oauthv1alpha1.OAuthClient
+		for i := range 3 {
+			c := newClient(ns, fmt.Sprintf("app-%d", i), authCode, oauthv1alpha1.GrantTypeClientCredentials)
+			c.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: gp.Name}
+			Expect(k8s.Create(ctx, c)).To(Succeed())
+			clients = append(clients, c)
+		}
+		// One replica, serving everything written so far.
+		newest := func() int64 {
+			var n int64
+			for _, c := range clients {
+				Eventually(func(g Gomega) { g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed()) }).Should(Succeed())
+				n = max(n, revisionOf(ctx, c))
+			}
+			return n
+		}
+		Eventually(func(g Gomega) {
+			for _, c := range clients {
+				g.Expect(conditionOf(ctx, c, oauthv1alpha1.PolicyResolvedCondition)(g).Reason).To(Equal(oauthv1alpha1.PolicyFoundReason))
+			}
+		}, timeout, interval).Should(Succeed())
+		writeLease(ctx, "replica-a", newest(), time.Now(), 60)
+		Eventually(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Message }, timeout, interval).
+			Should(Equal("the policy is valid and governs 3 clients; served by 1 of 1 authserver replicas"))
+		ready := expectCondition(ctx, gp, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(gp.Status.ServedReplicas).To(Equal("1/1"))
+		before := entryOf(ctx, snapshot.KindClient, clients[0]).Annotations[AnnotationPolicy]
+		Expect(before).To(HavePrefix("toggled@"))
+
+		// The change removes client_credentials: every client entry is
+		// compiled again with the policy's new digest, then the replica
+		// must serve the newest of them.
+		update(ctx, gp, func(gp *oauthv1alpha1.GrantPolicy) {
+			gp.Spec.AllowedGrantTypes = []oauthv1alpha1.GrantType{authCode}
+		})
+		ready = expectCondition(ctx, gp, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		expectCondition(ctx, gp, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.NotYetServedReason)
+		Eventually(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Message }, timeout, 20*time.Millisecond).
+			Should(Equal("served by 0 of 1 authserver replicas (behind: replica-a)"))
+		for _, c := range clients {
+			after := entryOf(ctx, snapshot.KindClient, c).Annotations[AnnotationPolicy]
+			Expect(after).To(HavePrefix("toggled@"))
+			Expect(after).NotTo(Equal(before))
+		}
+		// Serving one client's new entry is not enough.
+		writeLease(ctx, "replica-a", revisionOf(ctx, clients[0])-1, time.Now(), 60)
+		Consistently(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Reason }, "500ms", 50*time.Millisecond).
+			Should(Equal(oauthv1alpha1.NotYetServedReason))
+		writeLease(ctx, "replica-a", newest(), time.Now(), 60)
+		ready = expectCondition(ctx, gp, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+
+		// A new client under the policy waits for its own Ready; the
+		// policy, already served, stays Ready.
+		c := newClient(ns, "late", authCode)
+		c.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: gp.Name}
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		Consistently(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Reason }, "3s", 100*time.Millisecond).
+			Should(Equal(oauthv1alpha1.ReconciledReason))
+	})
+
+	It("names a live replica that stays behind beyond the bound, with a Warning Event, until it catches up", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		writeLease(ctx, "replica-slow", 1, time.Now(), 60)
+		c := newClient(ns, "waits", authCode)
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		expectNoCondition(ctx, c, oauthv1alpha1.ServedCondition)
+
+		// The suite's bound is 2 s: past it, without any Lease event.
+		served := expectCondition(ctx, c, oauthv1alpha1.ServedCondition, metav1.ConditionFalse, oauthv1alpha1.ReplicaBehindReason)
+		Expect(served.Message).To(MatchRegexp(`^authserver replica replica-slow has not served this change for \d+s \(snapshot revision \d+\); Ready waits`))
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason)
+		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeWarning, oauthv1alpha1.ReplicaBehindReason)
+
+		writeLease(ctx, "replica-slow", revisionOf(ctx, c), time.Now(), 60)
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		expectNoCondition(ctx, c, oauthv1alpha1.ServedCondition)
 	})
 })

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -55,6 +56,10 @@ const (
 	// IndexResourceServerSecretRef is the Secret named in a
 	// ResourceServer's spec.secret.secretRef.
 	IndexResourceServerSecretRef = "resourceserver.secretRef"
+	// IndexSnapshotPolicy, on the cache of owned Secrets, is the
+	// GrantPolicy ("<namespace>/<name>") a client's snapshot entry was
+	// compiled under (AnnotationPolicy).
+	IndexSnapshotPolicy = "secret.snapshotPolicy"
 )
 
 // namespaceGVK is the kind of Namespaces, watched and read as metadata.
@@ -170,6 +175,14 @@ func newOwnedSecrets(ctx context.Context, mgr ctrl.Manager) (ownedSecrets, error
 	if err != nil {
 		return ownedSecrets{}, err
 	}
+	if err := c.IndexField(ctx, &corev1.Secret{}, IndexSnapshotPolicy, func(o client.Object) []string {
+		if p, ok := snapshotPolicy(o); ok {
+			return []string{p.namespace + "/" + p.name}
+		}
+		return nil
+	}); err != nil {
+		return ownedSecrets{}, err
+	}
 	if _, err := c.GetInformer(ctx, &corev1.Secret{}); err != nil {
 		return ownedSecrets{}, err
 	}
@@ -241,6 +254,11 @@ type Options struct {
 	// replica acknowledges anything (Ready means compiled, as its message
 	// says): suites without an authserver.
 	MinServedReplicas int
+	// ServedLagBound is how long an object may wait for a live replica
+	// to serve it before the replica is reported behind
+	// (--served-lag-bound): condition Served False and a Warning Event. 0
+	// disables the report.
+	ServedLagBound time.Duration
 }
 
 // Setup registers the indexes, the reconcilers (one per kind, and the
@@ -271,19 +289,24 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	recorder := mgr.GetEventRecorder("authops-manager")
+	// One gate per kind (each remembers its own waiting objects and wakes
+	// its own controller), all on the same Leases.
+	gate := func() *servedGate {
+		return newServedGate(leases, opts.Clock, opts.MinServedReplicas, opts.ServedLagBound)
+	}
 	if err := (&OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
-		Served: newServedGate(leases, opts.Clock, opts.MinServedReplicas),
+		Served: gate(),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder, Namespace: opts.Namespace, Owned: owned, Served: gate()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&ResourceServerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned,
+		Clock: opts.Clock, Namespace: opts.Namespace, Issuer: opts.Issuer, Owned: owned, Served: gate(),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -294,7 +317,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if err := (&AccountReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace, Owned: owned,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace, Owned: owned, Served: gate(),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -41,6 +41,12 @@ const (
 	// AnnotationSource names the object ("<namespace>/<name>") a snapshot
 	// Secret was compiled from, so a change to the Secret requeues it.
 	AnnotationSource = "oauth.authops.io/source"
+	// AnnotationPolicy, on a client's snapshot Secret, names the
+	// GrantPolicy the client was compiled under and the digest of that
+	// policy as resolved ("<name>@<digest>", see ResolvedPolicy.Digest):
+	// the GrantPolicy is served once every entry carries its digest and
+	// every replica serves them (GrantPolicyReconciler.reconcileReady).
+	AnnotationPolicy = "oauth.authops.io/policy"
 )
 
 // snapshotSecretName is the name of the snapshot Secret of one object.
@@ -105,9 +111,16 @@ func (s snapshotStore) readUnlessFresh(ctx context.Context, name string, fresh b
 // write stores doc in the entry's Secret: it creates the Secret when the
 // read found none, and patches it, with an optimistic lock on the version
 // read, when its content differs. It records the resourceVersion written
-// in e.written: the revision every replica must serve (servedGate). A concurrent change makes the write fail
-// with a conflict and the reconcile run again on fresh data.
+// in e.written: the revision every replica must serve (servedGate). A
+// concurrent change makes the write fail with a conflict and the reconcile
+// run again on fresh data.
 func (s snapshotStore) write(ctx context.Context, e *snapshotEntry, doc snapshot.Document) error {
+	return s.writeAnnotated(ctx, e, doc, nil)
+}
+
+// writeAnnotated is write, also setting the given annotations on the
+// Secret; an empty value removes its annotation.
+func (s snapshotStore) writeAnnotated(ctx context.Context, e *snapshotEntry, doc snapshot.Document, extra map[string]string) error {
 	data, err := snapshot.Encode(doc)
 	if err != nil {
 		return fmt.Errorf("compiled an invalid snapshot document: %w", err)
@@ -117,7 +130,15 @@ func (s snapshotStore) write(ctx context.Context, e *snapshotEntry, doc snapshot
 	if doc.Source.Namespace != "" {
 		annotations[AnnotationSource] = doc.Source.Namespace + "/" + doc.Source.Name
 	}
+	for k, v := range extra {
+		annotations[k] = v
+	}
 	if e.secret == nil {
+		for k, v := range annotations {
+			if v == "" {
+				delete(annotations, k)
+			}
+		}
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: e.name, Labels: labels, Annotations: annotations},
 			Type:       corev1.SecretTypeOpaque,
@@ -151,21 +172,29 @@ func (s snapshotStore) remove(ctx context.Context, name string) error {
 	return client.IgnoreNotFound(s.client.Delete(ctx, secret))
 }
 
+// mapsContain says whether have holds every entry of want, and none of
+// its keys with an empty value.
 func mapsContain(have, want map[string]string) bool {
 	for k, v := range want {
-		if got, ok := have[k]; !ok || got != v {
+		if got, ok := have[k]; ok != (v != "") || got != v {
 			return false
 		}
 	}
 	return true
 }
 
+// mergeMaps sets the entries of src in dst, removing those with an empty
+// value.
 func mergeMaps(dst, src map[string]string) map[string]string {
 	if dst == nil {
 		dst = map[string]string{}
 	}
 	for k, v := range src {
-		dst[k] = v
+		if v == "" {
+			delete(dst, k)
+		} else {
+			dst[k] = v
+		}
 	}
 	return dst
 }

@@ -96,6 +96,8 @@ var _ = BeforeSuite(func() {
 	Expect(Setup(ctx, mgr, Options{
 		Namespace: operatorNamespace,
 		Issuer:    testIssuer,
+		// Short, for the ReplicaBehind spec (served_test.go).
+		ServedLagBound: 2 * time.Second,
 		KeyRotation: KeyRotationConfig{
 			RotationPeriod: time.Hour,
 			PublishAhead:   10 * time.Minute,

@@ -82,6 +82,13 @@ type AccountStatus struct {
 	// +patchStrategy=merge
 	// +patchMergeKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+	// servedReplicas says how many live authorization server replicas
+	// serve the account as compiled, as "<serving>/<live>" (for example "1/2" while one
+	// replica is behind); empty when no replica acknowledges what it
+	// serves.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ServedReplicas string `json:"servedReplicas,omitempty"`
 }
 
 // Account is a user of the authorization server's login pages.
@@ -91,6 +98,7 @@ type AccountStatus struct {
 // +kubebuilder:printcolumn:name="Username",type=string,JSONPath=`.spec.username`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Served",type=string,JSONPath=`.status.servedReplicas`
 // +kubebuilder:printcolumn:name="Locked",type=string,JSONPath=`.status.conditions[?(@.type=="Locked")].status`
 // +kubebuilder:printcolumn:name="Last-Login",type=date,JSONPath=`.status.lastLoginTime`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`

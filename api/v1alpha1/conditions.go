@@ -81,6 +81,10 @@ const (
 	// PasswordReadyCondition (Account) reports whether the password Secret
 	// exists and holds a usable password.
 	PasswordReadyCondition = "PasswordReady"
+	// ServedCondition is present (False, reason ReplicaBehind) only while a
+	// live authserver replica has not served the object's change for longer
+	// than the manager's --served-lag-bound; it names the replicas behind.
+	ServedCondition = "Served"
 
 	// LockedCondition (Account) is written by the authorization server, not
 	// the controller: True while the account is locked after too many failed
@@ -110,6 +114,10 @@ const (
 	// serves that version yet (or fewer replicas are live than the
 	// manager's --min-served-replicas); the message says how many do.
 	NotYetServedReason = "NotYetServed"
+	// ReplicaBehindReason (condition Served False, and a Warning Event): a
+	// live authserver replica has not served the object's change for
+	// longer than the manager's --served-lag-bound; the message names it.
+	ReplicaBehindReason = "ReplicaBehind"
 	// InvalidSpecReason: the spec passed apply-time validation but cannot be
 	// served; the message says what to change.
 	InvalidSpecReason = "InvalidSpec"

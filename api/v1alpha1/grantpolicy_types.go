@@ -240,6 +240,13 @@ type GrantPolicyStatus struct {
 	// clients is how many OAuthClients this policy governs.
 	// +optional
 	Clients int32 `json:"clients,omitempty"`
+	// servedReplicas says how many live authorization server replicas
+	// serve the policy as now resolved (every client it governs compiled with it), as "<serving>/<live>" (for example "1/2" while one
+	// replica is behind); empty when no replica acknowledges what it
+	// serves.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ServedReplicas string `json:"servedReplicas,omitempty"`
 }
 
 // GrantPolicy says what the OAuthClients that use it may do: grant types,
@@ -251,6 +258,7 @@ type GrantPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Profile",type=string,JSONPath=`.spec.errorProfile`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Served",type=string,JSONPath=`.status.servedReplicas`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GrantPolicy struct {

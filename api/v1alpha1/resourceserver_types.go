@@ -126,6 +126,13 @@ type ResourceServerStatus struct {
 	// clients is how many OAuthClients are granted the audience.
 	// +optional
 	Clients int32 `json:"clients,omitempty"`
+	// servedReplicas says how many live authorization server replicas
+	// serve the ResourceServer as compiled, as "<serving>/<live>" (for example "1/2" while one
+	// replica is behind); empty when no replica acknowledges what it
+	// serves.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ServedReplicas string `json:"servedReplicas,omitempty"`
 }
 
 // ResourceServer is an API that accepts access tokens of the authops
@@ -137,6 +144,7 @@ type ResourceServerStatus struct {
 // +kubebuilder:printcolumn:name="Clients",type=integer,JSONPath=`.status.clients`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Served",type=string,JSONPath=`.status.servedReplicas`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ResourceServer struct {

@@ -58,6 +58,7 @@ func main() {
 		apiBurst      int
 		concurrency   int
 		minServed     int
+		lagBound      time.Duration
 		pprofAddr     string
 	)
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
@@ -78,6 +79,8 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 32, "Objects each controller reconciles in parallel (a GrantPolicy change re-reconciles every client it governs: as many workers as that applies it fastest, see docs/benchmarks.md).")
 	flag.IntVar(&minServed, "min-served-replicas", 1, "Live authserver replicas that must serve a change before an object is Ready (every live replica must serve it in any case; "+
 		"a replica is live while its Lease authops-served-<replica> in --namespace is renewed). 0 lets objects be Ready with no replica at all: Ready then means compiled.")
+	flag.DurationVar(&lagBound, "served-lag-bound", 20*time.Second, "How long an object may wait for a live authserver replica to serve its change before that replica is reported behind "+
+		"(condition Served=False, reason ReplicaBehind, naming it, and a Warning Event); 0 disables the report.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -116,7 +119,7 @@ func main() {
 
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, controllers.Options{Namespace: namespace, Issuer: issuer, KeyRotation: keyRotation,
-		MinServedReplicas: minServed}); err != nil {
+		MinServedReplicas: minServed, ServedLagBound: lagBound}); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}

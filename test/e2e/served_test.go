@@ -37,6 +37,12 @@ const (
 	// one after the other; after each one's Ready, a token is requested
 	// at once from every replica (issue #17: 300 in a row, 0 failures).
 	servedRounds = 300
+	// policyRounds is how many GrantPolicy changes TestReadyMeansServed
+	// applies, alternately removing client_credentials and allowing it
+	// again; after each one's Ready, a token is requested at once from
+	// every replica: unauthorized_client after a removal, a token after a
+	// restore.
+	policyRounds = 40
 	servedNS     = "served"
 	servedSecret = "served-secret-0123456789abcdefghijklmnop"
 	// secondReplicaLag delays everything the API server sends the second
@@ -54,12 +60,15 @@ const (
 // TestReadyMeansServed: with two authserver replicas, the second one
 // lagging (secondReplicaLag), a client that kubectl wait reports Ready gets
 // a token at once from both, servedRounds clients in a row without one
-// failure. Then a paused replica holds Ready back until its Lease ends.
+// failure; a GrantPolicy change that kubectl wait reports Ready is in
+// force on both, policyRounds changes in a row. Then a paused replica
+// holds Ready back until its Lease ends, and is reported behind meanwhile.
 func TestReadyMeansServed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	ignoreAck := os.Getenv(ignoreAckEnv) == "1"
-	var managerArgs, authserverArgs []string
+	// The paused replica is reported behind after 5 s (default 20 s).
+	managerArgs, authserverArgs := []string{"--served-lag-bound=5s"}, []string(nil)
 	if ignoreAck {
 		managerArgs, authserverArgs = []string{"--min-served-replicas=0"}, []string{"--publish-served=false"}
 	}
@@ -121,6 +130,12 @@ stringData: {client_secret: %[2]s}
 	start := time.Now()
 	var failures []string
 	var readyToToken time.Duration
+	tokenFrom := func(r *stack.Server, clientID string) error {
+		cc := &clientcredentials.Config{ClientID: clientID, ClientSecret: servedSecret,
+			TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}
+		_, err := cc.Token(ctx)
+		return err
+	}
 	for i := range servedRounds {
 		name := fmt.Sprintf("svc-%d", i)
 		h.kubectlQuiet("apply", "-f", write(name+".yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
@@ -136,9 +151,7 @@ spec:
 		h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "oauthclient/"+name)
 		readyAt := time.Now()
 		for _, r := range replicas {
-			cc := &clientcredentials.Config{ClientID: servedNS + "." + name, ClientSecret: servedSecret,
-				TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}
-			if _, err := cc.Token(ctx); err != nil {
+			if err := tokenFrom(r, servedNS+"."+name); err != nil {
 				why := oauthError(err)
 				if why == "" {
 					why = err.Error()
@@ -155,6 +168,61 @@ spec:
 	if len(failures) > 0 {
 		t.Errorf("%d of %d token requests right after Ready failed (%.1f%%); first: %s", len(failures), servedRounds*len(replicas),
 			100*float64(len(failures))/float64(servedRounds*len(replicas)), strings.Join(failures[:min(5, len(failures))], "; "))
+	}
+
+	// A GrantPolicy change is Ready once every replica serves it: after a
+	// change that removes client_credentials, the next request on every
+	// replica gets unauthorized_client; after one that allows it again, a
+	// token.
+	policy := func(grants string) string {
+		return write("toggled.yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
+kind: GrantPolicy
+metadata: {name: toggled, namespace: %s}
+spec:
+  allowedGrantTypes: [%s]
+`, servedNS, grants))
+	}
+	h.kubectl("apply", "-f", policy("client_credentials, authorization_code"))
+	h.kubectl("apply", "-f", write("toggled-client.yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
+kind: OAuthClient
+metadata: {name: toggled, namespace: %s}
+spec:
+  type: Confidential
+  grantTypes: [client_credentials, authorization_code]
+  redirectURIs: ["https://app.example.com/callback"]
+  grantPolicyRef: {name: toggled}
+  secret:
+    secretRef: {name: svc-secret, key: client_secret}
+`, servedNS)))
+	h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "oauthclient/toggled", "grantpolicy/toggled")
+	start = time.Now()
+	var policyFailures []string
+	for i := range policyRounds {
+		removed := i%2 == 0
+		grants := "client_credentials, authorization_code"
+		if removed {
+			grants = "authorization_code"
+		}
+		h.kubectlQuiet("apply", "-f", policy(grants))
+		// kubectl wait compares the condition's observedGeneration with
+		// the policy's generation: the previous change's Ready does not
+		// count.
+		h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "grantpolicy/toggled")
+		for _, r := range replicas {
+			err := tokenFrom(r, servedNS+".toggled")
+			switch {
+			case removed && oauthError(err) != "unauthorized_client":
+				policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials removed) on %s: want unauthorized_client, got %v", i, r.Name, err))
+			case !removed && err != nil:
+				policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials allowed) on %s: %v", i, r.Name, err))
+			}
+		}
+	}
+	t.Logf("%d GrantPolicy changes, %d token requests on %d replicas in %v; ignore acknowledgement: %v",
+		policyRounds, policyRounds*len(replicas), len(replicas), time.Since(start).Round(time.Millisecond), ignoreAck)
+	if len(policyFailures) > 0 {
+		t.Errorf("%d of %d token requests right after a GrantPolicy change was Ready got the old policy; first: %s", len(policyFailures),
+			policyRounds*len(replicas), strings.Join(policyFailures[:min(5, len(policyFailures))], "; "))
 	}
 	if ignoreAck {
 		return
@@ -187,6 +255,20 @@ spec:
 		}
 		return nil
 	})
+	// Past --served-lag-bound, still paused: condition Served and a
+	// Warning Event name the replica behind.
+	eventually(ctx, t, "the paused replica is reported behind", func() error {
+		out, _ := s.API.Kubectl(ctx, "get", "-n", servedNS, "oauthclient/paused", "-o",
+			`jsonpath={.status.conditions[?(@.type=="Served")].reason} {.status.conditions[?(@.type=="Served")].message}`)
+		if !strings.HasPrefix(out, "ReplicaBehind authserver replica authserver-2 has not served this change for ") {
+			return fmt.Errorf("Served: %q", out)
+		}
+		ev, _ := s.API.Kubectl(ctx, "get", "events", "-n", servedNS, "--field-selector", "reason=ReplicaBehind,type=Warning", "-o", "jsonpath={.items[*].message}")
+		if !strings.Contains(ev, "authserver replica authserver-2 has not served snapshot revision") {
+			return fmt.Errorf("no ReplicaBehind Event: %q", ev)
+		}
+		return nil
+	})
 	h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=90s", "oauthclient/paused")
 	got := readyOf()
 	t.Logf("Ready %v after the pause, once the paused replica's Lease ended: %s", time.Since(paused).Round(100*time.Millisecond), got)
@@ -195,6 +277,9 @@ spec:
 	}
 	if since := time.Since(paused); since < 15*time.Second {
 		t.Errorf("Ready %v after the pause: before the paused replica's Lease could end", since)
+	}
+	if out, _ := s.API.Kubectl(ctx, "get", "-n", servedNS, "oauthclient/paused", "-o", `jsonpath={.status.conditions[?(@.type=="Served")].reason}`); out != "" {
+		t.Errorf("condition Served is still %q once Ready", out)
 	}
 }
 
