@@ -108,6 +108,7 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	sp.holdFor(ready)
 	return ready.result()
 }
 

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -57,6 +58,8 @@ type GrantPolicyReconciler struct {
 	// Served tells whether the authserver replicas serve a snapshot
 	// revision (see servedGate); nil: Ready means valid.
 	Served *servedGate
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
 
 	compiled compiledPolicies
 }
@@ -92,6 +95,7 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	sp.holdFor(out)
 	return out.result()
 }
 

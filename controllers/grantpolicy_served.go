@@ -84,6 +84,8 @@ type compiledPolicy struct {
 	revision   int64
 	// compiling: not every entry carries the digest yet.
 	compiling bool
+	// since is when this version was first looked at.
+	since time.Time
 }
 
 // compiledPolicies remembers, per GrantPolicy, the last version looked at.
@@ -127,12 +129,17 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 	key := client.ObjectKeyFromObject(obj)
 	digest := resolved.Digest()
 	p, known := r.compiled.get(key)
-	if !known || p.compiling || p.generation != obj.Generation || p.digest != digest {
+	sameVersion := known && p.generation == obj.Generation && p.digest == digest
+	if !sameVersion || p.compiling {
 		entries := &corev1.SecretList{}
 		if err := r.Owned.List(ctx, entries, client.InNamespace(r.Namespace), client.MatchingFields{IndexSnapshotPolicy: key.String()}); err != nil {
 			return proceed, err
 		}
-		p = compiledPolicy{generation: obj.Generation, digest: digest}
+		since := r.Clock.Now()
+		if sameVersion {
+			since = p.since
+		}
+		p = compiledPolicy{generation: obj.Generation, digest: digest, since: since}
 		done := 0
 		for i := range entries.Items {
 			v, _ := snapshotPolicy(&entries.Items[i])
@@ -151,7 +158,11 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 			obj.Status.ServedReplicas = ""
 			setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason,
 				fmt.Sprintf("compiled into %d of the %d clients' snapshot entries; the OAuthClient controller is applying the change", done, len(entries.Items)))
-			// The entries' changes wake the policy (compileHandler).
+			// The entries' changes wake the policy (compileHandler). Like
+			// NotYetServed, this is not written in the first heldWait.
+			if waited := r.Clock.Since(p.since); waited < heldWait {
+				return outcome{requeueAfter: heldWait - waited, holdStatus: true}, nil
+			}
 			return outcome{requeueAfter: waitInterval}, nil
 		}
 	}

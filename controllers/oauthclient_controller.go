@@ -135,5 +135,6 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, out)
 	}
+	sp.holdFor(out)
 	return out.result()
 }

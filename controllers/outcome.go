@@ -65,6 +65,10 @@ type outcome struct {
 	// requeueAfter, for a done outcome, asks to look again that much later
 	// even if nothing changes (0: not needed).
 	requeueAfter time.Duration
+	// holdStatus, for a done outcome, asks not to write the status this
+	// time (see servedGate.readyWhenServed): the object's stored status
+	// already says it is in progress.
+	holdStatus bool
 }
 
 // proceed is the outcome of a step that did its part.
@@ -151,6 +155,7 @@ func runSteps[O, S any](ctx context.Context, obj O, st S, steps ...func(context.
 			return o, err
 		}
 		out.requeueAfter = soonest(out.requeueAfter, o.requeueAfter)
+		out.holdStatus = out.holdStatus || o.holdStatus
 	}
 	return out, nil
 }

@@ -110,6 +110,7 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, out)
 	}
+	sp.holdFor(out)
 	return out.result()
 }
 

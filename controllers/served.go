@@ -233,6 +233,8 @@ type servedCheck struct {
 	// says how long it has waited.
 	behind []string
 	waited time.Duration
+	// first, when not ok, says the object was not waiting before.
+	first bool
 }
 
 // check says whether rev is served; when it is not, key is remembered
@@ -257,7 +259,8 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 		return servedCheck{ok: true, message: msg, replicas: replicas}, nil
 	}
 	since := now
-	if w, waiting := g.pending[key]; waiting {
+	w, waiting := g.pending[key]
+	if waiting {
 		since = w.since
 	}
 	g.pending[key] = waitingAck{revision: rev, served: c.served, since: since}
@@ -270,7 +273,7 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	if c.recheck > 0 {
 		after = c.recheck + time.Second
 	}
-	out := servedCheck{message: msg, replicas: replicas}
+	out := servedCheck{message: msg, replicas: replicas, first: !waiting}
 	waited := now.Sub(since)
 	switch {
 	case g.bound <= 0 || len(c.behind) == 0:
@@ -283,11 +286,25 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	return out, nil
 }
 
+// heldWait is how long an object that starts waiting for the replicas
+// goes without NotYetServed being written: the replicas usually serve a
+// change well within it, and the Lease change that says so then leads to a
+// single status write (Ready) instead of two (docs/benchmarks.md, API
+// writes per client). Meanwhile a new generation is in progress for
+// Kubernetes clients (observedGeneration is behind: kstatus InProgress,
+// kubectl wait waits); a change that is not a new generation (a rotated
+// Secret, a policy change recompiling its clients) leaves the previous
+// Ready in place that long. A GrantPolicy's own Ready says when a policy
+// change is served.
+const heldWait = time.Second
+
 // readyWhenServed sets Ready for an object compiled at revision rev: as
 // given (status, reason: True Reconciled, or False Disabled) with msg and
 // how many replicas serve it, or, while a live
 // replica does not serve rev, False with NotYetServed (kstatus
-// InProgress: see endReconcile) and an outcome that looks again. Once the
+// InProgress: see endReconcile) and an outcome that looks again. When the
+// object starts waiting, the outcome holds the status write for up to
+// heldWait (outcome.holdStatus). Once the
 // object has waited longer than the bound for a live replica, condition
 // Served is False (ReplicaBehind) naming the replicas behind, and a
 // Warning Event says so (once per replica until it catches up); Served is
@@ -320,6 +337,9 @@ func (g *servedGate) readyWhenServed(ctx context.Context, rec events.EventRecord
 	}
 	if !served.ok {
 		setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NotYetServedReason, served.message)
+		if served.first {
+			return served.replicas, outcome{requeueAfter: min(served.requeueAfter, heldWait), holdStatus: true}, nil
+		}
 		return served.replicas, outcome{requeueAfter: served.requeueAfter}, nil
 	}
 	setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, status, reason, msg+"; "+served.message)

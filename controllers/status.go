@@ -176,6 +176,15 @@ type statusPatch struct {
 	conditions *[]metav1.Condition
 	observed   *int64
 	before     readyState
+	// hold skips the write of a reconcile that ends without an error (see
+	// holdFor).
+	hold bool
+}
+
+// holdFor holds the status write when a done outcome asks for it
+// (outcome.holdStatus).
+func (sp *statusPatch) holdFor(out outcome) {
+	sp.hold = !out.blocked() && out.holdStatus
 }
 
 func newStatusPatch(obj client.Object, conditions *[]metav1.Condition, observed *int64) *statusPatch {
@@ -206,7 +215,7 @@ func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.E
 	if waitingOn(err) != nil {
 		err = nil
 	}
-	if !sp.changed() {
+	if !sp.changed() || (sp.hold && err == nil) {
 		// Nothing to write: a reconcile that changed nothing costs the API
 		// server no request (see docs/benchmarks.md, API writes per client).
 		return result, err
