@@ -55,6 +55,10 @@ import (
 // per compileDelay, however many clients it governs.
 const compileDelay = 100 * time.Millisecond
 
+// compileRecheck is how soon a policy whose change is being compiled looks
+// again without an entry's event: a safety net (one List of its entries).
+const compileRecheck = 5 * time.Second
+
 // policyVersion is what a client's snapshot Secret says of its policy.
 type policyVersion struct {
 	namespace, name, digest string
@@ -131,13 +135,16 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 	p, known := r.compiled.get(key)
 	sameVersion := known && p.generation == obj.Generation && p.digest == digest
 	if !sameVersion || p.compiling {
-		entries := &corev1.SecretList{}
-		if err := r.Owned.List(ctx, entries, client.InNamespace(r.Namespace), client.MatchingFields{IndexSnapshotPolicy: key.String()}); err != nil {
-			return proceed, err
-		}
 		since := r.Clock.Now()
 		if sameVersion {
 			since = p.since
+		}
+		// Compiling from before the List: an entry written meanwhile wakes
+		// the policy again (compileHandler), whatever the List saw.
+		r.compiled.set(key, compiledPolicy{generation: obj.Generation, digest: digest, since: since, compiling: true})
+		entries := &corev1.SecretList{}
+		if err := r.Owned.List(ctx, entries, client.InNamespace(r.Namespace), client.MatchingFields{IndexSnapshotPolicy: key.String()}); err != nil {
+			return proceed, err
 		}
 		p = compiledPolicy{generation: obj.Generation, digest: digest, since: since}
 		done := 0
@@ -163,7 +170,7 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 			if waited := r.Clock.Since(p.since); waited < heldWait {
 				return outcome{requeueAfter: heldWait - waited, holdStatus: true}, nil
 			}
-			return outcome{requeueAfter: waitInterval}, nil
+			return outcome{requeueAfter: compileRecheck}, nil
 		}
 	}
 	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, p.revision, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
@@ -173,7 +180,8 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 
 // compileHandler queues, compileDelay later, the policy a client's
 // snapshot entry was compiled under, while that policy's change is being
-// compiled (other entry changes concern the clients alone).
+// compiled or the policy was not looked at yet (other entry changes
+// concern the clients alone).
 type compileHandler struct{ compiled *compiledPolicies }
 
 func (h compileHandler) queue(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
@@ -183,7 +191,7 @@ func (h compileHandler) queue(q workqueue.TypedRateLimitingInterface[reconcile.R
 			continue
 		}
 		key := types.NamespacedName{Namespace: v.namespace, Name: v.name}
-		if p, known := h.compiled.get(key); known && p.compiling {
+		if p, known := h.compiled.get(key); !known || p.compiling {
 			q.AddAfter(reconcile.Request{NamespacedName: key}, compileDelay)
 		}
 	}

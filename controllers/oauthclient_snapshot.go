@@ -68,5 +68,8 @@ func (r *OAuthClientReconciler) snapshots() snapshotStore {
 }
 
 // ownedReader reads the Secrets the controller writes: from Owned, the
-// cache of those Secrets.
-func (r *OAuthClientReconciler) ownedReader() client.Reader { return r.Owned }
+// cache of those Secrets, and one the cache does not hold from the API
+// server (ownedOrAPI).
+func (r *OAuthClientReconciler) ownedReader() client.Reader {
+	return ownedOrAPI{owned: r.Owned, api: r.APIReader}
+}

@@ -247,11 +247,11 @@ func (r *ResourceServerReconciler) secretHolder(obj *oauthv1alpha1.ResourceServe
 }
 
 func (r *ResourceServerReconciler) secretSteps() secretSteps {
-	return secretSteps{client: r.Client, apiReader: r.APIReader, owned: r.Owned, recorder: r.Recorder}
+	return secretSteps{client: r.Client, apiReader: r.APIReader, owned: ownedOrAPI{owned: r.Owned, api: r.APIReader}, recorder: r.Recorder}
 }
 
 func (r *ResourceServerReconciler) snapshots() snapshotStore {
-	return snapshotStore{client: r.Client, reader: r.Owned, namespace: r.Namespace}
+	return snapshotStore{client: r.Client, reader: ownedOrAPI{owned: r.Owned, api: r.APIReader}, namespace: r.Namespace}
 }
 
 // ResourceServerID is the user name a ResourceServer authenticates with at

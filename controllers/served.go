@@ -240,6 +240,12 @@ type servedCheck struct {
 // check says whether rev is served; when it is not, key is remembered
 // until a Lease change serves it.
 func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev int64) (servedCheck, error) {
+	// Under the lock from reading the Leases to remembering the object: a
+	// Lease change is either read here or, once the object is remembered,
+	// handled by nowServed (the cache holds a change before its event is
+	// handled), never missed between the two.
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	acks, err := g.acks(ctx)
 	if err != nil {
 		return servedCheck{}, err
@@ -252,8 +258,6 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	if c.live > 0 {
 		replicas = fmt.Sprintf("%d/%d", c.served, c.live)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if ok {
 		delete(g.pending, key)
 		return servedCheck{ok: true, message: msg, replicas: replicas}, nil
@@ -383,14 +387,14 @@ func (g *servedGate) acks(ctx context.Context) ([]replicaAck, error) {
 // stops remembering them) or that more replicas serve now (their status
 // says how many: "served by 1 of 2").
 func (g *servedGate) nowServed(ctx context.Context, _ client.Object) []reconcile.Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	acks, err := g.acks(ctx)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing the served Leases failed")
 		return nil
 	}
 	now := g.clock.Now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var reqs []reconcile.Request
 	for key, w := range g.pending {
 		c := countServed(acks, now, w.revision)

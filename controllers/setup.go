@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -188,6 +189,29 @@ func newOwnedSecrets(ctx context.Context, mgr ctrl.Manager) (ownedSecrets, error
 	}
 	o := ownedSecrets{c}
 	return o, mgr.Add(o)
+}
+
+// ownedOrAPI reads the Secrets the controllers write from the cache, and a
+// Secret the cache does not hold from the API server: the cache can lag
+// behind a Secret this controller created a moment ago (a reconcile woken
+// by a replica's acknowledgement can come first), and a create would then
+// fail with AlreadyExists and run the reconcile again. A Secret that really
+// does not exist costs one GET.
+type ownedOrAPI struct {
+	owned client.Reader
+	api   client.Reader
+}
+
+func (r ownedOrAPI) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := r.owned.Get(ctx, key, obj, opts...)
+	if apierrors.IsNotFound(err) && r.api != nil {
+		return r.api.Get(ctx, key, obj, opts...)
+	}
+	return err
+}
+
+func (r ownedOrAPI) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return r.owned.List(ctx, list, opts...)
 }
 
 // ClientOptions makes every Secret read bypass the cache.
