@@ -88,7 +88,7 @@ verify: manifests generate chart $(KUSTOMIZE) ## Fail when generated files drift
 		echo "$$drift"; git --no-pager diff -- config api charts | head -100; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
 		echo "gofmt would change: $$unformatted"; exit 1; fi
-	@for k in config/default config/overlays/postgres config/crd config/rbac config/samples; do \
+	@for k in config/default config/overlays/postgres config/overlays/sidecar config/crd config/rbac config/samples; do \
 		$(KUSTOMIZE) build $$k > /dev/null || { echo "kustomize build $$k failed"; exit 1; }; done
 	@echo "verify: generated files, formatting and kustomize trees are up to date"
 

@@ -16,7 +16,8 @@ limitations under the License.
 
 // Command authserver runs the authops data plane: the OAuth 2.0
 // authorization server that serves from the compiled snapshot and keeps its
-// runtime state in the store. It runs as a sidecar next to the manager.
+// runtime state in the store. It runs next to the manager: as a container of
+// the manager's pod, or in its own Deployment (docs/install.md, "Pod shapes").
 //
 // It loads the snapshot from the labelled Secrets of --namespace (or from
 // --snapshot-dir), opens the store (applying migrations), sweeps expired
@@ -27,6 +28,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,6 +51,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/feedback"
@@ -91,7 +96,8 @@ func parseFlags() options {
 		"(default, like the manager's: https://authops.<namespace>.svc).")
 	flag.StringVar(&o.listenAddr, "listen-address", ":8443", "Address the OAuth endpoints listen on.")
 	flag.StringVar(&o.tlsCert, "tls-cert-file", "", "TLS certificate (PEM). With --tls-key-file the endpoints serve HTTPS; "+
-		"without them plain HTTP (for a TLS-terminating proxy in front).")
+		"without them plain HTTP (for a TLS-terminating proxy in front). A replaced certificate and key (a renewed Secret) "+
+		"are served from the next connection on, without a restart (the files are watched and read again every 10s).")
 	flag.StringVar(&o.tlsKey, "tls-key-file", "", "TLS private key (PEM) for --tls-cert-file.")
 	flag.StringVar(&o.namespace, "namespace", ns, "Namespace whose labelled Secrets hold the compiled snapshot (default $POD_NAMESPACE, else authops-system).")
 	replica := os.Getenv("POD_NAME")
@@ -161,6 +167,8 @@ func run() error {
 	o := parseFlags()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	slog.SetDefault(log)
+	// The certificate watcher logs through controller-runtime's logger.
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	if o.issuer == "" {
 		o.issuer = "https://authops." + o.namespace + ".svc"
 	}
@@ -223,10 +231,16 @@ func run() error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		servers = append(servers, &http.Server{Addr: o.pprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
 	}
+	if o.tlsCert != "" {
+		if err := watchCertificate(ctx, servers[0].TLSConfig, o.tlsCert, o.tlsKey, log, errc); err != nil {
+			return err
+		}
+	}
 	for i, s := range servers {
 		go func() {
 			if i == 0 && o.tlsCert != "" {
-				errc <- s.ListenAndServeTLS(o.tlsCert, o.tlsKey)
+				// The certificate comes from TLSConfig.GetCertificate.
+				errc <- s.ListenAndServeTLS("", "")
 				return
 			}
 			errc <- s.ListenAndServe()
@@ -249,6 +263,32 @@ func run() error {
 		}
 	}
 	log.Info("authserver stopped")
+	return nil
+}
+
+// watchCertificate serves the certificate and key of the files through
+// cfg.GetCertificate and keeps them current: controller-runtime's
+// certwatcher reads them again when they change (a mounted Secret is
+// replaced by a symlink swap, which it follows) and every 10 seconds. A
+// certificate that cannot be read at start is an error; a broken
+// replacement is logged and the last good certificate stays served.
+func watchCertificate(ctx context.Context, cfg *tls.Config, certFile, keyFile string, log *slog.Logger, errc chan<- error) error {
+	cw, err := certwatcher.New(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	cw.RegisterCallback(func(c tls.Certificate) {
+		if c.Leaf != nil {
+			log.Info("TLS certificate loaded", "subject", c.Leaf.Subject.String(), "serial", c.Leaf.SerialNumber.String(),
+				"notAfter", c.Leaf.NotAfter)
+		}
+	})
+	cfg.GetCertificate = cw.GetCertificate
+	go func() {
+		if err := cw.Start(ctx); err != nil {
+			errc <- fmt.Errorf("watching the TLS certificate: %w", err)
+		}
+	}()
 	return nil
 }
 

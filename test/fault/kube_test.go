@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -101,7 +102,8 @@ func clientCredentials(base, id string) int {
 }
 
 // TestAPIServerDown: the kube-apiserver process the authserver binary
-// watches its snapshot through is stopped (etcd stays up). Meanwhile the
+// watches its snapshot through is stopped (etcd stays up) for longer than
+// the default leader election renew deadline (10s). Meanwhile the
 // authserver keeps serving the last snapshot and /readyz stays ready
 // (readiness means "can answer from a synced snapshot and the store", and
 // a stale snapshot is the documented behaviour; failing readiness would
@@ -109,6 +111,13 @@ func clientCredentials(base, id string) int {
 // outage into an OAuth outage). The API server is started again, on the
 // same port with the same certificates, and a client added then is served
 // without restarting the authserver.
+//
+// Two managers ride out the same outage without exiting, as the Helm
+// chart's sidecar shape runs them (where a manager exit would make the pod,
+// and with it the authserver, NotReady): the leader, whose renew deadline
+// is longer than the outage, and one started during the outage, which waits
+// for the API server (answering its probes) instead of exiting. Once the API
+// server is back they reconcile a new OAuthClient to Ready.
 func TestAPIServerDown(t *testing.T) {
 	ctx := context.Background()
 	api := startAPIServer(t)
@@ -133,6 +142,11 @@ func TestAPIServerDown(t *testing.T) {
 	if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
 		t.Fatalf("before the outage: %d", st)
 	}
+	leader, late2 := outageManager(t, api, "manager-leader"), outageManager(t, api, "manager-late")
+	if err := leader.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitForLeader(t, c)
 	hostBefore := apiServer.SecureServing.URL("https", "/").Host
 	stopping := time.Now()
 	if err := apiServer.Stop(); err != nil {
@@ -149,7 +163,12 @@ func TestAPIServerDown(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Name: operatorNS}, &corev1.Namespace{}); err == nil {
 		t.Fatal("the API server still answers after Stop")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	if err := late2.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the default renew deadline (10s), shorter than the
+	// managers' (see outageManager).
+	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if st := clientCredentials(s.base, bench.ClientCC); st != http.StatusOK {
 			t.Fatalf("API server down: token request %d", st)
@@ -157,7 +176,19 @@ func TestAPIServerDown(t *testing.T) {
 		if st := s.ready(); st != http.StatusOK {
 			t.Fatalf("API server down: /readyz %d", st)
 		}
+		for _, m := range []*stack.Server{leader, late2} {
+			select {
+			case <-m.Proc.Exited():
+				t.Fatalf("API server down: %s exited: %v\n%s", m.Name, m.Proc.Err(), m.LogTail(3000))
+			default:
+			}
+		}
 		time.Sleep(250 * time.Millisecond)
+	}
+	for _, m := range []*stack.Server{leader, late2} {
+		if st := m.Ready(); st != http.StatusOK {
+			t.Errorf("API server down: %s /readyz %d", m.Name, st)
+		}
 	}
 	if st := clientCredentials(s.base, bench.ClientFlooded); st != http.StatusUnauthorized {
 		t.Fatalf("a client not in the snapshot got %d while the API server was down", st)
@@ -189,6 +220,79 @@ func TestAPIServerDown(t *testing.T) {
 	default:
 	}
 	t.Logf("caught up %v after the API server came back", time.Since(restarted).Round(100*time.Millisecond))
+
+	// The managers reconcile again, and neither exited on the way.
+	oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: managerNS, Name: "after-outage"},
+		Spec: oauthv1alpha1.OAuthClientSpec{Type: "Confidential", GrantTypes: []oauthv1alpha1.GrantType{"client_credentials"},
+			Scopes: []oauthv1alpha1.Scope{"read"}, TokenEndpointAuthMethod: "client_secret_basic"}}
+	if err := c.Create(ctx, oc); err != nil {
+		t.Fatal(err)
+	}
+	for !meta.IsStatusConditionTrue(oc.Status.Conditions, oauthv1alpha1.ReadyCondition) {
+		if time.Since(restarted) > 90*time.Second {
+			t.Fatalf("an OAuthClient created after the API server came back is not Ready 90s later: %v", oc.Status.Conditions)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(oc), oc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*stack.Server{leader, late2} {
+		select {
+		case <-m.Proc.Exited():
+			t.Errorf("%s exited: %v\n%s", m.Name, m.Proc.Err(), m.LogTail(3000))
+		default:
+		}
+	}
+	t.Logf("managers reconciled %v after the API server came back", time.Since(restarted).Round(100*time.Millisecond))
+}
+
+// managerNS is the operator namespace of the managers in TestAPIServerDown:
+// not the authserver's, whose snapshot the test writes itself (a manager
+// there would remove documents it did not compile).
+const managerNS = "authops-managers"
+
+// outageManager prepares a leader-elected manager whose renew deadline
+// (60s) outlasts TestAPIServerDown's outage, as the chart's sidecar shape
+// sets it (107s) to outlast a minute. No authserver serves its namespace:
+// --min-served-replicas=0.
+func outageManager(t *testing.T, api *stack.APIServer, name string) *stack.Server {
+	t.Helper()
+	if err := api.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNS}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	m, err := stack.NewManager(stack.ManagerOptions{Kubeconfig: api.Kubeconfig, Namespace: managerNS, Issuer: "http://127.0.0.1:1",
+		Args: []string{"--min-served-replicas=0", "--leader-elect", "--leader-election-namespace=" + managerNS,
+			"--leader-elect-lease-duration=80s", "--leader-elect-renew-deadline=60s", "--leader-elect-retry-period=2s"},
+		Log: filepath.Join(t.TempDir(), name+".log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = name
+	t.Cleanup(func() {
+		m.Stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, m.LogTail(4000))
+		}
+	})
+	return m
+}
+
+// waitForLeader waits until a manager holds the leader election Lease.
+func waitForLeader(t *testing.T, c client.Client) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var l coordinationv1.Lease
+		err := c.Get(context.Background(), client.ObjectKey{Namespace: managerNS, Name: "manager.authops.io"}, &l)
+		if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no manager leads 60s after it started: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestManagerRestartMidReconcile: the manager is killed (SIGKILL) while it

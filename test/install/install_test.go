@@ -102,6 +102,14 @@ func TestSchemaRejects(t *testing.T) {
 		{"an unknown forwarded header", []string{"forwardedHeader=X-Real-IP"}, "forwardedHeader"},
 		{"aggregated roles set to a string", []string{"rbac.aggregateToDefaultRoles=maybe"}, "aggregateToDefaultRoles"},
 		{"aggregated roles off", []string{"rbac.aggregateToDefaultRoles=false"}, ""},
+		{"an unknown pod shape", []string{"authserver.mode=daemonset"}, "mode"},
+		{"the sidecar shape", []string{"authserver.mode=sidecar"}, ""},
+		{"the sidecar shape with several replicas on SQLite", []string{"authserver.mode=sidecar", "replicas=2"}, "/replicas"},
+		{"no manager", []string{"manager.replicas=0"}, "replicas"},
+		{"a lease duration that is not a duration", []string{"manager.leaderElection.leaseDuration=long"}, "leaseDuration"},
+		{"leader election timing", []string{"manager.leaderElection.leaseDuration=60s", "manager.leaderElection.renewDeadline=40s"}, ""},
+		{"SQLite in an emptyDir", []string{"store.sqlite.persistence.enabled=false"}, ""},
+		{"SQLite on an existing claim", []string{"store.sqlite.persistence.existingClaim=data"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
@@ -124,6 +132,20 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
+// TestSQLiteReplicasFail: with the schema skipped (helm
+// --skip-schema-validation), the templates still refuse several replicas on
+// SQLite, with a message that says why and what to do.
+func TestSQLiteReplicasFail(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	for _, shape := range []string{"standalone", "sidecar"} {
+		out, err := exec.Command(helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion,
+			"--skip-schema-validation", "--set", "replicas=2", "--set", "authserver.mode="+shape).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "replicas=2 with store.type sqlite") || !strings.Contains(string(out), "store.type postgres") {
+			t.Errorf("%s: replicas=2 on SQLite without the schema: want the chart's refusal, got %v:\n%s", shape, err, out)
+		}
+	}
+}
+
 // TestManifestsDryRun renders the chart (default values and each CI values
 // file) and the kustomize trees, and applies every object with server-side
 // dry-run to the source-built API server.
@@ -135,6 +157,17 @@ func TestManifestsDryRun(t *testing.T) {
 		"helm template (default values)":           run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds"),
 		"kustomize build config/default":           run(t, kustomize, "build", filepath.Join(root, "config", "default")),
 		"kustomize build config/overlays/postgres": run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "postgres")),
+		"kustomize build config/overlays/sidecar":  run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "sidecar")),
+	}
+	// The pod shape each render must have (see checkShape).
+	shapes := map[string]shape{
+		"helm template (default values)":           {standalone: true, replicas: 1, persistent: true},
+		"kustomize build config/default":           {standalone: true, replicas: 1, persistent: true},
+		"kustomize build config/overlays/postgres": {standalone: true, replicas: 3},
+		"kustomize build config/overlays/sidecar":  {replicas: 1, persistent: true},
+		"helm template -f postgres-ha-values.yaml": {standalone: true, replicas: 3},
+		"helm template -f sqlite-pvc-values.yaml":  {standalone: true, replicas: 1, persistent: true},
+		"helm template -f sidecar-values.yaml":     {replicas: 1},
 	}
 	for _, values := range ciValues(t) {
 		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds", "-f", values)
@@ -155,6 +188,7 @@ func TestManifestsDryRun(t *testing.T) {
 		}
 	})
 	a := newApplier(t, cfg)
+	t.Run("helm install NOTES", func(t *testing.T) { checkNotes(t, env, helm) })
 
 	// The check can fail: an object the API server refuses is reported.
 	broken := decode(t, []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"broken","namespace":"authops-system"},
@@ -173,12 +207,17 @@ func TestManifestsDryRun(t *testing.T) {
 					t.Errorf("%s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 				}
 			}
-			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service", "PodDisruptionBudget", "Secret",
+			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service",
 				"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
 				if kinds[want] == 0 {
 					t.Errorf("renders no %s", want)
 				}
 			}
+			want, ok := shapes[name]
+			if !ok {
+				t.Fatalf("no expected shape for %q: add it to shapes", name)
+			}
+			checkShape(t, objs, want)
 			t.Logf("%d objects valid (server-side dry-run): %v", len(objs), kinds)
 		})
 	}
