@@ -131,7 +131,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, staleFresh(st.fresh, err)
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, out)
 	}

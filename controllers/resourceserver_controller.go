@@ -106,7 +106,7 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, staleFresh(st.fresh, err)
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, out)
 	}

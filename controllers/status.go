@@ -124,6 +124,22 @@ func foreignCondition(typ string) bool {
 // of the object runs again.
 const staleRetry = 100 * time.Millisecond
 
+// staleReadError marks a reconcile that acted on a stale read of its own
+// object: a first reconcile's creates meeting AlreadyExists because the
+// object was read from the cache before the previous reconcile's finalizer
+// patch reached it (a reconcile woken by a replica's acknowledgement can
+// come that soon). It cannot last: the next read sees the finalizer.
+type staleReadError struct{ error }
+
+// staleFresh wraps err as a staleReadError when a reconcile that took its
+// object for new (fresh) met AlreadyExists creating what it writes.
+func staleFresh(fresh bool, err error) error {
+	if fresh && apierrors.IsAlreadyExists(err) {
+		return staleReadError{err}
+	}
+	return err
+}
+
 // retryStale handles the error of a status patch made from a stale read: a
 // conflict runs the reconcile again shortly on the fresh object (the
 // OAuthClient controller ignores status-only watch events, so the event of
@@ -211,6 +227,10 @@ func (sp *statusPatch) changed() bool {
 // status did not change; a patch that meets a newer version runs the
 // reconcile again shortly (retryStale).
 func (sp *statusPatch) finish(ctx context.Context, c client.Client, rec events.EventRecorder, result ctrl.Result, err error) (ctrl.Result, error) {
+	if errors.As(err, new(staleReadError)) {
+		// Nothing to report: the same reconcile, on a fresh read, shortly.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	endReconcile(sp.conditions, sp.obj.GetGeneration(), sp.observed, err)
 	if waitingOn(err) != nil {
 		err = nil

@@ -17,12 +17,18 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 )
@@ -92,4 +98,41 @@ func reasonOf(conditions []metav1.Condition, typ string) string {
 		return c.Reason
 	}
 	return ""
+}
+
+// TestStatusPatchStaleAndHeld: a first reconcile that met AlreadyExists
+// (its object read before its finalizer patch) and a held NotYetServed
+// write nothing; the stale one runs again shortly, without an error. A nil
+// client fails the test if the patch is attempted.
+func TestStatusPatchStaleAndHeld(t *testing.T) {
+	exists := apierrors.NewAlreadyExists(schema.GroupResource{Resource: "secrets"}, "app-oauth-credentials")
+	if err := staleFresh(false, exists); !apierrors.IsAlreadyExists(err) || errors.As(err, new(staleReadError)) {
+		t.Errorf("staleFresh(not fresh) = %v, want the AlreadyExists error itself", err)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		hold outcome
+	}{
+		{"stale first reconcile", staleFresh(true, exists), proceed},
+		{"held NotYetServed", nil, outcome{holdStatus: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "team", Generation: 1}}
+			sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
+			sp.holdFor(tc.hold)
+			obj.Status.ClientID = "team.app"
+			var c client.Client // nil: any write panics
+			res, err := sp.finish(context.Background(), c, nil, ctrl.Result{RequeueAfter: time.Second}, tc.err)
+			if err != nil {
+				t.Fatalf("finish returned %v", err)
+			}
+			if tc.err != nil && res.RequeueAfter != staleRetry {
+				t.Errorf("stale reconcile requeued after %v, want %v", res.RequeueAfter, staleRetry)
+			}
+			if tc.err == nil && res.RequeueAfter != time.Second {
+				t.Errorf("held reconcile requeued after %v, want its own 1s", res.RequeueAfter)
+			}
+		})
+	}
 }
