@@ -104,6 +104,7 @@ func sweepStale(logf func(string, ...any)) error {
 // restores the kernel settings. Each step runs even when an earlier one
 // failed; the errors are joined.
 func teardown(s *state, logf func(string, ...any)) error {
+	logf("tearing down the cluster in %s", s.Dir)
 	var errs []error
 	note := func(err error) {
 		if err != nil {

@@ -188,8 +188,12 @@ func watchSignals() {
 			c := active
 			activeMu.Unlock()
 			if c != nil {
-				if err := c.teardown(); err != nil {
-					fmt.Fprintf(os.Stderr, "cluster teardown: %v\n", err)
+				// Once: a teardown already under way (Stop) finishes first.
+				c.stopOnce.Do(func() {
+					c.stopErr = c.teardown(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+				})
+				if c.stopErr != nil {
+					fmt.Fprintf(os.Stderr, "cluster teardown: %v\n", c.stopErr)
 				}
 			}
 			os.Exit(1)
@@ -491,7 +495,7 @@ func (c *Cluster) Stop() error {
 			c.dumpLogs()
 		}
 		c.deletePods()
-		c.stopErr = c.teardown()
+		c.stopErr = c.teardown(c.t.Logf)
 		c.Stage("teardown")
 		c.t.Logf("cluster stages:\n%s", strings.Join(c.stages, "\n"))
 	})
@@ -513,15 +517,15 @@ func (c *Cluster) deletePods() {
 	}
 }
 
-// teardown stops the processes (through their Proc, which reaps them) and
+// teardown stops the processes by PID (their Proc reaps them) and
 // removes what the cluster made.
-func (c *Cluster) teardown() error {
+func (c *Cluster) teardown(logf func(string, ...any)) error {
 	activeMu.Lock()
 	if active == c {
 		active = nil
 	}
 	activeMu.Unlock()
-	return teardown(&c.st, c.t.Logf)
+	return teardown(&c.st, logf)
 }
 
 // dumpLogs shows the end of every process log.
