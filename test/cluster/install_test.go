@@ -101,7 +101,7 @@ func startForInstall(t *testing.T) (*Cluster, context.Context) {
 	if err := c.ImportAuthops(ctx, tag); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CreateHostPathVolume(ctx, "authops-state", "1Gi"); err != nil {
+	if err := c.CreateHostPathVolume(ctx, "authops-state", "10Gi"); err != nil {
 		t.Fatal(err)
 	}
 	c.Stage("authops image and volume")
