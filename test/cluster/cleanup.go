@@ -33,9 +33,12 @@ import (
 
 // stateFile records what a running cluster changed on this machine, so that
 // a run killed before its cleanup is swept by the next one. One cluster runs
-// at a time: the bridge, the iptables chains and the kubepods cgroups are
-// the machine's.
-const stateFile = "/run/authops-test-cluster.json"
+// at a time (lockFile, held from Start to the end of the teardown): the
+// bridge, the iptables chains and the kubepods cgroups are the machine's.
+const (
+	stateFile = "/run/authops-test-cluster.json"
+	lockFile  = "/run/authops-test-cluster.lock"
+)
 
 // state is what the teardown needs: the cluster's folder (every process of
 // the cluster has a path under it on its command line), the PIDs it started
@@ -79,14 +82,17 @@ func (s *state) save() error {
 	return os.WriteFile(stateFile, data, 0o600)
 }
 
-// sweepStale tears down what a previous run left, when it recorded itself
-// and did not clean up (killed, or timed out).
+// sweepStale tears down what a previous run left: everything of a run
+// that recorded itself and did not clean up (killed, or timed out), and in
+// any case what only a cluster of this harness makes on the machine (CNI
+// network namespaces, the bridge, the chains, the kubepods cgroups). The
+// caller holds the lock, so no other cluster runs.
 func sweepStale(logf func(string, ...any)) error {
 	data, err := os.ReadFile(stateFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return sweepMachine()
+	case err != nil:
 		return err
 	}
 	var s state
@@ -97,13 +103,32 @@ func sweepStale(logf func(string, ...any)) error {
 	return teardown(&s, logf)
 }
 
+// sweepMachine removes what only a cluster of this harness makes outside
+// its folder, when a previous run left it.
+func sweepMachine() error {
+	var errs []error
+	errs = append(errs, killCgroupProcs())
+	errs = append(errs, unmountPrefix(netnsDir+"/cni-"))
+	errs = append(errs, removeNetns())
+	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
+		errs = append(errs, run("ip", "link", "delete", bridgeName))
+	}
+	errs = append(errs, removeChains())
+	errs = append(errs, removeCgroups())
+	return errors.Join(errs...)
+}
+
 // teardown stops every process of the cluster and removes everything it
 // made: containers (through their cgroups), the containerd shims, mounts
 // under its folder, CNI network namespaces, the bridge, the KUBE-*, CNI-*
 // and AUTHOPS-* iptables chains, the kubepods cgroups, and the folder; it
 // restores the kernel settings. Each step runs even when an earlier one
-// failed; the errors are joined.
+// failed; the errors are joined, and so is what is still there after all
+// steps (leftovers): every test's cleanup checks the teardown.
 func teardown(s *state, logf func(string, ...any)) error {
+	if !strings.HasPrefix(s.Dir, os.TempDir()+"/authops-cluster-") {
+		return fmt.Errorf("%s names %q, which is not a cluster folder: remove it by hand", stateFile, s.Dir)
+	}
 	logf("tearing down the cluster in %s", s.Dir)
 	var errs []error
 	note := func(err error) {
@@ -131,7 +156,7 @@ func teardown(s *state, logf func(string, ...any)) error {
 			note(fmt.Errorf("kube-proxy --cleanup: %w: %s", err, lastLines(string(out), 5)))
 		}
 	}
-	note(unmountUnder(s.Dir, netnsDir+"/cni-"))
+	note(unmountPrefix(s.Dir+"/", netnsDir+"/cni-"))
 	note(removeNetns())
 	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
 		note(run("ip", "link", "delete", bridgeName))
@@ -143,10 +168,66 @@ func teardown(s *state, logf func(string, ...any)) error {
 	}
 	note(removeHostFiles(s.Dir))
 	note(os.RemoveAll(s.Dir))
-	if err := os.Remove(stateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if left := leftovers(s); len(left) > 0 {
+		// The state stays, so that the next run sweeps again.
+		note(fmt.Errorf("the teardown left: %s", strings.Join(left, "; ")))
+	} else if err := os.Remove(stateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		note(err)
 	}
 	return errors.Join(errs...)
+}
+
+// leftovers lists what of the cluster is still on this machine: processes
+// naming its folder, mounts, CNI network namespaces, the bridge, iptables
+// chains, kubepods cgroups, the folder, and kernel settings
+// not restored.
+func leftovers(s *state) []string {
+	var left []string
+	if entries, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() && alive(pid) && cmdlineHas(pid, s.Dir+"/") {
+				left = append(left, fmt.Sprintf("process %d", pid))
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && (strings.HasPrefix(unescapeMount(f[4]), s.Dir+"/") || strings.HasPrefix(f[4], netnsDir+"/cni-")) {
+				left = append(left, "mount "+f[4])
+			}
+		}
+	}
+	netns, _ := filepath.Glob(netnsDir + "/cni-*")
+	for _, n := range netns {
+		left = append(left, "network namespace "+n)
+	}
+	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
+		left = append(left, "bridge "+bridgeName)
+	}
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle", "raw"} {
+			out, _ := exec.Command(bin, "-w", "-t", table, "-S").Output()
+			for _, line := range strings.Split(string(out), "\n") {
+				if args := splitRule(line); len(args) == 2 && args[0] == "-N" && ownChain(args[1]) {
+					left = append(left, fmt.Sprintf("%s -t %s chain %s", bin, table, args[1]))
+				}
+			}
+		}
+	}
+	for _, d := range kubepodsCgroups() {
+		left = append(left, "cgroup "+d)
+	}
+	for _, p := range []string{s.Dir} {
+		if _, err := os.Stat(p); err == nil {
+			left = append(left, p)
+		}
+	}
+	for k, v := range s.Sysctls {
+		if now, err := os.ReadFile("/proc/sys/" + k); err == nil && strings.TrimSpace(string(now)) != v {
+			left = append(left, fmt.Sprintf("%s is %s, was %s", k, strings.TrimSpace(string(now)), v))
+		}
+	}
+	return left
 }
 
 // stopPid stops a process the harness started: SIGTERM, then SIGKILL after
@@ -192,6 +273,9 @@ func cmdlineHas(pid int, s string) bool {
 // containerd shims (started with the socket under dir), which outlive
 // containerd.
 func killLeftovers(dir string) error {
+	if !strings.HasPrefix(dir, os.TempDir()+"/authops-cluster-") {
+		return fmt.Errorf("%q is not a cluster folder: no process is killed for it", dir)
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return err
@@ -259,9 +343,10 @@ func removeCgroups() error {
 	return errors.Join(errs...)
 }
 
-// unmountUnder unmounts every mount point under dir or starting with one of
-// the prefixes, deepest first.
-func unmountUnder(dir string, prefixes ...string) error {
+// unmountPrefix unmounts every mount point that starts with one of the
+// prefixes (each names a folder of the cluster, or /run/netns/cni-),
+// deepest first.
+func unmountPrefix(prefixes ...string) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return err
@@ -276,7 +361,7 @@ func unmountUnder(dir string, prefixes ...string) error {
 			continue
 		}
 		p := unescapeMount(fields[4])
-		ours := strings.HasPrefix(p, dir+"/")
+		ours := false
 		for _, pre := range prefixes {
 			ours = ours || strings.HasPrefix(p, pre)
 		}

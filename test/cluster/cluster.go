@@ -140,6 +140,11 @@ var (
 func Start(t *testing.T) *Cluster {
 	t.Helper()
 	Require(t)
+	lock, err := acquireLock(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Close() }) // last: after the teardown
 	if err := sweepStale(t.Logf); err != nil {
 		t.Fatalf("sweeping a previous cluster: %v", err)
 	}
@@ -171,6 +176,31 @@ func Start(t *testing.T) *Cluster {
 	c.Stage("node Ready")
 	c.t.Logf("cluster up in %.1fs", time.Since(c.started).Seconds())
 	return c
+}
+
+// acquireLock takes the machine's cluster lock, waiting (at most 30
+// minutes) while another run, from any checkout, holds it.
+func acquireLock(t *testing.T) (*os.File, error) {
+	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for waited := time.Duration(0); ; waited += time.Second {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return f, nil
+		case !errors.Is(err, syscall.EWOULDBLOCK):
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", lockFile, err)
+		case waited == 0:
+			t.Logf("another real-cluster run holds %s: waiting for it", lockFile)
+		case waited > 30*time.Minute:
+			f.Close()
+			return nil, fmt.Errorf("another real-cluster run held %s for 30 minutes", lockFile)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 var signalsOnce sync.Once
