@@ -114,6 +114,7 @@ func installed(t *testing.T, c *Cluster, begin time.Time) {
 	c.Stage("install")
 	c.MustKubectl("wait", "-n", "authops-system", "--for=condition=Available", "--timeout=180s", "deployment", "--all")
 	t.Logf("time to Ready after the install: %.1fs", time.Since(begin).Seconds())
+	t.Logf("the static volume: %s", c.MustKubectl("get", "pv", "authops-state", "-o", "jsonpath={.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}"))
 	c.Stage("install Ready")
 	root := envtest.RepoRoot()
 	c.MustKubectl("apply", "-n", samplesNamespace, "-k", filepath.Join(root, "config", "samples"))
