@@ -133,6 +133,10 @@ IMG ?= ghcr.io/authops/authops:dev
 docker-build: ## Build the image (needs a Docker engine; IMG=... names it).
 	docker build -t $(IMG) .
 
+.PHONY: image-tarball
+image-tarball: build ## Write the image the Dockerfile describes, from make build's binaries and without Docker, to bin/authops-image.tar (IMG=... names it; load it with ctr images import or docker load).
+	$(GO) run ./hack/image --manager $(MANAGER_BIN) --authserver $(AUTHSERVER_BIN) --image $(IMG) --out $(LOCALBIN)/authops-image.tar
+
 .PHONY: run
 run: build envtest-assets ## Run authops locally: API server, CRDs, samples, manager and authserver; Ctrl-C stops it all.
 	$(GO) build -o $(LOCALBIN)/authops-run ./hack/run
