@@ -162,6 +162,15 @@ func Start(t *testing.T) *Cluster {
 	active = c
 	activeMu.Unlock()
 	watchSignals()
+	// go test's -timeout ends the binary without running cleanups: tear the
+	// cluster down a minute before it.
+	if deadline, ok := t.Deadline(); ok {
+		watchdog := time.AfterFunc(time.Until(deadline)-time.Minute, func() {
+			fmt.Fprintln(os.Stderr, "cluster: the test's deadline is a minute away: tearing the cluster down")
+			c.stopOnce.Do(func() { c.stopErr = c.teardown(stderrf) })
+		})
+		t.Cleanup(func() { watchdog.Stop() })
+	}
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
 			t.Errorf("cluster teardown: %v", err)
@@ -203,6 +212,9 @@ func acquireLock(t *testing.T) (*os.File, error) {
 	}
 }
 
+// stderrf logs to standard error, where a test's log may no longer go.
+func stderrf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
 var signalsOnce sync.Once
 
 // watchSignals tears the active cluster down on SIGINT or SIGTERM (go
@@ -219,9 +231,7 @@ func watchSignals() {
 			activeMu.Unlock()
 			if c != nil {
 				// Once: a teardown already under way (Stop) finishes first.
-				c.stopOnce.Do(func() {
-					c.stopErr = c.teardown(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
-				})
+				c.stopOnce.Do(func() { c.stopErr = c.teardown(stderrf) })
 				if c.stopErr != nil {
 					fmt.Fprintf(os.Stderr, "cluster teardown: %v\n", c.stopErr)
 				}
