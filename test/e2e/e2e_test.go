@@ -35,6 +35,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/authops/authops/test/oauthflow"
 	"github.com/authops/authops/test/stack"
 )
 
@@ -82,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	step(t, "authorization code with PKCE through the login and consent pages", func(t *testing.T) {
-		tok, forms := h.authorizationCode(ctx, t, webapp)
+		tok, forms := h.browser.AuthorizationCode(ctx, t, webapp)
 		if strings.Join(forms, ",") != "login,consent" {
 			t.Fatalf("forms submitted: %v, want the login page then the consent page (policy consent: Prompt)", forms)
 		}
@@ -149,7 +150,7 @@ func TestEndToEnd(t *testing.T) {
 			tok, err := tv.DeviceAccessToken(pollCtx, da)
 			done <- result{tok, err}
 		}()
-		page, forms := h.approveDevice(ctx, t, da.VerificationURIComplete, da.UserCode)
+		page, forms := h.browser.ApproveDevice(ctx, t, da.VerificationURIComplete, da.UserCode)
 		if strings.Join(forms, ",") != "code,login,consent" {
 			t.Fatalf("forms submitted: %v, want the code, login and consent pages", forms)
 		}
@@ -223,7 +224,7 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := refresh(); err != nil {
 			t.Fatalf("refresh with the manager stopped: %v", err)
 		}
-		if _, forms := h.authorizationCode(ctx, t, webapp); strings.Join(forms, ",") != "login" {
+		if _, forms := h.browser.AuthorizationCode(ctx, t, webapp); strings.Join(forms, ",") != "login" {
 			t.Fatalf("forms submitted: %v, want only the login page (the consent is remembered)", forms)
 		}
 	})
@@ -278,6 +279,8 @@ type harness struct {
 	issuer              string
 	stack               *stack.Stack
 	manager, authserver *stack.Server
+	// browser logs in as alice.
+	browser oauthflow.Browser
 }
 
 // start starts the API server, the manager and the authserver (the
@@ -295,7 +298,8 @@ func start(ctx context.Context, t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	return &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
+	return &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver,
+		browser: oauthflow.Browser{Issuer: s.Issuer, Username: "alice", Password: alicePassword}}
 }
 
 // startAuthserver starts the authserver again on the issuer's port with the

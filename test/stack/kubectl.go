@@ -53,11 +53,18 @@ func fileExists(p string) bool {
 // Kubectl runs kubectl with args against the API server, in the current
 // folder, and returns its standard output.
 func (a *APIServer) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return RunKubectl(ctx, a.Kubeconfig, args...)
+}
+
+// RunKubectl runs kubectl with args against the cluster of kubeconfig, in
+// the current folder, and returns its standard output; the error holds
+// both outputs.
+func RunKubectl(ctx context.Context, kubeconfig string, args ...string) (string, error) {
 	bin, err := Kubectl()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig=" + a.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+// Package oauthflow plays the person at the browser for the suites that run
+// authops like a user (test/e2e, test/cluster): the authorization code flow
+// with PKCE through the login and consent pages, and the device flow's
+// verification page, as plain HTTP form posts with a cookie jar.
+package oauthflow
 
 import (
 	"context"
@@ -31,19 +35,30 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// Browser is a person's browser: it logs in as Username with Password and
+// allows what the consent page asks.
+type Browser struct {
+	// Issuer is the authserver's issuer URL (the Origin of the form posts,
+	// and the iss the callback must carry).
+	Issuer             string
+	Username, Password string
+	// Transport carries the browser's requests; nil is http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
 var (
 	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
 	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 )
 
-// authorizationCode runs the authorization code flow with PKCE the way a
-// browser would (a cookie jar, the login form, the consent form), as alice,
+// AuthorizationCode runs the authorization code flow with PKCE the way a
+// browser would (a cookie jar, the login form, the consent form), as Username,
 // and redeems the code with the verifier. It also returns the forms it
 // submitted ("login", "consent").
-func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oauth2.Config) (*oauth2.Token, []string) {
+func (b Browser) AuthorizationCode(ctx context.Context, t testing.TB, conf *oauth2.Config) (*oauth2.Token, []string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: b.Transport,
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 			if strings.HasPrefix(req.URL.String(), conf.RedirectURL) {
 				return http.ErrUseLastResponse // the app's callback: nothing listens there
@@ -68,8 +83,8 @@ func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oau
 			if q.Get("error") != "" {
 				t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
 			}
-			if q.Get("state") != state || q.Get("iss") != h.issuer {
-				t.Fatalf("callback state/iss = %q/%q, want %q/%q", q.Get("state"), q.Get("iss"), state, h.issuer)
+			if q.Get("state") != state || q.Get("iss") != b.Issuer {
+				t.Fatalf("callback state/iss = %q/%q, want %q/%q", q.Get("state"), q.Get("iss"), state, b.Issuer)
 			}
 			tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
@@ -80,7 +95,7 @@ func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oau
 		if resp.StatusCode != http.StatusOK || page > 3 {
 			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
 		}
-		next, name, ok := h.submitForm(ctx, t, browser, resp, body, page, "")
+		next, name, ok := b.submitForm(ctx, t, browser, resp, body, page, "")
 		if !ok {
 			t.Fatalf("page %d has no form: %s", page, body)
 		}
@@ -90,9 +105,9 @@ func (h *harness) authorizationCode(ctx context.Context, t *testing.T, conf *oau
 }
 
 // submitForm fills the page's form the way a person would (the code form
-// with userCode, the login form as alice, the consent form allowing) and
+// with userCode, the login form as Username, the consent form allowing) and
 // posts it. ok is false when the page has no form.
-func (h *harness) submitForm(ctx context.Context, t *testing.T, browser *http.Client, resp *http.Response, body []byte, page int, userCode string) (next *http.Response, name string, ok bool) {
+func (b Browser) submitForm(ctx context.Context, t testing.TB, browser *http.Client, resp *http.Response, body []byte, page int, userCode string) (next *http.Response, name string, ok bool) {
 	t.Helper()
 	m := formAction.FindSubmatch(body)
 	if m == nil {
@@ -111,8 +126,8 @@ func (h *harness) submitForm(ctx context.Context, t *testing.T, browser *http.Cl
 	case name == "code" && userCode != "":
 		form.Set("user_code", userCode)
 	case name == "login":
-		form.Set("username", "alice")
-		form.Set("password", alicePassword)
+		form.Set("username", b.Username)
+		form.Set("password", b.Password)
 	case name == "consent":
 		form.Set("decision", "allow")
 	default:
@@ -120,20 +135,20 @@ func (h *harness) submitForm(ctx context.Context, t *testing.T, browser *http.Cl
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", h.issuer)
+	req.Header.Set("Origin", b.Issuer)
 	if next, err = browser.Do(req); err != nil {
 		t.Fatalf("posting the %s form: %v", name, err)
 	}
 	return next, name, true
 }
 
-// approveDevice enters the user code on the verification page the way a
-// person would (the code form, the login form as alice, the consent form)
+// ApproveDevice enters the user code on the verification page the way a
+// person would (the code form, the login form as Username, the consent form)
 // and returns the final page's text.
-func (h *harness) approveDevice(ctx context.Context, t *testing.T, verificationURI, userCode string) (string, []string) {
+func (b Browser) ApproveDevice(ctx context.Context, t testing.TB, verificationURI, userCode string) (string, []string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: b.Transport}
 	resp, err := browser.Get(verificationURI)
 	if err != nil {
 		t.Fatalf("verification page: %v", err)
@@ -145,7 +160,7 @@ func (h *harness) approveDevice(ctx context.Context, t *testing.T, verificationU
 		if resp.StatusCode != http.StatusOK || page > 4 {
 			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
 		}
-		next, name, ok := h.submitForm(ctx, t, browser, resp, body, page, userCode)
+		next, name, ok := b.submitForm(ctx, t, browser, resp, body, page, userCode)
 		if !ok {
 			return string(body), forms // the result page has no form
 		}
