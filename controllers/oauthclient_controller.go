@@ -110,6 +110,11 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
 	}
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) && r.Served.compiledBefore(obj) {
+		// A stale read (see servedGate.compiledBefore): nothing to do
+		// until the cache has caught up.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	// The reconcile that adds the finalizer is the object's first: nothing
 	// it would write can exist yet (see clientState.fresh).
 	st := &clientState{secretState: secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}}

@@ -88,6 +88,11 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
 	}
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) && r.Served.compiledBefore(obj) {
+		// A stale read (see servedGate.compiledBefore): nothing to do
+		// until the cache has caught up.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	st := &secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err

@@ -209,6 +209,7 @@ type servedGate struct {
 // changes: an object changed again while it waits still waits since the
 // first).
 type waitingAck struct {
+	uid      types.UID
 	revision int64
 	served   int
 	since    time.Time
@@ -239,7 +240,8 @@ type servedCheck struct {
 
 // check says whether rev is served; when it is not, key is remembered
 // until a Lease change serves it.
-func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev int64) (servedCheck, error) {
+func (g *servedGate) check(ctx context.Context, obj client.Object, rev int64) (servedCheck, error) {
+	key := client.ObjectKeyFromObject(obj)
 	// Under the lock from reading the Leases to remembering the object: a
 	// Lease change is either read here or, once the object is remembered,
 	// handled by nowServed (the cache holds a change before its event is
@@ -267,7 +269,7 @@ func (g *servedGate) check(ctx context.Context, key types.NamespacedName, rev in
 	if waiting {
 		since = w.since
 	}
-	g.pending[key] = waitingAck{revision: rev, served: c.served, since: since}
+	g.pending[key] = waitingAck{uid: obj.GetUID(), revision: rev, served: c.served, since: since}
 	// A little after the end of the first Lease behind, so that it has
 	// ended when looked at; without one (too few replicas live), a Lease
 	// event wakes the object and waitInterval is the safety net. An object
@@ -321,7 +323,7 @@ func (g *servedGate) readyWhenServed(ctx context.Context, rec events.EventRecord
 		setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, status, reason, msg)
 		return "", proceed, nil
 	}
-	served, err := g.check(ctx, client.ObjectKeyFromObject(obj), rev)
+	served, err := g.check(ctx, obj, rev)
 	if err != nil {
 		return "", proceed, err
 	}
@@ -348,6 +350,21 @@ func (g *servedGate) readyWhenServed(ctx context.Context, rec events.EventRecord
 	}
 	setCondition(conditions, gen, oauthv1alpha1.ReadyCondition, status, reason, msg+"; "+served.message)
 	return served.replicas, proceed, nil
+}
+
+// compiledBefore says whether an earlier reconcile of obj (the same UID)
+// compiled it and waits for the replicas: an object read without its
+// finalizer is then a stale read from the cache, not a new object (a
+// replica's acknowledgement can wake the next reconcile before the cache
+// holds the finalizer patch of the previous one). A nil gate knows nothing.
+func (g *servedGate) compiledBefore(obj client.Object) bool {
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w, ok := g.pending[client.ObjectKeyFromObject(obj)]
+	return ok && w.uid == obj.GetUID()
 }
 
 // notWaiting ends the wait of an object that is not to be served as it is
