@@ -42,11 +42,12 @@ var faults = &faultInjector{deletes: map[types.NamespacedName]bool{}}
 type faultInjector struct {
 	mu sync.Mutex
 	// deletes maps a Secret to whether the fault was hit: the first
-	// deletion of an armed Secret fails, later ones go through.
+	// deletion or patch (a retirement, see snapshotStore.retire) of an
+	// armed Secret fails, later ones go through.
 	deletes map[types.NamespacedName]bool
 }
 
-// failDeleteOnce makes the next deletion of the Secret fail.
+// failDeleteOnce makes the next deletion or patch of the Secret fail.
 func (f *faultInjector) failDeleteOnce(key types.NamespacedName) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -89,6 +90,13 @@ func newFaultyClient(cfg *rest.Config, opts client.Options) (client.Client, erro
 	return faultyClient{c}, nil
 }
 
+func (c faultyClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if faults.take(obj) {
+		return apierrors.NewServiceUnavailable("injected fault: the patch of " + client.ObjectKeyFromObject(obj).String() + " fails once")
+	}
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
 func (c faultyClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	if faults.take(obj) {
 		return apierrors.NewServiceUnavailable("injected fault: the deletion of " + client.ObjectKeyFromObject(obj).String() + " fails once")
@@ -105,7 +113,7 @@ var _ = Describe("An OAuthClient that may no longer be served", func() {
 		clientDoc(ctx, c)
 		expectSettled(ctx, c)
 
-		By("making the removal of its snapshot entry fail once, then allowing none of its grant types")
+		By("making the retirement of its snapshot entry fail once, then allowing none of its grant types")
 		entry := types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, c.UID)}
 		faults.failDeleteOnce(entry)
 		Expect(k8s.Create(ctx, &oauthv1alpha1.GrantPolicy{
@@ -120,8 +128,8 @@ var _ = Describe("An OAuthClient that may no longer be served", func() {
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
 		Eventually(faults.hit(entry), timeout, interval).Should(BeTrue(), "the injected fault must be hit")
 
-		By("retrying the removal: a client whose status says it is not served must not stay served")
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		By("retrying the retirement: a client whose status says it is not served must not stay served")
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.NoUsableGrantReason)
 		expectSettled(ctx, c)
 	})

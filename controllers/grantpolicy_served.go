@@ -45,10 +45,9 @@ import (
 // wait for their own Ready, not the policy's, which does not flap back to
 // NotYetServed.
 //
-// A change that leaves a client no usable grant removes that client's
-// entry instead (the client is NoUsableGrant); the policy's Ready does not
-// wait for the removal to be served (the API server does not tell the
-// revision of a deletion).
+// A change that leaves a client no usable grant retires that client's
+// entry (snapshot.AnnotationRetired: kept, without a document, with the
+// policy annotation), a write whose revision counts like the others.
 
 // compileDelay groups the wake-ups of a policy whose change the clients'
 // entries are taking: at most one reconcile (and status patch) per policy

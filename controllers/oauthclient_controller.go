@@ -138,7 +138,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	case err != nil:
 		return ctrl.Result{}, staleFresh(st.fresh, err)
 	case out.blocked():
-		return r.reconcileNotServed(ctx, obj, out)
+		return r.reconcileNotServed(ctx, obj, st, out)
 	}
 	sp.holdFor(out)
 	return out.result()

@@ -157,7 +157,7 @@ var _ = Describe("OAuthClient", func() {
 		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PolicyNotFoundReason)
 		Expect(ready.Message).To(ContainSubstring("GrantPolicy strict does not exist"))
 		expectEvent(ctx, "OAuthClient", c, corev1.EventTypeWarning, oauthv1alpha1.PolicyNotFoundReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 
 		By("creating the policy")
 		gp := &oauthv1alpha1.GrantPolicy{
@@ -218,9 +218,9 @@ var _ = Describe("OAuthClient", func() {
 		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
 		Expect(ready.Message).To(ContainSubstring("grant types authorization_code, refresh_token, password are not allowed by GrantPolicy strict"))
 		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.NoUsableGrantReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 		expectCondition(ctx, second, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, second.UID)
+		expectNotServed(ctx, snapshot.KindClient, second.UID)
 		expectSettled(ctx, c)
 
 		By("allowing them again")
@@ -234,7 +234,7 @@ var _ = Describe("OAuthClient", func() {
 		By("deleting the policy")
 		Expect(k8s.Delete(ctx, gp)).To(Succeed())
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PolicyNotFoundReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 	})
 
 	It("uses the namespace's default GrantPolicy, whose CRD defaults equal the built-in ones", func(ctx SpecContext) {
@@ -279,7 +279,7 @@ var _ = Describe("OAuthClient", func() {
 		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.SecretNotFoundReason)
 		Expect(ready.Message).To(ContainSubstring("Secret backend-secret does not exist"))
 		expectNoCondition(ctx, c, oauthv1alpha1.StalledCondition)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 
 		By("creating it with a weak secret")
 		s := clientSecretObj(ns, "backend-secret", map[string]string{"client_secret": "tiny-s3cret"})
@@ -326,7 +326,7 @@ var _ = Describe("OAuthClient", func() {
 		By("deleting the referenced Secret")
 		Expect(k8s.Delete(ctx, s)).To(Succeed())
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.SecretNotFoundReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 	})
 
 	It("generates a missing referenced secret when asked to", func(ctx SpecContext) {
@@ -372,7 +372,7 @@ var _ = Describe("OAuthClient", func() {
 		ready := expectCondition(ctx, b, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.ClientIDConflictReason)
 		Expect(ready.Message).To(ContainSubstring("already used by OAuthClient " + nsA + "/a"))
 		expectCondition(ctx, b, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.ClientIDConflictReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, b.UID)
+		expectNotServed(ctx, snapshot.KindClient, b.UID)
 		Consistently(conditionOf(ctx, a, oauthv1alpha1.ReadyCondition), time.Second, interval).Should(HaveField("Reason", oauthv1alpha1.ReconciledReason))
 
 		Expect(k8s.Delete(ctx, a)).To(Succeed())

@@ -41,13 +41,7 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 	}
 	rot := rotate(old, &st.secretState, r.Clock.Now())
 	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Audiences: st.audiences, Digests: rot.digests})
-	// The policy and its version, for the GrantPolicy's served check
-	// (no annotation under the built-in defaults).
-	policy := ""
-	if st.policyName != "" {
-		policy = st.policyName + "@" + st.policyDigest
-	}
-	if err := r.snapshots().writeAnnotated(ctx, entry, doc, map[string]string{AnnotationPolicy: policy}); err != nil {
+	if err := r.snapshots().writeAnnotated(ctx, entry, doc, map[string]string{AnnotationPolicy: st.policyAnnotation()}); err != nil {
 		return proceed, err
 	}
 	st.revision, _ = snapshot.ParseRevision(entry.written)
@@ -59,6 +53,17 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 	out := proceed
 	out.requeueAfter = rot.requeueAfter
 	return out, nil
+}
+
+// policyAnnotation is the client's policy and its version for its
+// snapshot Secret (AnnotationPolicy), for the GrantPolicy's served check:
+// empty (no annotation) under the built-in defaults, or when the policy was
+// not resolved.
+func (st *clientState) policyAnnotation() string {
+	if st.policyName == "" || st.policyDigest == "" {
+		return ""
+	}
+	return st.policyName + "@" + st.policyDigest
 }
 
 // snapshots reads snapshot entries from the cache of owned Secrets (see

@@ -61,17 +61,24 @@ func (r *OAuthClientReconciler) readyMessage(st *clientState) string {
 
 // reconcileNotServed ends the reconcile of a client a step blocked (waiting
 // or stalled): it sets the conditions the outcome names, clears
-// status.previousSecretValidUntil and removes the snapshot entry, so that
-// the client is not served, as its status says. A failed removal is
-// returned as a transient error whatever the outcome, so that it is
-// retried: a stalled client is not reconciled again until something
-// changes, and would stay served meanwhile.
-func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.OAuthClient, out outcome) (ctrl.Result, error) {
+// status.previousSecretValidUntil and retires the snapshot entry (see
+// snapshot.AnnotationRetired), so that the client is not served, as its
+// status says. The retired entry keeps the policy annotation of a client
+// its policy left without a usable grant: that policy's change is served
+// once every replica serves the retirement too (GrantPolicyReconciler). A
+// failed retirement is returned as a transient error whatever the outcome,
+// so that it is retried: a stalled client is not reconciled again until
+// something changes, and would stay served meanwhile.
+func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState, out outcome) (ctrl.Result, error) {
 	out.summarize(&obj.Status.Conditions, obj.Generation)
 	obj.Status.PreviousSecretValidUntil = nil
 	obj.Status.ServedReplicas = ""
 	r.Served.notWaiting(obj, &obj.Status.Conditions)
-	if err := r.snapshots().remove(ctx, snapshotSecretName(snapshot.KindClient, obj.UID)); err != nil {
+	entry, err := r.snapshots().readUnlessFresh(ctx, snapshotSecretName(snapshot.KindClient, obj.UID), st.fresh)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.snapshots().retire(ctx, entry, out.reason, map[string]string{AnnotationPolicy: st.policyAnnotation()}); err != nil {
 		return ctrl.Result{}, err
 	}
 	return out.result()

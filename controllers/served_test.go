@@ -219,6 +219,12 @@ var _ = Describe("Ready means served", Serial, func() {
 			Expect(k8s.Create(ctx, c)).To(Succeed())
 			clients = append(clients, c)
 		}
+		// A client the change leaves no grant: its entry is retired, and
+		// the retirement must be served too.
+		ccOnly := newClient(ns, "cc-only", oauthv1alpha1.GrantTypeClientCredentials)
+		ccOnly.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: gp.Name}
+		Expect(k8s.Create(ctx, ccOnly)).To(Succeed())
+		clients = append(clients, ccOnly)
 		// One replica, serving everything written so far.
 		newest := func() int64 {
 			var n int64
@@ -235,7 +241,7 @@ var _ = Describe("Ready means served", Serial, func() {
 		}, timeout, interval).Should(Succeed())
 		writeLease(ctx, "replica-a", newest(), time.Now(), 60)
 		Eventually(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Message }, timeout, interval).
-			Should(Equal("the policy is valid and governs 3 clients; served by 1 of 1 authserver replicas"))
+			Should(Equal("the policy is valid and governs 4 clients; served by 1 of 1 authserver replicas"))
 		ready := expectCondition(ctx, gp, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 		Expect(gp.Status.ServedReplicas).To(Equal("1/1"))
 		before := entryOf(ctx, snapshot.KindClient, clients[0]).Annotations[AnnotationPolicy]
@@ -255,6 +261,19 @@ var _ = Describe("Ready means served", Serial, func() {
 			after := entryOf(ctx, snapshot.KindClient, c).Annotations[AnnotationPolicy]
 			Expect(after).To(HavePrefix("toggled@"))
 			Expect(after).NotTo(Equal(before))
+		}
+		expectCondition(ctx, ccOnly, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
+		expectNotServed(ctx, snapshot.KindClient, ccOnly.UID)
+		// The retirement is the newest entry: serving every other one is
+		// not enough.
+		var others int64
+		for _, c := range clients[:3] {
+			others = max(others, revisionOf(ctx, c))
+		}
+		if revisionOf(ctx, ccOnly) > others {
+			writeLease(ctx, "replica-a", others, time.Now(), 60)
+			Consistently(func(g Gomega) string { return conditionOf(ctx, gp, oauthv1alpha1.ReadyCondition)(g).Reason }, "500ms", 50*time.Millisecond).
+				Should(Equal(oauthv1alpha1.NotYetServedReason))
 		}
 		// Serving one client's new entry is not enough.
 		writeLease(ctx, "replica-a", revisionOf(ctx, clients[0])-1, time.Now(), 60)

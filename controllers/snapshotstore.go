@@ -133,6 +133,8 @@ func (s snapshotStore) writeAnnotated(ctx context.Context, e *snapshotEntry, doc
 	for k, v := range extra {
 		annotations[k] = v
 	}
+	// A retired entry served again.
+	annotations[snapshot.AnnotationRetired] = ""
 	if e.secret == nil {
 		for k, v := range annotations {
 			if v == "" {
@@ -159,6 +161,36 @@ func (s snapshotStore) writeAnnotated(ctx context.Context, e *snapshotEntry, doc
 	secret.Labels = mergeMaps(secret.Labels, labels)
 	secret.Annotations = mergeMaps(secret.Annotations, annotations)
 	secret.Data = map[string][]byte{snapshot.DataKey: data}
+	if err := s.client.Patch(ctx, secret, patch); err != nil {
+		return err
+	}
+	e.written = secret.ResourceVersion
+	return nil
+}
+
+// retire makes the entry's Secret, if it exists, a retired entry
+// (snapshot.AnnotationRetired = reason, no document, the given annotations
+// set, an empty value removing one), so that it is served as absent, and
+// records the revision written in e.written (empty when there was no
+// Secret: nothing was served). Like write, it patches with an optimistic
+// lock on the version read.
+func (s snapshotStore) retire(ctx context.Context, e *snapshotEntry, reason string, extra map[string]string) error {
+	e.written = ""
+	if e.secret == nil {
+		return nil
+	}
+	secret := e.secret
+	annotations := map[string]string{snapshot.AnnotationRetired: reason}
+	for k, v := range extra {
+		annotations[k] = v
+	}
+	if len(secret.Data) == 0 && mapsContain(secret.Annotations, annotations) {
+		e.written = secret.ResourceVersion
+		return nil
+	}
+	patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	secret.Annotations = mergeMaps(secret.Annotations, annotations)
+	secret.Data = nil
 	if err := s.client.Patch(ctx, secret, patch); err != nil {
 		return err
 	}

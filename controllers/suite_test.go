@@ -177,6 +177,22 @@ func snapshotOf(ctx context.Context, kind snapshot.Kind, uid types.UID) (snapsho
 	return snapshot.Decode(secret.Data[snapshot.DataKey])
 }
 
+// expectNotServed waits until the client's snapshot entry serves nothing:
+// retired (snapshot.AnnotationRetired, without a document) or, when it
+// never served anything, absent.
+func expectNotServed(ctx context.Context, kind snapshot.Kind, uid types.UID) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		secret := &corev1.Secret{}
+		err := k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(kind, uid)}, secret)
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(secret.Annotations).To(HaveKey(snapshot.AnnotationRetired))
+		g.Expect(secret.Data).NotTo(HaveKey(snapshot.DataKey))
+	}, timeout, interval).Should(Succeed(), "the snapshot entry must serve nothing")
+}
+
 // expectNoSnapshot waits until the object has no snapshot entry.
 func expectNoSnapshot(ctx context.Context, kind snapshot.Kind, uid types.UID) {
 	EventuallyWithOffset(1, func() bool {

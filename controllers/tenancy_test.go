@@ -264,7 +264,7 @@ var _ = Describe("client_id ownership", func() {
 			expectCondition(ctx, p, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.ClientIDGrantConflictReason)
 		}
 		expectCondition(ctx, c, oauthv1alpha1.ClientIDAllowedCondition, metav1.ConditionFalse, oauthv1alpha1.ClientIDNotPermittedReason)
-		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 		Eventually(grantsConfigMap(ctx), timeout, interval).ShouldNot(Or(HaveKey(ns), HaveKey(other)))
 
 		By("removing the rival grant")

@@ -89,6 +89,9 @@ type decodedDoc struct {
 	rv   string
 	prep *Prepared // nil when the Secret could not be decoded
 	err  error
+	// retired: the Secret is a retired entry (snapshot.AnnotationRetired),
+	// served as absent.
+	retired bool
 }
 
 // transform decodes and prepares (see [Prepare]) a Secret's document as the
@@ -101,14 +104,17 @@ func (l *KubeLoader) transform(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	if s.Data != nil {
+	_, retired := s.Annotations[snapshot.AnnotationRetired]
+	if s.Data != nil || retired {
 		origin := s.Namespace + "/" + s.Name
-		c := decodedDoc{rv: s.ResourceVersion}
-		d, err := decodeSecret(s)
-		if err != nil {
-			c.err = err
-		} else {
-			c.prep = Prepare(Entry{Origin: origin, Document: d})
+		c := decodedDoc{rv: s.ResourceVersion, retired: retired}
+		if !retired {
+			d, err := decodeSecret(s)
+			if err != nil {
+				c.err = err
+			} else {
+				c.prep = Prepare(Entry{Origin: origin, Document: d})
+			}
 		}
 		l.mu.Lock()
 		vs := append(l.decoded[origin], c)
@@ -296,6 +302,12 @@ func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin st
 		}
 	}
 	l.mu.Unlock()
+	if ok && c.retired {
+		// Served as absent, like a deleted Secret.
+		delete(l.bad, origin)
+		l.drop(origin)
+		return
+	}
 	err = c.err
 	if err == nil && c.prep != nil {
 		err = c.prep.Err()

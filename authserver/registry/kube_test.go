@@ -147,6 +147,19 @@ func TestKubeLoader(t *testing.T) {
 	g.Eventually(served("dup"), 10*time.Second, 20*time.Millisecond).Should(Equal("second"))
 	g.Expect(h.Current().Documents).To(Equal(3)) // alice, api, dup
 
+	// A retired entry (the manager keeps the Secret, without a document,
+	// for a client it no longer serves) is served as absent, not counted
+	// skipped; serving it again brings the client back.
+	skippedBefore := h.Current().Skipped
+	retired := secret("authops-system", "client-api", clientDoc("api", "team", "api"), true)
+	retired.Data = nil
+	retired.Annotations = map[string]string{snapshot.AnnotationRetired: "NoUsableGrant"}
+	update(retired)
+	g.Eventually(served("api"), 10*time.Second, 20*time.Millisecond).Should(BeEmpty())
+	g.Expect(h.Current().Skipped).To(Equal(skippedBefore), "a retired entry is not a skipped document")
+	update(secret("authops-system", "client-api", clientDoc("api", "team", "api-back"), true))
+	g.Eventually(served("api"), 10*time.Second, 20*time.Millisecond).Should(Equal("api-back"))
+
 	// Signing keys come only from the manager's Secret (its name, labelled
 	// managed by authops): a key set in another labelled Secret, even one
 	// labelled like the manager's, is neither published nor used to sign.

@@ -41,6 +41,13 @@ const (
 	LabelSnapshot = "oauth.authops.io/snapshot"
 	// DataKey is the Secret data key that holds the JSON document.
 	DataKey = "document.json"
+	// AnnotationRetired marks a snapshot Secret whose object is not served
+	// (an OAuthClient blocked by its configuration); its value says why, and
+	// it holds no document. Retiring an entry is a write, whose revision the
+	// replicas acknowledge like any other (a deletion's revision is not
+	// known to the writer): the authserver serves a retired entry as
+	// absent.
+	AnnotationRetired = "oauth.authops.io/retired"
 	// KeySetSecretName is the name of the signing key set Secret, the only
 	// Secret the authserver reads signing keys from.
 	KeySetSecretName = "authops-signing-keys"

@@ -185,7 +185,7 @@ spec:
 	h.kubectl("apply", "-f", policy("client_credentials, authorization_code"))
 	h.kubectl("apply", "-f", write("toggled-client.yaml", fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
 kind: OAuthClient
-metadata: {name: toggled, namespace: %s}
+metadata: {name: toggled, namespace: %[1]s}
 spec:
   type: Confidential
   grantTypes: [client_credentials, authorization_code]
@@ -193,8 +193,18 @@ spec:
   grantPolicyRef: {name: toggled}
   secret:
     secretRef: {name: svc-secret, key: client_secret}
+---
+apiVersion: oauth.authops.io/v1alpha1
+kind: OAuthClient
+metadata: {name: cc-only, namespace: %[1]s}
+spec:
+  type: Confidential
+  grantTypes: [client_credentials]
+  grantPolicyRef: {name: toggled}
+  secret:
+    secretRef: {name: svc-secret, key: client_secret}
 `, servedNS)))
-	h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "oauthclient/toggled", "grantpolicy/toggled")
+	h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "oauthclient/toggled", "oauthclient/cc-only", "grantpolicy/toggled")
 	start = time.Now()
 	var policyFailures []string
 	for i := range policyRounds {
@@ -208,21 +218,25 @@ spec:
 		// the policy's generation: the previous change's Ready does not
 		// count.
 		h.kubectlQuiet("wait", "-n", servedNS, "--for=condition=Ready", "--timeout=60s", "grantpolicy/toggled")
+		// toggled keeps authorization_code (restricted: unauthorized_client);
+		// cc-only is left no grant (not served: invalid_client).
 		for _, r := range replicas {
-			err := tokenFrom(r, servedNS+".toggled")
-			switch {
-			case removed && oauthError(err) != "unauthorized_client":
-				policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials removed) on %s: want unauthorized_client, got %v", i, r.Name, err))
-			case !removed && err != nil:
-				policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials allowed) on %s: %v", i, r.Name, err))
+			for id, removedError := range map[string]string{"toggled": "unauthorized_client", "cc-only": "invalid_client"} {
+				err := tokenFrom(r, servedNS+"."+id)
+				switch {
+				case removed && oauthError(err) != removedError:
+					policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials removed) for %s on %s: want %s, got %v", i, id, r.Name, removedError, err))
+				case !removed && err != nil:
+					policyFailures = append(policyFailures, fmt.Sprintf("change %d (client_credentials allowed) for %s on %s: %v", i, id, r.Name, err))
+				}
 			}
 		}
 	}
 	t.Logf("%d GrantPolicy changes, %d token requests on %d replicas in %v; ignore acknowledgement: %v",
-		policyRounds, policyRounds*len(replicas), len(replicas), time.Since(start).Round(time.Millisecond), ignoreAck)
+		policyRounds, 2*policyRounds*len(replicas), len(replicas), time.Since(start).Round(time.Millisecond), ignoreAck)
 	if len(policyFailures) > 0 {
 		t.Errorf("%d of %d token requests right after a GrantPolicy change was Ready got the old policy; first: %s", len(policyFailures),
-			policyRounds*len(replicas), strings.Join(policyFailures[:min(5, len(policyFailures))], "; "))
+			2*policyRounds*len(replicas), strings.Join(policyFailures[:min(5, len(policyFailures))], "; "))
 	}
 	if ignoreAck {
 		return
