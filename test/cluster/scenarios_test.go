@@ -402,10 +402,22 @@ func upgrade(t *testing.T, c *Cluster, oc *oauthClient, what string, every time.
 		c.MustKubectl("rollout", "status", "-n", ns, "deployment/"+d, "--timeout=240s")
 	}
 	took := time.Since(begin)
-	// Until the Service answers again (SQLite: the new pod's endpoint).
+	// Until the Service answers again (SQLite: the new pod's endpoint) and
+	// every old pod has stopped (the rollout is complete once the new ones
+	// are Ready; the old ones serve on through their preStop pause).
 	if err := oc.waitServed(ctx); err != nil {
 		t.Error(err)
 	}
+	if err := c.Eventually(ctx, 2*time.Minute, "the old pods gone", func() error {
+		images, err := c.Kubectl(ctx, "get", "pods", "-n", ns, "-o", `jsonpath={range .items[*]}{.spec.containers[*].image} {end}`)
+		if err == nil && strings.Contains(images, ":"+tag+" ") {
+			err = fmt.Errorf("pods of the old tag: %s", images)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+	t.Logf("MEASURED upgrade %s: the last old pod was gone %.1fs after helm upgrade began", what, time.Since(begin).Seconds())
 	time.Sleep(3 * time.Second)
 	load.finish(t, wantNoFailure)
 	for _, image := range strings.Fields(c.MustKubectl("get", "deployments", "-n", ns, "-o", `jsonpath={.items[*].spec.template.spec.containers[*].image}`)) {
