@@ -142,7 +142,17 @@ func installReady(t *testing.T, c *Cluster, begin time.Time) {
 	}
 	c.Stage("install Ready")
 	root := envtest.RepoRoot()
-	c.MustKubectl("apply", "-n", samplesNamespace, "-k", filepath.Join(root, "config", "samples"))
+	// The ClusterGrantPolicy that grants billing-backend its clientID is in
+	// the same apply: until the admission policy sees it, the OAuthClient
+	// is refused, and applying again is what a user does.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Eventually(ctx, time.Minute, "applying the samples", func() error {
+		_, err := c.Kubectl(ctx, "apply", "-n", samplesNamespace, "-k", filepath.Join(root, "config", "samples"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	c.MustKubectl("wait", "--for=condition=Ready", "--timeout=120s", "clustergrantpolicy/platform")
 	c.MustKubectl("wait", "-n", samplesNamespace, "--for=condition=Ready", "--timeout=120s",
 		"grantpolicy/default", "grantpolicy/strict", "oauthclient/webapp", "oauthclient/billing-backend", "oauthclient/ordersctl",
