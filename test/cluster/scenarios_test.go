@@ -330,6 +330,11 @@ func apiServerOutage(t *testing.T, c *Cluster, oc *oauthClient, shape, managerPo
 	}
 	after := restartCount(t, c, pod, container)
 	authAfter := restartCount(t, c, authPod, "authserver")
+	if after > before {
+		// Why the manager ended: the last lines of the previous container.
+		prev, _ := c.Kubectl(ctx, "logs", "-n", ns, pod, "-c", container, "--previous", "--tail=3")
+		t.Logf("MEASURED %s: the manager's last lines before its restart:\n%s", shape, prev)
+	}
 	ready := time.Now()
 	name := "after-outage-" + shape
 	applyClient(t, c, name)
