@@ -331,9 +331,18 @@ func apiServerOutage(t *testing.T, c *Cluster, oc *oauthClient, shape, managerPo
 	after := restartCount(t, c, pod, container)
 	authAfter := restartCount(t, c, authPod, "authserver")
 	if after > before {
-		// Why the manager ended: the last lines of the previous container.
-		prev, _ := c.Kubectl(ctx, "logs", "-n", ns, pod, "-c", container, "--previous", "--tail=3")
-		t.Logf("MEASURED %s: the manager's last lines before its restart:\n%s", shape, prev)
+		// Why the manager ended: how its previous container ended, and its
+		// last lines.
+		last, err := c.Kubectl(ctx, "get", "pod", "-n", ns, pod, "-o",
+			`jsonpath={.status.containerStatuses[?(@.name=="`+container+`")].lastState.terminated}`)
+		if err != nil {
+			last = err.Error()
+		}
+		prev, err := c.Kubectl(ctx, "logs", "-n", ns, pod, "-c", container, "--previous", "--tail=3")
+		if err != nil {
+			prev = err.Error()
+		}
+		t.Logf("MEASURED %s: the manager's previous container: %s; its last lines:\n%s", shape, last, prev)
 	}
 	ready := time.Now()
 	name := "after-outage-" + shape
