@@ -405,6 +405,9 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		"--client-ca-file="+pki("ca.crt"),
 		"--kubelet-client-certificate="+pki("apiserver-kubelet-client.crt"), "--kubelet-client-key="+pki("apiserver-kubelet-client.key"),
 		"--kubelet-certificate-authority="+pki("ca.crt"),
+		// kubectl logs and exec reach the kubelet at the node's address; its
+		// name resolves nowhere.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc", "--api-audiences=https://kubernetes.default.svc",
 		"--service-account-key-file="+pki("sa.pub"), "--service-account-signing-key-file="+pki("sa.key"),
