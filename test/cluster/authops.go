@@ -18,11 +18,13 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/authops/authops/test/cluster/image"
@@ -128,7 +130,13 @@ type ServiceTransport struct {
 	// Host is the issuer's host (auth.example.com); Address the Service's
 	// ClusterIP:port.
 	Host, Address string
-	Base          http.RoundTripper
+	// TLS, when set, makes the requests HTTPS (the authserver serving TLS
+	// itself); Base is then ignored.
+	TLS  *tls.Config
+	Base http.RoundTripper
+
+	tlsOnce      sync.Once
+	tlsTransport http.RoundTripper
 
 	requests, failures atomic.Int64
 }
@@ -144,6 +152,15 @@ func (s *ServiceTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	base := s.Base
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if s.TLS != nil {
+		s.tlsOnce.Do(func() {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = s.TLS
+			s.tlsTransport = t
+		})
+		out.URL.Scheme, base = "https", s.tlsTransport
+		out.Header.Del("X-Forwarded-Proto")
 	}
 	s.requests.Add(1)
 	resp, err := base.RoundTrip(out)

@@ -119,8 +119,10 @@ type Cluster struct {
 	ca      *ca
 	st      state
 	procs   []*stack.Proc
-	socket  string    // containerd's
-	began   time.Time // of the current stage
+	args    map[string][]string // of each process started, for a restart
+	apiURL  string              // https://NodeIP:port
+	socket  string              // containerd's
+	began   time.Time           // of the current stage
 	started time.Time
 	stages  []string
 
@@ -365,6 +367,10 @@ func (c *Cluster) start(name, bin string, args ...string) (*stack.Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.args == nil {
+		c.args = map[string][]string{}
+	}
+	c.args[name] = append([]string{bin}, args...)
 	c.procs = append(c.procs, p)
 	c.st.Pids = append(c.st.Pids, namedPid{Name: name, Pid: p.Pid()})
 	return p, c.st.save()
@@ -399,6 +405,9 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		"--client-ca-file="+pki("ca.crt"),
 		"--kubelet-client-certificate="+pki("apiserver-kubelet-client.crt"), "--kubelet-client-key="+pki("apiserver-kubelet-client.key"),
 		"--kubelet-certificate-authority="+pki("ca.crt"),
+		// kubectl logs and exec reach the kubelet at the node's address; its
+		// name resolves nowhere.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc", "--api-audiences=https://kubernetes.default.svc",
 		"--service-account-key-file="+pki("sa.pub"), "--service-account-signing-key-file="+pki("sa.key"),
@@ -408,6 +417,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	server := fmt.Sprintf("https://%s:%d", c.NodeIP, apiPort)
+	c.apiURL = server
 	for _, name := range []string{"admin", "controller-manager", "scheduler", "kube-proxy", "kubelet-client"} {
 		path, err := c.ca.kubeconfig(name, server)
 		if err != nil {
@@ -424,7 +434,14 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		"--kubeconfig="+pki("controller-manager.kubeconfig"), "--leader-elect=false", "--secure-port=0",
 		"--use-service-account-credentials", "--service-account-private-key-file="+pki("sa.key"),
 		"--root-ca-file="+pki("ca.crt"), "--service-cluster-ip-range="+serviceCIDR,
-		"--cluster-signing-cert-file="+pki("ca.crt"), "--cluster-signing-key-file="+pki("ca.key")); err != nil {
+		"--cluster-signing-cert-file="+pki("ca.crt"), "--cluster-signing-key-file="+pki("ca.key"),
+		// The API server outage scenarios stop the only API server for 60s,
+		// during which the kubelet cannot renew its node Lease either. With
+		// the default 40s grace the node controller can, on its first pass
+		// after the API server returns, mark the one node NotReady, and with
+		// it every pod, before it sees the kubelet's next renewal: an outage
+		// of the test cluster's own making, not of the workload under test.
+		"--node-monitor-grace-period=3m"); err != nil {
 		return err
 	}
 	_, err = c.start("kube-scheduler", "kube-scheduler", "--kubeconfig="+pki("scheduler.kubeconfig"), "--leader-elect=false",

@@ -78,7 +78,10 @@ const cniConfig = `{
 // kubeletConfig: cgroup v1 allowed (failCgroupV1), cgroupfs, swap allowed,
 // eviction only when the disk or memory is really exhausted, no image
 // garbage collection (the images cannot be pulled again), logs and state
-// under the cluster's folder.
+// under the cluster's folder. syncFrequency is 10s instead of 1m: the
+// kubelet updates a mounted Secret on its next sync of the pod, so a
+// replaced Secret reaches the files within about 10s instead of a minute
+// (TestSidecarTLS waits for that).
 const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: {{nodeIP}}
@@ -104,6 +107,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 30
+syncFrequency: 10s
 `
 
 // kubeProxyConfig: iptables mode; the host's conntrack settings and

@@ -7,8 +7,9 @@
 //   - a throwaway server started from the machine's PostgreSQL binaries
 //     ($AUTHOPS_TEST_POSTGRES_BIN, /usr/lib/postgresql/15/bin, the newest
 //     /usr/lib/postgresql/*/bin, or initdb and postgres on $PATH). It lives
-//     in a temporary directory, listens only on 127.0.0.1 on a free port
-//     (and a Unix socket in the temporary directory), runs with fsync=off,
+//     in a temporary directory, listens on 127.0.0.1 on a free port (and a
+//     Unix socket in the temporary directory, and the addresses of
+//     [ListenAlso]), runs with fsync=off,
 //     requires a password over TCP, and runs as user "postgres" (through
 //     runuser) when the tests run as root, since PostgreSQL refuses root.
 //     It is started once per test binary, on first use, and stopped (fast
@@ -116,6 +117,7 @@ func decide(dsn string, binDir string, binErr error, require bool) decision {
 
 var (
 	mu         sync.Mutex
+	listenAlso []string // extra listen addresses, each with the client CIDR it admits
 	started    *server
 	startErr   error
 	startTried bool
@@ -371,6 +373,36 @@ type server struct {
 	exited   chan struct{}
 	running  bool       // between launch and shutdown
 	asUser   *user.User // nil when not root
+	// listenAlso holds the pairs of ListenAlso: address, client CIDR.
+	listenAlso []string
+}
+
+// admit adds the client CIDRs of ListenAlso to pg_hba.conf (password
+// only) and records the extra listen addresses.
+func (s *server) admit() error {
+	s.listenAlso = append([]string(nil), listenAlso...)
+	f, err := os.OpenFile(filepath.Join(s.dataDir, "pg_hba.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for i := 0; i+1 < len(s.listenAlso); i += 2 {
+		if _, err := fmt.Fprintf(f, "host all all %s scram-sha-256\n", s.listenAlso[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListenAlso makes the throwaway server, when it starts, listen on addr
+// as well (an address of this machine, such as the node address of a test
+// cluster) and admit password connections from clientCIDR (the cluster's
+// pod network). Call it before the first [NewDatabase]; it has no effect on
+// a server already started or on the one $AUTHOPS_TEST_POSTGRES_DSN names.
+func ListenAlso(addr, clientCIDR string) {
+	mu.Lock()
+	defer mu.Unlock()
+	listenAlso = append(listenAlso, addr, clientCIDR)
 }
 
 // Stop stops the server started by NewDatabase, if any, and removes its
@@ -499,6 +531,11 @@ func start(binDir string) (_ *server, err error) {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	_ = os.Remove(pwFile)
+	if len(listenAlso) > 0 {
+		if err := s.admit(); err != nil {
+			return nil, err
+		}
+	}
 
 	port, err := freePort()
 	if err != nil {
@@ -527,9 +564,13 @@ func (s *server) launch() error {
 		return err
 	}
 	defer logFile.Close()
+	listen := []string{"127.0.0.1"}
+	for i := 0; i+1 < len(s.listenAlso); i += 2 {
+		listen = append(listen, s.listenAlso[i])
+	}
 	s.cmd = s.command(s.binDir, "postgres", "-D", s.dataDir,
 		"-p", strconv.Itoa(s.port),
-		"-c", "listen_addresses=127.0.0.1",
+		"-c", "listen_addresses="+strings.Join(listen, ","),
 		"-c", "unix_socket_directories="+s.dir,
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",

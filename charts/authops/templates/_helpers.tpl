@@ -83,12 +83,14 @@ affinity:
 
 {{/*
 A projected, expiring token of the pod's service account, mounted where
-client-go looks for it (kubelet renews it before it expires).
+client-go looks for it (kubelet renews it before it expires). Not 3607s:
+the API server extends a token asked for with exactly 3607s (the
+automounted token's) to a year by default (--service-account-extend-token-expiration).
 */}}
 {{- define "authops.projectedToken" -}}
 projected:
   sources:
-  - serviceAccountToken: {path: token, expirationSeconds: 3607}
+  - serviceAccountToken: {path: token, expirationSeconds: 3600}
   - configMap:
       name: kube-root-ca.crt
       items: [{key: ca.crt, path: ca.crt}]
