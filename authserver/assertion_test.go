@@ -120,14 +120,15 @@ func assertionForm(assertion string) url.Values {
 func expectAssertionError(t *testing.T, resp *http.Response, code oautherr.Code, want string) {
 	t.Helper()
 	defer resp.Body.Close()
-	var body map[string]string
+	var body map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
 	status := map[oautherr.Code]int{oautherr.InvalidClient: http.StatusUnauthorized, oautherr.InvalidRequest: http.StatusBadRequest}[code]
-	if resp.StatusCode != status || body["error"] != string(code) || !strings.Contains(body["error_description"], want) {
-		t.Errorf("got %d %s (%q), want %d %s with a description containing %q", resp.StatusCode, body["error"],
-			body["error_description"], status, code, want)
+	desc, _ := body["error_description"].(string)
+	if resp.StatusCode != status || body["error"] != string(code) || !strings.Contains(desc, want) {
+		t.Errorf("got %d %v (%q), want %d %s with a description containing %q", resp.StatusCode, body["error"],
+			desc, status, code, want)
 	}
 }
 
