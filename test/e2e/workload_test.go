@@ -22,7 +22,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,20 +38,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/kubeissuer"
-	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/snapshot"
-	"github.com/authops/authops/authserver/store/storetest"
 	"github.com/authops/authops/controllers"
-	"github.com/authops/authops/test/stack"
 )
 
 // offsetClock is the system clock moved by an offset the test sets.
@@ -71,43 +64,19 @@ func TestSecretlessClients(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const teamA, teamB = "team-a", "team-b"
-	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: t.TempDir(), Namespaces: []string{operatorNamespace, teamA, teamB}})
-	g.Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	t.Cleanup(func() { _ = api.Stop() })
-	cfg, k8s := api.Config, api.Client
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	issuer := "http://" + ln.Addr().String()
-	tokenURL := issuer + authserver.PathToken
-
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: stack.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0", Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(controllers.Setup(ctx, mgr, controllers.Options{Namespace: operatorNamespace, Issuer: issuer,
-		KeyRotation: controllers.KeyRotationConfig{RotationPeriod: 24 * time.Hour, PublishAhead: 10 * time.Minute}})).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
-
-	cs, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	holder := registry.NewHolder()
-	go func() {
-		_ = (&registry.KubeLoader{Client: cs, Namespace: operatorNamespace, Holder: holder, Log: discardLog()}).Run(ctx)
-	}()
-	// The cluster's keys, as cmd/authserver reads them: through the API
-	// server with the authserver's own credentials.
-	hc, err := rest.HTTPClientFor(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
 	clock := &offsetClock{}
-	srv, err := authserver.New(authserver.Config{Issuer: issuer, Registry: holder, Clock: clock,
-		Store: storetest.NewMemoryStore(t, clock), Log: discardLog(),
+	p := startPlanes(ctx, t, []string{operatorNamespace, teamA, teamB}, func(p *planes, cfg *authserver.Config) {
+		// The cluster's keys, as cmd/authserver reads them: through the
+		// API server with the authserver's own credentials.
+		hc, err := rest.HTTPClientFor(p.api.Config)
+		g.Expect(err).NotTo(HaveOccurred())
+		cfg.ServiceAccountKeys = &kubeissuer.Keys{Host: p.api.Config.Host, Client: hc}
+		cfg.Clock = clock
 		// Many failures from one source on purpose: not the limit's test.
-		Limits:             authserver.Limits{Disabled: true},
-		ServiceAccountKeys: &kubeissuer.Keys{Host: cfg.Host, Client: hc}})
-	g.Expect(err).NotTo(HaveOccurred())
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = httpSrv.Serve(ln) }()
-	t.Cleanup(func() { _ = httpSrv.Close() })
+		cfg.Limits = authserver.Limits{Disabled: true}
+	})
+	k8s, cs, holder, issuer := p.k8s, p.cs, p.holder, p.issuer
+	tokenURL := issuer + authserver.PathToken
 
 	// ServiceAccounts: robot in both namespaces (same name), other in team-a.
 	for _, sa := range []client.ObjectKey{{Namespace: teamA, Name: "robot"}, {Namespace: teamB, Name: "robot"}, {Namespace: teamA, Name: "other"}} {
