@@ -294,3 +294,24 @@ func TestMetadataAssertionMethods(t *testing.T) {
 		t.Errorf("token_endpoint_auth_signing_alg_values_supported = %v", algs)
 	}
 }
+
+// TestAssertionsAreNotLogged: at debug level, neither a used nor a refused
+// assertion (nor its signature) reaches the log.
+func TestAssertionsAreNotLogged(t *testing.T) {
+	var buf strings.Builder
+	logTo = &buf
+	defer func() { logTo = nil }()
+	f := newFixture(t)
+	c := addJWTClient(t, f)
+	good := c.sign(t, c.claims(f))
+	for _, a := range []string{good, good} { // the second is a replay
+		f.post(authserver.PathToken, assertionForm(a), "", "").Body.Close()
+	}
+	if buf.Len() == 0 {
+		t.Fatal("nothing was logged: the test would not see a leak")
+	}
+	sig := good[strings.LastIndex(good, ".")+1:]
+	if strings.Contains(buf.String(), sig) || strings.Contains(buf.String(), good[:40]) {
+		t.Fatal("the log carries the client assertion")
+	}
+}
