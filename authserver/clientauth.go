@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/ratelimit"
 	"github.com/authops/authops/authserver/registry"
@@ -57,8 +59,8 @@ type introspector struct {
 
 // newClientAuthenticator is client authentication by credentials, behind
 // the ClientAuth limit when there is one (nil: none).
-func newClientAuthenticator(clock store.Clock, limit *ratelimit.Limiter) clientAuthenticator {
-	var a clientAuthenticator = credentials{clock: clock}
+func newClientAuthenticator(clock store.Clock, limit *ratelimit.Limiter, assertions *assertionVerifier) clientAuthenticator {
+	var a clientAuthenticator = credentials{clock: clock, assertions: assertions}
 	if limit != nil {
 		a = throttled{next: a, limit: limit, clock: clock}
 	}
@@ -67,21 +69,33 @@ func newClientAuthenticator(clock store.Clock, limit *ratelimit.Limiter) clientA
 
 // credentials implements client authentication (RFC 6749 §2.3.1,
 // §3.2.1): client_secret_basic (with the form-urlencoding of §2.3.1),
-// client_secret_post, or none for public clients. HTTP Basic with an empty
-// password from a public client counts as none (golang.org/x/oauth2 sends
-// that). Using two methods at once is invalid_request. An unknown client, a
-// wrong secret, a method the client is not registered for and a disabled
-// client all get the same invalid_client, after the same work.
+// client_secret_post, none for public clients, or a client assertion
+// (RFC 7523 §2.2: private_key_jwt or a ServiceAccount token, see
+// assertion.go). HTTP Basic with an empty password from a public client
+// counts as none (golang.org/x/oauth2 sends that). Using two methods at
+// once is invalid_request. An unknown client, a wrong secret, a method the
+// client is not registered for and a disabled client all get the same
+// invalid_client, after the same work; an assertion that fails a check of
+// a client registered for assertions gets a description of the check.
 type credentials struct {
-	clock store.Clock
+	clock      store.Clock
+	assertions *assertionVerifier
+}
+
+// presentation is what a request presents to authenticate: an ID and a
+// secret with method snapshot.Auth*, or a client assertion (method
+// methodAssertion).
+type presentation struct {
+	id, secret, method string
+	assertion          *jwt.JSONWebToken
 }
 
 func (a credentials) authenticate(r *http.Request, reg *registry.Registry, p params) (*registry.Client, *oautherr.Error) {
-	id, secret, method, e := presented(r, p)
+	pr, e := presented(r, p)
 	if e != nil {
 		return nil, e
 	}
-	return a.client(r, reg, id, secret, method)
+	return a.client(r, reg, pr)
 }
 
 // introspector authenticates a confidential client, or a ResourceServer by
@@ -90,12 +104,13 @@ func (a credentials) authenticate(r *http.Request, reg *registry.Registry, p par
 // ResourceServer and a wrong secret get the same invalid_client after the
 // same work, as for clients.
 func (a credentials) introspector(r *http.Request, reg *registry.Registry, p params) (introspector, *oautherr.Error) {
-	id, secret, method, e := presented(r, p)
+	pr, e := presented(r, p)
 	if e != nil {
 		return introspector{}, e
 	}
+	id, secret := pr.id, pr.secret
 	if !strings.Contains(id, "/") {
-		c, e := a.client(r, reg, id, secret, method)
+		c, e := a.client(r, reg, pr)
 		if e == nil && c.Public() {
 			e = authFailure(r)
 		}
@@ -111,7 +126,7 @@ func (a credentials) introspector(r *http.Request, reg *registry.Registry, p par
 			digests = d
 		}
 	}
-	if !secretMatches(secret, digests) || !found {
+	if !secretMatches(secret, digests) || !found || pr.assertion != nil {
 		return introspector{}, authFailure(r)
 	}
 	return introspector{rs: rs}, nil
@@ -134,13 +149,22 @@ func secretMatches(secret string, digests [][]byte) bool {
 	return match == 1
 }
 
-// client authenticates the client id with the secret and method a request
-// presented.
-func (a credentials) client(r *http.Request, reg *registry.Registry, id, secret, method string) (*registry.Client, *oautherr.Error) {
+// client authenticates the client with what a request presented.
+func (a credentials) client(r *http.Request, reg *registry.Registry, pr presentation) (*registry.Client, *oautherr.Error) {
 	fail := authFailure(r)
+	id, secret, method := pr.id, pr.secret, pr.method
 	client, found := reg.Client(id)
 	if found {
 		requestInfo(r.Context()).clientID = client.ID
+	}
+	if method == methodAssertion {
+		if !found || client.Public() || client.Disabled {
+			return nil, fail
+		}
+		if e := a.assertions.verify(r.Context(), client, pr.assertion); e != nil {
+			return nil, e
+		}
+		return client, nil
 	}
 	if method == snapshot.AuthNone {
 		if !found || !client.Public() || client.TokenEndpointAuthMethod != snapshot.AuthNone || client.Disabled {
@@ -162,8 +186,25 @@ func (a credentials) client(r *http.Request, reg *registry.Registry, id, secret,
 }
 
 // presented reads the credentials a request presents and the method they
-// use (snapshot.Auth*).
-func presented(r *http.Request, p params) (id, secret, method string, e *oautherr.Error) {
+// use (snapshot.Auth*, or methodAssertion).
+func presented(r *http.Request, p params) (presentation, *oautherr.Error) {
+	tok, e := presentedAssertion(r, p)
+	switch {
+	case e != nil:
+		return presentation{}, e
+	case tok != nil:
+		id := p["client_id"]
+		if id == "" {
+			id = assertionSubject(tok)
+		}
+		return presentation{id: id, method: methodAssertion, assertion: tok}, nil
+	}
+	id, secret, method, e := presentedSecret(r, p)
+	return presentation{id: id, secret: secret, method: method}, e
+}
+
+// presentedSecret reads a client ID and secret (or none).
+func presentedSecret(r *http.Request, p params) (id, secret, method string, e *oautherr.Error) {
 	authz := r.Header.Values("Authorization")
 	switch {
 	case len(authz) > 1:
@@ -255,13 +296,19 @@ func (a throttled) settle(key ratelimit.Key, now time.Time, e *oautherr.Error) {
 // presentedClientID is the client ID a request names: the Basic user name,
 // decoded as credentials decodes it (form-urlencoded, RFC 6749 §2.3.1), so
 // that an encoded ID counts towards its client's limit; else the client_id
-// parameter.
+// parameter; else the sub of a client assertion (unverified).
 func presentedClientID(r *http.Request, p params) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		id, _ := url.QueryUnescape(u) // an undecodable name is simply an unknown client
 		return id
 	}
-	return p["client_id"]
+	if id := p["client_id"]; id != "" || p[paramClientAssertion] == "" {
+		return id
+	}
+	if tok, e := presentedAssertion(r, p); e == nil && tok != nil {
+		return assertionSubject(tok)
+	}
+	return ""
 }
 
 // params is a request's parameters: one value each, empty values dropped.

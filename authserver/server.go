@@ -108,6 +108,11 @@ type Config struct {
 	// (RFC 7239, its for= parameters). Only this one is read: a proxy
 	// passes the other through as the client sent it.
 	ForwardedHeader string
+	// ServiceAccountKeys are the cluster's ServiceAccount token keys
+	// (package kubeissuer), for clients that authenticate as a
+	// ServiceAccount (workload identity); nil: such clients get
+	// invalid_client.
+	ServiceAccountKeys ServiceAccountKeys
 }
 
 // Feedback receives observations about the objects of the snapshot.
@@ -213,7 +218,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	dummyBcrypt() // computed now, so the first unknown username costs no more than later ones
 	s.tokens = tokens.New(s.issuer)
-	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth)
+	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth, &assertionVerifier{
+		audiences: []string{s.issuer, s.issuer + PathToken}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
 	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
 		compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})

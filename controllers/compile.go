@@ -216,6 +216,10 @@ type ClientInput struct {
 	Access    EffectiveAccess
 	Audiences AudienceAccess
 	Digests   []snapshot.SecretDigest
+	// ServiceAccount and JWKS are the credential of a client without a
+	// secret (spec.authentication), checked by the controller.
+	ServiceAccount *snapshot.ServiceAccount
+	JWKS           []byte
 }
 
 // CompileClient builds the snapshot document of an effective client.
@@ -236,7 +240,13 @@ func CompileClient(in ClientInput) snapshot.Document {
 	if in.Access.RefreshTokenRotation != "" {
 		c.Policy.RefreshTokenRotation = string(in.Access.RefreshTokenRotation)
 	}
-	if c.Type == string(oauthv1alpha1.ClientTypeConfidential) {
+	switch {
+	case spec.Authentication != nil:
+		// No secret: a digest left from before the change to
+		// spec.authentication must not keep working.
+		c.ServiceAccount = in.ServiceAccount
+		c.JWKS = in.JWKS
+	case c.Type == string(oauthv1alpha1.ClientTypeConfidential):
 		c.Secrets = in.Digests
 	}
 	for _, u := range spec.RedirectURIs {
@@ -281,6 +291,8 @@ func clientType(spec oauthv1alpha1.OAuthClientSpec) oauthv1alpha1.ClientType {
 // authMethod is the token endpoint auth method with its type's default.
 func authMethod(spec oauthv1alpha1.OAuthClientSpec) oauthv1alpha1.TokenEndpointAuthMethod {
 	switch {
+	case spec.Authentication != nil && spec.Authentication.ServiceAccount != nil:
+		return oauthv1alpha1.TokenEndpointAuthMethod(snapshot.AuthServiceAccountToken)
 	case spec.TokenEndpointAuthMethod != "":
 		return spec.TokenEndpointAuthMethod
 	case clientType(spec) == oauthv1alpha1.ClientTypePublic:

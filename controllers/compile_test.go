@@ -295,3 +295,37 @@ func TestDisabledCount(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileSecretlessClient: a client with spec.authentication carries
+// its credential and never a secret digest, even one the previous document
+// had (a client that drops its secret for a ServiceAccount must not keep
+// accepting the secret).
+func TestCompileSecretlessClient(t *testing.T) {
+	policy, _ := CompilePolicy("", BuiltinPolicy())
+	old := []snapshot.SecretDigest{{SHA256: Digest("the secret before the change")}}
+	sa := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "worker", UID: "u1"},
+		Spec: oauthv1alpha1.OAuthClientSpec{GrantTypes: []oauthv1alpha1.GrantType{"client_credentials"},
+			Authentication: &oauthv1alpha1.ClientAuthenticationSpec{ServiceAccount: &oauthv1alpha1.LocalObjectReference{Name: "robot"}}}}
+	identity := &snapshot.ServiceAccount{Subject: snapshot.ServiceAccountSubject("ns", "robot"), UID: "sa-uid"}
+	doc := CompileClient(ClientInput{Client: sa, ClientID: "ns.worker", Policy: policy,
+		Access: ComputeAccess(sa.Spec, "", BuiltinPolicy(), nil), Digests: old, ServiceAccount: identity})
+	if _, err := snapshot.Encode(doc); err != nil {
+		t.Fatalf("compiled document is invalid: %v", err)
+	}
+	if c := doc.Client; len(c.Secrets) != 0 || c.TokenEndpointAuthMethod != snapshot.AuthServiceAccountToken ||
+		c.ServiceAccount == nil || c.ServiceAccount.Subject != "system:serviceaccount:ns:robot" || c.ServiceAccount.UID != "sa-uid" {
+		t.Errorf("compiled ServiceAccount client = %+v", c)
+	}
+	keys := []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)
+	pkj := sa.DeepCopy()
+	pkj.Spec.TokenEndpointAuthMethod = oauthv1alpha1.AuthMethodPrivateKeyJWT
+	pkj.Spec.Authentication = &oauthv1alpha1.ClientAuthenticationSpec{JWKSSecretRef: &oauthv1alpha1.SecretKeyReference{Name: "keys"}}
+	doc = CompileClient(ClientInput{Client: pkj, ClientID: "ns.worker", Policy: policy,
+		Access: ComputeAccess(pkj.Spec, "", BuiltinPolicy(), nil), Digests: old, JWKS: keys})
+	if _, err := snapshot.Encode(doc); err != nil {
+		t.Fatalf("compiled document is invalid: %v", err)
+	}
+	if c := doc.Client; len(c.Secrets) != 0 || c.TokenEndpointAuthMethod != snapshot.AuthPrivateKeyJWT || string(c.JWKS) != string(keys) {
+		t.Errorf("compiled private_key_jwt client = %+v", c)
+	}
+}

@@ -94,6 +94,8 @@ type clientState struct {
 	policyDigest string
 	access       EffectiveAccess
 	audiences    AudienceAccess
+	// secretless is the credential of a client with spec.authentication.
+	secretless secretlessCredential
 }
 
 // The steps of an OAuthClient's reconcile (see runSteps) take the client

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -264,6 +265,57 @@ var _ = Describe("OAuthClient", func() {
 
 		Expect(k8s.Delete(ctx, gp)).To(Succeed())
 		expectCondition(ctx, c, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.BuiltinDefaultsReason)
+	})
+
+	It("compiles a ServiceAccount client without a secret: waits for the ServiceAccount, follows its UID, and drops a former secret", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		c := newClient(ns, "worker", clientCr)
+		c.Spec.RedirectURIs = nil
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		Eventually(currentDigests(ctx, c), timeout, interval).Should(HaveLen(1), "first a client with a generated secret")
+
+		By("switching to workload identity before the ServiceAccount exists")
+		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) {
+			c.Spec.Authentication = &oauthv1alpha1.ClientAuthenticationSpec{ServiceAccount: &oauthv1alpha1.LocalObjectReference{Name: "robot"}}
+		})
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionFalse, oauthv1alpha1.ServiceAccountNotFoundReason)
+		expectCondition(ctx, c, oauthv1alpha1.ReconcilingCondition, metav1.ConditionTrue, oauthv1alpha1.ServiceAccountNotFoundReason)
+		Eventually(func() error { _, err := snapshotOf(ctx, snapshot.KindClient, c.UID); return err }, timeout, interval).
+			ShouldNot(Succeed(), "a client whose ServiceAccount is missing is not served")
+
+		By("creating it: the watch wakes the client")
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "robot"}}
+		Expect(k8s.Create(ctx, sa)).To(Succeed())
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ServiceAccountReason)
+		doc := clientDoc(ctx, c)
+		Expect(doc.Secrets).To(BeEmpty(), "the former secret must stop working")
+		Expect(doc.TokenEndpointAuthMethod).To(Equal(snapshot.AuthServiceAccountToken))
+		Expect(*doc.ServiceAccount).To(Equal(snapshot.ServiceAccount{Subject: "system:serviceaccount:" + ns + ":robot", UID: string(sa.UID)}))
+		Eventually(secretData(ctx, ns, "worker-oauth-credentials", "client_secret"), timeout, interval).Should(BeEmpty())
+		Expect(secretData(ctx, ns, "worker-oauth-credentials", "client_id")(Default)).To(Equal(ns + ".worker"))
+	})
+
+	It("refuses public keys that hold a private key (InvalidJWKS) and waits for a missing key Secret (JWKSNotFound)", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		c := newClient(ns, "signer", clientCr)
+		c.Spec.RedirectURIs = nil
+		c.Spec.TokenEndpointAuthMethod = oauthv1alpha1.AuthMethodPrivateKeyJWT
+		c.Spec.Authentication = &oauthv1alpha1.ClientAuthenticationSpec{JWKSSecretRef: &oauthv1alpha1.SecretKeyReference{Name: "signer-keys"}}
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionFalse, oauthv1alpha1.JWKSNotFoundReason)
+
+		By("a key set with a private key")
+		private := `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signer-keys"}, Data: map[string][]byte{DefaultJWKSKey: []byte(private)}}
+		Expect(k8s.Create(ctx, s)).To(Succeed())
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionFalse, oauthv1alpha1.InvalidJWKSReason)
+		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.InvalidJWKSReason)
+
+		By("the public part only")
+		public := strings.Replace(private, `,"d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"`, "", 1)
+		update(ctx, s, func(s *corev1.Secret) { s.Data = map[string][]byte{DefaultJWKSKey: []byte(public)} })
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.PublicKeysReason)
+		Expect(string(clientDoc(ctx, c).JWKS)).To(Equal(public))
 	})
 
 	It("reads a referenced secret: missing, weak, without its key, then valid, and rotates it with an overlap", func(ctx SpecContext) {

@@ -46,10 +46,14 @@ const (
 )
 
 // reconcileSecret finds the client secret of a Confidential client (see
-// secretSteps.find): read from the referenced Secret, or generated. Sets
+// secretSteps.find): read from the referenced Secret, or generated; or the
+// credential of a client without a secret (reconcileSecretless). Sets
 // SecretReady; Ready=False with SecretNotFound (waiting), KeyMissing or
 // WeakSecret (stalled).
 func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
+	if obj.Spec.Authentication != nil {
+		return r.reconcileSecretless(ctx, obj, st)
+	}
 	if clientType(obj.Spec) == oauthv1alpha1.ClientTypePublic {
 		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.PublicClientReason,
 			"a Public client has no secret: it sends only client_id, and PKCE protects its authorization codes")

@@ -41,7 +41,8 @@ import (
 // ResourceServers (which grant audiences) and ClusterGrantPolicies (the
 // ceiling, client ID grants and audience restrictions; spec changes only),
 // the labels of Namespaces (they pick the ClusterGrantPolicies that apply
-// and the ResourceServer grants that match), and Secrets: the metadata of
+// and the ResourceServer grants that match), the metadata of
+// ServiceAccounts (workload identity), and Secrets: the metadata of
 // referenced Secrets, and through Owned the credentials Secrets and
 // snapshot entries. Needs SetupIndexes first.
 //
@@ -65,7 +66,8 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&oauthv1alpha1.ResourceServer{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfResourceServer), generation).
 		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAnyClusterPolicy), generation).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
-			builder.WithPredicates(labelsChanged))
+			builder.WithPredicates(labelsChanged)).
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfServiceAccount), builder.OnlyMetadata)
 	if r.Served != nil {
 		// The replicas' Leases wake the clients waiting to be served.
 		b = b.WatchesRawSource(r.Served.source())
@@ -209,6 +211,13 @@ func (r *OAuthClientReconciler) clientsOfSecret(ctx context.Context, o client.Ob
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: owner.Name}})
 	}
 	return reqs
+}
+
+// clientsOfServiceAccount maps a ServiceAccount to the clients of its
+// namespace that authenticate as it (created, deleted or recreated with a
+// new UID).
+func (r *OAuthClientReconciler) clientsOfServiceAccount(ctx context.Context, o client.Object) []reconcile.Request {
+	return listRequests(ctx, r.Client, o.GetNamespace(), IndexServiceAccount, o.GetName())
 }
 
 // listRequests lists the OAuthClients of a namespace with an index value.

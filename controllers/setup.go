@@ -45,8 +45,12 @@ const (
 	// IndexPolicyName is the GrantPolicy a client looks for: grantPolicyRef,
 	// else "default".
 	IndexPolicyName = "oauthclient.grantPolicy"
-	// IndexSecretRef is the Secret named in spec.secret.secretRef.
+	// IndexSecretRef is the Secret named in spec.secret.secretRef or
+	// spec.authentication.jwksSecretRef.
 	IndexSecretRef = "oauthclient.secretRef"
+	// IndexServiceAccount is the ServiceAccount named in
+	// spec.authentication.serviceAccount.
+	IndexServiceAccount = "oauthclient.serviceAccount"
 	// IndexPasswordSecret is the Secret named in an Account's passwordSecretRef.
 	IndexPasswordSecret = "account.passwordSecretRef"
 	// IndexClientAudience is each audience an OAuthClient names
@@ -84,10 +88,21 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return err
 	}
 	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexSecretRef, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
-		if c.Spec.Secret == nil {
+		switch {
+		case c.Spec.Secret != nil:
+			return []string{c.Spec.Secret.SecretRef.Name}
+		case c.Spec.Authentication != nil && c.Spec.Authentication.JWKSSecretRef != nil:
+			return []string{c.Spec.Authentication.JWKSSecretRef.Name}
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &oauthv1alpha1.OAuthClient{}, IndexServiceAccount, byClient(func(c *oauthv1alpha1.OAuthClient) []string {
+		if c.Spec.Authentication == nil || c.Spec.Authentication.ServiceAccount == nil {
 			return nil
 		}
-		return []string{c.Spec.Secret.SecretRef.Name}
+		return []string{c.Spec.Authentication.ServiceAccount.Name}
 	})); err != nil {
 		return err
 	}

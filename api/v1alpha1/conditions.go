@@ -138,6 +138,23 @@ const (
 	KeyMissingReason = "KeyMissing"
 	// WeakSecretReason: the referenced secret is shorter than 32 characters.
 	WeakSecretReason = "WeakSecret"
+	// ServiceAccountReason (SecretReady=True): the client has no secret;
+	// it authenticates as a ServiceAccount of its namespace (workload
+	// identity).
+	ServiceAccountReason = "ServiceAccount"
+	// ServiceAccountNotFoundReason: the ServiceAccount named in
+	// authentication.serviceAccount does not exist (waiting for it).
+	ServiceAccountNotFoundReason = "ServiceAccountNotFound"
+	// PublicKeysReason (SecretReady=True): the client has no secret; it
+	// authenticates with private_key_jwt against its public keys.
+	PublicKeysReason = "PublicKeys"
+	// JWKSNotFoundReason: the Secret named in authentication.jwksSecretRef
+	// does not exist (waiting for it).
+	JWKSNotFoundReason = "JWKSNotFound"
+	// InvalidJWKSReason: the client's public keys are refused (not a key
+	// set, a private or symmetric key, a weak RSA key, an algorithm that
+	// does not fit, too many keys); stalled until they are fixed.
+	InvalidJWKSReason = "InvalidJWKS"
 
 	// PolicyFoundReason: the named GrantPolicy, or the namespace's default, governs the client.
 	PolicyFoundReason = "PolicyFound"

@@ -36,7 +36,7 @@ const (
 
 // TokenEndpointAuthMethod is how a client authenticates at the token endpoint
 // (RFC 7591 §2).
-// +kubebuilder:validation:Enum=client_secret_basic;client_secret_post;none
+// +kubebuilder:validation:Enum=client_secret_basic;client_secret_post;private_key_jwt;none
 type TokenEndpointAuthMethod string
 
 const (
@@ -44,9 +44,107 @@ const (
 	AuthMethodClientSecretBasic TokenEndpointAuthMethod = snapshot.AuthClientSecretBasic
 	// AuthMethodClientSecretPost sends the credentials in the form body.
 	AuthMethodClientSecretPost TokenEndpointAuthMethod = snapshot.AuthClientSecretPost
+	// AuthMethodPrivateKeyJWT sends a JWT signed with the client's private
+	// key as client_assertion (RFC 7523 §2.2, OpenID Connect Core §9); the
+	// public keys are in spec.authentication.
+	AuthMethodPrivateKeyJWT TokenEndpointAuthMethod = snapshot.AuthPrivateKeyJWT
 	// AuthMethodNone sends only client_id: for Public clients.
 	AuthMethodNone TokenEndpointAuthMethod = snapshot.AuthNone
 )
+
+// MaxJWKSKeys bounds the public keys of one client.
+const MaxJWKSKeys = 8
+
+// ClientAuthenticationSpec says how a Confidential client proves who it is
+// without a shared secret. Exactly one field is set.
+// +kubebuilder:validation:XValidation:rule="[has(self.serviceAccount), has(self.jwks), has(self.jwksSecretRef)].filter(x, x).size() == 1",message="set exactly one of authentication.serviceAccount, authentication.jwks and authentication.jwksSecretRef"
+type ClientAuthenticationSpec struct {
+	// serviceAccount makes the client authenticate as a ServiceAccount of
+	// its own namespace (workload identity): a Pod sends its projected
+	// ServiceAccount token, with the issuer as its audience, as an RFC 7523
+	// client_assertion. The client has no secret. The ServiceAccount is
+	// always looked up in the client's namespace: there is no namespace
+	// field.
+	// +optional
+	ServiceAccount *LocalObjectReference `json:"serviceAccount,omitempty"`
+
+	// jwks are the client's public keys for private_key_jwt, a JSON Web Key
+	// Set (RFC 7517) written as YAML: RSA (2048 to 8192 bits), EC P-256 or
+	// P-384, or Ed25519 keys, at most 8. Private key members (d, p, q, ...)
+	// are not part of the schema and are never stored.
+	// +optional
+	JWKS *JSONWebKeySet `json:"jwks,omitempty"`
+
+	// jwksSecretRef names a Secret of the client's namespace and key holding
+	// the client's JWKS as JSON (the same rules as jwks; the key defaults to
+	// "jwks.json"), for keys another tool publishes. A missing Secret waits
+	// (JWKSNotFound); a set that is not valid stalls (InvalidJWKS).
+	// +optional
+	JWKSSecretRef *SecretKeyReference `json:"jwksSecretRef,omitempty"`
+}
+
+// JSONWebKeySet is a set of public keys (RFC 7517 §5).
+type JSONWebKeySet struct {
+	// keys are the public keys; key IDs (kid) must be unique.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:XValidation:rule="self.all(a, !has(a.kid) || self.filter(b, has(b.kid) && b.kid == a.kid).size() == 1)",message="two keys have the same kid: key IDs must be unique"
+	Keys []JSONWebKey `json:"keys"`
+}
+
+// JSONWebKey is one public signing key (RFC 7517 §4, RFC 7518 §6, RFC 8037).
+// +kubebuilder:validation:XValidation:rule="self.kty != 'RSA' || (has(self.n) && has(self.e) && !has(self.crv) && !has(self.x) && !has(self.y))",message="an RSA key has n and e only (no crv, x or y)"
+// +kubebuilder:validation:XValidation:rule="self.kty != 'RSA' || (size(self.n) >= 342 && size(self.n) <= 1366)",message="an RSA key's modulus n must be 2048 to 8192 bits"
+// +kubebuilder:validation:XValidation:rule="self.kty != 'EC' || (has(self.crv) && (self.crv == 'P-256' || self.crv == 'P-384') && has(self.x) && has(self.y) && !has(self.n))",message="an EC key has crv P-256 or P-384, x and y"
+// +kubebuilder:validation:XValidation:rule="self.kty != 'OKP' || (has(self.crv) && self.crv == 'Ed25519' && has(self.x) && !has(self.y) && !has(self.n))",message="an OKP key has crv Ed25519 and x"
+// +kubebuilder:validation:XValidation:rule="!has(self.alg) || (self.kty == 'RSA' && self.alg in ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']) || (self.kty == 'EC' && has(self.crv) && ((self.crv == 'P-256' && self.alg == 'ES256') || (self.crv == 'P-384' && self.alg == 'ES384'))) || (self.kty == 'OKP' && self.alg == 'EdDSA')",message="alg does not fit the key: RS256/RS384/RS512/PS256/PS384/PS512 for RSA, ES256 for P-256, ES384 for P-384, EdDSA for Ed25519"
+type JSONWebKey struct {
+	// kty is the key type: RSA, EC or OKP (Ed25519). Symmetric (oct) keys
+	// are not accepted.
+	// +required
+	// +kubebuilder:validation:Enum=RSA;EC;OKP
+	KTY string `json:"kty"`
+	// kid is the key ID assertions name in their header.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	KID string `json:"kid,omitempty"`
+	// alg is the one algorithm the key may sign with; without it, any
+	// algorithm of the key type (see the message of the rule above).
+	// +optional
+	// +kubebuilder:validation:Enum=RS256;RS384;RS512;PS256;PS384;PS512;ES256;ES384;EdDSA
+	Alg string `json:"alg,omitempty"`
+	// use must be sig when set.
+	// +optional
+	// +kubebuilder:validation:Enum=sig
+	Use string `json:"use,omitempty"`
+	// crv is the curve of an EC (P-256, P-384) or OKP (Ed25519) key.
+	// +optional
+	// +kubebuilder:validation:Enum=P-256;P-384;Ed25519
+	Crv string `json:"crv,omitempty"`
+	// n is an RSA key's modulus (base64url).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1366
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	N string `json:"n,omitempty"`
+	// e is an RSA key's public exponent (base64url).
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	E string `json:"e,omitempty"`
+	// x is an EC key's x coordinate or an OKP key's public key (base64url).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	X string `json:"x,omitempty"`
+	// y is an EC key's y coordinate (base64url).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	Y string `json:"y,omitempty"`
+}
 
 // MissingSecretPolicy says what the controller does when a referenced client
 // Secret does not exist.
@@ -108,7 +206,10 @@ type ClientSecretSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.type != 'Public' || !self.grantTypes.exists(g, g == 'client_credentials' || g == 'password')",message="a Public client cannot use the client_credentials or password grant: both need a client that keeps a secret; use type Confidential"
 // +kubebuilder:validation:XValidation:rule="self.type != 'Public' || !has(self.secret)",message="a Public client has no secret: remove spec.secret, or use type Confidential"
 // +kubebuilder:validation:XValidation:rule="self.type != 'Public' || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod == 'none'",message="a Public client must use tokenEndpointAuthMethod none (it has no secret to authenticate with)"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Confidential' || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="a Confidential client must authenticate: use tokenEndpointAuthMethod client_secret_basic or client_secret_post, or use type Public"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Confidential' || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="a Confidential client must authenticate: use tokenEndpointAuthMethod client_secret_basic, client_secret_post or private_key_jwt, or use type Public"
+// +kubebuilder:validation:XValidation:rule="!has(self.authentication) || (self.type == 'Confidential' && !has(self.secret))",message="a client with spec.authentication has no secret: remove spec.secret (and use type Confidential)"
+// +kubebuilder:validation:XValidation:rule="!has(self.authentication) || !has(self.authentication.serviceAccount) || !has(self.tokenEndpointAuthMethod)",message="a client that authenticates as a ServiceAccount has no tokenEndpointAuthMethod: remove it (the ServiceAccount token is the credential)"
+// +kubebuilder:validation:XValidation:rule="(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.authentication) && (has(self.authentication.jwks) || has(self.authentication.jwksSecretRef)))",message="tokenEndpointAuthMethod private_key_jwt and public keys (authentication.jwks or authentication.jwksSecretRef) go together: set both or neither"
 // +kubebuilder:validation:XValidation:rule="!self.grantTypes.exists(g, g == 'authorization_code') || (has(self.redirectURIs) && size(self.redirectURIs) > 0)",message="the authorization_code grant needs at least one redirect URI in redirectURIs"
 // +kubebuilder:validation:XValidation:rule="!self.grantTypes.exists(g, g == 'refresh_token') || self.grantTypes.exists(g, g == 'authorization_code' || g == 'urn:ietf:params:oauth:grant-type:device_code' || g == 'password')",message="refresh_token needs a grant that issues refresh tokens: add authorization_code, urn:ietf:params:oauth:grant-type:device_code or password (client_credentials never issues one)"
 type OAuthClientSpec struct {
@@ -168,15 +269,25 @@ type OAuthClientSpec struct {
 
 	// tokenEndpointAuthMethod is how the client authenticates at the token
 	// endpoint. Defaults to client_secret_basic for Confidential clients and
-	// none for Public clients.
+	// none for Public clients; private_key_jwt needs public keys in
+	// authentication; a client with authentication.serviceAccount leaves it
+	// unset.
 	// +optional
 	TokenEndpointAuthMethod TokenEndpointAuthMethod `json:"tokenEndpointAuthMethod,omitempty"`
 
 	// secret says where a Confidential client's secret comes from. Without
-	// it, the controller generates a 256-bit secret into the credentials
-	// Secret it owns. Public clients have none.
+	// it (and without authentication), the controller generates a 256-bit
+	// secret into the credentials Secret it owns. Public clients have none.
 	// +optional
 	Secret *ClientSecretSpec `json:"secret,omitempty"`
+
+	// authentication makes a Confidential client secretless: it
+	// authenticates as a ServiceAccount of its namespace (workload
+	// identity), or with private_key_jwt against the public keys given
+	// here. Such a client has no client secret anywhere: its credentials
+	// Secret holds client_id and the endpoint URLs only.
+	// +optional
+	Authentication *ClientAuthenticationSpec `json:"authentication,omitempty"`
 
 	// audiences are the aud values of the client's access tokens when a
 	// request names no resource (RFC 8707). Each must be the audience of a

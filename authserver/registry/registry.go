@@ -54,7 +54,13 @@ type Client struct {
 	snapshot.Client
 	Source  snapshot.Source
 	digests []digest
+	// keys are the parsed JWKS of a private_key_jwt client.
+	keys []jose.JSONWebKey
 }
+
+// PublicKeys returns the public keys of a private_key_jwt client (nil for
+// the other methods).
+func (c *Client) PublicKeys() []jose.JSONWebKey { return c.keys }
 
 type digest struct {
 	sum      []byte
@@ -353,6 +359,12 @@ func Prepare(e Entry) *Prepared {
 			return p
 		}
 		cl := &Client{Client: *c, Source: d.Source, digests: ds}
+		if c.TokenEndpointAuthMethod == snapshot.AuthPrivateKeyJWT {
+			if cl.keys, err = snapshot.ParseJWKS(c.JWKS); err != nil {
+				p.err = fmt.Errorf("client %q: jwks: %w", c.ID, err)
+				return p
+			}
+		}
 		cl.Audiences = grantedAudiences(c)
 		p.client = cl
 	case snapshot.KindResourceServer:

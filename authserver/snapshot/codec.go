@@ -34,7 +34,7 @@ const MaxDocumentSize = 1 << 20
 
 var (
 	knownClientTypes  = []string{ClientConfidential, ClientPublic}
-	knownAuthMethods  = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone}
+	knownAuthMethods  = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone, AuthPrivateKeyJWT, AuthServiceAccountToken}
 	knownPKCE         = []string{PKCERequired, PKCEOptional}
 	knownConsent      = []string{ConsentPrompt, ConsentAuto}
 	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
@@ -133,8 +133,34 @@ func (c *Client) validate() error {
 	if c.Type == ClientPublic && len(c.Secrets) > 0 {
 		errs = append(errs, errors.New("a Public client has no secrets"))
 	}
+	errs = append(errs, c.validateSecretless())
 	errs = append(errs, c.Policy.validate())
 	return errors.Join(errs...)
+}
+
+// validateSecretless checks the credentials of the secretless methods: a
+// private_key_jwt client has a key set that ParseJWKS accepts, a
+// ServiceAccount client its ServiceAccount, and neither has secrets.
+func (c *Client) validateSecretless() error {
+	switch c.TokenEndpointAuthMethod {
+	case AuthPrivateKeyJWT:
+		if _, err := ParseJWKS(c.JWKS); err != nil {
+			return fmt.Errorf("jwks: %w", err)
+		}
+	case AuthServiceAccountToken:
+		if c.ServiceAccount == nil || c.ServiceAccount.Subject == "" {
+			return errors.New("a kubernetes_service_account_token client needs serviceAccount.subject")
+		}
+	default:
+		if len(c.JWKS) > 0 || c.ServiceAccount != nil {
+			return fmt.Errorf("jwks and serviceAccount belong to private_key_jwt and %s clients only", AuthServiceAccountToken)
+		}
+		return nil
+	}
+	if c.Type != ClientConfidential || len(c.Secrets) > 0 {
+		return fmt.Errorf("a %s client is Confidential and has no secrets", c.TokenEndpointAuthMethod)
+	}
+	return nil
 }
 
 func validateDigests(digests []SecretDigest) []error {

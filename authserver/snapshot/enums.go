@@ -33,7 +33,23 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
+	// AuthPrivateKeyJWT: a JWT client assertion signed with the client's
+	// private key (RFC 7523 §2.2, OpenID Connect Core §9).
+	AuthPrivateKeyJWT = "private_key_jwt"
+	// AuthServiceAccountToken (authops only, never advertised as a
+	// token_endpoint_auth_method): the client assertion is the projected
+	// token of a Kubernetes ServiceAccount (workload identity), signed by
+	// the cluster's ServiceAccount issuer.
+	AuthServiceAccountToken = "kubernetes_service_account_token"
 )
+
+// ClientAssertionJWTBearer is RFC 7523's client_assertion_type.
+const ClientAssertionJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// AssertionAlgorithms are the JWS algorithms a private_key_jwt assertion
+// may be signed with (token_endpoint_auth_signing_alg_values_supported): no
+// "none", no HMAC.
+var AssertionAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 
 // Grant types ([Client.GrantTypes]), as sent in the grant_type parameter.
 const (

@@ -27,6 +27,7 @@ limitations under the License.
 package snapshot
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -109,8 +110,16 @@ type Client struct {
 	DisplayName string `json:"displayName,omitempty"`
 	// Disabled clients get invalid_client on every request.
 	Disabled bool `json:"disabled,omitempty"`
-	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post or none.
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post,
+	// private_key_jwt, kubernetes_service_account_token or none.
 	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
+	// JWKS is the client's public key set (RFC 7517 JSON) for
+	// private_key_jwt, validated by the control plane: public signing keys
+	// of the AssertionAlgorithms only.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// ServiceAccount is the ServiceAccount a kubernetes_service_account_token
+	// client authenticates as.
+	ServiceAccount *ServiceAccount `json:"serviceAccount,omitempty"`
 	// Secrets are the SHA-256 digests of every valid client secret: the
 	// current one, and during a rotation the previous one until its
 	// NotAfter. Empty for Public clients.
@@ -140,6 +149,21 @@ type Client struct {
 	Resources []Resource `json:"resources,omitempty"`
 	// Policy is the resolved GrantPolicy.
 	Policy Policy `json:"policy"`
+}
+
+// ServiceAccount is a workload identity: the ServiceAccount (of the
+// client's own namespace) whose tokens authenticate the client.
+type ServiceAccount struct {
+	// Subject is the token's sub: system:serviceaccount:<namespace>:<name>.
+	Subject string `json:"subject"`
+	// UID is the ServiceAccount's UID, which its tokens carry: a token of
+	// an earlier ServiceAccount of the same name is refused.
+	UID string `json:"uid"`
+}
+
+// ServiceAccountSubject is the sub of a ServiceAccount's tokens.
+func ServiceAccountSubject(namespace, name string) string {
+	return "system:serviceaccount:" + namespace + ":" + name
 }
 
 // Resource is one audience a ResourceServer grants a client.

@@ -523,6 +523,15 @@ type Store interface {
 	// login, or an administrator's unlock). Not an error if there is none.
 	ResetFailedLogins(ctx context.Context, accountID string) error
 
+	// FirstUse records key as used in scope until expiresAt and reports
+	// whether this is its first use: true the first time, false for every
+	// later call (from any replica) until expiresAt has passed. One atomic
+	// step, so of concurrent calls with one key exactly one gets true. Only
+	// a hash of the key is stored. Used for the jti of client assertions
+	// (ScopeClientAssertion) and meant for any single-use value with an
+	// expiry (DPoP proofs).
+	FirstUse(ctx context.Context, scope, key string, expiresAt time.Time) (bool, error)
+
 	// DeleteExpired removes records whose expiry has passed, in small batches
 	// (each batch its own short statement), and returns how many it removed.
 	// It is safe to run concurrently with requests and on several replicas.

@@ -66,6 +66,7 @@ var sweepTables = []struct{ table, key string }{
 	{"sessions", "id_hash"},
 	{"consents", "account_id, client_id"},
 	{"login_failures", "account_id"},
+	{"first_uses", "scope, key_hash"},
 }
 
 func (s *sqlStore) DeleteExpired(ctx context.Context) (int64, error) {

@@ -56,6 +56,7 @@ import (
 
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/feedback"
+	"github.com/authops/authops/authserver/kubeissuer"
 	"github.com/authops/authops/authserver/oautherr"
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/served"
@@ -199,7 +200,7 @@ func run() error {
 
 	holder := registry.NewHolder()
 	errc := make(chan error, 4)
-	fb, err := startLoader(ctx, o, holder, log, errc)
+	fb, saKeys, err := startLoader(ctx, o, holder, log, errc)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func run() error {
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
 		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle},
-		TrustedProxies: o.trustedProxies, ForwardedHeader: o.forwardedHeader})
+		TrustedProxies: o.trustedProxies, ForwardedHeader: o.forwardedHeader, ServiceAccountKeys: saKeys})
 	if err != nil {
 		return err
 	}
@@ -294,8 +295,9 @@ func watchCertificate(ctx context.Context, cfg *tls.Config, certFile, keyFile st
 
 // startLoader starts the snapshot loader: a directory, or the labelled
 // Secrets of the namespace. With Kubernetes it also starts the feedback
-// into the objects' status (none with a directory: there are no objects).
-func startLoader(ctx context.Context, o options, holder *registry.Holder, log *slog.Logger, errc chan<- error) (authserver.Feedback, error) {
+// into the objects' status and returns the cluster's ServiceAccount keys
+// for workload identity (neither with a directory: there is no cluster).
+func startLoader(ctx context.Context, o options, holder *registry.Holder, log *slog.Logger, errc chan<- error) (authserver.Feedback, authserver.ServiceAccountKeys, error) {
 	if o.snapshotDir != "" {
 		l := &registry.FileLoader{Dir: o.snapshotDir, Holder: holder, Log: log}
 		go func() {
@@ -303,14 +305,19 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 				errc <- err
 			}
 		}()
-		return nil, nil
+		return nil, nil, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	saKeys := &kubeissuer.Keys{Host: cfg.Host, Client: hc}
 	// Built-in types (the snapshot Secrets' watch, Events) travel as
 	// protobuf: cheaper to encode for the API server and to decode here
 	// than JSON (10,000 snapshot Secrets at start-up). The dynamic client
@@ -321,11 +328,11 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 	pb.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	cs, err := kubernetes.NewForConfig(pb)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l := &registry.KubeLoader{Client: cs, Namespace: o.namespace, Holder: holder, Log: log}
 	if o.publishServed {
@@ -341,7 +348,7 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 	fb := feedback.New(feedback.Config{Writer: &feedback.KubeWriter{Dynamic: dyn, Clientset: cs, Instance: o.replica},
 		Log: log, MinInterval: o.feedbackInterval, ErrorWindow: o.feedbackWindow})
 	go fb.Run(ctx)
-	return fb, nil
+	return fb, saKeys, nil
 }
 
 // probes serves /healthz (the process runs) and /readyz (the first full

@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,34 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if tok.AccessToken == "" || tok.RefreshToken != "" {
 			t.Fatalf("want an access token and no refresh token, got %+v", tok)
+		}
+	})
+
+	step(t, "workload identity: the binaries, kubectl create token (TokenRequest) as the client assertion", func(t *testing.T) {
+		h.kubectl("apply", "-f", "testdata/workload.yaml")
+		h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "oauthclient/robot")
+		if data := h.kubectl("get", "secret", "-n", ns, "robot-oauth-credentials", "-o", "jsonpath={.data}"); strings.Contains(data, "client_secret") {
+			t.Fatalf("the credentials Secret of a ServiceAccount client holds a client secret: %s", data)
+		}
+		token := func() string {
+			out, err := h.stack.API.Kubectl(ctx, "create", "token", "robot", "-n", ns, "--audience", h.issuer, "--duration", "10m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(out)
+		}
+		cc := &clientcredentials.Config{ClientID: ns + ".robot", TokenURL: h.issuer + "/oauth2/token", Scopes: []string{"orders.read"},
+			AuthStyle: oauth2.AuthStyleInParams, EndpointParams: url.Values{
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {token()}}}
+		if _, err := cc.Token(ctx); err != nil {
+			t.Fatalf("client_credentials with a ServiceAccount token: %v", err)
+		}
+		if _, err := cc.Token(ctx); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("the same token again: %v, want invalid_client (single use)", err)
+		}
+		cc.EndpointParams.Set("client_assertion", token())
+		if _, err := cc.Token(ctx); err != nil {
+			t.Fatalf("a new token: %v", err)
 		}
 	})
 

@@ -25,7 +25,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -40,18 +39,11 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver"
-	"github.com/authops/authops/authserver/registry"
-	"github.com/authops/authops/authserver/store"
-	"github.com/authops/authops/authserver/store/storetest"
 	"github.com/authops/authops/controllers"
-	"github.com/authops/authops/test/stack"
 )
 
 const (
@@ -66,37 +58,8 @@ func TestPlanesTogether(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: t.TempDir(), Namespaces: []string{operatorNamespace, appNamespace}})
-	g.Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	t.Cleanup(func() { _ = api.Stop() })
-	cfg, k8s := api.Config, api.Client
-
-	// The authserver listens on loopback; its URL is the issuer both planes use.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	issuer := "http://" + ln.Addr().String()
-
-	// Control plane.
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: stack.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0", Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(controllers.Setup(ctx, mgr, controllers.Options{Namespace: operatorNamespace, Issuer: issuer,
-		KeyRotation: controllers.KeyRotationConfig{RotationPeriod: time.Hour, PublishAhead: 10 * time.Minute}})).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
-
-	// Data plane: the Kubernetes loader, the in-memory store, the server.
-	cs, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	holder := registry.NewHolder()
-	go func() {
-		_ = (&registry.KubeLoader{Client: cs, Namespace: operatorNamespace, Holder: holder, Log: discardLog()}).Run(ctx)
-	}()
-	srv, err := authserver.New(authserver.Config{Issuer: issuer, Registry: holder,
-		Store: storetest.NewMemoryStore(t, store.SystemClock{}), Log: discardLog()})
-	g.Expect(err).NotTo(HaveOccurred())
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = httpSrv.Serve(ln) }()
-	t.Cleanup(func() { _ = httpSrv.Close() })
+	p := startPlanes(ctx, t, []string{operatorNamespace, appNamespace}, nil)
+	k8s, holder, issuer := p.k8s, p.holder, p.issuer
 
 	// What a user applies.
 	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "alice-password"},

@@ -68,6 +68,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Refresh/ReuseGrace", testRefreshReuseGrace},
 		{"Refresh/ConcurrentRotateWithinGrace", testRefreshConcurrentWithinGrace},
 		{"AccessToken/Revoke", testAccessTokenRevoke},
+		{"FirstUse", testFirstUse},
+		{"FirstUse/Concurrent", testFirstUseConcurrent},
 		{"Device/CreateGet", testDeviceCreateGet},
 		{"Device/PollFlow", testDevicePollFlow},
 		{"Device/PollGrace", testDevicePollGrace},
@@ -966,6 +968,76 @@ func testRefreshConcurrentWithinGrace(t *testing.T, e env) {
 	}
 	_, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
 	wantErr(t, err, store.ErrAlreadyUsed, "the rotated token")
+}
+
+// --- single-use keys ---
+
+func testFirstUse(t *testing.T, e env) {
+	exp := e.clock.Now().Add(time.Minute)
+	first := func(scope, key string, exp time.Time) bool {
+		t.Helper()
+		ok, err := e.s.FirstUse(e.ctx, scope, key, exp)
+		noErr(t, err, "first use")
+		return ok
+	}
+	if !first("a", "jti-1", exp) {
+		t.Fatal("a new key is not a first use")
+	}
+	if first("a", "jti-1", exp) {
+		t.Fatal("a replay within its lifetime is a first use")
+	}
+	if !first("b", "jti-1", exp) || !first("a", "jti-2", exp) {
+		t.Fatal("another scope or another key collides")
+	}
+	// The first use's expiry counts: a replay with a later one is still a
+	// replay, and it does not extend the record.
+	if first("a", "jti-1", exp.Add(time.Hour)) {
+		t.Fatal("a replay with a later expiry is a first use")
+	}
+	// Expired but not swept: taken over as new.
+	e.clock.Set(exp)
+	if !first("a", "jti-1", exp.Add(time.Minute)) {
+		t.Fatal("a key used again after its expiry is not a first use")
+	}
+	if first("a", "jti-1", exp.Add(time.Minute)) {
+		t.Fatal("the taken-over key can be used twice")
+	}
+	e.clock.Set(exp.Add(time.Minute))
+	n, err := e.s.DeleteExpired(e.ctx)
+	noErr(t, err, "delete expired")
+	if n < 3 {
+		t.Fatalf("DeleteExpired removed %d records, want the 3 single-use keys", n)
+	}
+	if _, err := e.s.FirstUse(e.ctx, "a", "", exp); err == nil {
+		t.Error("an empty key is accepted")
+	}
+	if _, err := e.s.FirstUse(e.ctx, "a", "k", time.Time{}); err == nil {
+		t.Error("a key without expiry is accepted")
+	}
+}
+
+func testFirstUseConcurrent(t *testing.T, e env) {
+	exp := e.clock.Now().Add(time.Minute)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	firsts := 0
+	for range Concurrency {
+		wg.Go(func() {
+			ok, err := e.s.FirstUse(e.ctx, store.ScopeClientAssertion, "same-jti", exp)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				firsts++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firsts != 1 {
+		t.Fatalf("%d of %d concurrent uses of one key were first uses, want exactly 1", firsts, Concurrency)
+	}
 }
 
 // --- access tokens ---
