@@ -43,13 +43,7 @@ import (
 // last snapshot when the API server goes away.
 func TestKubeLoader(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.New()
-	g.Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	cs, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	cfg, cs := testenv.StartClientset(t, "authops-system", "elsewhere")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The loader reaches the API server through a proxy the test can cut.
@@ -60,10 +54,6 @@ func TestKubeLoader(t *testing.T) {
 	loaderCfg.Host = u.Scheme + "://" + proxy.addr()
 	loaderCS, err := kubernetes.NewForConfig(loaderCfg)
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, ns := range []string{"authops-system", "elsewhere"} {
-		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
-	}
 	secret := func(ns, name string, d snapshot.Document, label bool) *corev1.Secret {
 		b, err := json.Marshal(d)
 		g.Expect(err).NotTo(HaveOccurred())

@@ -27,7 +27,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/served"
@@ -41,18 +40,10 @@ import (
 // resourceVersion) with one write per rebuild at most.
 func TestServedLease(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.New()
-	g.Expect(err).NotTo(HaveOccurred(), "the test API server must be built, never skipped")
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	cs, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	const ns = "authops-system"
+	_, cs := testenv.StartClientset(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const ns = "authops-system"
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
 	// The revision counts applied events, whether or not the document is
 	// usable: this one is not a valid document.
 	s, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
