@@ -260,6 +260,22 @@ func (s secretSteps) writeCredentials(ctx context.Context, h secretHolder, st *s
 	return nil
 }
 
+// removeCredentials deletes the owned credentials Secret, if there is one
+// (a client that now authenticates without a secret). A Secret of that name
+// the holder does not control is left alone.
+func (s secretSteps) removeCredentials(ctx context.Context, h secretHolder, st *secretState) error {
+	secret, err := s.readCredentials(ctx, h, st)
+	if err != nil || secret.UID == "" || !metav1.IsControlledBy(secret, h.obj) {
+		return err
+	}
+	err = s.client.Delete(ctx, secret, client.Preconditions{UID: &secret.UID})
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	st.creds = &corev1.Secret{}
+	return nil
+}
+
 // rotation is what the secret found in a reconcile does to the digests in
 // the snapshot entry.
 type rotation struct {

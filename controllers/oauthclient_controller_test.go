@@ -291,8 +291,42 @@ var _ = Describe("OAuthClient", func() {
 		Expect(doc.Secrets).To(BeEmpty(), "the former secret must stop working")
 		Expect(doc.TokenEndpointAuthMethod).To(Equal(snapshot.AuthServiceAccountToken))
 		Expect(*doc.ServiceAccount).To(Equal(snapshot.ServiceAccount{Subject: "system:serviceaccount:" + ns + ":robot", UID: string(sa.UID)}))
-		Eventually(secretData(ctx, ns, "worker-oauth-credentials", "client_secret"), timeout, interval).Should(BeEmpty())
-		Expect(secretData(ctx, ns, "worker-oauth-credentials", "client_id")(Default)).To(Equal(ns + ".worker"))
+
+		By("no Secret of the client is left: its credentials are in a ConfigMap")
+		Eventually(func() error {
+			return k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "worker-oauth-credentials"}, &corev1.Secret{})
+		}, timeout, interval).Should(Satisfy(apierrors.IsNotFound), "the credentials Secret with the former secret is deleted")
+		Eventually(configMapData(ctx, ns, "worker-oauth-credentials", "client_id"), timeout, interval).Should(Equal(ns + ".worker"))
+		Expect(configMapData(ctx, ns, "worker-oauth-credentials", "token_endpoint")(Default)).To(HaveSuffix("/oauth2/token"))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
+			g.Expect(c.Status.CredentialsConfigMapName).To(Equal("worker-oauth-credentials"))
+			g.Expect(c.Status.CredentialsSecretName).To(BeEmpty())
+		}, timeout, interval).Should(Succeed())
+		secrets := &corev1.SecretList{}
+		Expect(k8s.List(ctx, secrets, client.InNamespace(ns))).To(Succeed())
+		for _, s := range secrets.Items {
+			Expect(metav1.IsControlledBy(&s, c)).To(BeFalse(), "Secret %s is the client's", s.Name)
+		}
+
+		By("a ConfigMap changed by hand is written again")
+		cm := &corev1.ConfigMap{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "worker-oauth-credentials"}, cm)).To(Succeed())
+		cm.Data["client_id"] = "someone-else"
+		Expect(k8s.Update(ctx, cm)).To(Succeed())
+		Eventually(configMapData(ctx, ns, "worker-oauth-credentials", "client_id"), timeout, interval).Should(Equal(ns + ".worker"))
+
+		By("back to a generated secret: the Secret again, the ConfigMap deleted")
+		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) { c.Spec.Authentication = nil })
+		Eventually(secretData(ctx, ns, "worker-oauth-credentials", "client_secret"), timeout, interval).ShouldNot(BeEmpty())
+		Eventually(func() error {
+			return k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "worker-oauth-credentials"}, &corev1.ConfigMap{})
+		}, timeout, interval).Should(Satisfy(apierrors.IsNotFound))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
+			g.Expect(c.Status.CredentialsSecretName).To(Equal("worker-oauth-credentials"))
+			g.Expect(c.Status.CredentialsConfigMapName).To(BeEmpty())
+		}, timeout, interval).Should(Succeed())
 	})
 
 	It("refuses public keys that hold a private key (InvalidJWKS) and waits for a missing key Secret (JWKSNotFound)", func(ctx SpecContext) {

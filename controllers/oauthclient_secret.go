@@ -66,12 +66,32 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 // mounts: client_id, client_secret (Confidential clients) and the endpoint
 // URLs. Sets no condition; records SecretGenerated once the Secret holds a
 // secret the controller generated.
+//
+// A client with spec.authentication has no secret, so nothing of it is kept
+// in a Secret: its credentials (client_id and the endpoint URLs) are in an
+// owned ConfigMap of the same name instead, and a credentials Secret left
+// from before it had spec.authentication is deleted (the secret in it no
+// longer works). The other way round, the ConfigMap is deleted.
 func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	h := r.secretHolder(obj)
-	if err := r.secretSteps().writeCredentials(ctx, h, &st.secretState, r.credentialsData(st)); err != nil {
+	steps := r.secretSteps()
+	if obj.Spec.Authentication != nil {
+		if err := r.writeCredentialsConfigMap(ctx, obj, st, h.credentials); err != nil {
+			return proceed, err
+		}
+		if err := steps.removeCredentials(ctx, h, &st.secretState); err != nil {
+			return proceed, err
+		}
+		obj.Status.CredentialsSecretName, obj.Status.CredentialsConfigMapName = "", h.credentials
+		return proceed, nil
+	}
+	if err := steps.writeCredentials(ctx, h, &st.secretState, r.credentialsData(st)); err != nil {
 		return proceed, err
 	}
-	obj.Status.CredentialsSecretName = h.credentials
+	if err := r.removeCredentialsConfigMap(ctx, obj, st, h.credentials); err != nil {
+		return proceed, err
+	}
+	obj.Status.CredentialsSecretName, obj.Status.CredentialsConfigMapName = h.credentials, ""
 	return proceed, nil
 }
 

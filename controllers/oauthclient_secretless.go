@@ -20,12 +20,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
@@ -126,4 +129,62 @@ func acceptJWKS(obj *oauthv1alpha1.OAuthClient, st *clientState, raw []byte, fro
 	setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.PublicKeysReason,
 		fmt.Sprintf("no secret: the client authenticates with private_key_jwt, signed by one of the %d public keys in %s", len(keys), from))
 	return proceed
+}
+
+// The credentials ConfigMap of a client without a secret is written (and
+// read from the manager's cache of the ConfigMaps labelled as ours).
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+
+// writeCredentialsConfigMap writes the owned credentials ConfigMap of a
+// client with spec.authentication: client_id and the endpoint URLs, what
+// the credentials Secret of a client with a secret holds but the secret.
+// On the first reconcile it is created without reading it first (see
+// secretState.fresh).
+func (r *OAuthClientReconciler) writeCredentialsConfigMap(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState, name string) error {
+	data := map[string]string{}
+	for k, v := range r.credentialsData(st) {
+		data[k] = string(v)
+	}
+	cm := &corev1.ConfigMap{}
+	var err error = apierrors.NewNotFound(corev1.Resource("configmaps"), name)
+	if !st.fresh {
+		err = r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, cm)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: name, Labels: map[string]string{LabelManagedBy: ManagedByValue}},
+			Data:       data,
+		}
+		if err := controllerutil.SetControllerReference(obj, cm, r.Scheme()); err != nil {
+			return err
+		}
+		return r.Create(ctx, cm)
+	case err != nil:
+		return err
+	case !metav1.IsControlledBy(cm, obj):
+		return fmt.Errorf("configmap %s exists and is not owned by this OAuthClient; delete or rename it so the credentials can be written", name)
+	case maps.Equal(cm.Data, data) && len(cm.BinaryData) == 0:
+		return nil
+	}
+	patch := client.MergeFromWithOptions(cm.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	cm.Data, cm.BinaryData = data, nil
+	return r.Patch(ctx, cm, patch)
+}
+
+// removeCredentialsConfigMap deletes the owned credentials ConfigMap of a
+// client that has a secret again (or never had spec.authentication: the
+// cached read finds nothing).
+func (r *OAuthClientReconciler) removeCredentialsConfigMap(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState, name string) error {
+	if st.fresh {
+		return nil
+	}
+	cm := &corev1.ConfigMap{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, cm); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(cm, obj) {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Delete(ctx, cm, client.Preconditions{UID: &cm.UID}))
 }

@@ -67,7 +67,13 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&oauthv1alpha1.ClusterGrantPolicy{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfAnyClusterPolicy), generation).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespace), builder.OnlyMetadata,
 			builder.WithPredicates(labelsChanged)).
-		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfServiceAccount), builder.OnlyMetadata)
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfServiceAccount), builder.OnlyMetadata).
+		// The credentials ConfigMaps of the clients without a secret: a
+		// change or deletion writes them again; their creation is the
+		// controller's own (the manager's cache holds only ConfigMaps
+		// labelled as ours).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &oauthv1alpha1.OAuthClient{}, handler.OnlyControllerOwner()),
+			builder.WithPredicates(predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}))
 	if r.Served != nil {
 		// The replicas' Leases wake the clients waiting to be served.
 		b = b.WatchesRawSource(r.Served.source())

@@ -210,6 +210,15 @@ func secretData(ctx context.Context, namespace, name, key string) func(Gomega) s
 	}
 }
 
+// configMapData returns the value of key in a ConfigMap.
+func configMapData(ctx context.Context, namespace, name, key string) func(Gomega) string {
+	return func(g Gomega) string {
+		cm := &corev1.ConfigMap{}
+		g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, cm)).To(Succeed())
+		return cm.Data[key]
+	}
+}
+
 // expectNoEvent checks, for two seconds (Events are sent asynchronously),
 // that no Event of that type is about obj.
 func expectNoEvent(ctx context.Context, kind string, obj client.Object, eventType string) {

@@ -334,9 +334,17 @@ type OAuthClientStatus struct {
 	ClientID string `json:"clientID,omitempty"`
 
 	// credentialsSecretName is the Secret in this namespace holding client_id,
-	// client_secret (Confidential clients) and the endpoint URLs.
+	// client_secret (Confidential clients) and the endpoint URLs. A client
+	// with spec.authentication has no secret and no such Secret: see
+	// credentialsConfigMapName.
 	// +optional
 	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
+
+	// credentialsConfigMapName is the ConfigMap in this namespace holding
+	// client_id and the endpoint URLs of a client with spec.authentication
+	// (it has no secret, so nothing of it is kept in a Secret).
+	// +optional
+	CredentialsConfigMapName string `json:"credentialsConfigMapName,omitempty"`
 
 	// grantTypes are the effective grant types: the client's, allowed by its policy.
 	// +optional

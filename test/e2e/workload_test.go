@@ -36,6 +36,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -102,11 +103,14 @@ func TestSecretlessClients(t *testing.T) {
 	}
 	g.Eventually(served(clientID), 60*time.Second, 100*time.Millisecond).Should(BeTrue())
 
-	// No secret anywhere: the credentials Secret has client_id and the
-	// endpoints only, the snapshot entry no digest.
-	creds := &corev1.Secret{}
+	// No secret anywhere: no Secret of the client, its credentials
+	// ConfigMap has client_id and the endpoints only, the snapshot entry no
+	// digest.
+	g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: teamA, Name: "worker" + controllers.CredentialsSecretSuffix}, &corev1.Secret{}))).
+		To(BeTrue(), "a client without a secret has no credentials Secret")
+	creds := &corev1.ConfigMap{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: teamA, Name: "worker" + controllers.CredentialsSecretSuffix}, creds)).To(Succeed())
-	g.Expect(creds.Data).To(HaveKeyWithValue(controllers.CredentialClientID, []byte(clientID)))
+	g.Expect(creds.Data).To(HaveKeyWithValue(controllers.CredentialClientID, clientID))
 	g.Expect(creds.Data).NotTo(HaveKey(controllers.CredentialClientSecret))
 	c, _ := holder.Current().Client(clientID)
 	g.Expect(c.Secrets).To(BeEmpty())
