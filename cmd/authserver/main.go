@@ -110,7 +110,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.publishServed, "publish-served", true, "Publish the served snapshot revision in the Lease of --replica-name. "+
 		"false: the manager does not count this replica (its Ready does not wait for it); for tests that show what Ready meant before.")
 	flag.StringVar(&o.snapshotDir, "snapshot-dir", "", "Load the snapshot from a directory of JSON documents instead of Kubernetes (tests, local runs).")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for the snapshot watch (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config). With --snapshot-dir, only the cluster whose ServiceAccount tokens workload identity clients send.")
 	flag.StringVar(&o.profile, "default-error-profile", string(oautherr.Extended), "Error profile before a client is known: Extended (the documented table) or RFC.")
 	flag.StringVar(&o.storeURL, "store", "sqlite:///var/lib/authops/state.db",
 		"Runtime state store: sqlite:///path/state.db (default, one replica), sqlite://:memory: (tests), "+
@@ -293,6 +293,23 @@ func watchCertificate(ctx context.Context, cfg *tls.Config, certFile, keyFile st
 	return nil
 }
 
+// kubeClient returns the Kubernetes client configuration (kubeconfig,
+// else the defaults) and the cluster's ServiceAccount keys for workload
+// identity, fetched from its API server.
+func kubeClient(kubeconfig string) (*rest.Config, *kubeissuer.Keys, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, &kubeissuer.Keys{Host: cfg.Host, Client: hc}, nil
+}
+
 // startLoader starts the snapshot loader: a directory, or the labelled
 // Secrets of the namespace. With Kubernetes it also starts the feedback
 // into the objects' status and returns the cluster's ServiceAccount keys
@@ -305,19 +322,22 @@ func startLoader(ctx context.Context, o options, holder *registry.Holder, log *s
 				errc <- err
 			}
 		}()
-		return nil, nil, nil
+		if o.kubeconfig == "" {
+			return nil, nil, nil
+		}
+		// A directory and an explicit kubeconfig: the cluster only
+		// verifies the workload identity clients' ServiceAccount tokens.
+		cfg, saKeys, err := kubeClient(o.kubeconfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("Snapshot from a directory; ServiceAccount tokens verified with the keys of the cluster of --kubeconfig", "host", cfg.Host)
+		return nil, saKeys, nil
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
-	}
-	hc, err := rest.HTTPClientFor(cfg)
+	cfg, saKeys, err := kubeClient(o.kubeconfig)
 	if err != nil {
 		return nil, nil, err
 	}
-	saKeys := &kubeissuer.Keys{Host: cfg.Host, Client: hc}
 	// Built-in types (the snapshot Secrets' watch, Events) travel as
 	// protobuf: cheaper to encode for the API server and to decode here
 	// than JSON (10,000 snapshot Secrets at start-up). The dynamic client

@@ -49,6 +49,10 @@ type Config struct {
 	Codes int
 	// ExtraClients are filler clients loaded into the registry.
 	ExtraClients int
+	// WorkloadTokens is how many ServiceAccount tokens the API server
+	// issues per round for the workload_identity workload (each is
+	// accepted once); 0 leaves the workload out.
+	WorkloadTokens int
 	// Only, if set, limits the workloads run (by name).
 	Only []string
 	// Log receives progress lines.
@@ -107,6 +111,20 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	want := func(name string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name) }
+	// workload_identity: the source-built API server issues the tokens and
+	// publishes the keys the authserver verifies them with.
+	var wi *workloadIdentity
+	var authserverArgs []string
+	if cfg.WorkloadTokens > 0 && want("workload_identity") {
+		logf("starting the API server for workload_identity")
+		if wi, err = startWorkloadIdentity(ctx, cfg.WorkDir); err != nil {
+			return nil, fmt.Errorf("workload_identity: %w", err)
+		}
+		defer func() { _ = wi.api.Stop() }()
+		docs = append(docs, wi.document())
+		authserverArgs = append(authserverArgs, "--kubeconfig="+wi.api.Kubeconfig)
+	}
 	snapDir := filepath.Join(cfg.WorkDir, "snapshot")
 	_ = os.RemoveAll(snapDir)
 	if err := WriteSnapshotDir(snapDir, docs); err != nil {
@@ -128,10 +146,17 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	floor := stack.NewServer("floor", cfg.FloorBin, "http://"+floorAddr, floorAddr, []string{"-addr", floorAddr},
 		filepath.Join(cfg.WorkDir, "floor.log"))
 	as, err := stack.NewAuthserver(stack.AuthserverOptions{Bin: cfg.AuthserverBin, SnapshotDir: snapDir,
-		Store: "sqlite://" + dbPath, Args: []string{"--log-level=WARN", "--throttle=false"},
+		Store: "sqlite://" + dbPath, Args: append([]string{"--log-level=WARN", "--throttle=false"}, authserverArgs...),
 		Log: filepath.Join(cfg.WorkDir, "authserver.log")})
 	if err != nil {
 		return nil, err
+	}
+	var saTokens []string
+	if wi != nil {
+		logf("issuing %d ServiceAccount tokens (TokenRequest, audience %s)", cfg.WorkloadTokens*cfg.Rounds, as.URL)
+		if saTokens, err = wi.tokens(ctx, as.URL, cfg.WorkloadTokens*cfg.Rounds); err != nil {
+			return nil, fmt.Errorf("workload_identity: %w", err)
+		}
 	}
 	if err := stack.StartAll(ctx, floor, as); err != nil {
 		return nil, err
@@ -141,7 +166,6 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	logf("floor %s (pid %d), authserver %s (pid %d)", floor.URL, floor.Proc.Pid(), as.URL, as.Proc.Pid())
 
 	rep := &Report{DeviceServed: deviceServed(ctx, as.URL, prep.Devices[0])}
-	want := func(name string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name) }
 	run := func(s *stack.Server, wl Workload) {
 		if !want(wl.Name) || ctx.Err() != nil {
 			return
@@ -157,6 +181,9 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		run(as, ClientCredentials("authops"))
 		run(floor, BadSecret("floor"))
 		run(as, BadSecret("authops"))
+		if wi != nil {
+			run(as, WorkloadIdentity(saTokens[round*cfg.WorkloadTokens:(round+1)*cfg.WorkloadTokens]))
+		}
 		if want("introspection") {
 			tok, err := FetchToken(ctx, as.URL)
 			if err != nil {

@@ -96,6 +96,7 @@ func Summary(rep *Report) string {
 		{"introspection req/s vs floor client_credentials", key{"authops", "introspection"}, floorCC, rps, 0.70, false},
 		{"code_exchange req/s vs floor client_credentials", key{"authops", "code_exchange"}, floorCC, rps, 0.25, false},
 		{"refresh_rotation req/s vs floor client_credentials", key{"authops", "refresh_rotation"}, floorCC, rps, 0.25, false},
+		{"workload_identity req/s vs floor client_credentials", key{"authops", "workload_identity"}, floorCC, rps, 0.25, false},
 		{"bad_secret CPU/req vs own client_credentials", key{"authops", "bad_secret"}, key{"authops", "client_credentials"}, cpu, 1.00, true},
 	}
 	b.WriteString("\n| target | ratio (median of rounds) | goal | met |\n| --- | ---: | ---: | --- |\n")

@@ -53,6 +53,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // load, and last an upgrade to a new image tag.
 func standaloneScenarios(t *testing.T, c *Cluster, oc *oauthClient) {
 	t.Run("projected token", func(t *testing.T) { checkProjectedToken(t, c) })
+	t.Run("workload identity Pod", func(t *testing.T) { checkWorkloadIdentity(t, c) })
 	t.Run("manager process killed", func(t *testing.T) {
 		load := oc.startLoad(t, "manager process killed", 100*time.Millisecond, 400)
 		time.Sleep(5 * time.Second)
