@@ -84,7 +84,9 @@ func checkWorkloadIdentity(t *testing.T, c *Cluster) {
 			t.Fatal(err)
 		}
 		c.MustKubectl("apply", "-f", path)
-		t.Cleanup(func() { _, _ = c.Kubectl(context.Background(), "delete", "pod", "-n", samplesNamespace, name, "--wait=false") })
+		t.Cleanup(func() {
+			_, _ = c.Kubectl(context.Background(), "delete", "pod", "-n", samplesNamespace, name, "--wait=false")
+		})
 		c.MustKubectl("wait", "-n", samplesNamespace, "--for=jsonpath={.status.phase}="+wantPhase, "--timeout=120s", "pod/"+name)
 		logs := c.MustKubectl("logs", "-n", samplesNamespace, name)
 		var r workloadResult
@@ -175,7 +177,9 @@ func checkNoSecretOfClient(t *testing.T, c *Cluster, clientID string) {
 
 // snapshotSecretName is the compiled entry's name of the client with that
 // UID (controllers.snapshotSecretName).
-func snapshotSecretName(uid string) string { return "authops-" + string(snapshot.KindClient) + "-" + uid }
+func snapshotSecretName(uid string) string {
+	return "authops-" + string(snapshot.KindClient) + "-" + uid
+}
 
 // decodeEntry decodes the base64 data of a compiled entry.
 func decodeEntry(data string) (snapshot.Document, error) {

@@ -44,7 +44,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "Duration of each workload run.")
 	flag.IntVar(&cfg.Rounds, "rounds", 3, "Rounds (floor and authops interleaved in each).")
 	flag.IntVar(&cfg.Codes, "codes", 15000, "Authorization codes prepared per round.")
-	flag.IntVar(&cfg.WorkloadTokens, "workload-tokens", 6000, "ServiceAccount tokens issued per round for workload_identity (0: leave it out).")
+	flag.IntVar(&cfg.WorkloadTokens, "workload-tokens", 15000, "ServiceAccount tokens issued per round for workload_identity (0: leave it out).")
 	flag.IntVar(&cfg.ExtraClients, "extra-clients", 1000, "Filler clients in the snapshot.")
 	only := flag.String("only", "", "Comma-separated workloads to run (default all).")
 	jsonOut := flag.String("json", "", "Write the results as JSON to this file.")
