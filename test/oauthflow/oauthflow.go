@@ -57,16 +57,41 @@ var (
 // submitted ("login", "consent").
 func (b Browser) AuthorizationCode(ctx context.Context, t testing.TB, conf *oauth2.Config) (*oauth2.Token, []string) {
 	t.Helper()
+	verifier, state := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
+	cb, forms := b.Authorize(ctx, t, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), conf.RedirectURL)
+	q := cb.Query()
+	if q.Get("error") != "" {
+		t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
+	}
+	if q.Get("state") != state || q.Get("iss") != b.Issuer {
+		t.Fatalf("callback state/iss = %q/%q, want %q/%q", q.Get("state"), q.Get("iss"), state, b.Issuer)
+	}
+	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+	return tok, forms
+}
+
+// Authorize opens authorizeURL the way a browser would, fills the login
+// and consent forms, and returns the URL of the redirect to the client's
+// callback (a URL starting with redirectURL; nothing listens there) and the
+// forms it submitted. The callback's parameters are the caller's to check.
+func (b Browser) Authorize(ctx context.Context, t testing.TB, authorizeURL, redirectURL string) (*url.URL, []string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: b.Transport,
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			if strings.HasPrefix(req.URL.String(), conf.RedirectURL) {
+			if strings.HasPrefix(req.URL.String(), redirectURL) {
 				return http.ErrUseLastResponse // the app's callback: nothing listens there
 			}
 			return nil
 		}}
-	verifier, state := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
-	resp, err := browser.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authorizeURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatalf("authorization request: %v", err)
 	}
@@ -76,21 +101,10 @@ func (b Browser) AuthorizationCode(ctx context.Context, t testing.TB, conf *oaut
 		resp.Body.Close()
 		if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
 			cb, err := url.Parse(loc)
-			if err != nil || !strings.HasPrefix(loc, conf.RedirectURL) {
+			if err != nil || !strings.HasPrefix(loc, redirectURL) {
 				t.Fatalf("redirected to %q, want the callback", loc)
 			}
-			q := cb.Query()
-			if q.Get("error") != "" {
-				t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
-			}
-			if q.Get("state") != state || q.Get("iss") != b.Issuer {
-				t.Fatalf("callback state/iss = %q/%q, want %q/%q", q.Get("state"), q.Get("iss"), state, b.Issuer)
-			}
-			tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-			if err != nil {
-				t.Fatalf("code exchange: %v", err)
-			}
-			return tok, forms
+			return cb, forms
 		}
 		if resp.StatusCode != http.StatusOK || page > 3 {
 			t.Fatalf("page %d: %s: %s", page, resp.Status, body)
