@@ -120,6 +120,9 @@ func TestPushedAuthorizationRequestFlow(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login page: %d", resp.StatusCode)
 	}
+	// Used once: the request_uri does not work a second time, even while
+	// the first use is still at its login page.
+	expectRequestURIError(t, f.browser(), authURL(f, front), "was used before")
 	fields.Set("username", "alice")
 	fields.Set("password", alicePass)
 	_, page = b.submit(fields) // signed in: back to the authorization endpoint, which asks for consent
@@ -150,12 +153,24 @@ func TestPushedAuthorizationRequestFlow(t *testing.T) {
 		t.Fatalf("ID token: %v (nonce %q)", err, idt.Nonce)
 	}
 
+	// A second pushed request in the signed-in browser gets its code at
+	// once, where and as the pushed request says, whatever the query.
+	uri2 := f.pushWeb(t, webRequest("state", "second", "code_challenge", strings.Repeat("a", 43), "code_challenge_method", "S256"))
+	front2 := url.Values{"client_id": {"web"}, "request_uri": {uri2}, "state": {"evil"}, "scope": {"api.read"},
+		"redirect_uri": {"https://app.example.com:8443/other"}}
+	resp, _ = b.get(authURL(f, front2))
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Scheme+"://"+loc.Host+loc.Path != webRedir || loc.Query().Get("state") != "second" ||
+		loc.Query().Get("code") == "" {
+		t.Fatalf("second pushed request: %d %v", resp.StatusCode, loc)
+	}
+
 	// The request_uri is single-use: not even the same browser gets a
 	// second authorization with it.
-	expectRequestURIError(t, b, authURL(f, front), "used before")
+	expectRequestURIError(t, b, authURL(f, front), "is unknown")
 	// The consent page's answer of the pushed request, sent again, gets no
 	// second code.
-	expectErrorPageForm(t, b, consent, "ended")
+	expectErrorPageForm(t, b, consent, "has ended")
 }
 
 // expectErrorPageForm posts fields to the authorization endpoint and
@@ -194,21 +209,21 @@ func TestPushedRequestPublicClient(t *testing.T) {
 func TestPushedRequestURIRefused(t *testing.T) {
 	f := newFixture(t)
 	b := f.browser()
-	expectRequestURIError(t, b, byRequestURI(f, "web", "urn:ietf:params:oauth:request_uri:unknown"), "unknown")
+	expectRequestURIError(t, b, byRequestURI(f, "web", "urn:ietf:params:oauth:request_uri:unknown"), "is unknown")
 
 	uri := f.pushWeb(t, webRequest())
 	f.clock.Advance(61 * time.Second)
-	expectRequestURIError(t, b, byRequestURI(f, "web", uri), "expired")
+	expectRequestURIError(t, b, byRequestURI(f, "web", uri), "has expired")
 
 	uri = f.pushWeb(t, webRequest())
-	expectRequestURIError(t, b, byRequestURI(f, "spa", uri), "unknown")
+	expectRequestURIError(t, b, byRequestURI(f, "spa", uri), "is unknown")
 	if resp, page := b.get(byRequestURI(f, "web", uri)); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="authops_action" value="login"`) {
 		t.Errorf("web's own request_uri after another client tried it: %d\n%s", resp.StatusCode, page)
 	}
 
 	uri = f.pushWeb(t, webRequest())
 	f.recreateClient("web")
-	expectRequestURIError(t, b, byRequestURI(f, "web", uri), "unknown")
+	expectRequestURIError(t, b, byRequestURI(f, "web", uri), "is unknown")
 
 	resp, _ := b.get(byRequestURI(f, "nobody", uri))
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
