@@ -1124,55 +1124,52 @@ func testPushedErrors(t *testing.T, e env) {
 func testPushedConcurrent(t *testing.T, e env) {
 	p := newPushed(t, e, "urn:1", time.Minute)
 	until := e.clock.Now().Add(15 * time.Minute)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	used, finished := 0, 0
-	for i := range Concurrency {
-		wg.Go(func() {
-			resume := store.HashToken(fmt.Sprint("resume-", i))
-			_, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", resume, until)
-			if err != nil && !errors.Is(err, store.ErrAlreadyUsed) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				used++
-			}
-		})
-	}
-	wg.Wait()
+	resume := func(i int) store.Hash { return store.HashToken(fmt.Sprint("resume-", i)) }
+	used := concurrentSuccesses(t, store.ErrAlreadyUsed, func(i int) error {
+		_, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", resume(i), until)
+		return err
+	})
 	if used != 1 {
 		t.Fatalf("%d of %d concurrent uses of one request_uri succeeded, want exactly 1", used, Concurrency)
 	}
 	_, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", store.HashToken("late"), until)
 	wantErr(t, err, store.ErrAlreadyUsed, "use after the race")
-	var resume store.Hash
+	var won store.Hash
 	for i := range Concurrency {
-		if _, err := e.s.ResumePushedRequest(e.ctx, store.HashToken(fmt.Sprint("resume-", i)), "web"); err == nil {
-			resume = store.HashToken(fmt.Sprint("resume-", i))
+		if _, err := e.s.ResumePushedRequest(e.ctx, resume(i), "web"); err == nil {
+			won = resume(i)
 		}
 	}
-	if resume.IsZero() {
+	if won.IsZero() {
 		t.Fatal("the winning use left no resume handle")
 	}
-	for range Concurrency {
+	finished := concurrentSuccesses(t, store.ErrNotFound, func(int) error { return e.s.FinishPushedRequest(e.ctx, won) })
+	if finished != 1 {
+		t.Fatalf("%d of %d concurrent finishes of one pushed request succeeded, want exactly 1", finished, Concurrency)
+	}
+}
+
+// concurrentSuccesses runs f Concurrency times at once and counts the
+// calls that returned no error; an error other than lost fails the test.
+func concurrentSuccesses(t *testing.T, lost error, f func(i int) error) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	n := 0
+	for i := range Concurrency {
 		wg.Go(func() {
-			err := e.s.FinishPushedRequest(e.ctx, resume)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			err := f(i)
+			if err != nil && !errors.Is(err, lost) {
 				t.Error(err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
-				finished++
+				n++
 			}
 		})
 	}
 	wg.Wait()
-	if finished != 1 {
-		t.Fatalf("%d of %d concurrent finishes of one pushed request succeeded, want exactly 1", finished, Concurrency)
-	}
+	return n
 }
 
 // --- access tokens ---
