@@ -48,18 +48,33 @@ type authRequest struct {
 	resources   []string   // RFC 8707 resource indicators, nil if none
 	carried     url.Values // the parameters the pages' forms carry on
 	userCode    string     // the device page's user code, as stored
+	pushed      store.Hash // the resume handle's hash of a pushed request, zero if none
 }
 
 // authorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.1.2;
 // PKCE RFC 7636 §4.3; iss RFC 9207). GET and POST both carry an
 // authorization request; a POST from the login or consent page also carries
-// that page's answer. The client and redirect URI are checked first and an
-// error there is shown on a page, never redirected; later errors go back to
-// the redirect URI with error, error_description, state and iss.
+// that page's answer. A request that refers to a pushed authorization
+// request (RFC 9126 §4: request_uri) is that request (pushedRequest); a
+// client whose policy requires pushed requests gets invalid_request for any
+// other. The client and redirect URI are checked first and an error there
+// (or with the request_uri) is shown on a page, never redirected; later
+// errors go back to the redirect URI with error, error_description, state
+// and iss.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w.Header())
 	reg := s.reg.Current()
+	in := s.authorizeInteraction()
 	vals, action, e := readPageForm(w, r)
+	if e != nil {
+		s.errorPage(w, r, e)
+		return
+	}
+	vals, resume, e := s.pushedRequest(r.Context(), reg, vals)
+	if e != nil && e.Cause != nil {
+		in.serverErrorPage(w, r, e.Cause)
+		return
+	}
 	if e != nil {
 		s.errorPage(w, r, e)
 		return
@@ -70,11 +85,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestInfo(r.Context()).clientID = ar.client.ID
+	switch {
+	case resume != "":
+		ar.pushed = store.HashToken(resume)
+		ar.carried = url.Values{"client_id": {ar.client.ID}, paramPushed: {resume}}
+	case ar.client.PARRequired():
+		redirErr = oautherr.Newf(oautherr.InvalidRequest, "This application must push its authorization requests first "+
+			"(RFC 9126) and send only client_id and request_uri here.")
+	}
 	if redirErr != nil {
 		s.redirectError(w, r, ar, redirErr)
 		return
 	}
-	in := s.authorizeInteraction()
 	if action != "" && !in.checkCSRF(r) {
 		s.errorPage(w, r, oautherr.Newf(oautherr.InvalidRequest, "The form expired or did not come from this server. Start again from the application."))
 		return
@@ -143,9 +165,9 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 			return nil, oautherr.Newf(oautherr.InvalidRequest, "A request parameter is repeated."), nil
 		}
 	}
-	client, ok := reg.Client(v.Get("client_id"))
-	if !ok || client.Disabled {
-		return nil, oautherr.Newf(oautherr.InvalidClient, "The application is unknown or disabled."), nil
+	client, e := authorizeClient(reg, v.Get("client_id"))
+	if e != nil {
+		return nil, e, nil
 	}
 	ar = &authRequest{client: client, carried: url.Values{}}
 	if ru := v.Get("redirect_uri"); ru != "" {
@@ -176,7 +198,6 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 	if !client.AllowsGrant("authorization_code") {
 		return ar, nil, oautherr.New(oautherr.UnauthorizedClient)
 	}
-	var e *oautherr.Error
 	if ar.scopes, ar.resources, e = authorizedScopes(client, v.Get("scope"), v[paramResource]); e != nil {
 		return ar, nil, e
 	}
@@ -187,6 +208,16 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 		return ar, nil, e
 	}
 	return ar, nil, nil
+}
+
+// authorizeClient is the client an authorization request names, if it is
+// known and enabled.
+func authorizeClient(reg *registry.Registry, id string) (*registry.Client, *oautherr.Error) {
+	client, ok := reg.Client(id)
+	if !ok || client.Disabled {
+		return nil, oautherr.Newf(oautherr.InvalidClient, "The application is unknown or disabled.")
+	}
+	return client, nil
 }
 
 // pkceChallenge returns the request's PKCE code challenge (RFC 7636 §4.3;
@@ -244,7 +275,8 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authR
 }
 
 // issueCode creates the authorization code and redirects to the client
-// (RFC 6749 §4.1.2): 302 after a GET, 303 after a POST.
+// (RFC 6749 §4.1.2): 302 after a GET, 303 after a POST. A pushed request
+// ends here.
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, acc *registry.Account, authTime time.Time) {
 	raw := newSecret()
 	now := s.clock.Now()
@@ -257,6 +289,17 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authReque
 	}
 	if ar.challenge != "" {
 		c.CodeChallenge, c.CodeChallengeMethod = ar.challenge, "S256"
+	}
+	if !ar.pushed.IsZero() {
+		// One code per pushed request: the pages that led here cannot be
+		// sent again for another.
+		if err := s.store.FinishPushedRequest(r.Context(), ar.pushed); grantGone(err) {
+			s.errorPage(w, r, pushedEnded())
+			return
+		} else if err != nil {
+			s.redirectError(w, r, ar, serverError(err))
+			return
+		}
 	}
 	if err := s.store.CreateAuthCode(r.Context(), c); err != nil {
 		s.redirectError(w, r, ar, serverError(err))

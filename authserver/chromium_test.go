@@ -245,6 +245,39 @@ func TestBrowserLoginConsent(t *testing.T) {
 	}
 }
 
+// TestBrowserPushedRequest: a pushed authorization request (RFC 9126) in a
+// real browser: the browser carries only client_id and the request_uri,
+// logs in, consents and lands on the callback with the pushed state; the
+// same URL again is the error page.
+func TestBrowserPushedRequest(t *testing.T) {
+	b := newBrowser(t)
+	f := newFixture(t)
+	cb := newCallbackServer(t)
+	redirect := f.withCallback(cb)
+	uri := f.pushWeb(t, url.Values{"response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid profile"},
+		"state": {"pushed-1"}})
+	authURL := byRequestURI(f, "web", uri)
+
+	b.run("open the pushed authorization request", chromedp.Navigate(authURL), chromedp.WaitVisible(chromedp.CSS("#username")))
+	b.shot("par-login")
+	b.run("log in",
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#password"), alicePass))
+	b.submit("log in", `button[type=submit]`, `button[value=allow]`)
+	b.submit("allow", `button[value=allow]`, "h1")
+	if loc := get(b, "location", chromedp.Location()); !strings.HasPrefix(loc, redirect+"?") {
+		t.Fatalf("browser is at %q, want the callback", loc)
+	}
+	if q := cb.got(); q.Get("code") == "" || q.Get("state") != "pushed-1" || q.Get("iss") != f.issuer {
+		t.Fatalf("callback query = %v", q)
+	}
+	b.run("open the used request_uri again", chromedp.Navigate(authURL), chromedp.WaitVisible(chromedp.CSS("main")))
+	b.shot("par-used")
+	if main := b.text("main"); !strings.Contains(main, string(oautherr.InvalidRequestURI)) {
+		t.Errorf("the used request_uri shows %q, want the invalid_request_uri error page", main)
+	}
+}
+
 func TestBrowserLockout(t *testing.T) {
 	b := newBrowser(t)
 	f := newFixture(t)

@@ -54,6 +54,8 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		"authorization_endpoint":                                   s.issuer + PathAuthorize,
 		"token_endpoint":                                           s.issuer + PathToken,
 		"device_authorization_endpoint":                            s.issuer + PathDeviceAuthorization,
+		"pushed_authorization_request_endpoint":                    s.issuer + PathPushedAuthorizationRequest,
+		"require_pushed_authorization_requests":                    false, // per client: its policy's pushedAuthorizationRequests
 		"jwks_uri":                                                 s.issuer + PathJWKS,
 		"userinfo_endpoint":                                        s.issuer + PathUserinfo,
 		"introspection_endpoint":                                   s.issuer + PathIntrospect,

@@ -74,3 +74,7 @@ func (h hookedCredentials) introspector(r *http.Request, reg *registry.Registry,
 	})
 	return c, e
 }
+
+// ParamPushed is the form field that carries a used pushed request through
+// the login and consent pages.
+const ParamPushed = paramPushed

@@ -61,6 +61,9 @@ const (
 	PathLogout = "/oauth2/logout"
 	// PathDeviceAuthorization is RFC 8628's device authorization endpoint.
 	PathDeviceAuthorization = "/oauth2/device_authorization"
+	// PathPushedAuthorizationRequest is RFC 9126's pushed authorization
+	// request endpoint.
+	PathPushedAuthorizationRequest = "/oauth2/par"
 	// PathDevice is the verification page where people enter a user code.
 	PathDevice         = "/device"
 	PathOAuthMetadata  = "/.well-known/oauth-authorization-server"
@@ -219,7 +222,7 @@ func New(cfg Config) (*Server, error) {
 	dummyBcrypt() // computed now, so the first unknown username costs no more than later ones
 	s.tokens = tokens.New(s.issuer)
 	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth, &assertionVerifier{
-		audiences: []string{s.issuer, s.issuer + PathToken}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
+		audiences: []string{s.issuer, s.issuer + PathToken, s.issuer + PathPushedAuthorizationRequest}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
 	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
 		compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})
@@ -248,6 +251,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(p+PathIntrospect, s.endpoint("introspect", post, s.namedClientProfile, s.introspect))
 	mux.Handle(p+PathRevoke, s.endpoint("revoke", post, s.namedClientProfile, s.revoke))
 	mux.Handle(p+PathDeviceAuthorization, s.endpoint("device_authorization", post, s.namedClientProfile, s.deviceAuthorization))
+	mux.Handle(p+PathPushedAuthorizationRequest, s.endpoint("par", post, s.namedClientProfile, s.pushAuthorizationRequest))
 	mux.Handle(p+PathDevice, s.endpoint("device", getPost, s.defaultProfile, s.devicePage))
 	mux.Handle(p+PathLogout, s.endpoint("logout", getPost, s.defaultProfile, s.logout))
 	mux.Handle(p+PathOAuthMetadata, s.endpoint("metadata", get, s.defaultProfile, s.metadata))

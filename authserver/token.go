@@ -50,23 +50,33 @@ type tokenResponse struct {
 // capped, parameters may not be repeated or sent in the query. The resource
 // parameter (RFC 8707), which may repeat, comes back apart, as sent.
 func parseForm(w http.ResponseWriter, r *http.Request) (params, []string, *oautherr.Error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
-	}
-	if r.URL.RawQuery != "" {
-		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "Send parameters in the request body, not in the URL.")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
-	if err != nil {
-		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or unreadable.")
-	}
-	v, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is not valid form encoding.")
+	v, e := parseFormValues(w, r)
+	if e != nil {
+		return nil, nil, e
 	}
 	p, e := singleValued(v)
 	return p, v[paramResource], e
+}
+
+// parseFormValues is parseForm before the repeated parameters are checked:
+// the body's parameters as sent.
+func parseFormValues(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The Content-Type must be application/x-www-form-urlencoded.")
+	}
+	if r.URL.RawQuery != "" {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "Send parameters in the request body, not in the URL.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	if err != nil {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is too large or unreadable.")
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oautherr.Newf(oautherr.InvalidRequest, "The request body is not valid form encoding.")
+	}
+	return v, nil
 }
 
 // token is the token endpoint (RFC 6749 §3.2, §4, §5, §6; RFC 8707 §2.2).

@@ -251,12 +251,15 @@ type Ceiling struct {
 	maxAccessToken, maxRefreshToken, maxAuthorizationCode, maxDeviceCode limit[time.Duration]
 	// pkceRequired names the first ClusterGrantPolicy requiring PKCE.
 	pkceRequired string
+	// parRequired names the first ClusterGrantPolicy requiring pushed
+	// authorization requests.
+	parRequired string
 }
 
 // CeilingFor merges the ceilings of the policies that select a namespace
 // with labels nsLabels: allowedGrantTypes and allowedErrorProfiles
-// intersected, each maximum lifetime the smallest, PKCE Required if any
-// says so.
+// intersected, each maximum lifetime the smallest, PKCE and pushed
+// authorization requests Required if any says so.
 func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGrantPolicy) Ceiling {
 	policies = slices.Clone(policies)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
@@ -298,6 +301,9 @@ func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGran
 		if s.PKCE == oauthv1alpha1.PKCERequired && c.pkceRequired == "" {
 			c.pkceRequired = p.Name
 		}
+		if s.PushedAuthorizationRequests == oauthv1alpha1.PushedAuthorizationRequestsRequired && c.parRequired == "" {
+			c.parRequired = p.Name
+		}
 	}
 	return c
 }
@@ -308,13 +314,14 @@ var errorProfileOrder = []oauthv1alpha1.ErrorProfile{oauthv1alpha1.ErrorProfileE
 
 // GrantPolicy fields a Cut names.
 const (
-	FieldAllowedGrantTypes         = "allowedGrantTypes"
-	FieldAccessTokenLifetime       = "accessTokenLifetime"
-	FieldRefreshTokenLifetime      = "refreshTokenLifetime"
-	FieldAuthorizationCodeLifetime = "authorizationCodeLifetime"
-	FieldDeviceCodeLifetime        = "deviceCodeLifetime"
-	FieldPKCE                      = "pkce"
-	FieldErrorProfile              = "errorProfile"
+	FieldAllowedGrantTypes           = "allowedGrantTypes"
+	FieldAccessTokenLifetime         = "accessTokenLifetime"
+	FieldRefreshTokenLifetime        = "refreshTokenLifetime"
+	FieldAuthorizationCodeLifetime   = "authorizationCodeLifetime"
+	FieldDeviceCodeLifetime          = "deviceCodeLifetime"
+	FieldPKCE                        = "pkce"
+	FieldPushedAuthorizationRequests = "pushedAuthorizationRequests"
+	FieldErrorProfile                = "errorProfile"
 )
 
 // Cut is one thing a ClusterGrantPolicy took from a GrantPolicy: a grant
@@ -331,7 +338,7 @@ func (c Cut) String() string {
 	switch c.Field {
 	case FieldAllowedGrantTypes:
 		return fmt.Sprintf("%s: %s removed by ClusterGrantPolicy %s", c.Field, c.From, c.Policy)
-	case FieldPKCE, FieldErrorProfile:
+	case FieldPKCE, FieldPushedAuthorizationRequests, FieldErrorProfile:
 		return fmt.Sprintf("%s %s changed to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
 	}
 	return fmt.Sprintf("%s %s capped to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
@@ -374,7 +381,8 @@ func (cs Cuts) Policies() []string {
 // Cap returns spec, with the built-in defaults filled in, within the
 // ceiling, and the cuts that took: grant types the ceiling does not allow
 // removed, lifetimes lowered to the maxima (and the access token lifetime
-// to the refresh token lifetime, which it may not exceed), PKCE required,
+// to the refresh token lifetime, which it may not exceed), PKCE and pushed
+// authorization requests required,
 // and an error profile outside the allowed ones replaced by the first
 // allowed in the order Extended, RFC (RFC when the ClusterGrantPolicies
 // leave none). Capping never fails: the capped spec compiles whenever spec
@@ -417,6 +425,11 @@ func (c Ceiling) Cap(spec oauthv1alpha1.GrantPolicySpec) (oauthv1alpha1.GrantPol
 	if c.pkceRequired != "" && spec.PKCE != oauthv1alpha1.PKCERequired {
 		cuts = append(cuts, Cut{Field: FieldPKCE, From: string(spec.PKCE), To: string(oauthv1alpha1.PKCERequired), Policy: c.pkceRequired})
 		spec.PKCE = oauthv1alpha1.PKCERequired
+	}
+	if c.parRequired != "" && spec.PushedAuthorizationRequests != oauthv1alpha1.PushedAuthorizationRequestsRequired {
+		cuts = append(cuts, Cut{Field: FieldPushedAuthorizationRequests, From: string(spec.PushedAuthorizationRequests),
+			To: string(oauthv1alpha1.PushedAuthorizationRequestsRequired), Policy: c.parRequired})
+		spec.PushedAuthorizationRequests = oauthv1alpha1.PushedAuthorizationRequestsRequired
 	}
 
 	if by, refused := c.refusedProfiles[spec.ErrorProfile]; refused {

@@ -232,6 +232,13 @@ func TestCeilingCap(t *testing.T) {
 				"accessTokenLifetime 2h capped to 1h by ClusterGrantPolicy short",
 		},
 		{
+			name: "pushed authorization requests Required by any policy",
+			policies: []oauthv1alpha1.ClusterGrantPolicy{cgp("par", oauthv1alpha1.ClusterGrantPolicySpec{
+				PushedAuthorizationRequests: oauthv1alpha1.PushedAuthorizationRequestsRequired})},
+			wantGrants: BuiltinPolicy().AllowedGrantTypes, wantAccess: time.Hour, selecting: []string{"par"},
+			wantCuts: "pushedAuthorizationRequests Optional changed to Required by ClusterGrantPolicy par",
+		},
+		{
 			name: "no grant type left stays empty",
 			policies: []oauthv1alpha1.ClusterGrantPolicy{cgp("cc-only", oauthv1alpha1.ClusterGrantPolicySpec{
 				AllowedGrantTypes: []oauthv1alpha1.GrantType{clientCr}})},

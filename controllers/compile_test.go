@@ -140,7 +140,7 @@ func TestCompilePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := snapshot.Policy{
-		PKCE: "Required", Consent: "Prompt", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
+		PKCE: "Required", PushedAuthorizationRequests: "Optional", Consent: "Prompt", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
 		AccessTokenLifetimeSeconds: 3600, RefreshTokenLifetimeSeconds: 720 * 3600, AuthorizationCodeLifetimeSeconds: 60,
 		DeviceCodeLifetimeSeconds: 600, DevicePollIntervalSeconds: 5, RefreshTokenReuseGraceSeconds: 2,
 		LockoutMaxFailedAttempts: 5, LockoutWindowSeconds: 900, LockoutDurationSeconds: 900,

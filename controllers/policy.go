@@ -43,15 +43,16 @@ func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
 			oauthv1alpha1.GrantTypeClientCredentials,
 			oauthv1alpha1.GrantTypeDeviceCode,
 		},
-		PKCE:                      oauthv1alpha1.PKCERequired,
-		Consent:                   oauthv1alpha1.ConsentPrompt,
-		AccessTokenLifetime:       d(time.Hour),
-		RefreshTokenLifetime:      d(720 * time.Hour),
-		AuthorizationCodeLifetime: d(time.Minute),
-		DeviceCodeLifetime:        d(10 * time.Minute),
-		RefreshTokenRotation:      oauthv1alpha1.RefreshTokenRotate,
-		RefreshTokenReuseGrace:    d(2 * time.Second),
-		DevicePollInterval:        d(5 * time.Second),
+		PKCE:                        oauthv1alpha1.PKCERequired,
+		PushedAuthorizationRequests: oauthv1alpha1.PushedAuthorizationRequestsOptional,
+		Consent:                     oauthv1alpha1.ConsentPrompt,
+		AccessTokenLifetime:         d(time.Hour),
+		RefreshTokenLifetime:        d(720 * time.Hour),
+		AuthorizationCodeLifetime:   d(time.Minute),
+		DeviceCodeLifetime:          d(10 * time.Minute),
+		RefreshTokenRotation:        oauthv1alpha1.RefreshTokenRotate,
+		RefreshTokenReuseGrace:      d(2 * time.Second),
+		DevicePollInterval:          d(5 * time.Second),
 		Lockout: &oauthv1alpha1.LockoutSpec{
 			MaxFailedAttempts: 5,
 			Window:            d(15 * time.Minute),
@@ -73,6 +74,9 @@ func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicyS
 	}
 	if spec.PKCE == "" {
 		spec.PKCE = def.PKCE
+	}
+	if spec.PushedAuthorizationRequests == "" {
+		spec.PushedAuthorizationRequests = def.PushedAuthorizationRequests
 	}
 	if spec.Consent == "" {
 		spec.Consent = def.Consent
@@ -128,6 +132,7 @@ func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Po
 	p := snapshot.Policy{
 		Name:                             name,
 		PKCE:                             string(spec.PKCE),
+		PushedAuthorizationRequests:      string(spec.PushedAuthorizationRequests),
 		Consent:                          string(spec.Consent),
 		ErrorProfile:                     string(spec.ErrorProfile),
 		RefreshTokenRotation:             string(spec.RefreshTokenRotation),

@@ -78,6 +78,12 @@ type ClusterGrantPolicySpec struct {
 	// +optional
 	PKCE PKCEMode `json:"pkce,omitempty"`
 
+	// pushedAuthorizationRequests Required makes every client of a selected
+	// namespace push its authorization requests (RFC 9126), whatever its
+	// GrantPolicy says. Unset (or Optional) leaves it to the GrantPolicy.
+	// +optional
+	PushedAuthorizationRequests PushedAuthorizationRequestsMode `json:"pushedAuthorizationRequests,omitempty"`
+
 	// allowedErrorProfiles are the error profiles a GrantPolicy of a selected
 	// namespace may choose; a GrantPolicy choosing another gets the first of
 	// this list. Unset allows both.

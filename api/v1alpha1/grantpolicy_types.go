@@ -34,6 +34,21 @@ const (
 	PKCEOptional PKCEMode = snapshot.PKCEOptional
 )
 
+// PushedAuthorizationRequestsMode says whether authorization requests must
+// be pushed first (RFC 9126).
+// +kubebuilder:validation:Enum=Required;Optional
+type PushedAuthorizationRequestsMode string
+
+const (
+	// PushedAuthorizationRequestsRequired: the authorization endpoint takes
+	// only requests pushed to the pushed authorization request endpoint and
+	// referred to by their request_uri.
+	PushedAuthorizationRequestsRequired PushedAuthorizationRequestsMode = snapshot.PARRequired
+	// PushedAuthorizationRequestsOptional: clients may push their
+	// authorization requests or send them in the browser's URL.
+	PushedAuthorizationRequestsOptional PushedAuthorizationRequestsMode = snapshot.PAROptional
+)
+
 // ConsentMode says when the user is asked to approve a client's access.
 // +kubebuilder:validation:Enum=Auto;Prompt
 type ConsentMode string
@@ -137,6 +152,17 @@ type GrantPolicySpec struct {
 	// +optional
 	// +kubebuilder:default=Required
 	PKCE PKCEMode `json:"pkce,omitempty"`
+
+	// pushedAuthorizationRequests is Optional (the default) or Required.
+	// Required: the authorization endpoint takes only authorization requests
+	// the client pushed first to the pushed authorization request endpoint
+	// (RFC 9126) and refers to by their request_uri; any other gets
+	// invalid_request. The pushed parameters then never travel through the
+	// browser, and the client authenticates before the person is asked to
+	// sign in.
+	// +optional
+	// +kubebuilder:default=Optional
+	PushedAuthorizationRequests PushedAuthorizationRequestsMode `json:"pushedAuthorizationRequests,omitempty"`
 
 	// consent is Prompt (the default: ask once per account, client and
 	// scopes) or Auto (never ask).

@@ -69,6 +69,11 @@ const (
 	// failed attempts from its address exceed the limit. An extension of
 	// the documented table.
 	TooManyRequests Code = "too_many_requests"
+	// InvalidRequestURI is sent by the authorization endpoint for a
+	// request_uri (RFC 9126 §4) that is unknown, expired, used before or
+	// another client's: RFC 9101 §7.1's code for a request_uri that
+	// cannot be used. An extension of the documented table.
+	InvalidRequestURI Code = "invalid_request_uri"
 )
 
 // The error codes of a protected resource (RFC 6750 §3.1), sent by the
@@ -108,10 +113,12 @@ var Table = []Entry{
 var serverError = Entry{ServerError, http.StatusInternalServerError, "The server could not handle the request. Try again later."}
 
 // Extensions are the codes sent beyond the documented table: the store is
-// unreachable, or the caller is rate-limited.
+// unreachable, the caller is rate-limited, or a pushed authorization
+// request cannot be used.
 var Extensions = []Entry{
 	{TemporarilyUnavailable, http.StatusServiceUnavailable, "The server is temporarily unable to handle the request. Try again later."},
 	{TooManyRequests, http.StatusTooManyRequests, "Too many failed attempts. Try again after the time in Retry-After."},
+	{InvalidRequestURI, http.StatusBadRequest, "The request_uri is unknown, expired, used before or not this application's. Push the authorization request again."},
 }
 
 // BearerTable holds the codes of a protected resource (RFC 6750 §3.1).

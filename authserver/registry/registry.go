@@ -152,6 +152,12 @@ type ResourceServer struct {
 // that are valid at now.
 func (rs *ResourceServer) SecretDigests(now time.Time) [][]byte { return validDigests(rs.digests, now) }
 
+// PARRequired reports whether authorization requests must be pushed first
+// (RFC 9126).
+func (c *Client) PARRequired() bool {
+	return c.Policy.PushedAuthorizationRequests == snapshot.PARRequired
+}
+
 // PKCERequired reports whether authorization requests need a code challenge.
 func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
 

@@ -36,6 +36,7 @@ var (
 	knownClientTypes  = []string{ClientConfidential, ClientPublic}
 	knownAuthMethods  = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone, AuthPrivateKeyJWT, AuthServiceAccountToken}
 	knownPKCE         = []string{PKCERequired, PKCEOptional}
+	knownPAR          = []string{"", PARRequired, PAROptional}
 	knownConsent      = []string{ConsentPrompt, ConsentAuto}
 	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
 	knownRotation     = []string{RotationRotate, RotationReuse}
@@ -187,6 +188,7 @@ func (r *ResourceServer) validate() error {
 func (p *Policy) validate() error {
 	errs := []error{
 		oneOf("policy.pkce", p.PKCE, knownPKCE),
+		oneOf("policy.pushedAuthorizationRequests", p.PushedAuthorizationRequests, knownPAR),
 		oneOf("policy.consent", p.Consent, knownConsent),
 		oneOf("policy.errorProfile", p.ErrorProfile, knownProfiles),
 		oneOf("policy.refreshTokenRotation", p.RefreshTokenRotation, knownRotation),

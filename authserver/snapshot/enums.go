@@ -73,6 +73,12 @@ const (
 	PKCEOptional = "Optional"
 )
 
+// Pushed authorization request modes ([Policy.PushedAuthorizationRequests]).
+const (
+	PARRequired = "Required"
+	PAROptional = "Optional"
+)
+
 // Consent modes ([Policy.Consent]).
 const (
 	ConsentPrompt = "Prompt"

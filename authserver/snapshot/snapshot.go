@@ -213,6 +213,9 @@ type Policy struct {
 	Name string `json:"name,omitempty"`
 	// PKCE is "Required" or "Optional" (Public clients always need it).
 	PKCE string `json:"pkce"`
+	// PushedAuthorizationRequests is "Required" or "Optional" (RFC 9126);
+	// empty (documents from before the field) is Optional.
+	PushedAuthorizationRequests string `json:"pushedAuthorizationRequests,omitempty"`
 	// Consent is "Prompt" or "Auto".
 	Consent string `json:"consent"`
 	// ErrorProfile is "Extended" or "RFC".

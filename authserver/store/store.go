@@ -43,6 +43,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"time"
 )
 
@@ -353,6 +354,29 @@ type Consent struct {
 	ExpiresAt time.Time
 }
 
+// PushedRequest is a pushed authorization request (RFC 9126): the
+// parameters of an authorization request a client sent to the pushed
+// authorization request endpoint, kept under the hash of the request_uri
+// it was given. Its first use at the authorization endpoint
+// ([Store.UsePushedRequest]) retires the request_uri and gives the request a
+// resume handle, which the login and consent pages carry on until the code
+// is issued ([Store.FinishPushedRequest]).
+type PushedRequest struct {
+	Hash     Hash // of the request_uri
+	ClientID string
+	// ClientUID is opaque to the store: the UID of the client's object
+	// that pushed the request (see [AuthCode.ClientUID]).
+	ClientUID string
+	// Params are the authorization request's parameters, as the server
+	// chose to keep them.
+	Params    url.Values
+	CreatedAt time.Time // set by the store
+	// ExpiresAt is the end of the request_uri's life, and after its use the
+	// end of the interaction it started.
+	ExpiresAt time.Time
+	UsedAt    time.Time // set by the store at the request_uri's use
+}
+
 // LockoutPolicy configures [Store.RecordFailedLogin].
 type LockoutPolicy struct {
 	// Window: failures are counted in a fixed window that starts with the
@@ -531,6 +555,27 @@ type Store interface {
 	// (ScopeClientAssertion) and meant for any single-use value with an
 	// expiry (DPoP proofs).
 	FirstUse(ctx context.Context, scope, key string, expiresAt time.Time) (bool, error)
+
+	// CreatePushedRequest stores a pushed authorization request. ExpiresAt
+	// is required. ErrConflict if the hash exists.
+	CreatePushedRequest(ctx context.Context, p PushedRequest) error
+	// UsePushedRequest uses the request_uri of clientID once: one
+	// conditional UPDATE marks it used, records resume (the hash of the
+	// handle the interaction carries on) and moves the expiry to until, if
+	// the request exists, belongs to clientID, is unused and has not
+	// expired. Of any number of concurrent uses exactly one succeeds. It
+	// returns the request. Errors: ErrNotFound (unknown, or another
+	// client's), ErrAlreadyUsed, ErrExpired; ErrConflict if the record
+	// changed between the UPDATE and the read that classifies the failure.
+	UsePushedRequest(ctx context.Context, hash Hash, clientID string, resume Hash, until time.Time) (PushedRequest, error)
+	// ResumePushedRequest returns the used request of a resume handle
+	// without changing anything. ErrNotFound (unknown, finished, or another
+	// client's), ErrExpired.
+	ResumePushedRequest(ctx context.Context, resume Hash, clientID string) (PushedRequest, error)
+	// FinishPushedRequest deletes the unexpired request of a resume handle,
+	// atomically: of any number of concurrent calls exactly one succeeds,
+	// the others get ErrNotFound.
+	FinishPushedRequest(ctx context.Context, resume Hash) error
 
 	// DeleteExpired removes records whose expiry has passed, in small batches
 	// (each batch its own short statement), and returns how many it removed.

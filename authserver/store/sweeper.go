@@ -67,6 +67,7 @@ var sweepTables = []struct{ table, key string }{
 	{"consents", "account_id, client_id"},
 	{"login_failures", "account_id"},
 	{"first_uses", "scope, key_hash"},
+	{"pushed_requests", "hash"},
 }
 
 func (s *sqlStore) DeleteExpired(ctx context.Context) (int64, error) {

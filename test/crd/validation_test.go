@@ -288,6 +288,7 @@ var _ = Describe("GrantPolicy validation at apply time", func() {
 		Entry("a duplicate allowed grant type", "allowedGrantTypes: [password, password]", `spec.allowedGrantTypes[1]: Duplicate value: "password"`),
 		Entry("a duplicate allowed scope", "allowedScopes: [openid, openid]", `spec.allowedScopes[1]: Duplicate value: "openid"`),
 		Entry("PKCE plain", "pkce: Plain", `spec.pkce: Unsupported value: "Plain"`),
+		Entry("pushed authorization requests sometimes", "pushedAuthorizationRequests: Sometimes", `spec.pushedAuthorizationRequests: Unsupported value: "Sometimes"`),
 		Entry("an unknown error profile", "errorProfile: Loose", `spec.errorProfile: Unsupported value: "Loose"`),
 	)
 
@@ -297,6 +298,7 @@ var _ = Describe("GrantPolicy validation at apply time", func() {
 		Expect(k8s.Create(ctx, u)).To(Succeed())
 		spec := u.Object["spec"].(map[string]any)
 		Expect(spec).To(HaveKeyWithValue("pkce", "Required"))
+		Expect(spec).To(HaveKeyWithValue("pushedAuthorizationRequests", "Optional"))
 		Expect(spec).To(HaveKeyWithValue("consent", "Prompt"))
 		Expect(spec).To(HaveKeyWithValue("errorProfile", "Extended"))
 		Expect(spec).To(HaveKeyWithValue("accessTokenLifetime", "1h"))

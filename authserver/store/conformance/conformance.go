@@ -16,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -70,6 +72,9 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"AccessToken/Revoke", testAccessTokenRevoke},
 		{"FirstUse", testFirstUse},
 		{"FirstUse/Concurrent", testFirstUseConcurrent},
+		{"PushedRequest/Lifecycle", testPushedLifecycle},
+		{"PushedRequest/Errors", testPushedErrors},
+		{"PushedRequest/ConcurrentUse", testPushedConcurrent},
 		{"Device/CreateGet", testDeviceCreateGet},
 		{"Device/PollFlow", testDevicePollFlow},
 		{"Device/PollGrace", testDevicePollGrace},
@@ -1038,6 +1043,133 @@ func testFirstUseConcurrent(t *testing.T, e env) {
 	if firsts != 1 {
 		t.Fatalf("%d of %d concurrent uses of one key were first uses, want exactly 1", firsts, Concurrency)
 	}
+}
+
+// --- pushed authorization requests ---
+
+func newPushed(t *testing.T, e env, uri string, ttl time.Duration) store.PushedRequest {
+	t.Helper()
+	p := store.PushedRequest{Hash: store.HashToken(uri), ClientID: "web", ClientUID: "uid-1",
+		Params:    url.Values{"response_type": {"code"}, "scope": {"openid profile"}, "resource": {"https://a/", "https://b/"}},
+		ExpiresAt: e.clock.Now().Add(ttl)}
+	noErr(t, e.s.CreatePushedRequest(e.ctx, p), "create pushed request")
+	return p
+}
+
+func testPushedLifecycle(t *testing.T, e env) {
+	p := newPushed(t, e, "urn:1", time.Minute)
+	wantErr(t, e.s.CreatePushedRequest(e.ctx, p), store.ErrConflict, "create twice")
+	resume := store.HashToken("resume-1")
+	until := e.clock.Now().Add(15 * time.Minute)
+	got, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", resume, until)
+	noErr(t, err, "use")
+	if got.ClientUID != "uid-1" || !reflect.DeepEqual(got.Params, p.Params) || got.UsedAt.IsZero() {
+		t.Fatalf("used request = %+v, want the stored one, used", got)
+	}
+	eqTime(t, "expiry after use", got.ExpiresAt, until)
+	_, err = e.s.UsePushedRequest(e.ctx, p.Hash, "web", store.HashToken("resume-2"), until)
+	wantErr(t, err, store.ErrAlreadyUsed, "second use")
+	// The resume handle reads it, as often as the pages need, until the
+	// interaction's end.
+	for range 2 {
+		got, err = e.s.ResumePushedRequest(e.ctx, resume, "web")
+		noErr(t, err, "resume")
+		if !reflect.DeepEqual(got.Params, p.Params) {
+			t.Fatalf("resumed params = %v", got.Params)
+		}
+	}
+	_, err = e.s.ResumePushedRequest(e.ctx, resume, "other")
+	wantErr(t, err, store.ErrNotFound, "resume by another client")
+	_, err = e.s.ResumePushedRequest(e.ctx, store.HashToken("resume-2"), "web")
+	wantErr(t, err, store.ErrNotFound, "resume with the handle of the refused second use")
+	noErr(t, e.s.FinishPushedRequest(e.ctx, resume), "finish")
+	wantErr(t, e.s.FinishPushedRequest(e.ctx, resume), store.ErrNotFound, "finish twice")
+	_, err = e.s.ResumePushedRequest(e.ctx, resume, "web")
+	wantErr(t, err, store.ErrNotFound, "resume after finish")
+
+	// An interaction that lasts too long ends with the resume handle.
+	q := newPushed(t, e, "urn:2", time.Minute)
+	resume = store.HashToken("resume-3")
+	_, err = e.s.UsePushedRequest(e.ctx, q.Hash, "web", resume, e.clock.Now().Add(2*time.Minute))
+	noErr(t, err, "use")
+	e.clock.Advance(2 * time.Minute)
+	_, err = e.s.ResumePushedRequest(e.ctx, resume, "web")
+	wantErr(t, err, store.ErrExpired, "resume after the interaction's end")
+	wantErr(t, e.s.FinishPushedRequest(e.ctx, resume), store.ErrNotFound, "finish after the interaction's end")
+	n, err := e.s.DeleteExpired(e.ctx)
+	noErr(t, err, "delete expired")
+	if n != 1 {
+		t.Fatalf("DeleteExpired removed %d records, want the expired pushed request", n)
+	}
+}
+
+func testPushedErrors(t *testing.T, e env) {
+	p := newPushed(t, e, "urn:1", time.Minute)
+	until := e.clock.Now().Add(15 * time.Minute)
+	_, err := e.s.UsePushedRequest(e.ctx, store.HashToken("urn:unknown"), "web", store.HashToken("r1"), until)
+	wantErr(t, err, store.ErrNotFound, "unknown request_uri")
+	_, err = e.s.UsePushedRequest(e.ctx, p.Hash, "other", store.HashToken("r2"), until)
+	wantErr(t, err, store.ErrNotFound, "another client's request_uri")
+	e.clock.Advance(time.Minute)
+	_, err = e.s.UsePushedRequest(e.ctx, p.Hash, "web", store.HashToken("r3"), until)
+	wantErr(t, err, store.ErrExpired, "expired request_uri")
+	if err := e.s.CreatePushedRequest(e.ctx, store.PushedRequest{Hash: store.HashToken("x"), ClientID: "web"}); err == nil {
+		t.Error("a pushed request without expiry is accepted")
+	}
+	if _, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", store.Hash{}, until); err == nil {
+		t.Error("a use without a resume handle is accepted")
+	}
+}
+
+func testPushedConcurrent(t *testing.T, e env) {
+	p := newPushed(t, e, "urn:1", time.Minute)
+	until := e.clock.Now().Add(15 * time.Minute)
+	resume := func(i int) store.Hash { return store.HashToken(fmt.Sprint("resume-", i)) }
+	used := concurrentSuccesses(t, store.ErrAlreadyUsed, func(i int) error {
+		_, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", resume(i), until)
+		return err
+	})
+	if used != 1 {
+		t.Fatalf("%d of %d concurrent uses of one request_uri succeeded, want exactly 1", used, Concurrency)
+	}
+	_, err := e.s.UsePushedRequest(e.ctx, p.Hash, "web", store.HashToken("late"), until)
+	wantErr(t, err, store.ErrAlreadyUsed, "use after the race")
+	var won store.Hash
+	for i := range Concurrency {
+		if _, err := e.s.ResumePushedRequest(e.ctx, resume(i), "web"); err == nil {
+			won = resume(i)
+		}
+	}
+	if won.IsZero() {
+		t.Fatal("the winning use left no resume handle")
+	}
+	finished := concurrentSuccesses(t, store.ErrNotFound, func(int) error { return e.s.FinishPushedRequest(e.ctx, won) })
+	if finished != 1 {
+		t.Fatalf("%d of %d concurrent finishes of one pushed request succeeded, want exactly 1", finished, Concurrency)
+	}
+}
+
+// concurrentSuccesses runs f Concurrency times at once and counts the
+// calls that returned no error; an error other than lost fails the test.
+func concurrentSuccesses(t *testing.T, lost error, f func(i int) error) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	n := 0
+	for i := range Concurrency {
+		wg.Go(func() {
+			err := f(i)
+			if err != nil && !errors.Is(err, lost) {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				n++
+			}
+		})
+	}
+	wg.Wait()
+	return n
 }
 
 // --- access tokens ---
