@@ -37,6 +37,8 @@ var (
 	knownAuthMethods  = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone, AuthPrivateKeyJWT, AuthServiceAccountToken}
 	knownPKCE         = []string{PKCERequired, PKCEOptional}
 	knownConsent      = []string{ConsentPrompt, ConsentAuto}
+	knownDPoP         = []string{"", DPoPRequired, DPoPOptional}
+	knownDPoPNonce    = []string{"", DPoPNonceRequired, DPoPNonceNotRequired}
 	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
 	knownRotation     = []string{RotationRotate, RotationReuse}
 	errWrongPayload   = errors.New("exactly one of client, account and keySet must be set, matching kind")
@@ -188,6 +190,8 @@ func (p *Policy) validate() error {
 	errs := []error{
 		oneOf("policy.pkce", p.PKCE, knownPKCE),
 		oneOf("policy.consent", p.Consent, knownConsent),
+		oneOf("policy.dpop", p.DPoP, knownDPoP),
+		oneOf("policy.dpopNonce", p.DPoPNonce, knownDPoPNonce),
 		oneOf("policy.errorProfile", p.ErrorProfile, knownProfiles),
 		oneOf("policy.refreshTokenRotation", p.RefreshTokenRotation, knownRotation),
 	}
