@@ -269,7 +269,9 @@ func TestDPoPProofChecks(t *testing.T) {
 	other := newDPoPKey(t, jose.ES256)
 	htu := f.issuer + authserver.PathToken
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	goodHeader := func() map[string]any { return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": ecJWK(ec, false)} }
+	goodHeader := func() map[string]any {
+		return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": ecJWK(ec, false)}
+	}
 	now := func() time.Time { return f.clock.Now() }
 	with := func(mut func(proofClaims)) string {
 		c := k.claims("POST", htu, now())
@@ -287,8 +289,12 @@ func TestDPoPProofChecks(t *testing.T) {
 		{"htu with another letter case and the default port", func() []string {
 			return []string{k.proof("POST", "HTTP://"+strings.ToUpper(u.Hostname())+":"+u.Port()+authserver.PathToken, now())}
 		}, true},
-		{"iat 59s ago", func() []string { return []string{with(func(c proofClaims) { c["iat"] = now().Add(-59 * time.Second).Unix() })} }, true},
-		{"iat 4s ahead", func() []string { return []string{with(func(c proofClaims) { c["iat"] = now().Add(4 * time.Second).Unix() })} }, true},
+		{"iat 59s ago", func() []string {
+			return []string{with(func(c proofClaims) { c["iat"] = now().Add(-59 * time.Second).Unix() })}
+		}, true},
+		{"iat 4s ahead", func() []string {
+			return []string{with(func(c proofClaims) { c["iat"] = now().Add(4 * time.Second).Unix() })}
+		}, true},
 
 		{"wrong htm", func() []string { return []string{k.proof("GET", htu, now())} }, false},
 		{"wrong htu path", func() []string { return []string{k.proof("POST", f.issuer+authserver.PathUserinfo, now())} }, false},
@@ -296,8 +302,12 @@ func TestDPoPProofChecks(t *testing.T) {
 		{"wrong htu scheme", func() []string {
 			return []string{k.proof("POST", strings.Replace(htu, "http://", "https://", 1), now())}
 		}, false},
-		{"stale iat", func() []string { return []string{with(func(c proofClaims) { c["iat"] = now().Add(-61 * time.Second).Unix() })} }, false},
-		{"future iat", func() []string { return []string{with(func(c proofClaims) { c["iat"] = now().Add(6 * time.Second).Unix() })} }, false},
+		{"stale iat", func() []string {
+			return []string{with(func(c proofClaims) { c["iat"] = now().Add(-61 * time.Second).Unix() })}
+		}, false},
+		{"future iat", func() []string {
+			return []string{with(func(c proofClaims) { c["iat"] = now().Add(6 * time.Second).Unix() })}
+		}, false},
 		{"no jti", func() []string { return []string{with(func(c proofClaims) { delete(c, "jti") })} }, false},
 		{"no iat", func() []string { return []string{with(func(c proofClaims) { delete(c, "iat") })} }, false},
 		{"two DPoP headers", func() []string { return []string{k.proof("POST", htu, now()), k.proof("POST", htu, now())} }, false},
@@ -417,7 +427,7 @@ func (f *fixture) editClient(id string, mut func(*snapshot.Client)) {
 // at every grant that issues tokens.
 func TestDPoPRequired(t *testing.T) {
 	for name, mut := range map[string]func(*snapshot.Client){
-		"policy dpop Required":        func(c *snapshot.Client) { c.Policy.DPoP = snapshot.DPoPRequired },
+		"policy dpop Required":         func(c *snapshot.Client) { c.Policy.DPoP = snapshot.DPoPRequired },
 		"client dpopBoundAccessTokens": func(c *snapshot.Client) { c.DPoPBoundAccessTokens = true },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -523,7 +533,9 @@ func TestDPoPAuthorizationCode(t *testing.T) {
 		loc := f.browser().authorize(conf.AuthCodeURL("s", append(opts, oauth2.SetAuthURLParam("dpop_jkt", k.jkt))...), "alice", alicePass)
 		return loc.Query().Get("code"), verifier
 	}
-	boundCode := func(err error) bool { return err != nil && strings.Contains(err.Error(), "invalid_grant") && strings.Contains(err.Error(), "dpop_jkt") }
+	boundCode := func(err error) bool {
+		return err != nil && strings.Contains(err.Error(), "invalid_grant") && strings.Contains(err.Error(), "dpop_jkt")
+	}
 	c, v := code()
 	if _, err := conf.Exchange(f.dpopContext(other), c, oauth2.VerifierOption(v)); !boundCode(err) {
 		t.Fatalf("code exchange with another key than dpop_jkt: %v, want invalid_grant", err)
