@@ -249,14 +249,15 @@ type Ceiling struct {
 
 	// The smallest maximum lifetimes.
 	maxAccessToken, maxRefreshToken, maxAuthorizationCode, maxDeviceCode limit[time.Duration]
-	// pkceRequired names the first ClusterGrantPolicy requiring PKCE.
-	pkceRequired string
+	// pkceRequired, dpopRequired and dpopNonceRequired name the first
+	// ClusterGrantPolicy requiring PKCE, DPoP and DPoP nonces.
+	pkceRequired, dpopRequired, dpopNonceRequired string
 }
 
 // CeilingFor merges the ceilings of the policies that select a namespace
 // with labels nsLabels: allowedGrantTypes and allowedErrorProfiles
-// intersected, each maximum lifetime the smallest, PKCE Required if any
-// says so.
+// intersected, each maximum lifetime the smallest, PKCE, DPoP and DPoP
+// nonces Required if any says so.
 func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGrantPolicy) Ceiling {
 	policies = slices.Clone(policies)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
@@ -298,6 +299,12 @@ func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGran
 		if s.PKCE == oauthv1alpha1.PKCERequired && c.pkceRequired == "" {
 			c.pkceRequired = p.Name
 		}
+		if s.DPoP == oauthv1alpha1.DPoPRequired && c.dpopRequired == "" {
+			c.dpopRequired = p.Name
+		}
+		if s.DPoPNonce == oauthv1alpha1.DPoPNonceRequired && c.dpopNonceRequired == "" {
+			c.dpopNonceRequired = p.Name
+		}
 	}
 	return c
 }
@@ -314,6 +321,8 @@ const (
 	FieldAuthorizationCodeLifetime = "authorizationCodeLifetime"
 	FieldDeviceCodeLifetime        = "deviceCodeLifetime"
 	FieldPKCE                      = "pkce"
+	FieldDPoP                      = "dpop"
+	FieldDPoPNonce                 = "dpopNonce"
 	FieldErrorProfile              = "errorProfile"
 )
 
@@ -331,7 +340,7 @@ func (c Cut) String() string {
 	switch c.Field {
 	case FieldAllowedGrantTypes:
 		return fmt.Sprintf("%s: %s removed by ClusterGrantPolicy %s", c.Field, c.From, c.Policy)
-	case FieldPKCE, FieldErrorProfile:
+	case FieldPKCE, FieldDPoP, FieldDPoPNonce, FieldErrorProfile:
 		return fmt.Sprintf("%s %s changed to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
 	}
 	return fmt.Sprintf("%s %s capped to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
@@ -374,10 +383,10 @@ func (cs Cuts) Policies() []string {
 // Cap returns spec, with the built-in defaults filled in, within the
 // ceiling, and the cuts that took: grant types the ceiling does not allow
 // removed, lifetimes lowered to the maxima (and the access token lifetime
-// to the refresh token lifetime, which it may not exceed), PKCE required,
-// and an error profile outside the allowed ones replaced by the first
-// allowed in the order Extended, RFC (RFC when the ClusterGrantPolicies
-// leave none). Capping never fails: the capped spec compiles whenever spec
+// to the refresh token lifetime, which it may not exceed), PKCE, DPoP and
+// DPoP nonces required, and an error profile outside the allowed ones
+// replaced by the first allowed in the order Extended, RFC (RFC when the
+// ClusterGrantPolicies leave none). Capping never fails: the capped spec compiles whenever spec
 // does. spec is not modified.
 func (c Ceiling) Cap(spec oauthv1alpha1.GrantPolicySpec) (oauthv1alpha1.GrantPolicySpec, Cuts) {
 	spec = withDefaults(spec)
@@ -417,6 +426,15 @@ func (c Ceiling) Cap(spec oauthv1alpha1.GrantPolicySpec) (oauthv1alpha1.GrantPol
 	if c.pkceRequired != "" && spec.PKCE != oauthv1alpha1.PKCERequired {
 		cuts = append(cuts, Cut{Field: FieldPKCE, From: string(spec.PKCE), To: string(oauthv1alpha1.PKCERequired), Policy: c.pkceRequired})
 		spec.PKCE = oauthv1alpha1.PKCERequired
+	}
+	if c.dpopRequired != "" && spec.DPoP != oauthv1alpha1.DPoPRequired {
+		cuts = append(cuts, Cut{Field: FieldDPoP, From: string(spec.DPoP), To: string(oauthv1alpha1.DPoPRequired), Policy: c.dpopRequired})
+		spec.DPoP = oauthv1alpha1.DPoPRequired
+	}
+	if c.dpopNonceRequired != "" && spec.DPoPNonce != oauthv1alpha1.DPoPNonceRequired {
+		cuts = append(cuts, Cut{Field: FieldDPoPNonce, From: string(spec.DPoPNonce), To: string(oauthv1alpha1.DPoPNonceRequired),
+			Policy: c.dpopNonceRequired})
+		spec.DPoPNonce = oauthv1alpha1.DPoPNonceRequired
 	}
 
 	if by, refused := c.refusedProfiles[spec.ErrorProfile]; refused {

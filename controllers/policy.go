@@ -44,6 +44,8 @@ func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
 			oauthv1alpha1.GrantTypeDeviceCode,
 		},
 		PKCE:                      oauthv1alpha1.PKCERequired,
+		DPoP:                      oauthv1alpha1.DPoPOptional,
+		DPoPNonce:                 oauthv1alpha1.DPoPNonceNotRequired,
 		Consent:                   oauthv1alpha1.ConsentPrompt,
 		AccessTokenLifetime:       d(time.Hour),
 		RefreshTokenLifetime:      d(720 * time.Hour),
@@ -73,6 +75,12 @@ func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicyS
 	}
 	if spec.PKCE == "" {
 		spec.PKCE = def.PKCE
+	}
+	if spec.DPoP == "" {
+		spec.DPoP = def.DPoP
+	}
+	if spec.DPoPNonce == "" {
+		spec.DPoPNonce = def.DPoPNonce
 	}
 	if spec.Consent == "" {
 		spec.Consent = def.Consent
@@ -128,6 +136,8 @@ func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Po
 	p := snapshot.Policy{
 		Name:                             name,
 		PKCE:                             string(spec.PKCE),
+		DPoP:                             string(spec.DPoP),
+		DPoPNonce:                        string(spec.DPoPNonce),
 		Consent:                          string(spec.Consent),
 		ErrorProfile:                     string(spec.ErrorProfile),
 		RefreshTokenRotation:             string(spec.RefreshTokenRotation),
