@@ -283,80 +283,83 @@ func TestDPoPProofChecks(t *testing.T) {
 		name   string
 		proofs func() []string
 		ok     bool
+		// want is in the description of the error: the check that refused
+		// it.
+		want string
 	}{
-		{"good", func() []string { return []string{k.proof("POST", htu, now())} }, true},
-		{"htu with a query and a fragment", func() []string { return []string{k.proof("POST", htu+"?x=1#f", now())} }, true},
+		{"good", func() []string { return []string{k.proof("POST", htu, now())} }, true, ""},
+		{"htu with a query and a fragment", func() []string { return []string{k.proof("POST", htu+"?x=1#f", now())} }, true, ""},
 		{"htu with another letter case and the default port", func() []string {
 			return []string{k.proof("POST", "HTTP://"+strings.ToUpper(u.Hostname())+":"+u.Port()+authserver.PathToken, now())}
-		}, true},
+		}, true, ""},
 		{"iat 59s ago", func() []string {
 			return []string{with(func(c proofClaims) { c["iat"] = now().Add(-59 * time.Second).Unix() })}
-		}, true},
+		}, true, ""},
 		{"iat 4s ahead", func() []string {
 			return []string{with(func(c proofClaims) { c["iat"] = now().Add(4 * time.Second).Unix() })}
-		}, true},
+		}, true, ""},
 
-		{"wrong htm", func() []string { return []string{k.proof("GET", htu, now())} }, false},
-		{"wrong htu path", func() []string { return []string{k.proof("POST", f.issuer+authserver.PathUserinfo, now())} }, false},
-		{"wrong htu host", func() []string { return []string{k.proof("POST", "http://evil.example"+authserver.PathToken, now())} }, false},
+		{"wrong htm", func() []string { return []string{k.proof("GET", htu, now())} }, false, "htm"},
+		{"wrong htu path", func() []string { return []string{k.proof("POST", f.issuer+authserver.PathUserinfo, now())} }, false, "htu"},
+		{"wrong htu host", func() []string { return []string{k.proof("POST", "http://evil.example"+authserver.PathToken, now())} }, false, "htu"},
 		{"wrong htu scheme", func() []string {
 			return []string{k.proof("POST", strings.Replace(htu, "http://", "https://", 1), now())}
-		}, false},
+		}, false, "htu"},
 		{"stale iat", func() []string {
 			return []string{with(func(c proofClaims) { c["iat"] = now().Add(-61 * time.Second).Unix() })}
-		}, false},
+		}, false, "too old"},
 		{"future iat", func() []string {
 			return []string{with(func(c proofClaims) { c["iat"] = now().Add(6 * time.Second).Unix() })}
-		}, false},
-		{"no jti", func() []string { return []string{with(func(c proofClaims) { delete(c, "jti") })} }, false},
-		{"no iat", func() []string { return []string{with(func(c proofClaims) { delete(c, "iat") })} }, false},
-		{"two DPoP headers", func() []string { return []string{k.proof("POST", htu, now()), k.proof("POST", htu, now())} }, false},
-		{"not a JWT", func() []string { return []string{"not.a.jwt"} }, false},
+		}, false, "in the future"},
+		{"no jti", func() []string { return []string{with(func(c proofClaims) { delete(c, "jti") })} }, false, "must carry jti"},
+		{"no iat", func() []string { return []string{with(func(c proofClaims) { delete(c, "iat") })} }, false, "must carry jti"},
+		{"two DPoP headers", func() []string { return []string{k.proof("POST", htu, now()), k.proof("POST", htu, now())} }, false, "one DPoP header"},
+		{"not a JWT", func() []string { return []string{"not.a.jwt"} }, false, "not a JWT"},
 		{"bad signature: the header names another key", func() []string {
 			p := k.proof("POST", htu, now())
 			o := other.proof("POST", htu, now())
 			return []string{strings.Split(o, ".")[0] + "." + strings.Split(p, ".")[1] + "." + strings.Split(p, ".")[2]}
-		}, false},
+		}, false, "signature"},
 		{"bad signature: payload changed", func() []string {
 			p := strings.Split(k.proof("POST", htu, now()), ".")
 			c, _ := json.Marshal(k.claims("POST", htu, now()))
 			return []string{p[0] + "." + base64.RawURLEncoding.EncodeToString(c) + "." + p[2]}
-		}, false},
+		}, false, "signature"},
 		{"private key in jwk", func() []string {
 			h := goodHeader()
 			h["jwk"] = ecJWK(ec, true)
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), ec, nil)}
-		}, false},
+		}, false, "public key (jwk)"},
 		{"no jwk", func() []string {
 			h := goodHeader()
 			delete(h, "jwk")
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), ec, nil)}
-		}, false},
+		}, false, "must carry the public key"},
 		{"symmetric jwk", func() []string {
 			h := goodHeader()
 			h["jwk"] = map[string]any{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))}
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), ec, nil)}
-		}, false},
+		}, false, "public key (jwk)"},
 		{"alg none", func() []string {
 			h := goodHeader()
 			h["alg"] = "none"
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), nil, nil)}
-		}, false},
+		}, false, "dpop_signing_alg_values_supported"},
 		{"alg HS256", func() []string {
 			h := goodHeader()
 			h["alg"] = "HS256"
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), nil, []byte("0123456789abcdef0123456789abcdef"))}
-		}, false},
+		}, false, "dpop_signing_alg_values_supported"},
 		{"wrong typ", func() []string {
 			h := goodHeader()
 			h["typ"] = "JWT"
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), ec, nil)}
-		}, false},
+		}, false, "typ must be dpop+jwt"},
 		{"no typ", func() []string {
 			h := goodHeader()
 			delete(h, "typ")
 			return []string{handCrafted(t, h, k.claims("POST", htu, now()), ec, nil)}
-		}, false},
+		}, false, "typ must be dpop+jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The hand-crafted good header passes: the failures above are
@@ -369,9 +372,23 @@ func TestDPoPProofChecks(t *testing.T) {
 				tokenBody(t, resp)
 				return
 			}
-			expectError(t, resp, http.StatusBadRequest, oautherr.InvalidDPoPProof)
+			desc := errorDescription(t, resp, http.StatusBadRequest, oautherr.InvalidDPoPProof)
+			if !strings.Contains(desc, tc.want) {
+				t.Errorf("error_description = %q, want one about %q", desc, tc.want)
+			}
 		})
 	}
+}
+
+// errorDescription checks an error response like expectError and returns
+// its description.
+func errorDescription(t *testing.T, resp *http.Response, status int, code oautherr.Code) string {
+	t.Helper()
+	body := errorBody(t, resp)
+	if resp.StatusCode != status || body["error"] != string(code) {
+		t.Errorf("status %d, error %q (%s); want %d %s", resp.StatusCode, body["error"], body["error_description"], status, code)
+	}
+	return body["error_description"]
 }
 
 // TestDPoPReplay: a proof is single-use, on every replica (the store's
@@ -677,6 +694,9 @@ func TestDPoPUserinfo(t *testing.T) {
 	challenge(get("DPoP", bound, proofFor(k, bound, "GET", func(c proofClaims) { delete(c, "ath") })), "DPoP", oautherr.InvalidDPoPProof)
 	challenge(get("DPoP", bound, proofFor(other, bound, "GET")), "DPoP", oautherr.InvalidDPoPProof)
 	challenge(get("DPoP", bound, proofFor(k, bound, "POST")), "DPoP", oautherr.InvalidDPoPProof)
+	if d := errorDescription(t, get("DPoP", bound), http.StatusUnauthorized, oautherr.InvalidDPoPProof); !strings.Contains(d, "Send a DPoP proof") {
+		t.Errorf("a bound token without a proof: %q", d)
+	}
 	challenge(get("DPoP", bound), "DPoP", oautherr.InvalidDPoPProof)
 	challenge(get("Bearer", bound), "Bearer", oautherr.InvalidToken)
 	challenge(get("Bearer", bound, proofFor(k, bound, "GET")), "Bearer", oautherr.InvalidToken)
