@@ -74,13 +74,7 @@ const (
 
 // dpopAlgorithms are the algorithms a proof may name: asymmetric only
 // (jose.ParseSignedCompact refuses every other, "none" and HMAC included).
-var dpopAlgorithms = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(snapshot.DPoPAlgorithms))
-	for i, a := range snapshot.DPoPAlgorithms {
-		out[i] = jose.SignatureAlgorithm(a)
-	}
-	return out
-}()
+var dpopAlgorithms = signatureAlgorithms(snapshot.DPoPAlgorithms)
 
 // firstUser is the part of the store the proof check uses: the single-use
 // jti of every proof, on every replica.
