@@ -75,13 +75,16 @@ type ServiceAccountKeys interface {
 
 // assertionAlgorithms are the algorithms a client assertion may name: no
 // "none", no HMAC (jwt.ParseSigned refuses the others).
-var assertionAlgorithms = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(snapshot.AssertionAlgorithms))
-	for i, a := range snapshot.AssertionAlgorithms {
+var assertionAlgorithms = signatureAlgorithms(snapshot.AssertionAlgorithms)
+
+// signatureAlgorithms converts algorithm names for go-jose.
+func signatureAlgorithms(names []string) []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(names))
+	for i, a := range names {
 		out[i] = jose.SignatureAlgorithm(a)
 	}
 	return out
-}()
+}
 
 // assertionClaims are the claims checked; kubernetes.io is what a
 // ServiceAccount token says about its ServiceAccount.

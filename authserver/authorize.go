@@ -31,7 +31,11 @@ import (
 // authorizeParams are the authorization request parameters the login and
 // consent forms carry along; nothing else is kept.
 var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method"}
+	"code_challenge", "code_challenge_method", paramDPoPJKT}
+
+// paramDPoPJKT binds the authorization code to a DPoP key (RFC 9449 §10):
+// the thumbprint of the key whose proof must come with the code exchange.
+const paramDPoPJKT = "dpop_jkt"
 
 // authRequest is an authorization request whose client and redirect URI
 // are known to be good, so errors can be redirected. The device page makes
@@ -44,6 +48,7 @@ type authRequest struct {
 	state       string
 	nonce       string
 	challenge   string
+	dpopJKT     string // RFC 9449 §10's dpop_jkt, "" if none
 	scopes      []string
 	resources   []string   // RFC 8707 resource indicators, nil if none
 	carried     url.Values // the parameters the pages' forms carry on
@@ -207,6 +212,9 @@ func (s *Server) validateAuthRequest(reg *registry.Registry, v url.Values) (ar *
 	if ar.challenge, e = pkceChallenge(client, v); e != nil {
 		return ar, nil, e
 	}
+	if ar.dpopJKT = v.Get(paramDPoPJKT); ar.dpopJKT != "" && !validJKT(ar.dpopJKT) {
+		return ar, nil, oautherr.Newf(oautherr.InvalidRequest, "dpop_jkt must be the base64url JWK SHA-256 thumbprint of the DPoP key.")
+	}
 	return ar, nil, nil
 }
 
@@ -282,7 +290,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authReque
 	now := s.clock.Now()
 	c := store.AuthCode{Hash: store.HashToken(raw), ClientID: ar.client.ID, ClientUID: ar.client.Source.UID,
 		Scopes: ar.scopes, Resources: ar.resources, AccountID: acc.Subject, Binding: acc.GrantBinding(), Nonce: ar.nonce,
-		AuthTime:  authTime,
+		DPoPJKT: ar.dpopJKT, AuthTime: authTime,
 		ExpiresAt: now.Add(registry.Seconds(ar.client.Policy.AuthorizationCodeLifetimeSeconds))}
 	if ar.explicit {
 		c.RedirectURI = ar.redirectURI

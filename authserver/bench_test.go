@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,6 +95,40 @@ func benchPost(b *testing.B, h http.Handler, path, form, user, pass string, want
 func BenchmarkClientCredentials(b *testing.B) {
 	h, _ := benchServer(b)
 	benchPost(b, h, "/oauth2/token", "grant_type=client_credentials&scope=read", bench.ClientCC, bench.Secret, 200)
+}
+
+// BenchmarkClientCredentialsDPoP is BenchmarkClientCredentials with a
+// fresh DPoP proof (ES256) on every request: the server also verifies the
+// proof and writes its jti to the store (FirstUse). The proofs are made
+// ahead, outside the timer, a thousand at a time.
+func BenchmarkClientCredentialsDPoP(b *testing.B) {
+	h, _ := benchServer(b)
+	prover, err := bench.NewDPoPProver()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var proofs []string
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if len(proofs) == 0 {
+			b.StopTimer()
+			for range 1000 {
+				proofs = append(proofs, prover.Proof(http.MethodPost, "http://127.0.0.1:1/oauth2/token", time.Now()))
+			}
+			b.StartTimer()
+		}
+		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=read"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("DPoP", proofs[len(proofs)-1])
+		proofs = proofs[:len(proofs)-1]
+		r.SetBasicAuth(bench.ClientCC, bench.Secret)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"token_type":"DPoP"`) {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
 }
 
 func BenchmarkBadSecret(b *testing.B) {

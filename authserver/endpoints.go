@@ -65,6 +65,7 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		"response_modes_supported":                                 []string{"query"},
 		"grant_types_supported":                                    snapshot.GrantTypes,
 		"code_challenge_methods_supported":                         []string{"S256"},
+		"dpop_signing_alg_values_supported":                        snapshot.DPoPAlgorithms,
 		"token_endpoint_auth_methods_supported":                    []string{snapshot.AuthClientSecretBasic, snapshot.AuthClientSecretPost, snapshot.AuthPrivateKeyJWT, snapshot.AuthNone},
 		"token_endpoint_auth_signing_alg_values_supported":         snapshot.AssertionAlgorithms,
 		"introspection_endpoint_auth_methods_supported":            []string{snapshot.AuthClientSecretBasic, snapshot.AuthClientSecretPost, snapshot.AuthPrivateKeyJWT},
@@ -144,6 +145,9 @@ type introspection struct {
 	IssuedAt  int64    `json:"iat,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
+	// Confirmation is the DPoP key a bound token is bound to (RFC 9449
+	// §6.2).
+	Confirmation *tokens.Confirmation `json:"cnf,omitempty"`
 }
 
 // lookupToken finds an active token the caller may see: an access token
@@ -161,8 +165,12 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 			if active, err := s.accessTokenActive(ctx, c); err != nil || !active {
 				return inactive, err
 			}
-			return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject, Audience: c.Audience,
-				Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, JTI: c.JTI, TokenType: "Bearer"}, nil
+			out := introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject, Audience: c.Audience,
+				Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, JTI: c.JTI, TokenType: tokenTypeBearer}
+			if c.Confirmation != nil {
+				out.TokenType, out.Confirmation = tokenTypeDPoP, c.Confirmation
+			}
+			return out, nil
 		}
 	}
 	rt, err := s.store.GetRefreshToken(ctx, store.HashToken(raw))
@@ -176,8 +184,12 @@ func (s *Server) lookupToken(ctx context.Context, reg *registry.Registry, caller
 	if !caller.seesRefresh(rt) {
 		return inactive, nil
 	}
-	return introspection{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
-		Issuer: s.issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(), TokenType: "refresh_token"}, nil
+	out := introspection{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, Subject: rt.AccountID,
+		Issuer: s.issuer, Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.CreatedAt.Unix(), TokenType: "refresh_token"}
+	if rt.DPoPJKT != "" {
+		out.Confirmation = &tokens.Confirmation{JKT: rt.DPoPJKT}
+	}
+	return out, nil
 }
 
 // accessTokenActive checks the revocation of the token and of its family.
@@ -244,18 +256,25 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // userinfo is the OpenID Connect UserInfo endpoint (OIDC Core §5.3). It
-// takes a bearer access token (RFC 6750 §2.1) that was granted openid;
-// errors follow RFC 6750 §3.
+// takes an access token that was granted openid: a bearer token with the
+// Bearer scheme (RFC 6750 §2.1), a DPoP-bound one with the DPoP scheme and
+// a proof made with its key (RFC 9449 §7); errors follow RFC 6750 §3 and
+// RFC 9449 §7.1.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	dpop := strings.EqualFold(scheme, "DPoP")
 	// The errors go out under the Extended profile (RFC 6750 has one), and
 	// are not counted as the client's (the client is not authenticated).
 	fail := func(e *oautherr.Error) {
-		e.Bearer = true
+		if e.Cause != nil { // the store: no challenge
+			s.writeError(w, r, e, oautherr.Extended)
+			return
+		}
+		e.Bearer, e.DPoP = !dpop, dpop
 		oautherr.Write(w, e, oautherr.Extended, s.issuer)
 	}
-	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+	if !ok || !(dpop || strings.EqualFold(scheme, "Bearer")) || raw == "" {
 		oautherr.WriteBearerChallenge(w, s.issuer)
 		return
 	}
@@ -269,6 +288,10 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		fail(oautherr.New(oautherr.InvalidToken))
+		return
+	}
+	if e := s.senderConstrained(r, reg, c, raw, dpop); e != nil {
+		fail(e)
 		return
 	}
 	scopes := strings.Fields(c.Scope)
@@ -293,6 +316,36 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		out["groups"] = ic.Groups
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// senderConstrained checks that an access token is presented as it was
+// issued (RFC 9449 §7.1, §7.2): a DPoP-bound token with the DPoP scheme and
+// a proof made with its key, for this request and this token (ath); a
+// bearer token with the Bearer scheme. A bound token sent as Bearer is
+// invalid_token, as is a bearer token sent with the DPoP scheme.
+func (s *Server) senderConstrained(r *http.Request, reg *registry.Registry, c *tokens.AccessClaims, raw string, dpop bool) *oautherr.Error {
+	bound := c.BoundKey()
+	switch {
+	case !dpop && bound == "":
+		return nil
+	case !dpop:
+		return oautherr.Newf(oautherr.InvalidToken, "The access token is bound to a DPoP key: send it with the DPoP scheme and a DPoP proof.")
+	case bound == "":
+		return oautherr.Newf(oautherr.InvalidToken, "The access token is not bound to a DPoP key: send it with the Bearer scheme.")
+	}
+	client, _ := reg.Client(c.ClientID)
+	target := dpopTarget{method: r.Method, url: s.issuer + PathUserinfo, accessToken: raw,
+		nonce: client != nil && client.DPoPNonceRequired()}
+	jkt, e := s.dpop.verify(r.Context(), r, reg, target)
+	switch {
+	case e != nil:
+		return e
+	case jkt == "":
+		return invalidProof("Send a DPoP proof (the DPoP header) with a DPoP-bound access token.")
+	case !boundKeyMatches(bound, jkt):
+		return invalidProof("The DPoP proof is not made with the key the access token is bound to.")
+	}
+	return nil
 }
 
 func writeBody(w http.ResponseWriter, v any) {

@@ -102,6 +102,20 @@ type tokenRequest struct {
 	// authStyle is where the client's credentials were, store.AuthStyle*
 	// (the device poll grace is only for a re-send in the other style).
 	authStyle string
+	// dpopKey is the thumbprint of the request's DPoP proof key (RFC
+	// 9449), "" without a proof: the access token is bound to it, and so
+	// is a Public client's refresh token.
+	dpopKey string
+}
+
+// refreshKey is the DPoP key a new refresh token is bound to: the proof's
+// for a Public client (RFC 9449 §5), none for a Confidential client, whose
+// refresh tokens its client authentication already constrains.
+func (t *tokenRequest) refreshKey() string {
+	if t.client.Public() {
+		return t.dpopKey
+	}
+	return ""
 }
 
 // authStyle is the client authentication style of a token request:
@@ -126,15 +140,28 @@ type minter interface {
 }
 
 // respond mints the tokens of is and returns the token response, with the
-// refresh token raw ("" for none); a signing failure is server_error.
+// refresh token raw ("" for none); a signing failure is server_error. With
+// a DPoP proof the access token is bound to its key (cnf.jkt) and its
+// token_type is DPoP (RFC 9449 §5).
 func respond(m minter, t *tokenRequest, is tokens.Issue, refresh string) (*tokenResponse, *oautherr.Error) {
+	is.DPoPKey = t.dpopKey
 	minted, err := m.Mint(t.reg, t.now, is)
 	if err != nil {
 		return nil, serverError(err)
 	}
-	return &tokenResponse{AccessToken: minted.AccessToken, TokenType: "Bearer", ExpiresIn: minted.ExpiresIn,
+	tokenType := tokenTypeBearer
+	if t.dpopKey != "" {
+		tokenType = tokenTypeDPoP
+	}
+	return &tokenResponse{AccessToken: minted.AccessToken, TokenType: tokenType, ExpiresIn: minted.ExpiresIn,
 		RefreshToken: refresh, Scope: scope.Join(is.Scopes), IDToken: minted.IDToken}, nil
 }
+
+// The token types of a token response (RFC 6750, RFC 9449 §5).
+const (
+	tokenTypeBearer = "Bearer"
+	tokenTypeDPoP   = "DPoP"
+)
 
 // grantError maps what the store answered for a grant to the OAuth error:
 //   - an *oautherr.Error is a grant's own check, run by the store inside
@@ -254,7 +281,7 @@ func newRefresh(c *registry.Client) (family, raw string) {
 func refreshRecord(t *tokenRequest, acc *registry.Account, scopes, resources []string, family string, authTime time.Time, raw string) store.RefreshToken {
 	return store.RefreshToken{Hash: store.HashToken(raw), FamilyID: family, ClientID: t.client.ID,
 		ClientUID: t.client.Source.UID, AccountID: acc.Subject, Scopes: scopes, Resources: resources,
-		AuthTime: authTime, Binding: acc.GrantBinding(),
+		AuthTime: authTime, Binding: acc.GrantBinding(), DPoPJKT: t.refreshKey(),
 		ExpiresAt: t.now.Add(registry.Seconds(t.client.Policy.RefreshTokenLifetimeSeconds))}
 }
 

@@ -37,7 +37,7 @@ type authCodeStore interface {
 }
 
 // authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6;
-// S256 only). The code is single use: a second use gets invalid_grant and
+// S256 only) and a code bound to a DPoP key by dpop_jkt (RFC 9449 §10). The code is single use: a second use gets invalid_grant and
 // revokes what the first use issued (RFC 6749 §4.1.2).
 type authorizationCodeGrant struct {
 	codes  authCodeStore
@@ -67,6 +67,9 @@ func (g authorizationCodeGrant) handle(ctx context.Context, t *tokenRequest) (*t
 		}
 		if e := checkVerifier(c, rec.CodeChallenge, p["code_verifier"]); e != nil {
 			return nil, e
+		}
+		if !boundKeyMatches(rec.DPoPJKT, t.dpopKey) {
+			return nil, oautherr.Newf(oautherr.InvalidGrant, "The authorization request bound the code to a DPoP key (dpop_jkt): send a DPoP proof made with that key.")
 		}
 		return got.issue(t, codeGrant(rec), issued.FamilyID, raw)
 	}

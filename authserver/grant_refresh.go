@@ -40,7 +40,10 @@ type refreshStore interface {
 // rotation (a concurrent refresh, or a retry after a lost answer): then it
 // gets a new refresh token of the same family. The scope may only narrow,
 // and so may the resources (RFC 8707 §2.2: each named one must be one of
-// the family's); the family keeps its original scope and resources.
+// the family's); the family keeps its original scope and resources. A
+// refresh token bound to a DPoP key (a Public client's, RFC 9449 §5) needs
+// a proof made with that key; the check runs before the rotation, so a
+// refused attempt leaves the token usable.
 type refreshTokenGrant struct {
 	refresh refreshStore
 	tokens  minter
@@ -58,6 +61,9 @@ func (g refreshTokenGrant) handle(ctx context.Context, t *tokenRequest) (*tokenR
 	check := func(old store.RefreshToken) error {
 		if _, e := stillHeld(t, refreshGrant(old)); e != nil {
 			return e
+		}
+		if !boundKeyMatches(old.DPoPJKT, t.dpopKey) {
+			return oautherr.Newf(oautherr.InvalidGrant, "The refresh token is bound to a DPoP key: send a DPoP proof made with that key.")
 		}
 		if t.scopes != nil && !scope.Subset(t.scopes, old.Scopes) {
 			return oautherr.New(oautherr.InvalidScope)

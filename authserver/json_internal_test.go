@@ -31,7 +31,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	claims := []tokens.AccessClaims{
 		{Issuer: "https://authops.example", Subject: "svc", Audience: []string{"api"}, Expiry: 100, IssuedAt: 40, JTI: "j", ClientID: "svc"},
 		{Issuer: odd, Subject: odd, Audience: []string{odd, "b"}, Expiry: -1, IssuedAt: 0, JTI: odd, ClientID: odd,
-			Scope: "openid read", AuthTime: 7, Family: "fam"},
+			Scope: "openid read", AuthTime: 7, Family: "fam", Confirmation: &tokens.Confirmation{JKT: odd}},
 		{Audience: nil},
 		{Audience: []string{}},
 	}
@@ -46,6 +46,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, r := range []tokenResponse{
 		{AccessToken: "a.b.c", TokenType: "Bearer", ExpiresIn: 3600},
+		{AccessToken: "a.b.c", TokenType: "DPoP", ExpiresIn: 3600},
 		{AccessToken: odd, TokenType: "Bearer", ExpiresIn: 1, RefreshToken: "r", Scope: odd, IDToken: "i"},
 	} {
 		var want bytes.Buffer

@@ -155,6 +155,8 @@ type Server struct {
 	tokens *tokens.Service
 	// clientAuth authenticates clients (behind the ClientAuth limit).
 	clientAuth clientAuthenticator
+	// dpop checks DPoP proofs and issues DPoP nonces (RFC 9449).
+	dpop *dpopVerifier
 	// passwords checks account passwords (behind the Login limit).
 	passwords *passwords
 	// grants serves each grant type of the token endpoint (grantTable).
@@ -223,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 	s.tokens = tokens.New(s.issuer)
 	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth, &assertionVerifier{
 		audiences: []string{s.issuer, s.issuer + PathToken, s.issuer + PathPushedAuthorizationRequest}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
+	s.dpop = &dpopVerifier{jtis: s.store, clock: s.clock, nonces: &dpopNonces{}}
 	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
 		compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})

@@ -79,11 +79,12 @@ func parseFormValues(w http.ResponseWriter, r *http.Request) (url.Values, *oauth
 	return v, nil
 }
 
-// token is the token endpoint (RFC 6749 §3.2, §4, §5, §6; RFC 8707 §2.2).
-// Every request runs one fixed pipeline: parse the form, authenticate the
-// client, check the grant type is known and allowed for the client, check
-// the scopes are the client's and the resources are granted to it, run the
-// grant (grantTable), write the response.
+// token is the token endpoint (RFC 6749 §3.2, §4, §5, §6; RFC 8707 §2.2;
+// RFC 9449 §5). Every request runs one fixed pipeline: parse the form,
+// authenticate the client, check the grant type is known and allowed for
+// the client, check the scopes are the client's and the resources are
+// granted to it, check the DPoP proof (dpop.go), run the grant
+// (grantTable), write the response.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	reg := s.reg.Current()
 	profile := s.profile
@@ -116,8 +117,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if resources, e = requestedResources(client, resources); e != nil {
 			return nil, e
 		}
+		jkt, e := s.dpop.tokenProof(w, r, reg, client, s.issuer+PathToken)
+		if e != nil {
+			return nil, e
+		}
 		return g.handle(r.Context(), &tokenRequest{reg: reg, client: client, params: p, scopes: scopes, resources: resources,
-			now: s.clock.Now(), authStyle: authStyle(r)})
+			now: s.clock.Now(), authStyle: authStyle(r), dpopKey: jkt})
 	}()
 	if e != nil {
 		s.writeError(w, r, e, profile)

@@ -249,17 +249,16 @@ type Ceiling struct {
 
 	// The smallest maximum lifetimes.
 	maxAccessToken, maxRefreshToken, maxAuthorizationCode, maxDeviceCode limit[time.Duration]
-	// pkceRequired names the first ClusterGrantPolicy requiring PKCE.
-	pkceRequired string
-	// parRequired names the first ClusterGrantPolicy requiring pushed
-	// authorization requests.
-	parRequired string
+	// pkceRequired, parRequired, dpopRequired and dpopNonceRequired name
+	// the first ClusterGrantPolicy requiring PKCE, pushed authorization
+	// requests, DPoP and DPoP nonces.
+	pkceRequired, parRequired, dpopRequired, dpopNonceRequired string
 }
 
 // CeilingFor merges the ceilings of the policies that select a namespace
 // with labels nsLabels: allowedGrantTypes and allowedErrorProfiles
-// intersected, each maximum lifetime the smallest, PKCE and pushed
-// authorization requests Required if any says so.
+// intersected, each maximum lifetime the smallest, PKCE, pushed
+// authorization requests, DPoP and DPoP nonces Required if any says so.
 func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGrantPolicy) Ceiling {
 	policies = slices.Clone(policies)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
@@ -304,6 +303,12 @@ func CeilingFor(nsLabels map[string]string, policies []oauthv1alpha1.ClusterGran
 		if s.PushedAuthorizationRequests == oauthv1alpha1.PushedAuthorizationRequestsRequired && c.parRequired == "" {
 			c.parRequired = p.Name
 		}
+		if s.DPoP == oauthv1alpha1.DPoPRequired && c.dpopRequired == "" {
+			c.dpopRequired = p.Name
+		}
+		if s.DPoPNonce == oauthv1alpha1.DPoPNonceRequired && c.dpopNonceRequired == "" {
+			c.dpopNonceRequired = p.Name
+		}
 	}
 	return c
 }
@@ -321,6 +326,8 @@ const (
 	FieldDeviceCodeLifetime          = "deviceCodeLifetime"
 	FieldPKCE                        = "pkce"
 	FieldPushedAuthorizationRequests = "pushedAuthorizationRequests"
+	FieldDPoP                        = "dpop"
+	FieldDPoPNonce                   = "dpopNonce"
 	FieldErrorProfile                = "errorProfile"
 )
 
@@ -338,7 +345,7 @@ func (c Cut) String() string {
 	switch c.Field {
 	case FieldAllowedGrantTypes:
 		return fmt.Sprintf("%s: %s removed by ClusterGrantPolicy %s", c.Field, c.From, c.Policy)
-	case FieldPKCE, FieldPushedAuthorizationRequests, FieldErrorProfile:
+	case FieldPKCE, FieldPushedAuthorizationRequests, FieldDPoP, FieldDPoPNonce, FieldErrorProfile:
 		return fmt.Sprintf("%s %s changed to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
 	}
 	return fmt.Sprintf("%s %s capped to %s by ClusterGrantPolicy %s", c.Field, c.From, c.To, c.Policy)
@@ -381,11 +388,11 @@ func (cs Cuts) Policies() []string {
 // Cap returns spec, with the built-in defaults filled in, within the
 // ceiling, and the cuts that took: grant types the ceiling does not allow
 // removed, lifetimes lowered to the maxima (and the access token lifetime
-// to the refresh token lifetime, which it may not exceed), PKCE and pushed
-// authorization requests required,
-// and an error profile outside the allowed ones replaced by the first
-// allowed in the order Extended, RFC (RFC when the ClusterGrantPolicies
-// leave none). Capping never fails: the capped spec compiles whenever spec
+// to the refresh token lifetime, which it may not exceed), PKCE, pushed
+// authorization requests, DPoP and DPoP nonces required, and an error
+// profile outside the allowed ones replaced by the first allowed in the
+// order Extended, RFC (RFC when the ClusterGrantPolicies leave none).
+// Capping never fails: the capped spec compiles whenever spec
 // does. spec is not modified.
 func (c Ceiling) Cap(spec oauthv1alpha1.GrantPolicySpec) (oauthv1alpha1.GrantPolicySpec, Cuts) {
 	spec = withDefaults(spec)
@@ -430,6 +437,15 @@ func (c Ceiling) Cap(spec oauthv1alpha1.GrantPolicySpec) (oauthv1alpha1.GrantPol
 		cuts = append(cuts, Cut{Field: FieldPushedAuthorizationRequests, From: string(spec.PushedAuthorizationRequests),
 			To: string(oauthv1alpha1.PushedAuthorizationRequestsRequired), Policy: c.parRequired})
 		spec.PushedAuthorizationRequests = oauthv1alpha1.PushedAuthorizationRequestsRequired
+	}
+	if c.dpopRequired != "" && spec.DPoP != oauthv1alpha1.DPoPRequired {
+		cuts = append(cuts, Cut{Field: FieldDPoP, From: string(spec.DPoP), To: string(oauthv1alpha1.DPoPRequired), Policy: c.dpopRequired})
+		spec.DPoP = oauthv1alpha1.DPoPRequired
+	}
+	if c.dpopNonceRequired != "" && spec.DPoPNonce != oauthv1alpha1.DPoPNonceRequired {
+		cuts = append(cuts, Cut{Field: FieldDPoPNonce, From: string(spec.DPoPNonce), To: string(oauthv1alpha1.DPoPNonceRequired),
+			Policy: c.dpopNonceRequired})
+		spec.DPoPNonce = oauthv1alpha1.DPoPNonceRequired
 	}
 
 	if by, refused := c.refusedProfiles[spec.ErrorProfile]; refused {

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 func cgp(name string, spec oauthv1alpha1.ClusterGrantPolicySpec) oauthv1alpha1.ClusterGrantPolicy {
@@ -294,6 +295,37 @@ func TestCeilingErrorProfiles(t *testing.T) {
 		if capped.ErrorProfile != tt.want {
 			t.Errorf("%s: error profile %s, want %s", tt.name, capped.ErrorProfile, tt.want)
 		}
+	}
+}
+
+// TestCeilingDPoP: a ClusterGrantPolicy can require DPoP and DPoP nonces
+// (the first by name is named in the cut), like PKCE; the compiled policy
+// carries both; a GrantPolicy that already requires them is not cut.
+func TestCeilingDPoP(t *testing.T) {
+	policies := []oauthv1alpha1.ClusterGrantPolicy{
+		cgp("b-dpop", oauthv1alpha1.ClusterGrantPolicySpec{DPoP: oauthv1alpha1.DPoPRequired}),
+		cgp("a-both", oauthv1alpha1.ClusterGrantPolicySpec{DPoP: oauthv1alpha1.DPoPRequired, DPoPNonce: oauthv1alpha1.DPoPNonceRequired}),
+		cgp("c-optional", oauthv1alpha1.ClusterGrantPolicySpec{DPoP: oauthv1alpha1.DPoPOptional}),
+	}
+	resolved, err := ResolvePolicy("apps", oauthv1alpha1.GrantPolicySpec{}, CeilingFor(nil, policies))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "dpop Optional changed to Required by ClusterGrantPolicy a-both; " +
+		"dpopNonce NotRequired changed to Required by ClusterGrantPolicy a-both"; resolved.Cuts.String() != want {
+		t.Errorf("cuts:\n got %s\nwant %s", resolved.Cuts, want)
+	}
+	if resolved.Compiled.DPoP != snapshot.DPoPRequired || resolved.Compiled.DPoPNonce != snapshot.DPoPNonceRequired {
+		t.Errorf("compiled dpop %q, dpopNonce %q; want Required, Required", resolved.Compiled.DPoP, resolved.Compiled.DPoPNonce)
+	}
+	strict := oauthv1alpha1.GrantPolicySpec{DPoP: oauthv1alpha1.DPoPRequired, DPoPNonce: oauthv1alpha1.DPoPNonceRequired}
+	if _, cuts := CeilingFor(nil, policies).Cap(strict); len(cuts) != 0 {
+		t.Errorf("a policy requiring DPoP and nonces was cut: %s", cuts)
+	}
+	// Without a ceiling the defaults are Optional and NotRequired.
+	def, err := CompilePolicy("", oauthv1alpha1.GrantPolicySpec{})
+	if err != nil || def.DPoP != snapshot.DPoPOptional || def.DPoPNonce != snapshot.DPoPNonceNotRequired {
+		t.Errorf("default policy dpop %q, dpopNonce %q, %v", def.DPoP, def.DPoPNonce, err)
 	}
 }
 

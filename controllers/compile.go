@@ -231,6 +231,7 @@ func CompileClient(in ClientInput) snapshot.Document {
 		Type:                    string(clientType(spec)),
 		DisplayName:             spec.DisplayName,
 		Disabled:                spec.Disabled,
+		DPoPBoundAccessTokens:   spec.DPoPBoundAccessTokens,
 		TokenEndpointAuthMethod: string(authMethod(spec)),
 		Audiences:               in.Audiences.Audiences,
 		Resources:               in.Audiences.Resources,

@@ -140,7 +140,7 @@ func TestCompilePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := snapshot.Policy{
-		PKCE: "Required", PushedAuthorizationRequests: "Optional", Consent: "Prompt", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
+		PKCE: "Required", PushedAuthorizationRequests: "Optional", Consent: "Prompt", DPoP: "Optional", DPoPNonce: "NotRequired", ErrorProfile: "Extended", RefreshTokenRotation: "Rotate",
 		AccessTokenLifetimeSeconds: 3600, RefreshTokenLifetimeSeconds: 720 * 3600, AuthorizationCodeLifetimeSeconds: 60,
 		DeviceCodeLifetimeSeconds: 600, DevicePollIntervalSeconds: 5, RefreshTokenReuseGraceSeconds: 2,
 		LockoutMaxFailedAttempts: 5, LockoutWindowSeconds: 900, LockoutDurationSeconds: 900,
@@ -229,6 +229,13 @@ func TestCompileClient(t *testing.T) {
 	}
 	if want := []string{"https://app.example.com/signed-out", "http://127.0.0.1:8080/bye"}; !slices.Equal(cl.PostLogoutRedirectURIs, want) {
 		t.Errorf("PostLogoutRedirectURIs = %q, want %q", cl.PostLogoutRedirectURIs, want)
+	}
+	if cl.DPoPBoundAccessTokens {
+		t.Error("dpopBoundAccessTokens compiled without being asked for")
+	}
+	c.Spec.DPoPBoundAccessTokens = true
+	if doc := CompileClient(ClientInput{Client: c, ClientID: "x", Policy: policy}); !doc.Client.DPoPBoundAccessTokens {
+		t.Error("spec.dpopBoundAccessTokens is not compiled")
 	}
 	c.Spec.Type = oauthv1alpha1.ClientTypePublic
 	if doc := CompileClient(ClientInput{Client: c, ClientID: "x", Policy: policy, Digests: []snapshot.SecretDigest{{SHA256: Digest("s")}}}); len(doc.Client.Secrets) != 0 || doc.Client.TokenEndpointAuthMethod != "none" {

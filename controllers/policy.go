@@ -45,6 +45,8 @@ func BuiltinPolicy() oauthv1alpha1.GrantPolicySpec {
 		},
 		PKCE:                        oauthv1alpha1.PKCERequired,
 		PushedAuthorizationRequests: oauthv1alpha1.PushedAuthorizationRequestsOptional,
+		DPoP:                        oauthv1alpha1.DPoPOptional,
+		DPoPNonce:                   oauthv1alpha1.DPoPNonceNotRequired,
 		Consent:                     oauthv1alpha1.ConsentPrompt,
 		AccessTokenLifetime:         d(time.Hour),
 		RefreshTokenLifetime:        d(720 * time.Hour),
@@ -77,6 +79,12 @@ func withDefaults(spec oauthv1alpha1.GrantPolicySpec) oauthv1alpha1.GrantPolicyS
 	}
 	if spec.PushedAuthorizationRequests == "" {
 		spec.PushedAuthorizationRequests = def.PushedAuthorizationRequests
+	}
+	if spec.DPoP == "" {
+		spec.DPoP = def.DPoP
+	}
+	if spec.DPoPNonce == "" {
+		spec.DPoPNonce = def.DPoPNonce
 	}
 	if spec.Consent == "" {
 		spec.Consent = def.Consent
@@ -133,6 +141,8 @@ func CompilePolicy(name string, spec oauthv1alpha1.GrantPolicySpec) (snapshot.Po
 		Name:                             name,
 		PKCE:                             string(spec.PKCE),
 		PushedAuthorizationRequests:      string(spec.PushedAuthorizationRequests),
+		DPoP:                             string(spec.DPoP),
+		DPoPNonce:                        string(spec.DPoPNonce),
 		Consent:                          string(spec.Consent),
 		ErrorProfile:                     string(spec.ErrorProfile),
 		RefreshTokenRotation:             string(spec.RefreshTokenRotation),

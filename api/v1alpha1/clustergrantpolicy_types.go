@@ -31,7 +31,8 @@ import (
 // says what was cut and by which ClusterGrantPolicy.
 type ClusterGrantPolicySpec struct {
 	// namespaceSelector picks the namespaces the ceiling (allowedGrantTypes,
-	// the maximum lifetimes, pkce, allowedErrorProfiles) applies to. Unset
+	// the maximum lifetimes, pkce, dpop, dpopNonce, allowedErrorProfiles)
+	// applies to. Unset
 	// or empty selects every namespace. clientIDs and audiences name their
 	// namespaces themselves and ignore it.
 	// +optional
@@ -83,6 +84,18 @@ type ClusterGrantPolicySpec struct {
 	// GrantPolicy says. Unset (or Optional) leaves it to the GrantPolicy.
 	// +optional
 	PushedAuthorizationRequests PushedAuthorizationRequestsMode `json:"pushedAuthorizationRequests,omitempty"`
+
+	// dpop Required makes DPoP (RFC 9449) required for every client of a
+	// selected namespace, whatever its GrantPolicy says. Unset leaves it
+	// to the GrantPolicy.
+	// +optional
+	DPoP DPoPMode `json:"dpop,omitempty"`
+
+	// dpopNonce Required makes DPoP nonces required for every client of a
+	// selected namespace, whatever its GrantPolicy says. Unset leaves it to
+	// the GrantPolicy.
+	// +optional
+	DPoPNonce DPoPNonceMode `json:"dpopNonce,omitempty"`
 
 	// allowedErrorProfiles are the error profiles a GrantPolicy of a selected
 	// namespace may choose; a GrantPolicy choosing another gets the first of

@@ -245,6 +245,13 @@ const (
 	// InvalidTargetReason: requests named a resource (RFC 8707) the client
 	// is not granted.
 	InvalidTargetReason = "InvalidTarget"
+	// InvalidDPoPProofReason: token requests carried a DPoP proof that
+	// failed a check, or none where the client must send one
+	// (invalid_dpop_proof, RFC 9449).
+	InvalidDPoPProofReason = "InvalidDpopProof"
+	// UseDPoPNonceReason: DPoP proofs lacked the server's nonce
+	// (use_dpop_nonce; a client retrying with the nonce clears it).
+	UseDPoPNonceReason = "UseDpopNonce"
 	// InvalidRequestReason: malformed requests.
 	InvalidRequestReason = "InvalidRequest"
 	// UnsupportedGrantTypeReason: a grant type this server does not serve.

@@ -49,6 +49,32 @@ const (
 	PushedAuthorizationRequestsOptional PushedAuthorizationRequestsMode = snapshot.PAROptional
 )
 
+// DPoPMode says whether token requests must carry a DPoP proof (RFC 9449).
+// +kubebuilder:validation:Enum=Required;Optional
+type DPoPMode string
+
+const (
+	// DPoPRequired: every token request needs a DPoP proof; every access
+	// token is DPoP-bound.
+	DPoPRequired DPoPMode = snapshot.DPoPRequired
+	// DPoPOptional: a request with a DPoP proof gets DPoP-bound tokens, one
+	// without gets bearer tokens.
+	DPoPOptional DPoPMode = snapshot.DPoPOptional
+)
+
+// DPoPNonceMode says whether DPoP proofs must carry a nonce the server
+// issued (RFC 9449 §8).
+// +kubebuilder:validation:Enum=Required;NotRequired
+type DPoPNonceMode string
+
+const (
+	// DPoPNonceRequired: a proof without the server's current nonce gets
+	// use_dpop_nonce and the nonce to use (DPoP-Nonce header).
+	DPoPNonceRequired DPoPNonceMode = snapshot.DPoPNonceRequired
+	// DPoPNonceNotRequired: proofs need no nonce.
+	DPoPNonceNotRequired DPoPNonceMode = snapshot.DPoPNonceNotRequired
+)
+
 // ConsentMode says when the user is asked to approve a client's access.
 // +kubebuilder:validation:Enum=Auto;Prompt
 type ConsentMode string
@@ -164,6 +190,22 @@ type GrantPolicySpec struct {
 	// +kubebuilder:default=Optional
 	PushedAuthorizationRequests PushedAuthorizationRequestsMode `json:"pushedAuthorizationRequests,omitempty"`
 
+	// dpop is Optional (the default: tokens are DPoP-bound when the token
+	// request carries a DPoP proof, RFC 9449) or Required (every token
+	// request must carry one; without it the client gets
+	// invalid_dpop_proof).
+	// +optional
+	// +kubebuilder:default=Optional
+	DPoP DPoPMode `json:"dpop,omitempty"`
+
+	// dpopNonce is NotRequired (the default) or Required: every DPoP proof
+	// must carry a nonce the server issued (RFC 9449 §8); without it the
+	// client gets use_dpop_nonce and the nonce to use in the DPoP-Nonce
+	// header.
+	// +optional
+	// +kubebuilder:default=NotRequired
+	DPoPNonce DPoPNonceMode `json:"dpopNonce,omitempty"`
+
 	// consent is Prompt (the default: ask once per account, client and
 	// scopes) or Auto (never ask).
 	// +optional
@@ -276,7 +318,7 @@ type GrantPolicyStatus struct {
 }
 
 // GrantPolicy says what the OAuthClients that use it may do: grant types,
-// scopes, PKCE, consent, lifetimes, lockout and error profile.
+// scopes, PKCE, DPoP, consent, lifetimes, lockout and error profile.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=gp,categories=authops

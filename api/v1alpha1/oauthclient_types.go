@@ -300,6 +300,13 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:items:MaxLength=256
 	Audiences []string `json:"audiences,omitempty"`
 
+	// dpopBoundAccessTokens (RFC 9449 §5.2's client metadata) makes every
+	// token request of the client carry a DPoP proof, whatever its
+	// GrantPolicy says: its access tokens are always DPoP-bound. Requests
+	// without a proof get invalid_dpop_proof.
+	// +optional
+	DPoPBoundAccessTokens bool `json:"dpopBoundAccessTokens,omitempty"`
+
 	// displayName is the name shown to people on consent and device pages.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128

@@ -84,6 +84,7 @@ func TestReason(t *testing.T) {
 		oautherr.AccountLocked: oauthv1alpha1.AccountLockedReason, oautherr.AccountDisabled: oauthv1alpha1.AccountDisabledReason,
 		oautherr.InvalidRequest: oauthv1alpha1.InvalidRequestReason, oautherr.NotSupported: oauthv1alpha1.NotSupportedReason,
 		oautherr.UnsupportedGrantType: oauthv1alpha1.UnsupportedGrantTypeReason, oautherr.InvalidTarget: oauthv1alpha1.InvalidTargetReason,
+		oautherr.InvalidDPoPProof: oauthv1alpha1.InvalidDPoPProofReason, oautherr.UseDPoPNonce: oauthv1alpha1.UseDPoPNonceReason,
 	} {
 		if got := feedback.Reason(code); got != want {
 			t.Errorf("Reason(%s) = %s, want %s", code, got, want)

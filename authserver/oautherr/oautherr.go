@@ -48,8 +48,14 @@ const (
 	InvalidScope         Code = "invalid_scope"
 	// InvalidTarget is RFC 8707 §2's code for a resource parameter that is
 	// malformed or names an audience the client is not granted.
-	InvalidTarget        Code = "invalid_target"
-	NotSupported         Code = "not_supported"
+	InvalidTarget Code = "invalid_target"
+	NotSupported  Code = "not_supported"
+	// InvalidDPoPProof is RFC 9449 §5's code for a DPoP proof that is
+	// missing where required, malformed, or fails a check.
+	InvalidDPoPProof Code = "invalid_dpop_proof"
+	// UseDPoPNonce is RFC 9449 §8's code for a DPoP proof without the
+	// server's current nonce; the response carries a DPoP-Nonce header.
+	UseDPoPNonce         Code = "use_dpop_nonce"
 	AccountLocked        Code = "account_locked"
 	AccountDisabled      Code = "account_disabled"
 	AuthorizationPending Code = "authorization_pending"
@@ -102,6 +108,8 @@ var Table = []Entry{
 	{UnsupportedGrantType, http.StatusBadRequest, "The authorization grant type is not supported by the authorization server."},
 	{InvalidScope, http.StatusBadRequest, "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the resource owner."},
 	{InvalidTarget, http.StatusBadRequest, "The requested resource is invalid, missing, unknown, or malformed."},
+	{InvalidDPoPProof, http.StatusBadRequest, "The DPoP proof is missing, malformed or invalid."},
+	{UseDPoPNonce, http.StatusBadRequest, "Resend the request with a DPoP proof that carries the nonce in the DPoP-Nonce header."},
 	{NotSupported, http.StatusBadRequest, "HTTP method not supported for this request."},
 	{AccountLocked, http.StatusUnauthorized, "Account is temporarily locked."},
 	{AccountDisabled, http.StatusUnauthorized, "Account is disabled."},
@@ -178,7 +186,14 @@ type Error struct {
 	// Bearer is set for the errors of a protected resource (RFC 6750 §3):
 	// the response carries a Bearer challenge naming the error code.
 	Bearer bool
-	Cause  error
+	// DPoP is set for the errors of a protected resource whose request used
+	// the DPoP scheme (RFC 9449 §7.1): the response carries a DPoP
+	// challenge naming the error code and the accepted algorithms instead
+	// of a Bearer one, and the DPoP proof codes are 401.
+	DPoP bool
+	// Nonce, when set, goes into the DPoP-Nonce header (RFC 9449 §8).
+	Nonce string
+	Cause error
 }
 
 // New returns an Error with the table's default description.
@@ -215,9 +230,11 @@ type Body struct {
 type Response struct {
 	Status int
 	Body   Body
-	// Allow and WWWAuthenticate are set when the response carries them.
+	// Allow, WWWAuthenticate and DPoPNonce are set when the response
+	// carries them.
 	Allow           string
 	WWWAuthenticate string
+	DPoPNonce       string
 }
 
 // Resolve applies the table and the profile to e. realm is the issuer, used
@@ -265,14 +282,30 @@ func Resolve(e *Error, p Profile, realm string) Response {
 			desc = byCode[InvalidGrant].Description
 		}
 	}
-	if e.Bearer {
+	switch {
+	case e.DPoP:
+		if code == InvalidDPoPProof || code == UseDPoPNonce {
+			r.Status = http.StatusUnauthorized
+		}
+		r.WWWAuthenticate = DPoPChallenge(realm) + `, error="` + string(code) + `"`
+	case e.Bearer:
 		r.WWWAuthenticate = bearerChallenge(realm) + `, error="` + string(code) + `"`
 	}
+	r.DPoPNonce = e.Nonce
 	r.Body = Body{Error: code, ErrorDescription: desc}
 	return r
 }
 
 func bearerChallenge(realm string) string { return `Bearer realm="` + realm + `"` }
+
+// dpopAlgs is the algs parameter of a DPoP challenge.
+var dpopAlgs = strings.Join(snapshot.DPoPAlgorithms, " ")
+
+// DPoPChallenge is the DPoP challenge of a protected resource (RFC 9449
+// §7.1) without an error code: its realm and the accepted algorithms.
+func DPoPChallenge(realm string) string {
+	return `DPoP realm="` + realm + `", algs="` + dpopAlgs + `"`
+}
 
 // WriteBearerChallenge answers a request to a protected resource that
 // carried no bearer token (RFC 6750 §3.1): 401 with a Bearer challenge
@@ -282,6 +315,9 @@ func WriteBearerChallenge(w http.ResponseWriter, realm string) {
 	w.Header().Set("WWW-Authenticate", bearerChallenge(realm))
 	w.WriteHeader(http.StatusUnauthorized)
 }
+
+// HeaderDPoPNonce carries a DPoP nonce (RFC 9449 §8).
+const HeaderDPoPNonce = "DPoP-Nonce"
 
 // NoStore sets the headers every token and error response carries.
 func NoStore(h http.Header) {
@@ -301,6 +337,9 @@ func Write(w http.ResponseWriter, e *Error, p Profile, realm string) Response {
 	}
 	if r.WWWAuthenticate != "" {
 		h.Set("WWW-Authenticate", r.WWWAuthenticate)
+	}
+	if r.DPoPNonce != "" {
+		h.Set(HeaderDPoPNonce, r.DPoPNonce)
 	}
 	w.WriteHeader(r.Status)
 	_ = json.NewEncoder(w).Encode(r.Body)

@@ -53,7 +53,11 @@ func TestTable(t *testing.T) {
 		dExpired = "The authorization has expired waiting for user to authorize."
 		dSlow    = "Slow down polling to the requested interval."
 		dDenied  = "Authorization has been denied by the user."
+		dProof   = "The DPoP proof is missing, malformed or invalid."
+		dNonce   = "Resend the request with a DPoP proof that carries the nonce in the DPoP-Nonce header."
+		dToken   = "The access token is invalid, expired or revoked."
 	)
+	dpopChallenge := `DPoP realm="` + realm + `", algs="ES256 ES384 EdDSA RS256 RS384 RS512 PS256 PS384 PS512", error=`
 	cases := []struct {
 		name     string
 		err      *oautherr.Error
@@ -81,6 +85,19 @@ func TestTable(t *testing.T) {
 			want{400, j("invalid_scope", dScope), "", ""}, want{400, j("invalid_scope", dScope), "", ""}},
 		{"invalid_target", oautherr.New(oautherr.InvalidTarget),
 			want{400, j("invalid_target", dTarget), "", ""}, want{400, j("invalid_target", dTarget), "", ""}},
+		{"invalid_dpop_proof", oautherr.New(oautherr.InvalidDPoPProof),
+			want{400, j("invalid_dpop_proof", dProof), "", ""}, want{400, j("invalid_dpop_proof", dProof), "", ""}},
+		{"use_dpop_nonce", oautherr.New(oautherr.UseDPoPNonce),
+			want{400, j("use_dpop_nonce", dNonce), "", ""}, want{400, j("use_dpop_nonce", dNonce), "", ""}},
+		{"invalid_dpop_proof at a protected resource", &oautherr.Error{Code: oautherr.InvalidDPoPProof, DPoP: true},
+			want{401, j("invalid_dpop_proof", dProof), "", dpopChallenge + `"invalid_dpop_proof"`},
+			want{401, j("invalid_dpop_proof", dProof), "", dpopChallenge + `"invalid_dpop_proof"`}},
+		{"use_dpop_nonce at a protected resource", &oautherr.Error{Code: oautherr.UseDPoPNonce, DPoP: true},
+			want{401, j("use_dpop_nonce", dNonce), "", dpopChallenge + `"use_dpop_nonce"`},
+			want{401, j("use_dpop_nonce", dNonce), "", dpopChallenge + `"use_dpop_nonce"`}},
+		{"invalid_token with the DPoP scheme", &oautherr.Error{Code: oautherr.InvalidToken, DPoP: true},
+			want{401, j("invalid_token", dToken), "", dpopChallenge + `"invalid_token"`},
+			want{401, j("invalid_token", dToken), "", dpopChallenge + `"invalid_token"`}},
 		{"not_supported", oautherr.Method("POST"),
 			want{400, j("not_supported", dMethod), "POST", ""}, want{405, j("invalid_request", dMethod), "POST", ""}},
 		{"account_locked", oautherr.New(oautherr.AccountLocked),
@@ -140,7 +157,7 @@ func TestTableRows(t *testing.T) {
 	}{
 		{"access_denied", http.StatusFound}, {"invalid_request", 400}, {"invalid_client", 401}, {"invalid_grant", 400},
 		{"unauthorized_client", 400}, {"unsupported_grant_type", 400}, {"invalid_scope", 400}, {"invalid_target", 400},
-		{"not_supported", 400},
+		{"invalid_dpop_proof", 400}, {"use_dpop_nonce", 400}, {"not_supported", 400},
 		{"account_locked", 401}, {"account_disabled", 401}, {"authorization_pending", 401},
 		{"authorization_expired", 401}, {"slow_down", 401},
 	}
@@ -151,6 +168,21 @@ func TestTableRows(t *testing.T) {
 		if got := oautherr.Table[i]; got.Code != w.code || got.Status != w.status || got.Description == "" {
 			t.Errorf("row %d = %+v, want %s %d", i, got, w.code, w.status)
 		}
+	}
+}
+
+// TestDPoPNonceHeader: an error with a nonce carries it in DPoP-Nonce (RFC
+// 9449 §8), one without carries none.
+func TestDPoPNonceHeader(t *testing.T) {
+	rec := httptest.NewRecorder()
+	oautherr.Write(rec, &oautherr.Error{Code: oautherr.UseDPoPNonce, Nonce: "n1"}, oautherr.Extended, realm)
+	if got := rec.Header().Get("DPoP-Nonce"); got != "n1" || rec.Code != 400 {
+		t.Errorf("DPoP-Nonce = %q, status %d; want n1, 400", got, rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	oautherr.Write(rec, oautherr.New(oautherr.InvalidDPoPProof), oautherr.Extended, realm)
+	if got, ok := rec.Header()["Dpop-Nonce"]; ok {
+		t.Errorf("DPoP-Nonce = %q without a nonce", got)
 	}
 }
 

@@ -161,6 +161,17 @@ func (c *Client) PARRequired() bool {
 // PKCERequired reports whether authorization requests need a code challenge.
 func (c *Client) PKCERequired() bool { return c.Public() || c.Policy.PKCE == snapshot.PKCERequired }
 
+// DPoPRequired reports whether every token request of the client must carry
+// a DPoP proof (RFC 9449): its policy says Required, or the client asks for
+// DPoP-bound access tokens (dpopBoundAccessTokens).
+func (c *Client) DPoPRequired() bool {
+	return c.DPoPBoundAccessTokens || c.Policy.DPoP == snapshot.DPoPRequired
+}
+
+// DPoPNonceRequired reports whether the client's DPoP proofs must carry a
+// nonce this server issued (RFC 9449 §8).
+func (c *Client) DPoPNonceRequired() bool { return c.Policy.DPoPNonce == snapshot.DPoPNonceRequired }
+
 // RotatesRefreshTokens reports whether every refresh returns a new refresh
 // token and retires the old one: under policy Rotate, and for a Public
 // client whatever its policy says (RFC 9700 §2.2.2, §4.14.2). The controller

@@ -38,6 +38,8 @@ var (
 	knownPKCE         = []string{PKCERequired, PKCEOptional}
 	knownPAR          = []string{"", PARRequired, PAROptional}
 	knownConsent      = []string{ConsentPrompt, ConsentAuto}
+	knownDPoP         = []string{"", DPoPRequired, DPoPOptional}
+	knownDPoPNonce    = []string{"", DPoPNonceRequired, DPoPNonceNotRequired}
 	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
 	knownRotation     = []string{RotationRotate, RotationReuse}
 	errWrongPayload   = errors.New("exactly one of client, account and keySet must be set, matching kind")
@@ -190,6 +192,8 @@ func (p *Policy) validate() error {
 		oneOf("policy.pkce", p.PKCE, knownPKCE),
 		oneOf("policy.pushedAuthorizationRequests", p.PushedAuthorizationRequests, knownPAR),
 		oneOf("policy.consent", p.Consent, knownConsent),
+		oneOf("policy.dpop", p.DPoP, knownDPoP),
+		oneOf("policy.dpopNonce", p.DPoPNonce, knownDPoPNonce),
 		oneOf("policy.errorProfile", p.ErrorProfile, knownProfiles),
 		oneOf("policy.refreshTokenRotation", p.RefreshTokenRotation, knownRotation),
 	}

@@ -79,6 +79,27 @@ const (
 	PAROptional = "Optional"
 )
 
+// DPoP modes ([Policy.DPoP], RFC 9449): Required makes every token request
+// of the policy's clients carry a DPoP proof; Optional binds tokens only
+// when a proof is sent. "" (a document of an older control plane) is
+// Optional.
+const (
+	DPoPRequired = "Required"
+	DPoPOptional = "Optional"
+)
+
+// DPoP nonce modes ([Policy.DPoPNonce], RFC 9449 §8): Required makes every
+// DPoP proof of the policy's clients carry a nonce the server issued. ""
+// is NotRequired.
+const (
+	DPoPNonceRequired    = "Required"
+	DPoPNonceNotRequired = "NotRequired"
+)
+
+// DPoPAlgorithms are the JWS algorithms a DPoP proof may be signed with
+// (dpop_signing_alg_values_supported): asymmetric only, no "none", no HMAC.
+var DPoPAlgorithms = []string{"ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+
 // Consent modes ([Policy.Consent]).
 const (
 	ConsentPrompt = "Prompt"

@@ -147,6 +147,10 @@ type Client struct {
 	// Resources are the audiences ResourceServers grant the client, the only
 	// values a resource parameter may name (others get invalid_target).
 	Resources []Resource `json:"resources,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2's client metadata
+	// dpop_bound_access_tokens): every token request of the client must
+	// carry a DPoP proof, whatever its policy says.
+	DPoPBoundAccessTokens bool `json:"dpopBoundAccessTokens,omitempty"`
 	// Policy is the resolved GrantPolicy.
 	Policy Policy `json:"policy"`
 }
@@ -218,6 +222,11 @@ type Policy struct {
 	PushedAuthorizationRequests string `json:"pushedAuthorizationRequests,omitempty"`
 	// Consent is "Prompt" or "Auto".
 	Consent string `json:"consent"`
+	// DPoP is "Required" or "Optional" (RFC 9449; "" is Optional).
+	DPoP string `json:"dpop,omitempty"`
+	// DPoPNonce is "Required" or "NotRequired" (RFC 9449 §8; "" is
+	// NotRequired).
+	DPoPNonce string `json:"dpopNonce,omitempty"`
 	// ErrorProfile is "Extended" or "RFC".
 	ErrorProfile string `json:"errorProfile"`
 	// RefreshTokenRotation is "Rotate" or "Reuse".

@@ -24,7 +24,7 @@ import (
 
 const authCodeCols = `hash, client_id, redirect_uri, code_challenge, code_challenge_method, scopes,
 	account_id, nonce, auth_time, created_at, expires_at, used_at, family_id, access_token_id,
-	access_token_expires_at, client_uid, resources, binding`
+	access_token_expires_at, client_uid, resources, binding, dpop_jkt`
 
 func scanAuthCode(sc scanner) (AuthCode, error) {
 	var (
@@ -35,7 +35,7 @@ func scanAuthCode(sc scanner) (AuthCode, error) {
 	)
 	if err := sc.Scan(&hash, &c.ClientID, &c.RedirectURI, &c.CodeChallenge, &c.CodeChallengeMethod,
 		&scopes, &c.AccountID, &c.Nonce, &authTime, &created, &expires, &used,
-		&c.FamilyID, &c.AccessTokenID, &atExpires, &c.ClientUID, &resources, &c.Binding); err != nil {
+		&c.FamilyID, &c.AccessTokenID, &atExpires, &c.ClientUID, &resources, &c.Binding, &c.DPoPJKT); err != nil {
 		return c, err
 	}
 	h, err := toHash(hash)
@@ -68,9 +68,9 @@ func (s *sqlStore) CreateAuthCode(ctx context.Context, c AuthCode) error {
 	}
 	_, err = s.b.writer().exec(ctx, `INSERT INTO auth_codes (hash, client_id, client_uid, redirect_uri,
 		code_challenge, code_challenge_method, scopes, resources, account_id, binding, nonce, auth_time,
-		created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		created_at, expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash[:], c.ClientID, c.ClientUID, c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, scopes,
-		resources, c.AccountID, c.Binding, c.Nonce, micro(c.AuthTime), s.now(), micro(c.ExpiresAt))
+		resources, c.AccountID, c.Binding, c.Nonce, micro(c.AuthTime), s.now(), micro(c.ExpiresAt), c.DPoPJKT)
 	return wrapInsert("authorization code", err)
 }
 

@@ -28,6 +28,9 @@ const (
 	// ScopeClientAssertion holds the jti of client assertions (RFC 7523),
 	// keyed by the assertion's issuer and jti.
 	ScopeClientAssertion = "client_assertion"
+	// ScopeDPoP holds the jti of DPoP proofs (RFC 9449 §11.1), keyed by
+	// the proof key's thumbprint and the jti.
+	ScopeDPoP = "dpop"
 )
 
 func (s *sqlStore) FirstUse(ctx context.Context, scope, key string, expiresAt time.Time) (bool, error) {

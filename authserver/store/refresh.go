@@ -26,7 +26,7 @@ import (
 )
 
 const refreshCols = `hash, family_id, client_id, account_id, scopes, auth_time, binding, created_at,
-	expires_at, rotated_at, client_uid, resources`
+	expires_at, rotated_at, client_uid, resources, dpop_jkt`
 
 func prefixCols(prefix, cols string) string {
 	parts := strings.Split(cols, ",")
@@ -44,7 +44,7 @@ func scanRefresh(sc scanner, extra ...any) (RefreshToken, error) {
 		authTime, created, expires, rotated int64
 	)
 	dest := append([]any{&hash, &t.FamilyID, &t.ClientID, &t.AccountID, &scopes, &authTime,
-		&t.Binding, &created, &expires, &rotated, &t.ClientUID, &resources}, extra...)
+		&t.Binding, &created, &expires, &rotated, &t.ClientUID, &resources, &t.DPoPJKT}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return t, err
 	}
@@ -116,10 +116,10 @@ func (s *sqlStore) insertRefresh(ctx context.Context, q querier, t RefreshToken,
 		return err
 	}
 	_, err = q.exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, client_uid, account_id,
-		scopes, resources, auth_time, binding, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		scopes, resources, auth_time, binding, created_at, expires_at, dpop_jkt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		t.Hash[:], t.FamilyID, t.ClientID, t.ClientUID, t.AccountID, scopes, resources, micro(t.AuthTime),
-		t.Binding, now, micro(t.ExpiresAt))
+		t.Binding, now, micro(t.ExpiresAt), t.DPoPJKT)
 	return wrapInsert("refresh token", err)
 }
 
@@ -217,6 +217,7 @@ func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshTok
 		Resources: old.Resources,
 		AuthTime:  old.AuthTime,
 		Binding:   old.Binding,
+		DPoPJKT:   old.DPoPJKT,
 		CreatedAt: fromMicro(now),
 		ExpiresAt: r.NewExpiresAt,
 	}

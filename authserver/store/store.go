@@ -131,8 +131,12 @@ type AuthCode struct {
 	// Binding is opaque to the store: the server's fingerprint of the
 	// account when it approved the code (see [RefreshToken.Binding]); ""
 	// for codes stored before the field existed.
-	Binding   string
-	Nonce     string
+	Binding string
+	Nonce   string
+	// DPoPJKT is the JWK SHA-256 thumbprint (RFC 7638) of the key the
+	// authorization request bound the code to (RFC 9449 §10's dpop_jkt),
+	// "" for none; opaque to the store.
+	DPoPJKT   string
 	AuthTime  time.Time // when the account authenticated
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
@@ -191,7 +195,12 @@ type RefreshToken struct {
 	// Binding is opaque to the store and copied to the successor on
 	// rotation: the server's fingerprint of the account when the family was
 	// issued; "" for tokens stored before the field existed.
-	Binding   string
+	Binding string
+	// DPoPJKT is the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key the
+	// token is bound to (RFC 9449 §5: refresh tokens of Public clients), ""
+	// for none; opaque to the store and copied to the successor on
+	// rotation.
+	DPoPJKT   string
 	CreatedAt time.Time // set by the store
 	ExpiresAt time.Time
 	RotatedAt time.Time // set by the store when the token is rotated

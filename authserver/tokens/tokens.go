@@ -65,6 +65,26 @@ type AccessClaims struct {
 	// Family is the refresh-token family the token was issued from;
 	// revoking the family revokes the token.
 	Family string `json:"fam,omitempty"`
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1); nil for
+	// a bearer token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a DPoP-bound token (RFC 7800 §3.1, RFC
+// 9449 §6.1).
+type Confirmation struct {
+	// JKT is the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key,
+	// base64url.
+	JKT string `json:"jkt"`
+}
+
+// BoundKey is the thumbprint of the DPoP key the token is bound to, "" for
+// a bearer token.
+func (c *AccessClaims) BoundKey() string {
+	if c.Confirmation == nil {
+		return ""
+	}
+	return c.Confirmation.JKT
 }
 
 // IDClaims are the claims of an OpenID Connect ID token.
@@ -97,6 +117,9 @@ type Issue struct {
 	AuthTime time.Time
 	Nonce    string
 	Expires  time.Time // access token expiry; zero for now + lifetime
+	// DPoPKey is the thumbprint of the DPoP key the access token is bound
+	// to (its cnf.jkt), "" for a bearer token.
+	DPoPKey string
 }
 
 // Minted are the signed tokens of an Issue.
@@ -135,6 +158,9 @@ func (s *Service) Mint(reg *registry.Registry, now time.Time, is Issue) (Minted,
 	}
 	ac := AccessClaims{Issuer: s.issuer, Subject: sub, Audience: aud, Expiry: exp.Unix(), IssuedAt: now.Unix(),
 		JTI: jti, ClientID: c.ID, Scope: scope.Join(is.Scopes), Family: is.Family}
+	if is.DPoPKey != "" {
+		ac.Confirmation = &Confirmation{JKT: is.DPoPKey}
+	}
 	if !is.AuthTime.IsZero() {
 		ac.AuthTime = is.AuthTime.Unix()
 	}
@@ -210,6 +236,11 @@ func (c *AccessClaims) AppendJSON(b []byte) []byte {
 	if c.Family != "" {
 		b = append(b, `,"fam":`...)
 		b = AppendJSONString(b, c.Family)
+	}
+	if c.Confirmation != nil {
+		b = append(b, `,"cnf":{"jkt":`...)
+		b = AppendJSONString(b, c.Confirmation.JKT)
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }

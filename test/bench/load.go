@@ -45,6 +45,7 @@ type Request struct {
 	Form  string // form-urlencoded body
 	User  string // HTTP Basic, already form-encoded per RFC 6749 §2.3.1
 	Pass  string
+	DPoP  string // a DPoP proof (RFC 9449), sent in the DPoP header
 	basic string // the Authorization header value
 }
 
@@ -132,6 +133,9 @@ func Run(ctx context.Context, baseURL string, pid int, wl Workload, conns int, d
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				if rq.User != "" {
 					req.SetBasicAuth(rq.User, rq.Pass)
+				}
+				if rq.DPoP != "" {
+					req.Header.Set("DPoP", rq.DPoP)
 				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
@@ -291,6 +295,32 @@ func errorIs(want int, codes ...string) func(int, []byte) bool {
 func ClientCredentials(target string) Workload {
 	rq := Request{Path: "/oauth2/token", Form: "grant_type=client_credentials&scope=read", User: ClientCC, Pass: Secret}
 	return Workload{Name: "client_credentials", Target: target, Next: func(int) (Request, bool) { return rq, true }, Check: tokenOK}
+}
+
+// ClientCredentialsDPoP is ClientCredentials with a fresh DPoP proof
+// (RFC 9449, ES256, one key per connection) on every request: the server
+// verifies the proof and records its jti in the store. The proofs are made
+// by the load generator, on the same machine.
+func ClientCredentialsDPoP(baseURL string, conns int) (Workload, error) {
+	proofs := make([]*DPoPProver, conns)
+	for i := range proofs {
+		p, err := NewDPoPProver()
+		if err != nil {
+			return Workload{}, err
+		}
+		proofs[i] = p
+	}
+	htu := baseURL + "/oauth2/token"
+	return Workload{Name: "client_credentials_dpop", Target: "authops", Check: dpopTokenOK,
+		Next: func(w int) (Request, bool) {
+			return Request{Path: "/oauth2/token", Form: "grant_type=client_credentials&scope=read", User: ClientCC, Pass: Secret,
+				DPoP: proofs[w].Proof("POST", htu, time.Now())}, true
+		}}, nil
+}
+
+// dpopTokenOK expects a 200 with a DPoP-bound access token.
+func dpopTokenOK(status int, body []byte) bool {
+	return tokenOK(status, body) && bytes.Contains(body, []byte(`"token_type":"DPoP"`))
 }
 
 // BadSecret floods the token endpoint with a wrong secret of a known

@@ -48,7 +48,8 @@ func TestLoadSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"floor/client_credentials", "authops/client_credentials", "floor/bad_secret", "authops/bad_secret",
+	want := []string{"floor/client_credentials", "authops/client_credentials", "authops/client_credentials_dpop",
+		"floor/bad_secret", "authops/bad_secret",
 		"authops/introspection", "authops/code_exchange", "authops/refresh_rotation"}
 	if rep.DeviceServed {
 		want = append(want, "authops/device_polling")

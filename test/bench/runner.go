@@ -179,6 +179,13 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		logf("round %d", round+1)
 		run(floor, ClientCredentials("floor"))
 		run(as, ClientCredentials("authops"))
+		if want("client_credentials_dpop") {
+			wl, err := ClientCredentialsDPoP(as.URL, cfg.Conns)
+			if err != nil {
+				return rep, err
+			}
+			run(as, wl)
+		}
 		run(floor, BadSecret("floor"))
 		run(as, BadSecret("authops"))
 		if wi != nil {

@@ -93,6 +93,7 @@ func Summary(rep *Report) string {
 	targets := []target{
 		{"client_credentials req/s vs floor", key{"authops", "client_credentials"}, floorCC, rps, 0.80, false},
 		{"client_credentials CPU/req vs floor", key{"authops", "client_credentials"}, floorCC, cpu, 1.30, true},
+		{"client_credentials_dpop req/s vs floor client_credentials", key{"authops", "client_credentials_dpop"}, floorCC, rps, 0.15, false},
 		{"introspection req/s vs floor client_credentials", key{"authops", "introspection"}, floorCC, rps, 0.70, false},
 		{"code_exchange req/s vs floor client_credentials", key{"authops", "code_exchange"}, floorCC, rps, 0.25, false},
 		{"refresh_rotation req/s vs floor client_credentials", key{"authops", "refresh_rotation"}, floorCC, rps, 0.25, false},

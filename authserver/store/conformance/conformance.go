@@ -91,6 +91,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ClientBinding/AuthCode", testAuthCodeClientBinding},
 		{"ClientBinding/Refresh", testRefreshClientBinding},
 		{"ClientBinding/Device", testDeviceClientBinding},
+		{"DPoPBinding", testDPoPBinding},
 		{"Lockout/Counting", testLockoutCounting},
 		{"Lockout/WindowAndReset", testLockoutWindow},
 		{"Lockout/Concurrent", testLockoutConcurrent},
@@ -953,6 +954,53 @@ func testRefreshReuseGrace(t *testing.T, e env) {
 }
 
 var errWidened = errors.New("widened")
+
+// testDPoPBinding: the DPoP key thumbprint of a code and of a refresh token
+// round-trips, and every successor of a bound refresh token (a rotation and
+// a sibling within the reuse grace) keeps it.
+func testDPoPBinding(t *testing.T, e env) {
+	const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	c := newCode(e, "client-a")
+	c.DPoPJKT = jkt
+	noErr(t, e.s.CreateAuthCode(e.ctx, c), "create code")
+	got, err := e.s.RedeemAuthCode(e.ctx, c.Hash, "client-a", issued(e))
+	noErr(t, err, "redeem")
+	if got.DPoPJKT != jkt {
+		t.Errorf("redeemed code DPoPJKT = %q, want %q", got.DPoPJKT, jkt)
+	}
+
+	rt := newRefresh(e, store.NewID(), "client-a")
+	rt.DPoPJKT = jkt
+	noErr(t, e.s.CreateRefreshToken(e.ctx, rt), "create refresh token")
+	stored, err := e.s.GetRefreshToken(e.ctx, rt.Hash)
+	noErr(t, err, "get")
+	if stored.DPoPJKT != jkt {
+		t.Errorf("stored DPoPJKT = %q, want %q", stored.DPoPJKT, jkt)
+	}
+	rotate := func() store.RefreshToken {
+		t.Helper()
+		next, err := e.s.RotateRefreshToken(e.ctx, store.Rotation{OldHash: rt.Hash, ClientID: "client-a", NewHash: hash("refresh"),
+			NewExpiresAt: e.clock.Now().Add(time.Hour), ReuseGrace: 10 * time.Second,
+			Check: func(old store.RefreshToken) error {
+				if old.DPoPJKT != jkt {
+					t.Errorf("Check saw DPoPJKT %q, want %q", old.DPoPJKT, jkt)
+				}
+				return nil
+			}})
+		noErr(t, err, "rotate")
+		return next
+	}
+	for i, next := range []store.RefreshToken{rotate(), rotate()} { // the second is a sibling within the grace
+		if next.DPoPJKT != jkt {
+			t.Errorf("successor %d DPoPJKT = %q, want %q", i, next.DPoPJKT, jkt)
+		}
+		stored, err := e.s.GetRefreshToken(e.ctx, next.Hash)
+		noErr(t, err, "get successor")
+		if stored.DPoPJKT != jkt {
+			t.Errorf("stored successor %d DPoPJKT = %q, want %q", i, stored.DPoPJKT, jkt)
+		}
+	}
+}
 
 // testRefreshConcurrentWithinGrace: of concurrent rotations of one token
 // with a reuse grace, every one succeeds with its own successor in the
