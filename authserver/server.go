@@ -221,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	s.clientAuth = newClientAuthenticator(s.clock, s.limits.clientAuth, &assertionVerifier{
 		audiences: []string{s.issuer, s.issuer + PathToken}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
 	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
-		compare: bcrypt.CompareHashAndPassword}
+		metrics: s.metrics, compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})
 	return s, nil
 }

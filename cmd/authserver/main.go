@@ -207,6 +207,7 @@ func run() error {
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	authserver.RegisterSnapshotMetrics(promReg, holder)
+	authserver.RegisterStoreMetrics(promReg, st)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
 		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle},
