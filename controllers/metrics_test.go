@@ -87,7 +87,7 @@ var _ = Describe("Manager metrics", func() {
 			// The suite rotates every hour and publishes 10 minutes ahead.
 			n, ok = gauge(families, MetricSigningKeyAge, map[string]string{})
 			g.Expect(ok).To(BeTrue(), "no signing key age")
-			g.Expect(n).To(And(BeNumerically(">=", 0), BeNumerically("<", (70 * time.Minute).Seconds())))
+			g.Expect(n).To(And(BeNumerically(">=", 0), BeNumerically("<", (70*time.Minute).Seconds())))
 			n, _ = gauge(families, MetricSigningKeyMaxAge, map[string]string{})
 			g.Expect(n).To(Equal((70 * time.Minute).Seconds()))
 			_, ok = gauge(families, MetricSnapshotOldestUnservd, map[string]string{})
