@@ -21,6 +21,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,8 +36,9 @@ import (
 )
 
 // TestLogShape runs the binaries of make build at their most verbose,
-// applies clients, authenticates once right and once wrong, and reads both
-// logs: every line of both is a JSON object with the same keys for time,
+// applies clients, authenticates once right and once wrong, reads both
+// /metrics (authops_build_info on both, the manager's object gauges), and
+// reads both logs: every line of both is a JSON object with the same keys for time,
 // level and message (internal/logging), the manager's reconciler lines name
 // their object with kind, namespace and name, nothing uses the keys the
 // scheme replaces, and no client secret appears.
@@ -43,7 +46,14 @@ func TestLogShape(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, ManagerArgs: []string{"--log-level=DEBUG-1"}, AuthserverArgs: []string{"--log-level=DEBUG"}})
+	mgrMetrics, err1 := stack.FreeAddr()
+	asMetrics, err2 := stack.FreeAddr()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	s, err := stack.Start(ctx, stack.Options{Dir: dir,
+		ManagerArgs:    []string{"--log-level=DEBUG-1", "--metrics-bind-address=" + mgrMetrics},
+		AuthserverArgs: []string{"--log-level=DEBUG", "--metrics-bind-address=" + asMetrics}})
 	if s != nil {
 		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
 	}
@@ -71,7 +81,26 @@ func TestLogShape(t *testing.T) {
 	if _, err := cc.Token(ctx); oauthError(err) != "invalid_client" {
 		t.Fatalf("a wrong secret: %v", err)
 	}
-	s.Stop() // flushes nothing, but the logs are complete
+	// Both binaries say which build they are; the manager (the leader)
+	// reports its objects.
+	for addr, want := range map[string][]string{
+		asMetrics:  {`authops_build_info{goversion="go`, `authops_authserver_store_up 1`},
+		mgrMetrics: {`authops_build_info{goversion="go`, `authops_manager_objects{kind="OAuthClient",reason="Reconciled",status="True"}`},
+	} {
+		// The manager's cache may lag its own status write a moment.
+		for _, w := range want {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				if strings.Contains(httpGet(ctx, t, "http://"+addr+"/metrics"), w) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s/metrics has no %s", addr, w)
+					break
+				}
+			}
+		}
+	}
+	s.Stop()
 
 	secrets := map[string]string{"backend secret": firstSecret, "webapp secret": webappSecret}
 	manager := readLogLines(t, filepath.Join(dir, "manager.log"), secrets)
@@ -98,6 +127,24 @@ func TestLogShape(t *testing.T) {
 		t.Errorf("%d manager Reconciling lines, %d authserver request lines of e2e-backend: the verbose levels did not reach the handler", reconciling, requests)
 	}
 	t.Logf("MEASURED %d manager and %d authserver log lines, all of one shape; %d reconciler lines with kind/namespace/name", len(manager), len(authserver), reconciling)
+}
+
+func httpGet(ctx context.Context, t *testing.T, u string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", u, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // readLogLines parses every line of a process log as a JSON object with
