@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,38 +72,33 @@ var (
 			"Only the elected leader reports it.", nil, nil)
 )
 
-// metricKinds are the kinds authops_manager_objects counts, each with how
-// to list it and read its conditions.
+// metricKinds are the kinds authops_manager_objects counts.
 var metricKinds = []struct {
 	kind string
 	list func() client.ObjectList
-	each func(client.ObjectList, func([]metav1.Condition))
 }{
-	{"OAuthClient", func() client.ObjectList { return &oauthv1alpha1.OAuthClientList{} }, func(l client.ObjectList, f func([]metav1.Condition)) {
-		for i := range l.(*oauthv1alpha1.OAuthClientList).Items {
-			f(l.(*oauthv1alpha1.OAuthClientList).Items[i].Status.Conditions)
-		}
-	}},
-	{"GrantPolicy", func() client.ObjectList { return &oauthv1alpha1.GrantPolicyList{} }, func(l client.ObjectList, f func([]metav1.Condition)) {
-		for i := range l.(*oauthv1alpha1.GrantPolicyList).Items {
-			f(l.(*oauthv1alpha1.GrantPolicyList).Items[i].Status.Conditions)
-		}
-	}},
-	{"ClusterGrantPolicy", func() client.ObjectList { return &oauthv1alpha1.ClusterGrantPolicyList{} }, func(l client.ObjectList, f func([]metav1.Condition)) {
-		for i := range l.(*oauthv1alpha1.ClusterGrantPolicyList).Items {
-			f(l.(*oauthv1alpha1.ClusterGrantPolicyList).Items[i].Status.Conditions)
-		}
-	}},
-	{"Account", func() client.ObjectList { return &oauthv1alpha1.AccountList{} }, func(l client.ObjectList, f func([]metav1.Condition)) {
-		for i := range l.(*oauthv1alpha1.AccountList).Items {
-			f(l.(*oauthv1alpha1.AccountList).Items[i].Status.Conditions)
-		}
-	}},
-	{"ResourceServer", func() client.ObjectList { return &oauthv1alpha1.ResourceServerList{} }, func(l client.ObjectList, f func([]metav1.Condition)) {
-		for i := range l.(*oauthv1alpha1.ResourceServerList).Items {
-			f(l.(*oauthv1alpha1.ResourceServerList).Items[i].Status.Conditions)
-		}
-	}},
+	{"OAuthClient", func() client.ObjectList { return &oauthv1alpha1.OAuthClientList{} }},
+	{"GrantPolicy", func() client.ObjectList { return &oauthv1alpha1.GrantPolicyList{} }},
+	{"ClusterGrantPolicy", func() client.ObjectList { return &oauthv1alpha1.ClusterGrantPolicyList{} }},
+	{"Account", func() client.ObjectList { return &oauthv1alpha1.AccountList{} }},
+	{"ResourceServer", func() client.ObjectList { return &oauthv1alpha1.ResourceServerList{} }},
+}
+
+// conditionsOf returns the conditions of an object of metricKinds.
+func conditionsOf(o runtime.Object) []metav1.Condition {
+	switch o := o.(type) {
+	case *oauthv1alpha1.OAuthClient:
+		return o.Status.Conditions
+	case *oauthv1alpha1.GrantPolicy:
+		return o.Status.Conditions
+	case *oauthv1alpha1.ClusterGrantPolicy:
+		return o.Status.Conditions
+	case *oauthv1alpha1.Account:
+		return o.Status.Conditions
+	case *oauthv1alpha1.ResourceServer:
+		return o.Status.Conditions
+	}
+	return nil
 }
 
 // metricReasons are the reason label's values: the documented reasons
@@ -253,10 +249,14 @@ func (c *stateCollector) collectObjects(ctx context.Context, ch chan<- prometheu
 			continue
 		}
 		counts := map[[2]string]int{}
-		k.each(list, func(conds []metav1.Condition) {
-			s, r := readyLabels(conds)
+		if err := apimeta.EachListItem(list, func(o runtime.Object) error {
+			s, r := readyLabels(conditionsOf(o))
 			counts[[2]string{s, r}]++
-		})
+			return nil
+		}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		for l, n := range counts {
 			ch <- prometheus.MustNewConstMetric(objectsDesc, prometheus.GaugeValue, float64(n), k.kind, l[0], l[1])
 		}

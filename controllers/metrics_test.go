@@ -27,6 +27,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -182,5 +183,14 @@ func TestSigningKeyAge(t *testing.T) {
 		if age != tc.age || ok != tc.ok {
 			t.Errorf("%s: %v %v, want %v %v", tc.name, age, ok, tc.age, tc.ok)
 		}
+	}
+}
+
+// TestMetricsOnlyOnTheLeader: a replica not elected reports nothing, so
+// that sums across replicas count every object once.
+func TestMetricsOnlyOnTheLeader(t *testing.T) {
+	c := &stateCollector{elected: make(chan struct{})}
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("a replica not elected reports %d series", n)
 	}
 }
