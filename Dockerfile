@@ -12,6 +12,7 @@ COPY api/ api/
 COPY authserver/ authserver/
 COPY controllers/ controllers/
 COPY cmd/ cmd/
+COPY internal/ internal/
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 # Static, reproducible binaries: no cgo (the SQLite driver is pure Go).

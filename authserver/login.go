@@ -60,6 +60,7 @@ type passwords struct {
 	clock    store.Clock
 	log      *slog.Logger
 	feedback Feedback
+	metrics  *Metrics // nil: not counted
 	// compare compares a password with its hash (bcrypt's; tests count).
 	compare func(hash, password []byte) error
 }
@@ -154,9 +155,11 @@ func (pw *passwords) checkAccount(ctx context.Context, reg *registry.Registry, c
 	}
 	if pw.compare(hash, []byte(password)) != nil || acc == nil || acc.PasswordBcrypt == "" {
 		if lo.LockedAt(now) {
+			// This attempt reached the policy's maximum: the lock begins.
 			if acc != nil {
 				pw.log.Warn("account locked after failed logins", "account", acc.Subject, "clientID", c.ID, "failures", lo.Failures)
 			}
+			pw.metrics.lockout(acc != nil)
 			return nil, pw.locked(acc, lo)
 		}
 		return nil, wrongPassword()

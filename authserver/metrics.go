@@ -17,6 +17,7 @@ limitations under the License.
 package authserver
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	lockouts *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -47,9 +49,44 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Request latency by endpoint.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"endpoint"}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authops_authserver_account_lockouts_total",
+			Help: "Lockouts begun after too many failed logins (the GrantPolicy's lockout), by whether the username names an account (known) or not (unknown).",
+		}, []string{"account"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	// Both series exist from the start, so that rate() sees the first lockout.
+	m.lockouts.WithLabelValues("known")
+	m.lockouts.WithLabelValues("unknown")
+	reg.MustRegister(m.requests, m.duration, m.lockouts)
 	return m
+}
+
+// lockout counts a lockout that begins; known says whether the username
+// names an account. A nil m counts nothing.
+func (m *Metrics) lockout(known bool) {
+	if m == nil {
+		return
+	}
+	label := "unknown"
+	if known {
+		label = "known"
+	}
+	m.lockouts.WithLabelValues(label).Inc()
+}
+
+// RegisterStoreMetrics registers authops_authserver_store_up: 1 when the
+// store answers a ping at scrape time (within 2 seconds), else 0 (the
+// readiness probe asks the same question).
+func RegisterStoreMetrics(reg prometheus.Registerer, st interface{ Ping(context.Context) error }) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_store_up",
+		Help: "1 when the runtime state store answers a ping at scrape time (2s timeout), else 0."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if st.Ping(ctx) != nil {
+			return 0
+		}
+		return 1
+	}))
 }
 
 func (m *Metrics) observe(endpoint, grantType string, code oautherr.Code, d time.Duration) {

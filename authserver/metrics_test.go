@@ -17,6 +17,7 @@ limitations under the License.
 package authserver_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/authops/authops/authserver"
+	"github.com/authops/authops/authserver/store/storetest"
 )
 
 // TestMetrics: requests are counted by endpoint, grant type and error
@@ -64,5 +66,64 @@ authops_authserver_snapshot_ready 1
 	}
 	if n := testutil.CollectAndCount(reg, "authops_authserver_request_duration_seconds"); n != 1 {
 		t.Errorf("duration series = %d", n)
+	}
+}
+
+// TestLockoutMetrics: a lockout is counted once, when it begins (not for
+// each attempt it refuses), by whether the username names an account.
+func TestLockoutMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, func(c *authserver.Config) { c.Metrics = authserver.NewMetrics(reg) })
+	try := func(user string) {
+		readAll(t, f.send(t, authserver.PathToken, tokenCase{body: "grant_type=password&username=" + user + "&password=nope",
+			basicUser: "pw", basicPass: pwSecret}))
+	}
+	want := func(known, unknown int) {
+		t.Helper()
+		exp := fmt.Sprintf(`
+# HELP authops_authserver_account_lockouts_total Lockouts begun after too many failed logins (the GrantPolicy's lockout), by whether the username names an account (known) or not (unknown).
+# TYPE authops_authserver_account_lockouts_total counter
+authops_authserver_account_lockouts_total{account="known"} %d
+authops_authserver_account_lockouts_total{account="unknown"} %d
+`, known, unknown)
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "authops_authserver_account_lockouts_total"); err != nil {
+			t.Error(err)
+		}
+	}
+	want(0, 0)
+	for range 2 {
+		try("alice")
+	}
+	want(0, 0)
+	try("alice") // the third failure locks (the fixture's policy)
+	want(1, 0)
+	try("alice") // refused while locked: the same lockout
+	want(1, 0)
+	for range 4 {
+		try("nobody")
+	}
+	want(1, 1)
+}
+
+// TestStoreUpMetric: 1 while the store answers, 0 once it does not.
+func TestStoreUpMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	st := storetest.NewMemoryStore(t, nil)
+	authserver.RegisterStoreMetrics(reg, st)
+	up := func() string {
+		families, err := reg.Gather()
+		if err != nil || len(families) != 1 || len(families[0].GetMetric()) != 1 {
+			t.Fatalf("gather: %v %v", families, err)
+		}
+		return fmt.Sprint(families[0].GetMetric()[0].GetGauge().GetValue())
+	}
+	if v := up(); v != "1" {
+		t.Errorf("store_up with the store open = %s", v)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := up(); v != "0" {
+		t.Errorf("store_up with the store closed = %s", v)
 	}
 }

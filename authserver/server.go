@@ -227,7 +227,7 @@ func New(cfg Config) (*Server, error) {
 		audiences: []string{s.issuer, s.issuer + PathToken, s.issuer + PathPushedAuthorizationRequest}, store: s.store, clock: s.clock, cluster: cfg.ServiceAccountKeys})
 	s.dpop = &dpopVerifier{jtis: s.store, clock: s.clock, nonces: &dpopNonces{}}
 	s.passwords = &passwords{lockouts: s.store, limit: s.limits.login, clock: s.clock, log: s.log, feedback: s.feedback,
-		compare: bcrypt.CompareHashAndPassword}
+		metrics: s.metrics, compare: bcrypt.CompareHashAndPassword}
 	s.grants = newGrants(grantDeps{store: s.store, tokens: s.tokens, passwords: s.passwords, log: s.log})
 	return s, nil
 }

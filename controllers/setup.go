@@ -21,6 +21,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -298,11 +299,15 @@ type Options struct {
 	// (--served-lag-bound): condition Served False and a Warning Event. 0
 	// disables the report.
 	ServedLagBound time.Duration
+	// Metrics is where the manager's metrics (metrics.go) are registered;
+	// nil is controller-runtime's registry, served on the manager's
+	// metrics endpoint.
+	Metrics prometheus.Registerer
 }
 
 // Setup registers the indexes, the reconcilers (one per kind, and the
-// client ID grants ConfigMap), the signing key rotator and the start-up
-// orphan cleanup with mgr.
+// client ID grants ConfigMap), the signing key rotator, the start-up
+// orphan cleanup and the manager's metrics with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -330,8 +335,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	recorder := mgr.GetEventRecorder("authops-manager")
 	// One gate per kind (each remembers its own waiting objects and wakes
 	// its own controller), all on the same Leases.
+	var gates []*servedGate
 	gate := func() *servedGate {
-		return newServedGate(leases, opts.Clock, opts.MinServedReplicas, opts.ServedLagBound)
+		g := newServedGate(leases, opts.Clock, opts.MinServedReplicas, opts.ServedLagBound)
+		gates = append(gates, g)
+		return g
 	}
 	if err := (&OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
@@ -365,5 +373,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	return mgr.Add(&OrphanCleaner{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace})
+	if err := mgr.Add(&OrphanCleaner{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace}); err != nil {
+		return err
+	}
+	return registerMetrics(opts.Metrics, &stateCollector{objects: mgr.GetCache(), owned: owned, namespace: opts.Namespace,
+		clock: opts.Clock, keys: opts.KeyRotation, elected: mgr.Elected(), gates: gates})
 }

@@ -98,6 +98,7 @@ var _ = BeforeSuite(func() {
 		Issuer:    testIssuer,
 		// Short, for the ReplicaBehind spec (served_test.go).
 		ServedLagBound: 2 * time.Second,
+		Metrics:        suiteMetrics,
 		KeyRotation: KeyRotationConfig{
 			RotationPeriod: time.Hour,
 			PublishAhead:   10 * time.Minute,

@@ -42,7 +42,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,7 +51,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/authops/authops/authserver"
 	"github.com/authops/authops/authserver/feedback"
@@ -61,6 +59,8 @@ import (
 	"github.com/authops/authops/authserver/registry"
 	"github.com/authops/authops/authserver/served"
 	"github.com/authops/authops/authserver/store"
+	"github.com/authops/authops/internal/buildinfo"
+	"github.com/authops/authops/internal/logging"
 )
 
 func main() {
@@ -80,7 +80,7 @@ type options struct {
 	probeAddr, metricsAddr, pprofAddr     string
 	sweepInterval, sessionTTL, consentTTL time.Duration
 	feedbackInterval, feedbackWindow      time.Duration
-	logLevel                              slog.Level
+	log                                   logging.Options
 	throttle                              bool
 	trustedProxies                        []netip.Prefix
 	forwardedHeader                       string
@@ -139,7 +139,7 @@ func parseFlags() options {
 		})
 	flag.StringVar(&o.forwardedHeader, "forwarded-header", authserver.HeaderXForwardedFor,
 		"The header the trusted proxies append their peer to: X-Forwarded-For or Forwarded (RFC 7239). Only this one is read.")
-	flag.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: DEBUG, INFO, WARN or ERROR.")
+	o.log.BindFlags(flag.CommandLine)
 	flag.Parse()
 	return o
 }
@@ -166,10 +166,9 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 
 func run() error {
 	o := parseFlags()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	slog.SetDefault(log)
-	// The certificate watcher logs through controller-runtime's logger.
-	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	// Also controller-runtime's logger (the certificate watcher) and
+	// klog's (client-go).
+	log := o.log.Setup(os.Stderr)
 	if o.issuer == "" {
 		o.issuer = "https://authops." + o.namespace + ".svc"
 	}
@@ -206,8 +205,9 @@ func run() error {
 	}
 
 	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	authserver.RegisterSnapshotMetrics(promReg, holder)
+	authserver.RegisterStoreMetrics(promReg, st)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,
 		Feedback: fb, Limits: authserver.Limits{Disabled: !o.throttle},

@@ -37,11 +37,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/controllers"
+	"github.com/authops/authops/internal/buildinfo"
+	"github.com/authops/authops/internal/logging"
 )
 
 var scheme = runtime.NewScheme()
@@ -86,7 +88,6 @@ func main() {
 	flag.StringVar(&issuer, "issuer", "", "URL of the authorization server, written with the endpoint URLs into credentials Secrets (default: https://authops.<namespace>.svc).")
 	flag.DurationVar(&keyRotation.RotationPeriod, "signing-key-rotation-period", 720*time.Hour, "How long each signing key signs tokens before the next one takes over.")
 	flag.DurationVar(&keyRotation.PublishAhead, "signing-key-publish-ahead", 24*time.Hour, "How long a new signing key is published in the JWKS before it signs (less than the rotation period).")
-	opts := zap.Options{}
 	flag.Float64Var(&apiQPS, "kube-api-qps", 100, "Requests per second the manager's API client may send (client-side rate limit; creating a client costs about 4 writes, see docs/benchmarks.md).")
 	flag.IntVar(&apiBurst, "kube-api-burst", 200, "Burst of the manager's API client rate limit.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 32, "Objects each controller reconciles in parallel (a GrantPolicy change re-reconciles every client it governs: as many workers as that applies it fastest, see docs/benchmarks.md).")
@@ -95,10 +96,13 @@ func main() {
 	flag.DurationVar(&lagBound, "served-lag-bound", 20*time.Second, "How long an object may wait for a live authserver replica to serve its change before that replica is reported behind "+
 		"(condition Served=False, reason ReplicaBehind, naming it, and a Warning Event); 0 disables the report.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints (/debug/pprof); empty disables them.")
-	opts.BindFlags(flag.CommandLine)
+	var logOpts logging.Options
+	logOpts.BindFlags(flag.CommandLine)
+	logOpts.BindZapLevelFlag(flag.CommandLine)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	logOpts.Setup(os.Stderr)
 	log := ctrl.Log.WithName("setup")
+	ctrlmetrics.Registry.MustRegister(buildinfo.Collector())
 	if issuer == "" {
 		issuer = "https://authops." + namespace + ".svc"
 	}

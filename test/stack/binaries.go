@@ -104,7 +104,7 @@ func checkFresh(paths ...string) error {
 }
 
 // sourceDirs hold what the binaries are built from.
-var sourceDirs = []string{"api", "authserver", "cmd", "controllers"}
+var sourceDirs = []string{"api", "authserver", "cmd", "controllers", "internal"}
 
 // newestSource returns the modification time and name of the newest
 // non-test file the binaries are built from (go.mod and go.sum included).
