@@ -157,6 +157,55 @@ run: build envtest-assets ## Run authops locally: API server, CRDs, samples, man
 	$(LOCALBIN)/authops-run --assets $(ENVTEST_ASSETS) --crds config/crd/bases --samples config/samples \
 		--manager $(MANAGER_BIN) --authserver $(AUTHSERVER_BIN) --state-dir $(LOCALBIN)/run $(RUN_ARGS)
 
+##@ Deployment
+
+# The targets below act on the cluster of the current kubeconfig (kubectl's
+# $$KUBECONFIG or ~/.kube/config), with your kubectl. They install
+# config/'s image, ghcr.io/authops/authops at the chart's appVersion, unless
+# IMG is given: `make deploy IMG=registry.example.com/authops:0.1.0`.
+# DEPLOY_DIR chooses the kustomize tree (config/overlays/postgres,
+# config/overlays/sidecar); ignore-not-found=true makes uninstall and
+# undeploy ignore objects already gone.
+KUBECTL ?= kubectl
+DEPLOY_DIR ?= config/default
+DIST ?= dist
+ignore-not-found ?= false
+DEPLOY_IMG = $(if $(filter file,$(origin IMG)),,$(IMG))
+
+# deploy-build writes the kustomize build of DEPLOY_DIR, with IMG as the
+# image when given, to standard output: through a throwaway overlay in
+# bin/, so no committed file is edited.
+define deploy-build
+test -f $(DEPLOY_DIR)/kustomization.yaml || { echo "DEPLOY_DIR=$(DEPLOY_DIR) is not a kustomize tree" >&2; exit 1; }; \
+	d=$$(mktemp -d $(LOCALBIN)/deploy.XXXXXX); trap 'rm -rf "$$d"' EXIT; \
+	rel=$$(realpath --relative-to="$$d" $(abspath $(DEPLOY_DIR))); \
+	( cd "$$d" && $(KUSTOMIZE) create --resources "$$rel" \
+	$(if $(DEPLOY_IMG),&& $(KUSTOMIZE) edit set image ghcr.io/authops/authops=$(DEPLOY_IMG)) ); \
+	$(KUSTOMIZE) build "$$d"
+endef
+
+.PHONY: install
+install: $(KUSTOMIZE) ## Install the CRDs (config/crd) into the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: $(KUSTOMIZE) ## Delete the CRDs, and with them every OAuthClient, GrantPolicy, Account..., from the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: deploy
+deploy: $(KUSTOMIZE) | $(LOCALBIN) ## Install authops with kustomize (DEPLOY_DIR, default config/default; IMG=... sets the image) into the cluster of the current kubeconfig.
+	$(deploy-build) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: $(KUSTOMIZE) | $(LOCALBIN) ## Delete what deploy installed, the CRDs, the namespace and the SQLite PVC included, from the cluster of the current kubeconfig.
+	$(deploy-build) | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: build-installer
+build-installer: $(KUSTOMIZE) | $(LOCALBIN) ## Write the whole install (DEPLOY_DIR, IMG as for deploy) into one file, dist/install.yaml (DIST=... another folder).
+	mkdir -p $(DIST)
+	$(deploy-build) > $(DIST)/install.yaml
+	@echo "build-installer: wrote $(DIST)/install.yaml"
+
 ##@ Benchmarks
 
 BENCH_ARGS ?=

@@ -208,7 +208,10 @@ func checkNotes(t *testing.T, env *ctrlenvtest.Environment, helm string) {
 		t.Fatal(err)
 	}
 	notes := func(set ...string) string {
-		args := []string{"install", "authops", chart, "--namespace", namespace, "--create-namespace", "--dry-run=server", "--kubeconfig", path}
+		// crds.enabled=false: the API server has the CRDs already (envtest
+		// installed them, without a release's ownership), and helm would
+		// refuse to adopt them.
+		args := []string{"install", "authops", chart, "--namespace", namespace, "--create-namespace", "--dry-run=server", "--kubeconfig", path, "--set", "crds.enabled=false"}
 		for _, s := range set {
 			args = append(args, "--set", s)
 		}
