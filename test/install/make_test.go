@@ -84,7 +84,7 @@ func TestBuildInstaller(t *testing.T) {
 	version := chartAppVersion(t)
 	for _, tc := range []struct {
 		dir, img, want string
-		deployments int
+		deployments    int
 	}{
 		{"config/default", "", "ghcr.io/authops/authops:" + version, 2},
 		{"config/overlays/postgres", "", "ghcr.io/authops/authops:" + version, 2},
