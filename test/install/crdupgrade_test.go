@@ -31,8 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/authops/authops/test/envtest"
 )
 
 var (
@@ -54,20 +52,7 @@ const accountsCRD = "accounts.oauth.authops.io"
 //  5. a release with crds.keep=false deletes them on uninstall.
 func TestCRDUpgrade(t *testing.T) {
 	helm := tool(t, "HELM", "helm-*")
-	env, err := envtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = nil // Helm installs them.
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
+	env, cfg := startAPIServer(t) // Helm installs the CRDs.
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/authops/authops/test/envtest"
 )
@@ -193,20 +194,7 @@ func TestManifestsDryRun(t *testing.T) {
 		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "-f", values)
 	}
 
-	env, err := envtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join("testdata", "thirdparty-crds.yaml"))
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
+	env, cfg := startAPIServer(t, filepath.Join(root, "config", "crd", "bases"), filepath.Join("testdata", "thirdparty-crds.yaml"))
 	a := newApplier(t, cfg)
 	t.Run("helm install NOTES", func(t *testing.T) { checkNotes(t, env, helm) })
 
@@ -314,6 +302,27 @@ func keys(m map[string]*unstructured.Unstructured) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// startAPIServer starts the test API server with the CRDs of crdPaths
+// (none: an API server without CRDs) and stops it when the test ends.
+func startAPIServer(t *testing.T, crdPaths ...string) (*ctrlenvtest.Environment, *rest.Config) {
+	t.Helper()
+	env, err := envtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CRDDirectoryPaths = crdPaths
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the API server: %v", err)
+		}
+	})
+	return env, cfg
 }
 
 // applier applies objects with server-side dry-run; Namespaces are created

@@ -51,10 +51,12 @@ func makeTarget(t *testing.T, kubeconfig, target string, vars ...string) string 
 	if kubeconfig != "" {
 		cmd.Env = append(cmd.Env, "KUBECONFIG="+kubeconfig)
 	}
+	begin := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make %s %v: %v\n%s", target, vars, err, out)
 	}
+	t.Logf("make %s took %.1fs", target, time.Since(begin).Seconds())
 	return string(out)
 }
 
@@ -136,20 +138,7 @@ func TestMakeDeploy(t *testing.T) {
 	if _, err := os.Stat(kubectl); err != nil {
 		t.Fatalf("kubectl not found in %s: run 'make envtest-assets': %v", assets, err)
 	}
-	env, err := envtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = nil // make install installs them.
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
+	env, cfg := startAPIServer(t) // make install installs the CRDs.
 	// undeploy deletes the namespace and the PVC, and kubectl waits until
 	// they are gone: their finalizers need these controllers.
 	cm, err := envtest.StartControllerManager(env, t.TempDir(), "namespace-controller,persistentvolumeclaim-protection-controller")
@@ -176,10 +165,29 @@ func TestMakeDeploy(t *testing.T) {
 		return strings.Count(string(out), ".oauth.authops.io")
 	}
 
+	// served waits until every authops kind can be listed, as a user would
+	// before deleting again: a CRD deleted while the API server still
+	// initializes its storage is finalized only on a later retry (minutes).
+	served := func(after string) {
+		t.Helper()
+		for _, kind := range []string{"oauthclients", "grantpolicies", "clustergrantpolicies", "accounts", "resourceservers"} {
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", kind+".oauth.authops.io", "-A").CombinedOutput()
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after make %s: %s not served within 30s: %v\n%s", after, kind, err, out)
+				}
+			}
+		}
+	}
+
 	makeTarget(t, kubeconfig, "install", kc)
 	if n := crdCount(); n != 5 {
 		t.Fatalf("after make install: %d authops CRDs, want 5", n)
 	}
+	served("install")
 	makeTarget(t, kubeconfig, "uninstall", kc)
 	if n := crdCount(); n != 0 {
 		t.Fatalf("after make uninstall: %d authops CRDs, want 0", n)
@@ -199,8 +207,8 @@ func TestMakeDeploy(t *testing.T) {
 	if n := crdCount(); n != 5 {
 		t.Errorf("after make deploy: %d authops CRDs, want 5", n)
 	}
+	served("deploy")
 
-	begin := time.Now()
 	makeTarget(t, kubeconfig, "undeploy", kc)
 	if _, err := kube.CoreV1().Namespaces().Get(ctx, "authops-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("after make undeploy: namespace authops-system: %v, want not found", err)
@@ -208,5 +216,4 @@ func TestMakeDeploy(t *testing.T) {
 	if n := crdCount(); n != 0 {
 		t.Errorf("after make undeploy: %d authops CRDs, want 0", n)
 	}
-	t.Logf("make undeploy took %.1fs", time.Since(begin).Seconds())
 }

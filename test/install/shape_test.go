@@ -17,9 +17,7 @@ limitations under the License.
 package install
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -195,18 +193,7 @@ func checkToken(t *testing.T, deploy string, pod corev1.PodSpec, c corev1.Contai
 // checkNotes installs the chart with helm --dry-run=server: NOTES warn
 // loudly when the SQLite store is an emptyDir, and only then.
 func checkNotes(t *testing.T, env *ctrlenvtest.Environment, helm string) {
-	user, err := env.AddUser(ctrlenvtest.User{Name: "helm", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := helmKubeconfig(t, env)
 	notes := func(set ...string) string {
 		// crds.enabled=false: the API server has the CRDs already (envtest
 		// installed them, without a release's ownership), and helm would
