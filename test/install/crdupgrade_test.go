@@ -41,7 +41,8 @@ var (
 const accountsCRD = "accounts.oauth.authops.io"
 
 // TestCRDUpgrade runs the chart's CRD life cycle with helm against the
-// test API server:
+// test API server (after checking that helm install refuses a typo in the
+// values):
 //  1. a release of the chart as it was before the CRDs were templates
 //     (crds/, which Helm installs once, without ownership);
 //  2. helm upgrade to this chart refuses to adopt those CRDs, and
@@ -74,6 +75,13 @@ func TestCRDUpgrade(t *testing.T) {
 	copyChart(t, current)
 	nextChart(t, next)
 
+	// A typo in the values fails helm install itself, with its name.
+	out, err := helmDo("install", "authops", current, "--create-namespace", "--set", "store.sqllite.persistence.enabled=false")
+	if err == nil || !strings.Contains(out, "additional properties 'sqllite' not allowed") {
+		t.Fatalf("helm install with a typo in the values: want the schema's refusal naming it, got %v:\n%s", err, out)
+	}
+	t.Logf("helm install with a typo, as expected: %s", strings.TrimSpace(out))
+
 	// 1. The chart with crds/.
 	mustHelm("install", "authops", old, "--create-namespace")
 	crd := getCRD(t, dyn, accountsCRD)
@@ -82,7 +90,7 @@ func TestCRDUpgrade(t *testing.T) {
 	}
 
 	// 2. Helm does not adopt objects it did not create, unless told to.
-	out, err := helmDo("upgrade", "authops", current)
+	out, err = helmDo("upgrade", "authops", current)
 	if err == nil || !strings.Contains(out, "cannot be imported into the current release") {
 		t.Fatalf("helm upgrade from the crds/ chart: want the refusal to adopt the CRDs, got %v:\n%s", err, out)
 	}
