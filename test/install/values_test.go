@@ -161,7 +161,7 @@ func TestPodValues(t *testing.T) {
 
 	// The sidecar shape: one pod, each container with its own extras, the
 	// volumes of both.
-	r = render(t, "-f", ciExtras, "--set", "authserver.mode=sidecar", "--set", "replicas=1")
+	r = render(t, "-f", ciExtras, "--set", "authserver.mode=sidecar", "--set", "networkPolicy.enabled=false")
 	d := r.deployment(t, "sso")
 	checkExtras(t, "sidecar authserver", container(t, d.Spec.Template.Spec, "authserver"), d.Spec.Template.Spec, "--session-lifetime=8h", "GODEBUG", "postgres-ca")
 	checkExtras(t, "sidecar manager", container(t, d.Spec.Template.Spec, "manager"), d.Spec.Template.Spec, "--max-concurrent-reconciles=4", "GOMEMLIMIT", "")
@@ -237,7 +237,16 @@ func TestNetworkPolicy(t *testing.T) {
 	checkManagerEgress(t, "manager", mp.Spec.Egress)
 
 	// The sidecar shape: the shared pod gets the union, egress restricted.
-	r = render(t, "-f", ciExtras, "--set", "authserver.mode=sidecar", "--set", "replicas=1")
+	// On PostgreSQL without an egress rule for the database the authserver
+	// would be cut off from its store: the chart refuses, and takes the
+	// rule in extraEgress.
+	helm := tool(t, "HELM", "helm-*")
+	sidecar := []string{"-f", ciExtras, "--set", "authserver.mode=sidecar"}
+	out, err := exec.Command(helm, append([]string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}, sidecar...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "networkPolicy.manager.extraEgress") {
+		t.Errorf("sidecar shape on PostgreSQL with a NetworkPolicy and no egress to the database: want the chart's refusal, got %v:\n%s", err, out)
+	}
+	r = render(t, append(sidecar, "--set-json", `networkPolicy.manager.extraEgress=[{"to":[{"ipBlock":{"cidr":"192.0.2.20/32"}}],"ports":[{"port":5432}]}]`)...)
 	if len(r["NetworkPolicy"]) != 1 || r["NetworkPolicy"]["sso-authserver"] == nil {
 		t.Fatalf("sidecar: NetworkPolicies %v, want sso-authserver only", keys(r["NetworkPolicy"]))
 	}
@@ -247,7 +256,10 @@ func TestNetworkPolicy(t *testing.T) {
 		t.Errorf("sidecar: policy types %v: the manager's egress is not restricted", sp.Spec.PolicyTypes)
 	}
 	checkIngress(t, "sidecar", sp.Spec.Ingress, map[string]string{"oauth": "ingress-nginx", "authserver-mx": "monitoring", "metrics": "monitoring"})
-	checkManagerEgress(t, "sidecar", sp.Spec.Egress)
+	if len(sp.Spec.Egress) != 3 || len(sp.Spec.Egress[2].To) != 1 || sp.Spec.Egress[2].To[0].IPBlock == nil || sp.Spec.Egress[2].To[0].IPBlock.CIDR != "192.0.2.20/32" {
+		t.Fatalf("sidecar: egress %+v: want the API server, DNS and the extraEgress rule to 192.0.2.20/32", sp.Spec.Egress)
+	}
+	checkManagerEgress(t, "sidecar", sp.Spec.Egress[:2])
 }
 
 // checkSelects checks that the policy selects the pods of in and none of out.
