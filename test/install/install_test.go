@@ -46,6 +46,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	ctrlenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/authops/authops/test/envtest"
 )
@@ -110,6 +111,25 @@ func TestSchemaRejects(t *testing.T) {
 		{"leader election timing", []string{"manager.leaderElection.leaseDuration=60s", "manager.leaderElection.renewDeadline=40s"}, ""},
 		{"SQLite in an emptyDir", []string{"store.sqlite.persistence.enabled=false"}, ""},
 		{"SQLite on an existing claim", []string{"store.sqlite.persistence.existingClaim=data"}, ""},
+		// Unknown keys: a typo fails with its name instead of being ignored.
+		{"a typo at the top level", []string{"replica=3"}, "additional properties 'replica' not allowed"},
+		{"a typo in store", []string{"store.sqllite.persistence.enabled=false"}, "additional properties 'sqllite' not allowed"},
+		{"a typo in persistence", []string{"store.sqlite.persistence.enable=false"}, "additional properties 'enable' not allowed"},
+		{"a typo in manager", []string{"manager.replica=2"}, "additional properties 'replica' not allowed"},
+		{"a typo in tls", []string{"tls.existingSecrets=x"}, "additional properties 'existingSecrets' not allowed"},
+		{"a typo in ingress", []string{"ingress.hosts=auth.example.com"}, "additional properties 'hosts' not allowed"},
+		{"a typo in crds", []string{"crds.keepp=false"}, "additional properties 'keepp' not allowed"},
+		{"a typo in networkPolicy", []string{"networkPolicy.enable=true"}, "additional properties 'enable' not allowed"},
+		{"a subchart's global values", []string{"global.imageRegistry=registry.example.com"}, ""},
+		{"CRDs off and not kept", []string{"crds.enabled=false", "crds.keep=false"}, ""},
+		{"a name override that is not a DNS label", []string{"nameOverride=Auth_Ops"}, "nameOverride"},
+		{"extraArgs that is not a list of strings", []string{"authserver.extraArgs=--x"}, "extraArgs"},
+		{"an HTTPRoute without a Gateway", []string{"httpRoute.enabled=true"}, "parentRefs"},
+		{"an HTTPRoute", []string{"httpRoute.enabled=true", "httpRoute.parentRefs[0].name=public"}, ""},
+		{"a NetworkPolicy without the API server's addresses", []string{"networkPolicy.enabled=true"}, "apiServerCIDRs"},
+		{"a NetworkPolicy with an API server address that is not a CIDR", []string{"networkPolicy.enabled=true", "networkPolicy.manager.apiServerCIDRs={kubernetes.default}"}, "apiServerCIDRs"},
+		{"a NetworkPolicy", []string{"networkPolicy.enabled=true", "networkPolicy.manager.apiServerCIDRs={192.0.2.10/32}"}, ""},
+		{"OpenShift's assigned user", []string{"podSecurityContext.runAsUser=null", "podSecurityContext.runAsGroup=null", "podSecurityContext.fsGroup=null"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion}
@@ -154,7 +174,7 @@ func TestManifestsDryRun(t *testing.T) {
 	kustomize := tool(t, "KUSTOMIZE", "kustomize-*")
 
 	renders := map[string][]byte{
-		"helm template (default values)":           run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds"),
+		"helm template (default values)":           run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion),
 		"kustomize build config/default":           run(t, kustomize, "build", filepath.Join(root, "config", "default")),
 		"kustomize build config/overlays/postgres": run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "postgres")),
 		"kustomize build config/overlays/sidecar":  run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "sidecar")),
@@ -168,25 +188,13 @@ func TestManifestsDryRun(t *testing.T) {
 		"helm template -f postgres-ha-values.yaml": {standalone: true, replicas: 3},
 		"helm template -f sqlite-pvc-values.yaml":  {standalone: true, replicas: 1, persistent: true},
 		"helm template -f sidecar-values.yaml":     {replicas: 1},
+		"helm template -f extras-values.yaml":      {standalone: true, replicas: 2},
 	}
 	for _, values := range ciValues(t) {
-		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "--include-crds", "-f", values)
+		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "-f", values)
 	}
 
-	env, err := envtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join("testdata", "thirdparty-crds.yaml"))
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the API server: %v", err)
-		}
-	})
+	env, cfg := startAPIServer(t, filepath.Join(root, "config", "crd", "bases"), filepath.Join("testdata", "thirdparty-crds.yaml"))
 	a := newApplier(t, cfg)
 	t.Run("helm install NOTES", func(t *testing.T) { checkNotes(t, env, helm) })
 
@@ -294,6 +302,27 @@ func keys(m map[string]*unstructured.Unstructured) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// startAPIServer starts the test API server with the CRDs of crdPaths
+// (none: an API server without CRDs) and stops it when the test ends.
+func startAPIServer(t *testing.T, crdPaths ...string) (*ctrlenvtest.Environment, *rest.Config) {
+	t.Helper()
+	env, err := envtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CRDDirectoryPaths = crdPaths
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping the API server: %v", err)
+		}
+	})
+	return env, cfg
 }
 
 // applier applies objects with server-side dry-run; Namespaces are created

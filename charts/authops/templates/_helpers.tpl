@@ -1,14 +1,28 @@
-{{/* Name of the release's objects: the release name, with -authops unless it already says authops. */}}
+{{/* The chart's name: "authops", or nameOverride. */}}
+{{- define "authops.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Name of the release's objects: fullnameOverride, else the release name,
+with -<name> unless it already contains the name. 50 characters at most:
+the objects add suffixes such as -authserver-token.
+*/}}
 {{- define "authops.fullname" -}}
-{{- if contains "authops" .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "authops.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 50 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-authops" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "authops.selectorLabels" -}}
-app.kubernetes.io/name: authops
+app.kubernetes.io/name: {{ include "authops.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -55,28 +69,71 @@ capabilities:
 app.kubernetes.io/component: authserver
 {{- end -}}
 
-{{/* The pods' security context (restricted Pod Security Standard). */}}
+{{/* The pods' security context: podSecurityContext (restricted, the image's user by default). */}}
 {{- define "authops.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{- if not (hasKey .Values "podSecurityContext") -}}
+{{- fail "podSecurityContext is missing from the values: an upgrade with --reuse-values from an older chart keeps the old chart's values only; upgrade with --reset-then-reuse-values (docs/install.md, \"Upgrading\")" -}}
+{{- end -}}
+{{- toYaml .Values.podSecurityContext -}}
 {{- end -}}
 
-{{/* nodeSelector, tolerations and affinity of every pod. */}}
+{{/*
+What every pod shares: labels and annotations of its template come from
+authops.podMetadata; this is the rest of the pod spec's scheduling:
+priorityClassName, nodeSelector, tolerations, affinity, and the topology
+spread constraints. Call it with (dict "ctx" $ "selector" <the pods'
+selector labels, YAML> "replicas" <int>).
+*/}}
 {{- define "authops.scheduling" -}}
-{{- with .Values.nodeSelector }}
+{{- $v := .ctx.Values -}}
+{{- with $v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $v.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with $v.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.affinity }}
+{{- with $v.affinity }}
 affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $selector := fromYaml .selector }}
+{{- if $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+{{- range $v.topologySpreadConstraints }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+- {{ toYaml $c | indent 2 | trim }}
+{{- end }}
+{{- else if gt (int .replicas) 1 }}
+topologySpreadConstraints:
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- toYaml $selector | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The pod template's metadata: the selector labels given, podLabels, and
+podAnnotations. Call it with (dict "ctx" $ "selector" <YAML>).
+*/}}
+{{- define "authops.podMetadata" -}}
+labels:
+  {{- .selector | nindent 2 }}
+  {{- with .ctx.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .ctx.Values.podAnnotations }}
+annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
@@ -158,6 +215,9 @@ rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
   - --tls-cert-file=/etc/authops/tls/tls.crt
   - --tls-key-file=/etc/authops/tls/tls.key
   {{- end }}
+  {{- with .Values.authserver.extraArgs }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   env:
   - name: POD_NAMESPACE
     valueFrom:
@@ -174,6 +234,9 @@ rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
     valueFrom:
       secretKeyRef: {name: {{ .Values.store.postgres.existingSecret }}, key: {{ .Values.store.postgres.passwordKey }}}
   {{- end }}
+  {{- end }}
+  {{- with .Values.authserver.extraEnv }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
   ports:
   - {name: oauth, containerPort: 8443}
@@ -212,6 +275,9 @@ rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
     mountPath: /etc/authops/tls
     readOnly: true
   {{- end }}
+  {{- with .Values.authserver.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end -}}
 
 {{/* The authserver container's volumes, except its token. */}}
@@ -234,6 +300,9 @@ rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
   secret:
     secretName: {{ include "authops.tlsSecret" . }}
 {{- end }}
+{{- with .Values.authserver.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Refusals the schema also states, for renders that skip it. */}}
@@ -242,3 +311,31 @@ rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
 {{- fail (printf "replicas=%d with store.type sqlite: SQLite is one file on a ReadWriteOnce volume, one authserver replica only. Use store.type postgres for several replicas (docs/install.md)." (int .Values.replicas)) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The manager's egress: the API server (its endpoints' addresses, as the pods
+see them after the Service's translation) and the cluster DNS, plus
+networkPolicy.manager.extraEgress. In the sidecar shape the authserver
+shares the manager's pod, and so this egress.
+*/}}
+{{- define "authops.managerEgress" -}}
+{{- $manager := .Values.networkPolicy.manager | default dict -}}
+- to:
+  {{- range $manager.apiServerCIDRs }}
+  - ipBlock: {cidr: {{ . | quote }}}
+  {{- end }}
+  ports:
+  {{- range $manager.apiServerPorts }}
+  - {protocol: TCP, port: {{ . }}}
+  {{- end }}
+{{- with $manager.dns }}
+- to:
+  {{- toYaml . | nindent 2 }}
+  ports:
+  - {protocol: UDP, port: 53}
+  - {protocol: TCP, port: 53}
+{{- end }}
+{{- with $manager.extraEgress }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
