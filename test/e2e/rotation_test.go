@@ -193,6 +193,15 @@ spec:
 		return nil
 	})
 	const keySet = "secret/authops-signing-keys"
+	mu.Lock()
+	var oldKid string
+	for kid := range byKid {
+		oldKid = kid
+	}
+	mu.Unlock()
+	if len(byKid) != 1 {
+		t.Fatalf("tokens carry %d kids before the rotation: %v", len(byKid), byKid)
+	}
 	rotated.Store(true) // oldTokens holds tokens signed before the request only
 	h.kubectl("annotate", "-n", stack.OperatorNamespace, keySet, "--overwrite", "oauth.authops.io/rotate-signing-key=e2e-1")
 	asked := time.Now()
@@ -213,12 +222,6 @@ spec:
 		return nil
 	})
 	switchedAfter := time.Since(asked)
-	mu.Lock()
-	var oldKid string
-	for kid := range byKid {
-		oldKid = kid
-	}
-	mu.Unlock()
 	// The new key is the one tokens carry from now on.
 	eventually(ctx, t, "a token signed by the new key", func() error {
 		mu.Lock()
