@@ -198,9 +198,10 @@ spec:
 	for kid := range byKid {
 		oldKid = kid
 	}
+	kids := len(byKid)
 	mu.Unlock()
-	if len(byKid) != 1 {
-		t.Fatalf("tokens carry %d kids before the rotation: %v", len(byKid), byKid)
+	if kids != 1 {
+		t.Fatalf("tokens carry %d kids before the rotation", kids)
 	}
 	rotated.Store(true) // oldTokens holds tokens signed before the request only
 	h.kubectl("annotate", "-n", stack.OperatorNamespace, keySet, "--overwrite", "oauth.authops.io/rotate-signing-key=e2e-1")
