@@ -22,6 +22,8 @@ HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 # so they are built once, with the flags below, and no test builds them.
 MANAGER_BIN ?= $(LOCALBIN)/manager
 AUTHSERVER_BIN ?= $(LOCALBIN)/authserver
+# The kubectl plugin (kubectl authops): put it on the PATH to use it.
+PLUGIN_BIN ?= $(LOCALBIN)/kubectl-authops
 BIN_ENV = AUTHOPS_MANAGER_BIN=$(MANAGER_BIN) AUTHOPS_AUTHSERVER_BIN=$(AUTHSERVER_BIN)
 
 GO ?= go
@@ -121,12 +123,13 @@ test-cluster: build $(HELM) $(KUSTOMIZE) ## Run the real-cluster suite (test/clu
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and authserver binaries into bin/ (static, as in the Dockerfile; test/stack.Build uses the same flags).
+build: ## Build the manager and authserver binaries and the kubectl plugin (kubectl-authops) into bin/ (static, as in the Dockerfile; test/stack.Build uses the same flags).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(MANAGER_BIN) ./cmd/manager
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(AUTHSERVER_BIN) ./cmd/authserver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(PLUGIN_BIN) ./cmd/kubectl-authops
 	@# go build leaves an up-to-date output untouched; test/stack takes a binary
 	@# older than its sources for a stale one.
-	touch $(MANAGER_BIN) $(AUTHSERVER_BIN)
+	touch $(MANAGER_BIN) $(AUTHSERVER_BIN) $(PLUGIN_BIN)
 
 IMG ?= ghcr.io/authops/authops:dev
 .PHONY: docker-build
