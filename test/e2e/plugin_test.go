@@ -21,7 +21,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,16 +48,8 @@ const (
 func TestKubectlPlugin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, Namespaces: []string{pluginNS}})
-	if s != nil {
-		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	h := &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
+	h := startWith(ctx, t, stack.Options{Namespaces: []string{pluginNS}})
+	s := h.stack
 	h.kubectl("label", "namespace", pluginNS, "tier=restricted")
 	manifest := filepath.Join(t.TempDir(), "plugin.yaml")
 	if err := os.WriteFile(manifest, []byte(fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
@@ -219,20 +210,10 @@ spec:
 // the OAuth error code of the answer ("" for a token).
 func tokenError(ctx context.Context, t *testing.T, issuer, id, secret string, form url.Values) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/oauth2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, raw := postForm(ctx, t, issuer+"/oauth2/token", id, secret, form)
 	var body struct {
 		Error string `json:"error"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
+	_ = json.Unmarshal(raw, &body)
 	return body.Error
 }

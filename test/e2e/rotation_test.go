@@ -62,34 +62,10 @@ const (
 func TestForcedKeyRotationUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, Namespaces: []string{rotationNS}})
-	if s != nil {
-		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	h := &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
-	second, err := stack.NewAuthserver(stack.AuthserverOptions{Name: "authserver-2", Store: "sqlite://" + filepath.Join(dir, "state-2.db"),
-		Kubeconfig: laggedKubeconfig(t, s.API.Kubeconfig, rotationReplicaLag), Namespace: stack.OperatorNamespace,
-		Log: filepath.Join(dir, "authserver-2.log")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(second.Stop)
-	replicas := []*stack.Server{s.Authserver, second}
-	eventually(ctx, t, "both replicas publish their served Lease", func() error {
-		out, err := s.API.Kubectl(ctx, "get", "leases", "-n", stack.OperatorNamespace, "-l", "oauth.authops.io/served=true", "-o", "name")
-		if n := len(strings.Fields(out)); err != nil || n != 2 {
-			return fmt.Errorf("%d Leases (%v)", n, err)
-		}
-		return nil
-	})
+	h := startWith(ctx, t, stack.Options{Namespaces: []string{rotationNS}})
+	s := h.stack
+	replicas := []*stack.Server{s.Authserver, h.startReplica(ctx, t, "authserver-2", rotationReplicaLag, nil)}
+	h.waitServedLeases(ctx, t, 2)
 	manifest := filepath.Join(t.TempDir(), "rotation.yaml")
 	if err := os.WriteFile(manifest, []byte(fmt.Sprintf(`apiVersion: oauth.authops.io/v1alpha1
 kind: GrantPolicy
