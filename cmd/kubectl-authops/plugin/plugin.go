@@ -89,33 +89,19 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 		fs.Usage()
 		return errors.New("no command: explain, token or status")
 	}
-	needClient := func() (string, error) {
-		if len(cmd) != 2 {
-			return "", fmt.Errorf("%s takes one argument, the OAuthClient's name", cmd[0])
-		}
-		return cmd[1], nil
-	}
 	switch cmd[0] {
-	case "explain":
-		name, err := needClient()
-		if err != nil {
-			return err
+	case "explain", "token":
+		if len(cmd) != 2 {
+			return fmt.Errorf("%s takes one argument, the OAuthClient's name", cmd[0])
 		}
 		c, ns, err := o.connect()
 		if err != nil {
 			return err
 		}
-		return explain(ctx, c, ns, name, out)
-	case "token":
-		name, err := needClient()
-		if err != nil {
-			return err
+		if cmd[0] == "explain" {
+			return explain(ctx, c, ns, cmd[1], out)
 		}
-		c, ns, err := o.connect()
-		if err != nil {
-			return err
-		}
-		return token(ctx, c, ns, name, o, out)
+		return token(ctx, c, ns, cmd[1], o, out)
 	case "status":
 		if len(cmd) != 1 {
 			return errors.New("status takes no argument")
