@@ -22,6 +22,8 @@ HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 # so they are built once, with the flags below, and no test builds them.
 MANAGER_BIN ?= $(LOCALBIN)/manager
 AUTHSERVER_BIN ?= $(LOCALBIN)/authserver
+# The kubectl plugin (kubectl authops): put it on the PATH to use it.
+PLUGIN_BIN ?= $(LOCALBIN)/kubectl-authops
 BIN_ENV = AUTHOPS_MANAGER_BIN=$(MANAGER_BIN) AUTHOPS_AUTHSERVER_BIN=$(AUTHSERVER_BIN)
 
 GO ?= go
@@ -140,12 +142,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILDINFO_LDFLAGS = -X github.com/authops/authops/internal/buildinfo.version=$(VERSION) -X github.com/authops/authops/internal/buildinfo.revision=$(REVISION)
 .PHONY: build
-build: ## Build the manager and authserver binaries into bin/ (static, as in the Dockerfile; test/stack.Build uses the same flags), stamped with VERSION and the git revision (authops_build_info).
+build: ## Build the manager and authserver binaries and the kubectl plugin (kubectl-authops) into bin/ (static, as in the Dockerfile; test/stack.Build uses the same flags), stamped with VERSION and the git revision (authops_build_info).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(BUILDINFO_LDFLAGS)" -o $(MANAGER_BIN) ./cmd/manager
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(BUILDINFO_LDFLAGS)" -o $(AUTHSERVER_BIN) ./cmd/authserver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(BUILDINFO_LDFLAGS)" -o $(PLUGIN_BIN) ./cmd/kubectl-authops
 	@# go build leaves an up-to-date output untouched; test/stack takes a binary
 	@# older than its sources for a stale one.
-	touch $(MANAGER_BIN) $(AUTHSERVER_BIN)
+	touch $(MANAGER_BIN) $(AUTHSERVER_BIN) $(PLUGIN_BIN)
 
 IMG ?= ghcr.io/authops/authops:dev
 .PHONY: docker-build

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -77,37 +78,32 @@ func (r *OAuthClientReconciler) reconcileClientID(ctx context.Context, obj *oaut
 // NoUsableGrant (stalled).
 func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	gen := obj.Generation
-	name := policyLookupName(obj)
-	policy := &oauthv1alpha1.GrantPolicy{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, policy)
-	var spec oauthv1alpha1.GrantPolicySpec
+	name, spec, err := lookupClientPolicy(ctx, r.Client, obj)
 	switch {
-	case apierrors.IsNotFound(err) && obj.Spec.GrantPolicyRef != nil:
+	case errors.Is(err, errPolicyNotFound):
 		obj.Status.GrantPolicy = ""
 		return waitingFor(oauthv1alpha1.PolicyResolvedCondition, oauthv1alpha1.PolicyNotFoundReason, fmt.Sprintf("GrantPolicy %s in namespace %s", name, obj.Namespace), fmt.Sprintf(
 			"GrantPolicy %s does not exist in namespace %s; the client is not served (requests get invalid_client) until it is created or grantPolicyRef names another policy",
 			name, obj.Namespace)), nil
-	case apierrors.IsNotFound(err):
-		spec = BuiltinPolicy()
-		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.BuiltinDefaultsReason,
-			fmt.Sprintf("no grantPolicyRef and no GrantPolicy named default in namespace %s: the built-in default policy applies", obj.Namespace))
 	case err != nil:
 		return proceed, err
+	case name == "":
+		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.BuiltinDefaultsReason,
+			fmt.Sprintf("no grantPolicyRef and no GrantPolicy named default in namespace %s: the built-in default policy applies", obj.Namespace))
 	default:
-		spec = policy.Spec
 		st.policyName = name
 		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.PolicyFoundReason,
 			fmt.Sprintf("GrantPolicy %s governs the client", name))
 	}
 	obj.Status.GrantPolicy = st.policyName
 
-	ceiling, err := ceilingOf(ctx, r.Client, obj.Namespace)
+	resolved, err := resolveClientPolicy(ctx, r.Client, obj.Namespace, st.policyName, spec)
+	var invalid *invalidPolicyError
+	if errors.As(err, &invalid) {
+		return stalledOn("", oauthv1alpha1.InvalidSpecReason, invalid.Error()), nil
+	}
 	if err != nil {
 		return proceed, err
-	}
-	resolved, err := ResolvePolicy(st.policyName, spec, ceiling)
-	if err != nil {
-		return stalledOn("", oauthv1alpha1.InvalidSpecReason, fmt.Sprintf("%s cannot be applied: %v", policyDescription(st.policyName), err)), nil
 	}
 	if note := resolved.cappedNote(); note != "" {
 		cond := apimeta.FindStatusCondition(obj.Status.Conditions, oauthv1alpha1.PolicyResolvedCondition)
@@ -126,6 +122,49 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 			policyDescription(st.policyName), strings.Join(st.access.Restrictions, "; "))), nil
 	}
 	return proceed, nil
+}
+
+// errPolicyNotFound: the GrantPolicy a client's grantPolicyRef names does
+// not exist.
+var errPolicyNotFound = errors.New("the GrantPolicy of grantPolicyRef does not exist")
+
+// lookupClientPolicy finds the GrantPolicy governing a client: its
+// grantPolicyRef (errPolicyNotFound, with the name, when it does not
+// exist), else the namespace's "default", else the built-in defaults (name
+// empty).
+func lookupClientPolicy(ctx context.Context, c client.Reader, obj *oauthv1alpha1.OAuthClient) (string, oauthv1alpha1.GrantPolicySpec, error) {
+	name := policyLookupName(obj)
+	policy := &oauthv1alpha1.GrantPolicy{}
+	err := c.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, policy)
+	switch {
+	case apierrors.IsNotFound(err) && obj.Spec.GrantPolicyRef != nil:
+		return name, oauthv1alpha1.GrantPolicySpec{}, errPolicyNotFound
+	case apierrors.IsNotFound(err):
+		return "", BuiltinPolicy(), nil
+	case err != nil:
+		return name, oauthv1alpha1.GrantPolicySpec{}, err
+	}
+	return name, policy.Spec, nil
+}
+
+// invalidPolicyError: a policy cannot be applied (the client is stalled).
+type invalidPolicyError struct{ msg string }
+
+func (e *invalidPolicyError) Error() string { return e.msg }
+
+// resolveClientPolicy caps a client's policy (name empty for the built-in
+// defaults) by the ClusterGrantPolicies selecting its namespace; an
+// *invalidPolicyError says it cannot be applied.
+func resolveClientPolicy(ctx context.Context, c client.Reader, namespace, name string, spec oauthv1alpha1.GrantPolicySpec) (ResolvedPolicy, error) {
+	ceiling, err := ceilingOf(ctx, c, namespace)
+	if err != nil {
+		return ResolvedPolicy{}, err
+	}
+	resolved, err := ResolvePolicy(name, spec, ceiling)
+	if err != nil {
+		return ResolvedPolicy{}, &invalidPolicyError{fmt.Sprintf("%s cannot be applied: %v", policyDescription(name), err)}
+	}
+	return resolved, nil
 }
 
 // policyLookupName is the GrantPolicy a client looks for: its

@@ -386,9 +386,12 @@ func (g *servedGate) forget(key types.NamespacedName) {
 	g.mu.Unlock()
 }
 
-func (g *servedGate) acks(ctx context.Context) ([]replicaAck, error) {
+func (g *servedGate) acks(ctx context.Context) ([]replicaAck, error) { return g.leases.acks(ctx) }
+
+// acks reads every replica's acknowledgement from the cached Leases.
+func (s servedLeases) acks(ctx context.Context) ([]replicaAck, error) {
 	list := &coordinationv1.LeaseList{}
-	if err := g.leases.List(ctx, list); err != nil {
+	if err := s.List(ctx, list); err != nil {
 		return nil, err
 	}
 	acks := make([]replicaAck, 0, len(list.Items))
@@ -398,6 +401,19 @@ func (g *servedGate) acks(ctx context.Context) ([]replicaAck, error) {
 		}
 	}
 	return acks, nil
+}
+
+// servedBy says, from the cached Leases, whether every live replica serves
+// rev, with at least min replicas live (servedVerdict).
+func (s servedLeases) servedBy(min int, clk clock.PassiveClock) func(context.Context, int64) (bool, error) {
+	return func(ctx context.Context, rev int64) (bool, error) {
+		acks, err := s.acks(ctx)
+		if err != nil {
+			return false, err
+		}
+		ok, _ := servedVerdict(countServed(acks, clk.Now(), rev), min)
+		return ok, nil
+	}
 }
 
 // nowServed maps a Lease change to the waiting objects it satisfies (and

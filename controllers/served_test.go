@@ -95,35 +95,39 @@ func TestAckFromLease(t *testing.T) {
 	}
 }
 
+// writeServedLease plays an authserver replica: its Lease says it serves
+// rev, renewed at renew for secs seconds. The spec deletes it at the end.
+func writeServedLease(ctx SpecContext, replica string, rev int64, renew time.Time, secs int32) {
+	l := &coordinationv1.Lease{}
+	key := types.NamespacedName{Namespace: operatorNamespace, Name: snapshot.ServedLeasePrefix + replica}
+	err := k8s.Get(ctx, key, l)
+	if apierrors.IsNotFound(err) {
+		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{snapshot.LabelServed: "true", snapshot.LabelManagedBy: snapshot.ManagedBy}}}
+	} else {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[snapshot.AnnotationServedRevision] = strconv.FormatInt(rev, 10)
+	rt := metav1.NewMicroTime(renew)
+	l.Spec = coordinationv1.LeaseSpec{HolderIdentity: &replica, LeaseDurationSeconds: &secs, RenewTime: &rt}
+	if l.ResourceVersion == "" {
+		Expect(k8s.Create(ctx, l)).To(Succeed())
+	} else {
+		Expect(k8s.Update(ctx, l)).To(Succeed())
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(k8s.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+			Namespace: key.Namespace, Name: key.Name}}))).To(Succeed())
+	})
+}
+
 // Unit level: the test plays the authserver replicas by writing their
 // Leases (the end-to-end proof with real replicas is in test/e2e).
 var _ = Describe("Ready means served", Serial, func() {
-	writeLease := func(ctx SpecContext, replica string, rev int64, renew time.Time, secs int32) {
-		l := &coordinationv1.Lease{}
-		key := types.NamespacedName{Namespace: operatorNamespace, Name: snapshot.ServedLeasePrefix + replica}
-		err := k8s.Get(ctx, key, l)
-		if apierrors.IsNotFound(err) {
-			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-				Labels: map[string]string{snapshot.LabelServed: "true", snapshot.LabelManagedBy: snapshot.ManagedBy}}}
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
-		if l.Annotations == nil {
-			l.Annotations = map[string]string{}
-		}
-		l.Annotations[snapshot.AnnotationServedRevision] = strconv.FormatInt(rev, 10)
-		rt := metav1.NewMicroTime(renew)
-		l.Spec = coordinationv1.LeaseSpec{HolderIdentity: &replica, LeaseDurationSeconds: &secs, RenewTime: &rt}
-		if l.ResourceVersion == "" {
-			Expect(k8s.Create(ctx, l)).To(Succeed())
-		} else {
-			Expect(k8s.Update(ctx, l)).To(Succeed())
-		}
-		DeferCleanup(func(ctx SpecContext) {
-			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
-				Namespace: key.Namespace, Name: key.Name}}))).To(Succeed())
-		})
-	}
+	writeLease := writeServedLease
 	entryOf := func(ctx SpecContext, kind snapshot.Kind, obj client.Object) *corev1.Secret {
 		s := &corev1.Secret{}
 		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(kind, obj.GetUID())}, s)).To(Succeed())

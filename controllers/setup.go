@@ -368,9 +368,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := mgr.Add(&KeyRotator{
+	rotator := &KeyRotator{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Namespace: opts.Namespace, Config: opts.KeyRotation,
-	}); err != nil {
+		served: leases.servedBy(opts.MinServedReplicas, opts.Clock), wake: make(chan struct{}, 1),
+	}
+	if err := rotator.watch(ctx, owned, leases); err != nil {
+		return err
+	}
+	if err := mgr.Add(rotator); err != nil {
 		return err
 	}
 	if err := mgr.Add(&OrphanCleaner{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: opts.Namespace}); err != nil {

@@ -304,7 +304,9 @@ func oauthError(err error) string {
 
 // harness holds the running stack.
 type harness struct {
-	t                   *testing.T
+	t *testing.T
+	// dir holds the kubeconfig, the logs and the stores.
+	dir                 string
 	issuer              string
 	stack               *stack.Stack
 	manager, authserver *stack.Server
@@ -315,9 +317,13 @@ type harness struct {
 // start starts the API server, the manager and the authserver (the
 // binaries of make build, or built once by TestMain) and registers their
 // cleanup.
-func start(ctx context.Context, t *testing.T) *harness {
+func start(ctx context.Context, t *testing.T) *harness { return startWith(ctx, t, stack.Options{}) }
+
+// startWith is start with options (Dir is the test's own).
+func startWith(ctx context.Context, t *testing.T, o stack.Options) *harness {
 	dir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{Dir: dir})
+	o.Dir = dir
+	s, err := stack.Start(ctx, o)
 	if s != nil {
 		// Registered even on error: Start has stopped what it started, and
 		// the logs say why.
@@ -327,7 +333,7 @@ func start(ctx context.Context, t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	return &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver,
+	return &harness{t: t, dir: dir, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver,
 		browser: oauthflow.Browser{Issuer: s.Issuer, Username: "alice", Password: alicePassword}}
 }
 

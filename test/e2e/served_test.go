@@ -72,39 +72,15 @@ func TestReadyMeansServed(t *testing.T) {
 	if ignoreAck {
 		managerArgs, authserverArgs = []string{"--min-served-replicas=0"}, []string{"--publish-served=false"}
 	}
-	dir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, Namespaces: []string{servedNS},
-		ManagerArgs: managerArgs, AuthserverArgs: authserverArgs})
-	if s != nil {
-		t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	h := &harness{t: t, issuer: s.Issuer, stack: s, manager: s.Manager, authserver: s.Authserver}
-	// The second replica: same snapshot, through a lagging connection,
-	// its own SQLite store (client_credentials needs no shared state).
-	second, err := stack.NewAuthserver(stack.AuthserverOptions{Name: "authserver-2", Store: "sqlite://" + filepath.Join(dir, "state-2.db"),
-		Kubeconfig: laggedKubeconfig(t, s.API.Kubeconfig, secondReplicaLag), Namespace: stack.OperatorNamespace, Args: authserverArgs, Log: filepath.Join(dir, "authserver-2.log")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(second.Stop)
+	h := startWith(ctx, t, stack.Options{Namespaces: []string{servedNS}, ManagerArgs: managerArgs, AuthserverArgs: authserverArgs})
+	s := h.stack
+	// The second replica: same snapshot, through a lagging connection.
+	second := h.startReplica(ctx, t, "authserver-2", secondReplicaLag, authserverArgs)
 	replicas := []*stack.Server{s.Authserver, second}
 	if !ignoreAck {
 		// Both replicas acknowledge before the first client: a replica
 		// the manager does not know yet is not waited for.
-		eventually(ctx, t, "both replicas publish their served Lease", func() error {
-			out, err := s.API.Kubectl(ctx, "get", "leases", "-n", stack.OperatorNamespace, "-l", "oauth.authops.io/served=true", "-o", "name")
-			if n := len(strings.Fields(out)); err != nil || n != 2 {
-				return fmt.Errorf("%d Leases (%v)", n, err)
-			}
-			return nil
-		})
+		h.waitServedLeases(ctx, t, 2)
 	}
 
 	files := t.TempDir()
@@ -295,6 +271,36 @@ spec:
 	if out, _ := s.API.Kubectl(ctx, "get", "-n", servedNS, "oauthclient/paused", "-o", `jsonpath={.status.conditions[?(@.type=="Served")].reason}`); out != "" {
 		t.Errorf("condition Served is still %q once Ready", out)
 	}
+}
+
+// startReplica starts another authserver replica (its own SQLite store:
+// client_credentials needs no shared state) reading the snapshot through a
+// connection that delays everything the API server sends by lag.
+func (h *harness) startReplica(ctx context.Context, t *testing.T, name string, lag time.Duration, args []string) *stack.Server {
+	t.Helper()
+	r, err := stack.NewAuthserver(stack.AuthserverOptions{Name: name, Store: "sqlite://" + filepath.Join(h.dir, name+".db"),
+		Kubeconfig: laggedKubeconfig(t, h.stack.API.Kubeconfig, lag), Namespace: stack.OperatorNamespace, Args: args,
+		Log: filepath.Join(h.dir, name+".log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// waitServedLeases waits until n replicas publish their served Lease.
+func (h *harness) waitServedLeases(ctx context.Context, t *testing.T, n int) {
+	t.Helper()
+	eventually(ctx, t, fmt.Sprintf("%d replicas publish their served Lease", n), func() error {
+		out, err := h.stack.API.Kubectl(ctx, "get", "leases", "-n", stack.OperatorNamespace, "-l", "oauth.authops.io/served=true", "-o", "name")
+		if got := len(strings.Fields(out)); err != nil || got != n {
+			return fmt.Errorf("%d Leases (%v)", got, err)
+		}
+		return nil
+	})
 }
 
 // kubectlQuiet is kubectl without logging its output (loops).

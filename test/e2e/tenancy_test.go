@@ -543,7 +543,14 @@ func (h *tenancy) post(t *testing.T, path, id, secret string, form url.Values) i
 
 func (h *tenancy) postBody(t *testing.T, path, id, secret string, form url.Values) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, h.issuer+path, strings.NewReader(form.Encode()))
+	return postForm(h.ctx, t, h.issuer+path, id, secret, form)
+}
+
+// postForm posts a form with HTTP Basic client authentication and returns
+// the status code and the body.
+func postForm(ctx context.Context, t *testing.T, target, id, secret string, form url.Values) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
