@@ -334,20 +334,25 @@ func (n *dpopNonces) valid(reg *registry.Registry, nonce string, now time.Time) 
 // policy requires nonces gets the current one in DPoP-Nonce on every
 // answer.
 func (v *dpopVerifier) tokenProof(w http.ResponseWriter, r *http.Request, reg *registry.Registry, c *registry.Client, endpoint string) (string, *oautherr.Error) {
+	jkt, e := v.clientProof(w, r, reg, c, endpoint)
+	if e == nil && jkt == "" && c.DPoPRequired() {
+		return "", invalidProof("This client must send a DPoP proof (the DPoP header) with every token request.")
+	}
+	return jkt, e
+}
+
+// clientProof checks the DPoP proof, if any, of a request from client c to
+// endpoint: the thumbprint of its key, "" without a proof. A client whose
+// policy requires nonces gets the current one in DPoP-Nonce on every
+// answer, and use_dpop_nonce for a proof without it.
+func (v *dpopVerifier) clientProof(w http.ResponseWriter, r *http.Request, reg *registry.Registry, c *registry.Client, endpoint string) (string, *oautherr.Error) {
 	nonce := c.DPoPNonceRequired()
 	if nonce {
 		if n := v.nonces.issue(reg, v.clock.Now()); n != "" {
 			w.Header().Set(oautherr.HeaderDPoPNonce, n)
 		}
 	}
-	jkt, e := v.verify(r.Context(), r, reg, dpopTarget{method: r.Method, url: endpoint, nonce: nonce})
-	if e != nil {
-		return "", e
-	}
-	if jkt == "" && c.DPoPRequired() {
-		return "", invalidProof("This client must send a DPoP proof (the DPoP header) with every token request.")
-	}
-	return jkt, nil
+	return v.verify(r.Context(), r, reg, dpopTarget{method: r.Method, url: endpoint, nonce: nonce})
 }
 
 // boundKeyMatches reports whether a grant (an authorization code with

@@ -28,6 +28,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -722,5 +723,51 @@ func TestDPoPUserinfo(t *testing.T) {
 	}
 	if resp := get("DPoP", bound, proofFor(k, bound, "GET", func(c proofClaims) { c["nonce"] = nonce })); resp.StatusCode != 200 {
 		t.Errorf("userinfo with the nonce: %d", resp.StatusCode)
+	}
+}
+
+// TestDPoPPushedRequest: a DPoP proof sent with a pushed authorization
+// request binds the code to its key (RFC 9449 §10.1), as dpop_jkt would:
+// the exchange with another key is invalid_grant, with the key a DPoP
+// token. A pushed dpop_jkt naming another key than the proof's is refused.
+func TestDPoPPushedRequest(t *testing.T) {
+	f := newFixture(t)
+	k, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.ES256)
+	conf := oauth2.Config{ClientID: "web", ClientSecret: webSecret, Endpoint: f.endpoint(oauth2.AuthStyleInHeader), RedirectURL: webRedir,
+		Scopes: []string{"openid"}}
+	push := func(extra ...oauth2.AuthCodeOption) (*http.Response, string) {
+		verifier, opts := pkce()
+		u, _ := url.Parse(conf.AuthCodeURL("s", append(opts, extra...)...))
+		req, _ := http.NewRequest(http.MethodPost, f.issuer+authserver.PathPushedAuthorizationRequest, strings.NewReader(u.Query().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("web", url.QueryEscape(webSecret))
+		resp, err := (&http.Client{Transport: dpopTransport{key: k, f: f}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, verifier
+	}
+	code := func() (string, string) {
+		resp, verifier := push()
+		loc := f.browser().authorize(byRequestURI(f, "web", requestURI(t, resp)), "alice", alicePass)
+		return loc.Query().Get("code"), verifier
+	}
+	c, v := code()
+	if _, err := conf.Exchange(f.dpopContext(other), c, oauth2.VerifierOption(v)); err == nil || !strings.Contains(err.Error(), "dpop_jkt") {
+		t.Fatalf("code exchange with another key than the pushed proof's: %v, want invalid_grant", err)
+	}
+	c, v = code()
+	tok, err := conf.Exchange(f.dpopContext(k), c, oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "DPoP" || f.boundTo(t, tok.AccessToken) != k.jkt {
+		t.Fatalf("token = %s bound to %q, want DPoP bound to %q", tok.TokenType, f.boundTo(t, tok.AccessToken), k.jkt)
+	}
+	resp, _ := push(oauth2.SetAuthURLParam("dpop_jkt", other.jkt))
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "invalid_request") || !strings.Contains(string(body), "dpop_jkt") {
+		t.Fatalf("push with dpop_jkt of another key than the proof's: %d %s, want 400 invalid_request", resp.StatusCode, body)
 	}
 }

@@ -91,6 +91,18 @@ func (s *Server) pushAuthorizationRequest(w http.ResponseWriter, r *http.Request
 			}
 		}
 		kept.Set("client_id", client.ID)
+		// RFC 9449 §10.1: a DPoP proof sent with the push binds the code
+		// to its key, as dpop_jkt would; both must then name one key.
+		jkt, e := s.dpop.clientProof(w, r, reg, client, s.issuer+PathPushedAuthorizationRequest)
+		if e != nil {
+			return nil, e
+		}
+		if jkt != "" {
+			if pushed := kept.Get(paramDPoPJKT); pushed != "" && pushed != jkt {
+				return nil, oautherr.Newf(oautherr.InvalidRequest, "dpop_jkt is not the thumbprint of the DPoP proof's key: send one of them, or make them name the same key.")
+			}
+			kept.Set(paramDPoPJKT, jkt)
+		}
 		if _, pageErr, redirErr := s.validateAuthRequest(reg, kept); pageErr != nil || redirErr != nil {
 			return nil, cmp.Or(pageErr, redirErr)
 		}

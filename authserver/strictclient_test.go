@@ -21,31 +21,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authops/authops/test/strictclient"
 )
 
-// oauth4webapi is panva's strict OAuth 2.0 client (pinned in
-// testdata/oauth4webapi/package-lock.json), run with node. Without node or
-// its node_modules the tests fail when AUTHOPS_REQUIRE_NODE=1 and are
-// skipped loudly otherwise.
+// oauth4webapi runs a script of test/strictclient (panva's strict OAuth 2.0
+// client, pinned there) with node and returns what it prints.
 func oauth4webapi(t *testing.T, env map[string]string, args ...string) []byte {
 	t.Helper()
-	dir := filepath.Join("testdata", "oauth4webapi")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "oauth4webapi"))
-	}
-	if err != nil {
-		msg := "node or oauth4webapi is missing (cd authserver/testdata/oauth4webapi && npm ci): the strict client tests did not run"
-		if os.Getenv("AUTHOPS_REQUIRE_NODE") == "1" {
-			t.Fatal(msg + " and AUTHOPS_REQUIRE_NODE=1 requires them")
-		}
-		fmt.Fprintln(os.Stderr, "SKIP: "+msg)
-		t.Skip(msg)
-	}
+	node, dir := strictclient.Install(t)
 	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	cmd.Env = os.Environ()

@@ -68,7 +68,7 @@ const state = oauth.generateRandomState()
 const nonce = oauth.generateRandomNonce()
 const pushed = await withNonce('par', async () => oauth.processPushedAuthorizationResponse(as, client,
   await oauth.pushedAuthorizationRequest(as, client, auth, {
-    response_type: 'code', redirect_uri: redirectURI, scope: 'openid profile offline_access', state, nonce,
+    response_type: 'code', redirect_uri: redirectURI, scope: 'openid profile', state, nonce,
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
   }, { DPoP, ...insecure })))
 const authorize = new URL(as.authorization_endpoint)
