@@ -109,6 +109,7 @@ var _ = Describe("OAuthClient", func() {
 		Expect(creds.Data).To(HaveKeyWithValue("token_endpoint", []byte(testIssuer+"/oauth2/token")))
 		Expect(creds.Data).To(HaveKeyWithValue("device_authorization_endpoint", []byte(testIssuer+"/oauth2/device_authorization")))
 		Expect(creds.Data).To(HaveKeyWithValue("jwks_uri", []byte(testIssuer+"/oauth2/jwks")))
+		Expect(creds.Data).To(HaveKeyWithValue("pushed_authorization_request_endpoint", []byte(testIssuer+"/oauth2/par")))
 
 		doc := clientDoc(ctx, c)
 		Expect(doc.ID).To(Equal(ns + ".webapp"))

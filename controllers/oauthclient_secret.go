@@ -43,6 +43,7 @@ const (
 	CredentialTokenEndpoint               = "token_endpoint"
 	CredentialDeviceAuthorizationEndpoint = "device_authorization_endpoint"
 	CredentialJWKSURI                     = "jwks_uri"
+	CredentialPushedAuthorizationEndpoint = "pushed_authorization_request_endpoint"
 )
 
 // reconcileSecret finds the client secret of a Confidential client (see
@@ -117,6 +118,7 @@ func (r *OAuthClientReconciler) credentialsData(st *clientState) map[string][]by
 		CredentialTokenEndpoint:               []byte(issuer + "/oauth2/token"),
 		CredentialDeviceAuthorizationEndpoint: []byte(issuer + "/oauth2/device_authorization"),
 		CredentialJWKSURI:                     []byte(issuer + "/oauth2/jwks"),
+		CredentialPushedAuthorizationEndpoint: []byte(issuer + "/oauth2/par"),
 	}
 	if st.secret != "" {
 		data[CredentialClientSecret] = []byte(st.secret)
