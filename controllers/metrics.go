@@ -114,7 +114,7 @@ var metricReasons = func() map[string]bool {
 		oauthv1alpha1.CappedByClusterPolicyReason, oauthv1alpha1.ClaimedReason, oauthv1alpha1.ClientIDConflictReason,
 		oauthv1alpha1.ClientIDGrantConflictReason, oauthv1alpha1.ClientIDNotPermittedReason, oauthv1alpha1.ClientIDPermittedReason,
 		oauthv1alpha1.DisabledReason, oauthv1alpha1.ExpiredTokenReason, oauthv1alpha1.GeneratedReason, oauthv1alpha1.GrantedReason,
-		oauthv1alpha1.InvalidClientReason, oauthv1alpha1.InvalidGrantReason, oauthv1alpha1.InvalidJWKSReason,
+		oauthv1alpha1.InvalidClientReason, oauthv1alpha1.InvalidDPoPProofReason, oauthv1alpha1.InvalidGrantReason, oauthv1alpha1.InvalidJWKSReason,
 		oauthv1alpha1.InvalidRequestReason, oauthv1alpha1.InvalidScopeReason, oauthv1alpha1.InvalidSpecReason,
 		oauthv1alpha1.InvalidTargetReason, oauthv1alpha1.JWKSNotFoundReason, oauthv1alpha1.KeyMissingReason,
 		oauthv1alpha1.NoRecentErrorsReason, oauthv1alpha1.NoUsableGrantReason, oauthv1alpha1.NotLockedReason,
@@ -124,7 +124,7 @@ var metricReasons = func() map[string]bool {
 		oauthv1alpha1.PublicClientRotatesReason, oauthv1alpha1.PublicKeysReason, oauthv1alpha1.ReconciledReason,
 		oauthv1alpha1.ReferencedReason, oauthv1alpha1.ReplicaBehindReason, oauthv1alpha1.SecretNotFoundReason,
 		oauthv1alpha1.ServiceAccountNotFoundReason, oauthv1alpha1.ServiceAccountReason, oauthv1alpha1.SlowDownReason,
-		oauthv1alpha1.TooManyFailedLoginsReason, oauthv1alpha1.UnauthorizedClientReason, oauthv1alpha1.UnsupportedGrantTypeReason,
+		oauthv1alpha1.TooManyFailedLoginsReason, oauthv1alpha1.UnauthorizedClientReason, oauthv1alpha1.UnsupportedGrantTypeReason, oauthv1alpha1.UseDPoPNonceReason,
 		oauthv1alpha1.WeakSecretReason, oauthv1alpha1.WithinCeilingReason,
 	} {
 		m[r] = true
