@@ -15,9 +15,13 @@ COPY cmd/ cmd/
 COPY internal/ internal/
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
+# authops_build_info's version and revision (make docker-build passes the
+# ones make build stamps).
+ARG VERSION=dev
+ARG REVISION=unknown
 # Static, reproducible binaries: no cgo (the SQLite driver is pure Go).
-RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager && \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/authserver ./cmd/authserver
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -X github.com/authops/authops/internal/buildinfo.version=${VERSION} -X github.com/authops/authops/internal/buildinfo.revision=${REVISION}" -o /out/manager ./cmd/manager && \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -X github.com/authops/authops/internal/buildinfo.version=${VERSION} -X github.com/authops/authops/internal/buildinfo.revision=${REVISION}" -o /out/authserver ./cmd/authserver
 
 # distroless static, nonroot (uid 65532): no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -153,7 +153,7 @@ build: ## Build the manager and authserver binaries and the kubectl plugin (kube
 IMG ?= ghcr.io/authops/authops:dev
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine; IMG=... names it).
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMG) .
 
 .PHONY: image-tarball
 image-tarball: build ## Write the image the Dockerfile describes, from make build's binaries and without Docker, to bin/authops-image.tar (IMG=... names it; load it with ctr images import or docker load).

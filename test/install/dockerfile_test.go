@@ -41,7 +41,7 @@ func TestDockerfileBuild(t *testing.T) {
 
 	src := t.TempDir()
 	out := t.TempDir()
-	var builds []string
+	var builds, args []string
 	stage := 0
 	for _, line := range strings.Split(dockerfile, "\n") {
 		fields := strings.Fields(line)
@@ -61,6 +61,11 @@ func TestDockerfileBuild(t *testing.T) {
 			for _, p := range fields[1 : len(fields)-1] {
 				copyTree(t, filepath.Join(root, p), filepath.Join(src, p))
 			}
+		case "ARG":
+			// An ARG's default, as docker build passes it to RUN.
+			if name, value, ok := strings.Cut(fields[1], "="); ok && stage == 1 {
+				args = append(args, name+"="+value)
+			}
 		case "RUN":
 			cmd := strings.TrimSpace(strings.TrimPrefix(line, "RUN"))
 			if strings.Contains(cmd, "go build") {
@@ -79,6 +84,7 @@ func TestDockerfileBuild(t *testing.T) {
 		b = strings.NewReplacer("/out/", out+"/", "${TARGETOS}", runtime.GOOS, "${TARGETARCH}", runtime.GOARCH).Replace(b)
 		cmd := exec.Command("sh", "-c", b)
 		cmd.Dir = src
+		cmd.Env = append(os.Environ(), args...)
 		if o, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("the Dockerfile's build step, on only what it copies, failed: %s: %v\n%s", b, err, o)
 		}
