@@ -86,8 +86,12 @@ func TestEndToEnd(t *testing.T) {
 	step(t, "workload identity: the binaries, kubectl create token (TokenRequest) as the client assertion", func(t *testing.T) {
 		h.kubectl("apply", "-f", "testdata/workload.yaml")
 		h.kubectl("wait", "-n", ns, "--for=condition=Ready", "--timeout=60s", "oauthclient/robot")
-		if data := h.kubectl("get", "secret", "-n", ns, "robot-oauth-credentials", "-o", "jsonpath={.data}"); strings.Contains(data, "client_secret") {
-			t.Fatalf("the credentials Secret of a ServiceAccount client holds a client secret: %s", data)
+		// No Secret of the client: its credentials are in a ConfigMap.
+		if out, err := h.stack.API.Kubectl(ctx, "get", "secret", "-n", ns, "robot-oauth-credentials"); err == nil || !strings.Contains(out+err.Error(), "NotFound") {
+			t.Fatalf("a ServiceAccount client has a credentials Secret (%v): %s", err, out)
+		}
+		if id := h.kubectl("get", "configmap", "-n", ns, "robot-oauth-credentials", "-o", "jsonpath={.data.client_id}"); id != ns+".robot" {
+			t.Fatalf("the credentials ConfigMap holds client_id %q, want %s", id, ns+".robot")
 		}
 		token := func() string {
 			out, err := h.stack.API.Kubectl(ctx, "create", "token", "robot", "-n", ns, "--audience", h.issuer, "--duration", "10m")
