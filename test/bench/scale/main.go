@@ -200,7 +200,7 @@ func run(ctx context.Context, o options) error {
 		return runSnapshotOnly(ctx, o, c, kubeconfig)
 	}
 	if o.createsOnly {
-		return runCreatesOnly(ctx, o, c)
+		return runCreatesOnly(ctx, o, c, apiPid, etcdPid)
 	}
 	// The two planes.
 	addr := func() string { a, _ := stack.FreeAddr(); return a }
@@ -778,16 +778,20 @@ func createClients(ctx context.Context, c client.Client, o options) error {
 
 // runCreatesOnly measures what the API server alone costs: the N creates
 // with no manager and no authserver (the floor of the control-plane run).
-func runCreatesOnly(ctx context.Context, o options, c client.Client) error {
+func runCreatesOnly(ctx context.Context, o options, c client.Client, apiPid, etcdPid int) error {
 	selfCPU0, busy0 := bench.CPUTicks(os.Getpid()), machineBusyTicks()
+	apiCPU0, etcdCPU0 := bench.CPUTicks(apiPid), bench.CPUTicks(etcdPid)
 	start := time.Now()
 	if err := createClients(ctx, c, o); err != nil {
 		return err
 	}
 	created := time.Since(start)
 	selfCPU, busy := bench.CPUTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
+	apiCPU, etcdCPU := bench.CPUTicks(apiPid)-apiCPU0, bench.CPUTicks(etcdPid)-etcdCPU0
 	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
 	fmt.Printf("| clients / namespaces (creates only: no manager, no authserver) | %d / %d |\n", o.clients, o.namespaces)
+	fmt.Printf("| CPU of the creates: API server / etcd, per client | %.2f ms / %.2f ms |\n",
+		float64(apiCPU)*10/float64(o.clients), float64(etcdCPU)*10/float64(o.clients))
 	fmt.Printf("| creation (16 parallel creates) | %s |\n", created.Round(time.Millisecond))
 	fmt.Printf("| machine CPU busy: total / this program / the rest (API server, etcd) | %.1fs / %.1fs / %.1fs |\n",
 		float64(busy)/100, float64(selfCPU)/100, float64(busy-selfCPU)/100)
