@@ -105,6 +105,10 @@ func (m *Metrics) observe(endpoint, grantType string, code oautherr.Code, d time
 // scrape time: documents loaded and skipped, and whether the first full sync
 // is done.
 func RegisterSnapshotMetrics(reg prometheus.Registerer, holder *registry.Holder) {
+	builds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "authops_authserver_registry_build_seconds",
+		Help:    "Time to bring the registry up to date after snapshot changes and swap it in (one rebuild, Kubernetes loader).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)})
+	holder.OnBuild(func(d time.Duration) { builds.Observe(d.Seconds()) })
 	docs := func(skipped bool) func() float64 {
 		return func() float64 {
 			r := holder.Current()
@@ -114,7 +118,7 @@ func RegisterSnapshotMetrics(reg prometheus.Registerer, holder *registry.Holder)
 			return float64(r.Documents)
 		}
 	}
-	reg.MustRegister(
+	reg.MustRegister(builds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_snapshot_documents",
 			Help: "Documents in the current snapshot.", ConstLabels: prometheus.Labels{"state": "loaded"}}, docs(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authops_authserver_snapshot_documents",

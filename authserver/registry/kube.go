@@ -241,6 +241,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 // rebuild brings the prepared documents of the pending Secrets up to date
 // and stores a Registry assembled from all of them.
 func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
+	start := time.Now()
 	l.mu.Lock()
 	pending := l.pending
 	l.pending = map[string]struct{}{}
@@ -260,6 +261,7 @@ func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
 	r := assembleSorted(items, l.Log)
 	r.Skipped += len(l.bad)
 	l.Holder.Store(r)
+	l.Holder.observeBuild(time.Since(start))
 	l.Log.Info("snapshot loaded", "source", "kubernetes", "namespace", l.Namespace, "documents", r.Documents, "skipped", r.Skipped,
 		"changed", len(pending), "revision", revision)
 	if l.Served != nil {

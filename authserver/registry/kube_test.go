@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +81,13 @@ func TestKubeLoader(t *testing.T) {
 	create(secret("elsewhere", "client-foreign", clientDoc("foreign", "team", "f"), true))
 
 	h := registry.NewHolder()
+	// Every rebuild is timed (authops_authserver_registry_build_seconds).
+	var builds atomic.Int64
+	h.OnBuild(func(d time.Duration) {
+		if d > 0 {
+			builds.Add(1)
+		}
+	})
 	loader := &registry.KubeLoader{Client: loaderCS, Namespace: "authops-system", Holder: h, Log: discard, Debounce: 10 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- loader.Run(ctx) }()
@@ -100,6 +108,7 @@ func TestKubeLoader(t *testing.T) {
 	// An update is seen; a delete removes the client.
 	create(secret("authops-system", "client-api", clientDoc("api", "team", "api"), true))
 	g.Eventually(func() bool { _, ok := h.Current().Client("api"); return ok }, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
+	g.Expect(builds.Load()).To(BeNumerically(">=", 2), "the first sync and the update are timed rebuilds")
 	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "client-web", metav1.DeleteOptions{})).To(Succeed())
 	g.Eventually(func() bool { _, ok := h.Current().Client("web"); return ok }, 10*time.Second, 20*time.Millisecond).Should(BeFalse())
 

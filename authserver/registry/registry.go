@@ -494,6 +494,7 @@ func (r *Registry) add(p *Prepared) error {
 type Holder struct {
 	current atomic.Pointer[Registry]
 	ready   atomic.Bool
+	onBuild atomic.Pointer[func(time.Duration)]
 }
 
 // NewHolder returns a Holder with an empty registry.
@@ -508,6 +509,17 @@ func (h *Holder) Current() *Registry { return h.current.Load() }
 
 // Store swaps in a new registry.
 func (h *Holder) Store(r *Registry) { h.current.Store(r) }
+
+// OnBuild sets the function told how long each rebuild took (the
+// authops_authserver_registry_build_seconds histogram); nil tells no one.
+func (h *Holder) OnBuild(f func(time.Duration)) { h.onBuild.Store(&f) }
+
+// observeBuild tells the OnBuild function how long a rebuild took.
+func (h *Holder) observeBuild(d time.Duration) {
+	if f := h.onBuild.Load(); f != nil && *f != nil {
+		(*f)(d)
+	}
+}
 
 // MarkReady records that a first full sync has been stored.
 func (h *Holder) MarkReady() { h.ready.Store(true) }

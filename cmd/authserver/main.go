@@ -198,15 +198,17 @@ func run() error {
 	go store.RunSweeper(ctx, st, o.sweepInterval, log)
 
 	holder := registry.NewHolder()
+	// (The snapshot metrics before the loader starts: its first rebuild
+	// is timed too.)
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
+	authserver.RegisterSnapshotMetrics(promReg, holder)
 	errc := make(chan error, 4)
 	fb, saKeys, err := startLoader(ctx, o, holder, log, errc)
 	if err != nil {
 		return err
 	}
 
-	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
-	authserver.RegisterSnapshotMetrics(promReg, holder)
 	authserver.RegisterStoreMetrics(promReg, st)
 	srv, err := authserver.New(authserver.Config{Issuer: o.issuer, Registry: holder, Store: st, DefaultProfile: profile,
 		Log: log, Metrics: authserver.NewMetrics(promReg), SessionLifetime: o.sessionTTL, ConsentLifetime: o.consentTTL,

@@ -49,6 +49,10 @@ type APIServerOptions struct {
 	User string
 	// Namespaces are created once the API server answers.
 	Namespaces []string
+	// EtcdFlags and APIServerFlags are further flags of etcd and
+	// kube-apiserver, without the leading "--" (a large run sets etcd's
+	// quota-backend-bytes, for example).
+	EtcdFlags, APIServerFlags map[string]string
 }
 
 // APIServer is a running test API server (etcd and kube-apiserver) with
@@ -108,7 +112,18 @@ func StartAPIServer(ctx context.Context, o APIServerOptions) (a *APIServer, err 
 	// Open watches (the authserver's) would otherwise hold a stopping API
 	// server for a minute.
 	a.Process.Configure().Set("shutdown-watch-termination-grace-period", "2s")
+	for k, v := range o.APIServerFlags {
+		a.Process.Configure().Set(k, v)
+	}
 	env.ControlPlane.APIServer = a.Process
+	if len(o.EtcdFlags) > 0 {
+		// (Its output goes to the API server's log: etcd's own errors,
+		// such as a refused flag, otherwise vanish.)
+		env.ControlPlane.Etcd = &ctrlenvtest.Etcd{Out: a.logFile, Err: a.logFile}
+		for k, v := range o.EtcdFlags {
+			env.ControlPlane.Etcd.Configure().Set(k, v)
+		}
+	}
 	if a.Config, err = env.Start(); err != nil {
 		_ = a.logFile.Close()
 		_ = os.RemoveAll(a.certs)

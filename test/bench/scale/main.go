@@ -43,6 +43,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -67,11 +68,17 @@ const operatorNS = "authops-system"
 
 type options struct {
 	clients, namespaces, policies, changes int
-	qps                                    float64
-	burst, concurrency                     int
-	workDir                                string
-	bins                                   stack.Binaries
-	timeout                                time.Duration
+	// policyClients is how many clients policy-0 governs (all in the first
+	// namespace): the size of the measured change, the same at every N.
+	policyClients int
+	// etcdQuota is etcd's --quota-backend-bytes.
+	etcdQuota          int64
+	jsonPath           string
+	qps                float64
+	burst, concurrency int
+	workDir            string
+	bins               stack.Binaries
+	timeout            time.Duration
 	// snapshotOnly skips the manager: the compiled snapshot Secrets are
 	// written directly, to measure the authserver alone.
 	snapshotOnly bool
@@ -85,6 +92,10 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 10000, "OAuthClients to create.")
 	flag.IntVar(&o.namespaces, "namespaces", 100, "Namespaces the clients are spread over.")
 	flag.IntVar(&o.policies, "policies", 10, "GrantPolicies (policy-k in namespace k; the clients there reference it, the others use the built-in defaults).")
+	flag.IntVar(&o.policyClients, "policy-clients", 1000, "Clients in the first namespace, all governed by policy-0, the GrantPolicy the changes touch (0: spread the clients evenly).")
+	flag.Int64Var(&o.etcdQuota, "etcd-quota-bytes", 8<<30, "etcd's --quota-backend-bytes (its default, 2 GiB, is too small for 100,000 clients and their history).")
+	flag.StringVar(&o.jsonPath, "json", "", "Also write the measures to this file as JSON (for --combine).")
+	combineFiles := flag.String("combine", "", "Comma-separated JSON files of runs at several sizes: print the growth table and exit (no run).")
 	flag.IntVar(&o.changes, "changes", 50, "GrantPolicy changes of each kind (access token lifetime; client_credentials allowed or not) for the apply-to-served latency.")
 	flag.Float64Var(&o.qps, "manager-qps", 500, "The manager's --kube-api-qps.")
 	flag.IntVar(&o.burst, "manager-burst", 1000, "The manager's --kube-api-burst.")
@@ -92,11 +103,24 @@ func main() {
 	flag.StringVar(&o.workDir, "work-dir", filepath.Join(root, "bin", "scale"), "Kubeconfig, store and logs.")
 	flag.StringVar(&o.bins.Manager, "manager", "", "Prebuilt manager binary (make build; default: $AUTHOPS_MANAGER_BIN, else build it).")
 	flag.StringVar(&o.bins.Authserver, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
-	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "Give up after this long.")
+	flag.DurationVar(&o.timeout, "timeout", 0, "Give up after this long (default: 10 minutes plus 30 ms per client, 60 minutes for 100,000).")
 	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	if *combineFiles != "" {
+		if err := combine(os.Stdout, strings.Split(*combineFiles, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.timeout == 0 {
+		o.timeout = 10*time.Minute + time.Duration(o.clients)*30*time.Millisecond
+	}
+	// On an interrupt or a termination the context ends, and run's
+	// deferred stops end the authserver, the manager, kube-apiserver and
+	// etcd (whose data folder envtest removes).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -121,11 +145,26 @@ func run(ctx context.Context, o options) error {
 		}
 		o.bins = b
 	}
-	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: o.workDir, User: "scale-admin"})
+	api, err := stack.StartAPIServer(ctx, stack.APIServerOptions{Dir: o.workDir, User: "scale-admin",
+		EtcdFlags: map[string]string{"quota-backend-bytes": strconv.FormatInt(o.etcdQuota, 10)}})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = api.Stop() }()
+	// The store of the last run (no tokens are issued here but the
+	// probe's) is not this run's.
+	removeStores := func() {
+		for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "state-snapshot-only.db"} {
+			_ = os.Remove(filepath.Join(o.workDir, f))
+		}
+	}
+	removeStores()
+	// (Deferred before the authserver's stop, so it runs after it.)
+	defer removeStores()
+	apiPid, etcdPid := childPid("kube-apiserver"), childPid("etcd")
+	if apiPid == 0 || etcdPid == 0 {
+		return fmt.Errorf("no kube-apiserver (%d) or etcd (%d) child process", apiPid, etcdPid)
+	}
 	kubeconfig := api.Kubeconfig
 	cfg := rest.CopyConfig(api.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
@@ -161,7 +200,7 @@ func run(ctx context.Context, o options) error {
 		return runSnapshotOnly(ctx, o, c, kubeconfig)
 	}
 	if o.createsOnly {
-		return runCreatesOnly(ctx, o, c)
+		return runCreatesOnly(ctx, o, c, apiPid, etcdPid)
 	}
 	// The two planes.
 	addr := func() string { a, _ := stack.FreeAddr(); return a }
@@ -192,11 +231,14 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Watch the clients' Ready conditions through an informer.
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	// (Without managed fields: at 100,000 clients they are most of the
+	// cached bytes.)
+	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return err
 	}
-	if _, err := informers.GetInformer(ctx, &oauthv1alpha1.OAuthClient{}); err != nil {
+	ready, err := countReady(ctx, informers)
+	if err != nil {
 		return err
 	}
 	if _, err := informers.GetInformer(ctx, &oauthv1alpha1.GrantPolicy{}); err != nil {
@@ -222,7 +264,11 @@ func run(ctx context.Context, o options) error {
 	for name, address := range map[string]string{"manager": mgrPprof, "authserver": asPprof} {
 		go saveProfile(ctx, address, filepath.Join(o.workDir, name+".cpu.pprof"), 10*time.Second, 20*time.Second)
 	}
+	// The authserver's memory with only the key set: the empty baseline.
+	asBaseKiB := rssKiB(as.Pid())
+	build0 := metricValues(asMetrics, buildSum, buildCount)
 	mgrCPU0, asCPU0, selfCPU0, busy0 := bench.CPUTicks(mgr.Pid()), bench.CPUTicks(as.Pid()), bench.CPUTicks(os.Getpid()), machineBusyTicks()
+	apiCPU0, etcdCPU0 := bench.CPUTicks(apiPid), bench.CPUTicks(etcdPid)
 	start := time.Now()
 	if err := createClients(ctx, c, o); err != nil {
 		return err
@@ -236,11 +282,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("gave up: %w (ready at %s, served at %s)", ctx.Err(), readyAt, servedAt)
 		}
 		if readyAt == 0 {
-			n, err := countReady(ctx, informers)
-			if err != nil {
-				return err
-			}
-			if n >= o.clients {
+			if n := int(ready.Load()); n >= o.clients {
 				readyAt = time.Since(start)
 				logf("all %d Ready after %s", n, readyAt.Round(time.Millisecond))
 			}
@@ -254,6 +296,9 @@ func run(ctx context.Context, o options) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	mgrCPU, asCPU := bench.CPUTicks(mgr.Pid())-mgrCPU0, bench.CPUTicks(as.Pid())-asCPU0
+	apiCPU, etcdCPU := bench.CPUTicks(apiPid)-apiCPU0, bench.CPUTicks(etcdPid)-etcdCPU0
+	asServedKiB := rssKiB(as.Pid())
+	build1 := metricValues(asMetrics, buildSum, buildCount)
 	selfCPU, busy := bench.CPUTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
 	writes1, err := apiWrites(ctx, cfg)
 	if err != nil {
@@ -269,6 +314,22 @@ func run(ctx context.Context, o options) error {
 	// The creates of this program are not the manager's writes.
 	perClient := float64(writes1-writes0-int64(o.clients)) / float64(o.clients)
 
+	res := &result{Clients: o.clients}
+	perClientMs := func(ticks int64) float64 { return float64(ticks) * 10 / float64(o.clients) }
+	res.add("all Ready and served after", "s", max(readyAt, servedAt).Seconds(), linear)
+	res.add("API writes per client", "", perClient, constant)
+	res.add("API reads per client", "", readsPerClient, constant)
+	res.add("API server CPU per client", "ms", perClientMs(apiCPU), constant)
+	res.add("etcd CPU per client", "ms", perClientMs(etcdCPU), constant)
+	res.add("manager CPU", "s", float64(mgrCPU)/100, linear)
+	res.add("authserver CPU", "s", float64(asCPU)/100, linear)
+	res.add("manager peak RSS", "MiB", float64(bench.PeakRSSKiB(mgr.Pid()))/1024, linear)
+	res.add("authserver peak RSS", "MiB", float64(bench.PeakRSSKiB(as.Pid()))/1024, linear)
+	res.add("authserver RSS above the empty baseline per client", "KiB", float64(asServedKiB-asBaseKiB)/float64(o.clients), constant)
+	if n := build1[1] - build0[1]; n > 0 {
+		res.add("authserver rebuilds while loading", "", n, linear)
+		res.add("authserver rebuild time while loading, mean", "ms", (build1[0]-build0[0])/n*1000, linear)
+	}
 	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
 	fmt.Printf("| clients / namespaces / GrantPolicies | %d / %d / %d |\n", o.clients, o.namespaces, o.policies)
 	fmt.Printf("| manager flags | --kube-api-qps=%g --kube-api-burst=%d --max-concurrent-reconciles=%d |\n", o.qps, o.burst, o.concurrency)
@@ -278,10 +339,18 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("| API writes per client (manager, authserver) | %.2f |\n", perClient)
 	fmt.Printf("| API reads (GET, LIST) per client | %.2f |\n", readsPerClient)
 	fmt.Printf("| CPU until all Ready and served: manager / authserver | %.1fs / %.1fs |\n", float64(mgrCPU)/100, float64(asCPU)/100)
+	fmt.Printf("| CPU until all Ready and served: API server / etcd (per client) | %.1fs / %.1fs (%.2f ms / %.2f ms) |\n",
+		float64(apiCPU)/100, float64(etcdCPU)/100, perClientMs(apiCPU), perClientMs(etcdCPU))
 	fmt.Printf("| machine CPU busy until then: total / this program (creates, watch) / the rest (API server, etcd, other work) | %.1fs / %.1fs / %.1fs |\n",
 		float64(busy)/100, float64(selfCPU)/100, float64(busy-mgrCPU-asCPU-selfCPU)/100)
 	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(mgr.Pid()))/1024)
 	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(as.Pid()))/1024)
+	fmt.Printf("| authserver RSS: key set only / all served (above the baseline per client) | %.1f MiB / %.1f MiB (%.2f KiB) |\n",
+		float64(asBaseKiB)/1024, float64(asServedKiB)/1024, float64(asServedKiB-asBaseKiB)/float64(o.clients))
+	if n := build1[1] - build0[1]; n > 0 {
+		fmt.Printf("| authserver registry rebuilds while loading: count / mean / total | %.0f / %.1f ms / %.1fs |\n",
+			n, (build1[0]-build0[0])/n*1000, build1[0]-build0[0])
+	}
 	// Apply-to-served latency: toggle client_credentials in policy-0 and
 	// time until the probe client's token request flips.
 	secret, err := probeSecret(ctx, c, nsName(0))
@@ -337,7 +406,9 @@ func run(ctx context.Context, o options) error {
 		return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= gen
 	}
 	violations := 0
+	changeClients := o.clientsIn(0)
 	for _, sc := range scenarios {
+		b0 := metricValues(asMetrics, buildSum, buildCount)
 		var served, ready []time.Duration
 		for i := range o.changes {
 			gp := &oauthv1alpha1.GrantPolicy{}
@@ -351,6 +422,9 @@ func run(ctx context.Context, o options) error {
 			}
 			var servedAt, readyAt time.Duration
 			for servedAt == 0 || readyAt == 0 {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				if time.Since(t0) > time.Minute {
 					return fmt.Errorf("policy change %d (%s) not served and Ready after a minute (served %v, Ready %v)", i, sc.name, servedAt, readyAt)
 				}
@@ -380,8 +454,14 @@ func run(ctx context.Context, o options) error {
 		}{{"apply-to-served", served}, {"apply-to-Ready", ready}} {
 			p50, p99, worst := quantiles(m.lat)
 			fmt.Printf("| %s p50 / p99 / max, %s (%d changes, %d clients each) | %s / %s / %s |\n", m.what, sc.name, len(m.lat),
-				(o.clients+o.namespaces-1)/o.namespaces, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+				changeClients, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+			res.add(fmt.Sprintf("%s p50, %s (%d clients)", m.what, sc.name, changeClients), "s", p50.Seconds(), constant)
+			res.add(fmt.Sprintf("%s p99, %s (%d clients)", m.what, sc.name, changeClients), "s", p99.Seconds(), constant)
 		}
+		b1 := metricValues(asMetrics, buildSum, buildCount)
+		perChange := (b1[0] - b0[0]) / float64(o.changes)
+		fmt.Printf("| authserver rebuild time per change, %s: total / rebuilds | %.1f ms / %.2f |\n", sc.name, perChange*1000, (b1[1]-b0[1])/float64(o.changes))
+		res.add("authserver rebuild time per change, "+sc.name, "ms", perChange*1000, constant)
 	}
 	if len(scenarios) > 0 {
 		fmt.Printf("| policy changes Ready before the authserver served them | %d of %d |\n", violations, len(scenarios)*o.changes)
@@ -391,8 +471,51 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("| served Lease writes, replica %s (whole run: creation and changes, %.1f min) | %d (%.1f per minute) |\n",
 			r.name, minutes, r.writes, float64(r.writes)/minutes)
 	}
+	// A restarted authserver: the time until it serves every document
+	// again, and its memory then (no churn: its steady state).
+	// (What it served before: with an odd --changes the last change left
+	// policy-0's clients without a usable grant, and unserved.)
+	served, err := documents(asMetrics)
+	if err != nil {
+		return err
+	}
+	asSrv.Stop()
+	restart := time.Now()
+	// Launch, not Start: Start gives readiness (the first full sync) a
+	// minute, which a large snapshot may need more than.
+	if err := asSrv.Launch(); err != nil {
+		return err
+	}
+	if _, err := waitDocuments(ctx, asMetrics, served, time.Until(deadline(ctx))); err != nil {
+		return fmt.Errorf("the restarted authserver: %w", err)
+	}
+	restarted := time.Since(restart)
+	restartKiB := rssKiB(asSrv.Proc.Pid())
+	fmt.Printf("| restarted authserver serves all after | %s |\n", restarted.Round(time.Millisecond))
+	fmt.Printf("| restarted authserver RSS serving all (above the baseline per client) | %.1f MiB (%.2f KiB) |\n",
+		float64(restartKiB)/1024, float64(restartKiB-asBaseKiB)/float64(o.clients))
+	res.add("restarted authserver serves all after", "s", restarted.Seconds(), linear)
+	res.add("restarted authserver RSS above the empty baseline per client", "KiB", float64(restartKiB-asBaseKiB)/float64(o.clients), constant)
+	if size, err := etcdDBSize(api); err == nil {
+		fmt.Printf("| etcd database size at the end (per client) | %.1f MiB (%.1f KiB) |\n", size/(1<<20), size/1024/float64(o.clients))
+		res.add("etcd database size", "MiB", size/(1<<20), linear)
+	} else {
+		logf("etcd database size: %v", err)
+	}
 	fmt.Printf("| load average at the end | %s |\n", loadAvg())
+	if o.jsonPath != "" {
+		return res.write(o.jsonPath)
+	}
 	return nil
+}
+
+// deadline is ctx's deadline (run's always has one).
+func deadline(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Now().Add(time.Hour)
+	}
+	return d
 }
 
 // quantiles returns the p50, p99 and maximum of lat (sorting it).
@@ -450,40 +573,127 @@ func countLeaseWrites(ctx context.Context, c cache.Cache) (*leaseWrites, error) 
 	return w, err
 }
 
-// countReady counts the Ready clients in the informer's cache, without
-// copying them (a deep copy of 10,000 objects every 250 ms took a third of
-// a core from the machine under test).
-func countReady(ctx context.Context, c cache.Cache) (int, error) {
-	var l oauthv1alpha1.OAuthClientList
-	if err := c.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, err
+// countReady counts, from the OAuthClient informer's events, the clients
+// that are Ready at their generation: O(1) per event, where listing the
+// cache every poll costs O(N) (a deep copy of 10,000 objects every 250 ms
+// took a third of a core from the machine under test).
+func countReady(ctx context.Context, c cache.Cache) (*atomic.Int64, error) {
+	inf, err := c.GetInformer(ctx, &oauthv1alpha1.OAuthClient{})
+	if err != nil {
+		return nil, err
 	}
-	n := 0
-	for i := range l.Items {
-		oc := &l.Items[i]
-		if oc.Status.ObservedGeneration == oc.Generation && apimeta.IsStatusConditionTrue(oc.Status.Conditions, "Ready") {
-			n++
+	n := &atomic.Int64{}
+	one := func(o any) int64 {
+		if oc, ok := o.(*oauthv1alpha1.OAuthClient); ok && oc.Status.ObservedGeneration == oc.Generation &&
+			apimeta.IsStatusConditionTrue(oc.Status.Conditions, "Ready") {
+			return 1
 		}
+		return 0
 	}
-	return n, nil
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { n.Add(one(o)) },
+		UpdateFunc: func(old, o any) { n.Add(one(o) - one(old)) },
+		DeleteFunc: func(o any) { n.Add(-one(o)) },
+	})
+	return n, err
 }
+
+// The authserver's metrics the run reads: documents loaded, and the sum
+// and count of the registry's rebuild times.
+const (
+	loadedDocuments = `authops_authserver_snapshot_documents{state="loaded"}`
+	buildSum        = "authops_authserver_registry_build_seconds_sum"
+	buildCount      = "authops_authserver_registry_build_seconds_count"
+)
 
 // documents reads authops_authserver_snapshot_documents{state="loaded"}.
 func documents(metricsAddr string) (int, error) {
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	v, err := scrape("http://"+metricsAddr+"/metrics", loadedDocuments)
+	return int(v[0]), err
+}
+
+// metricValues reads some of the authserver's metrics (0 for those it
+// cannot read).
+func metricValues(metricsAddr string, names ...string) []float64 {
+	v, _ := scrape("http://"+metricsAddr+"/metrics", names...)
+	return v
+}
+
+// scrape reads the values of the named series (name with its labels, as
+// written) from a Prometheus text endpoint; the error names the first one
+// missing.
+func scrape(url string, names ...string) ([]float64, error) {
+	out := make([]float64, len(names))
+	resp, err := httpClient.Get(url)
 	if err != nil {
-		return 0, err
+		return out, err
 	}
 	defer resp.Body.Close()
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `authops_authserver_snapshot_documents{state="loaded"} `); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if i := slices.Index(names, name); ok && i >= 0 {
+			if out[i], err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+				return out, err
+			}
+			found++
 		}
 	}
-	return 0, errors.New("no snapshot documents metric")
+	if found < len(names) {
+		return out, fmt.Errorf("%s does not have all of %v", url, names)
+	}
+	return out, sc.Err()
+}
+
+// etcdDBSize is etcd's etcd_mvcc_db_total_size_in_bytes: the size of its
+// database file, history and free pages included.
+func etcdDBSize(api *stack.APIServer) (float64, error) {
+	v, err := scrape(api.Env.ControlPlane.Etcd.URL.String()+"/metrics", "etcd_mvcc_db_total_size_in_bytes")
+	return v[0], err
+}
+
+// rssKiB is a process's resident memory now (VmRSS), in KiB.
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// childPid is the pid of this program's child process with the command
+// name comm (envtest starts etcd and kube-apiserver itself), or 0.
+func childPid(comm string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if s[open+1:end] == comm && len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	return 0
 }
 
 func waitDocuments(ctx context.Context, metricsAddr string, n int, d time.Duration) (int, error) {
@@ -498,6 +708,31 @@ func waitDocuments(ctx context.Context, metricsAddr string, n int, d time.Durati
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// namespaceOf is the namespace of the i-th client: the first policyClients
+// go to namespace 0 (policy-0's, the one the changes touch, so a change
+// concerns the same number of clients at every size), the others are
+// spread over the other namespaces.
+func (o options) namespaceOf(i int) int {
+	if o.policyClients <= 0 || o.namespaces < 2 {
+		return i % o.namespaces
+	}
+	if i < o.policyClients {
+		return 0
+	}
+	return 1 + (i-o.policyClients)%(o.namespaces-1)
+}
+
+// clientsIn is the number of clients in namespace ns.
+func (o options) clientsIn(ns int) int {
+	n := 0
+	for i := range o.clients {
+		if o.namespaceOf(i) == ns {
+			n++
+		}
+	}
+	return n
 }
 
 // nsName is the name of the i-th bench namespace.
@@ -535,7 +770,7 @@ func inParallel(ctx context.Context, n int, fn func(i int) error) error {
 // createClients creates the N OAuthClients with 16 parallel creates.
 func createClients(ctx context.Context, c client.Client, o options) error {
 	return inParallel(ctx, o.clients, func(i int) error {
-		ns := i % o.namespaces
+		ns := o.namespaceOf(i)
 		oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
 			Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
 				GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials},
@@ -552,16 +787,20 @@ func createClients(ctx context.Context, c client.Client, o options) error {
 
 // runCreatesOnly measures what the API server alone costs: the N creates
 // with no manager and no authserver (the floor of the control-plane run).
-func runCreatesOnly(ctx context.Context, o options, c client.Client) error {
+func runCreatesOnly(ctx context.Context, o options, c client.Client, apiPid, etcdPid int) error {
 	selfCPU0, busy0 := bench.CPUTicks(os.Getpid()), machineBusyTicks()
+	apiCPU0, etcdCPU0 := bench.CPUTicks(apiPid), bench.CPUTicks(etcdPid)
 	start := time.Now()
 	if err := createClients(ctx, c, o); err != nil {
 		return err
 	}
 	created := time.Since(start)
 	selfCPU, busy := bench.CPUTicks(os.Getpid())-selfCPU0, machineBusyTicks()-busy0
+	apiCPU, etcdCPU := bench.CPUTicks(apiPid)-apiCPU0, bench.CPUTicks(etcdPid)-etcdCPU0
 	fmt.Printf("\n| measure | value |\n| --- | --- |\n")
 	fmt.Printf("| clients / namespaces (creates only: no manager, no authserver) | %d / %d |\n", o.clients, o.namespaces)
+	fmt.Printf("| CPU of the creates: API server / etcd, per client | %.2f ms / %.2f ms |\n",
+		float64(apiCPU)*10/float64(o.clients), float64(etcdCPU)*10/float64(o.clients))
 	fmt.Printf("| creation (16 parallel creates) | %s |\n", created.Round(time.Millisecond))
 	fmt.Printf("| machine CPU busy: total / this program / the rest (API server, etcd) | %.1fs / %.1fs / %.1fs |\n",
 		float64(busy)/100, float64(selfCPU)/100, float64(busy-selfCPU)/100)
