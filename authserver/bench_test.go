@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,13 @@ import (
 //	go test ./authserver -run '^$' -bench . -cpuprofile cpu.out -memprofile mem.out
 func benchServer(b *testing.B) (http.Handler, *bench.Prepared) {
 	b.Helper()
+	return benchServerCodes(b, 0)
+}
+
+// benchServerCodes is benchServer with codes prepared authorization codes
+// and 64 refresh tokens (one family each).
+func benchServerCodes(b *testing.B, codes int) (http.Handler, *bench.Prepared) {
+	b.Helper()
 	docs, err := bench.Documents(1000)
 	if err != nil {
 		b.Fatal(err)
@@ -56,7 +64,7 @@ func benchServer(b *testing.B) (http.Handler, *bench.Prepared) {
 	holder.Store(registry.Build(entries, slog.New(slog.DiscardHandler)))
 	holder.MarkReady()
 	path := filepath.Join(b.TempDir(), "state.db")
-	prep, err := bench.PrepareStore(context.Background(), path, 0, 1, 0)
+	prep, err := bench.PrepareStore(context.Background(), path, codes, 64, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -164,4 +172,51 @@ func BenchmarkRefreshRotation(b *testing.B) {
 		}
 		rt = resp.RefreshToken
 	}
+}
+
+// BenchmarkParallelCodeExchange exchanges prepared codes (PKCE, scope
+// "openid read": an access token and an ID token each) from 8 goroutines
+// at once, as the load generator's connections do, so that the writes are
+// group-committed; with -cpuprofile it shows the server's CPU per exchange.
+func BenchmarkParallelCodeExchange(b *testing.B) {
+	h, prep := benchServerCodes(b, b.N)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			code := prep.Codes[next.Add(1)-1]
+			form := "grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape(bench.RedirectURI) +
+				"&code_verifier=" + bench.Verifier
+			if w := post(h, "/oauth2/token", form, bench.ClientWeb, bench.Secret); w.Code != 200 {
+				b.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkParallelRefreshRotation: each goroutine follows its own
+// rotation chain.
+func BenchmarkParallelRefreshRotation(b *testing.B) {
+	h, prep := benchServerCodes(b, 0)
+	var chains atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rt := prep.Refresh[chains.Add(1)-1]
+		for pb.Next() {
+			w := post(h, "/oauth2/token", "grant_type=refresh_token&refresh_token="+rt, bench.ClientWeb, bench.Secret)
+			var resp struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != 200 {
+				b.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+			rt = resp.RefreshToken
+		}
+	})
 }

@@ -273,7 +273,7 @@ func newRefresh(c *registry.Client) (family, raw string) {
 	if !c.AllowsGrant(snapshot.GrantRefreshToken) {
 		return "", ""
 	}
-	return newID(), newSecret()
+	return store.NewFamilyID(), newSecret()
 }
 
 // refreshRecord is the store's record of a new refresh token raw, bound to

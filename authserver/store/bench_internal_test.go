@@ -36,6 +36,11 @@ func reportTxs(b *testing.B, sb *sqliteBackend, txs0 int64) {
 // token of its family in the same transaction, as the token endpoint does.
 func BenchmarkParallelCodeExchange(b *testing.B) {
 	s, sb := benchStore(b)
+	parallelCodeExchange(b, s, sb)
+}
+
+// parallelCodeExchange is BenchmarkParallelCodeExchange on s.
+func parallelCodeExchange(b *testing.B, s *sqlStore, sb *sqliteBackend) {
 	ctx := context.Background()
 	now := time.Now()
 	hashes := make([]Hash, b.N)
@@ -66,7 +71,7 @@ func BenchmarkParallelCodeExchange(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := next.Add(1) - 1
-			is := Issued{FamilyID: NewID(), AccessTokenID: NewID(), AccessTokenExpiresAt: now.Add(time.Hour)}
+			is := Issued{FamilyID: NewFamilyID(), AccessTokenID: NewID(), AccessTokenExpiresAt: now.Add(time.Hour)}
 			is.Issue = func(c AuthCode) (*RefreshToken, error) {
 				return &RefreshToken{Hash: HashToken(NewID()), FamilyID: is.FamilyID, ClientID: c.ClientID,
 					AccountID: c.AccountID, Scopes: c.Scopes, AuthTime: c.AuthTime, ExpiresAt: now.Add(24 * time.Hour)}, nil
@@ -85,6 +90,11 @@ func BenchmarkParallelCodeExchange(b *testing.B) {
 // chain.
 func BenchmarkParallelRefreshRotation(b *testing.B) {
 	s, sb := benchStore(b)
+	parallelRefreshRotation(b, s, sb)
+}
+
+// parallelRefreshRotation is BenchmarkParallelRefreshRotation on s.
+func parallelRefreshRotation(b *testing.B, s *sqlStore, sb *sqliteBackend) {
 	ctx := context.Background()
 	now := time.Now()
 	var chains atomic.Int64
@@ -94,7 +104,7 @@ func BenchmarkParallelRefreshRotation(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		raw := fmt.Sprintf("chain-%d-%s", chains.Add(1), NewID())
-		if err := s.CreateRefreshToken(ctx, RefreshToken{Hash: HashToken(raw), FamilyID: NewID(), ClientID: "web",
+		if err := s.CreateRefreshToken(ctx, RefreshToken{Hash: HashToken(raw), FamilyID: NewFamilyID(), ClientID: "web",
 			AccountID: "alice", Scopes: []string{"openid", "offline_access"}, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
 			b.Error(err)
 			return
@@ -111,4 +121,27 @@ func BenchmarkParallelRefreshRotation(b *testing.B) {
 	})
 	b.StopTimer()
 	reportTxs(b, sb, txs0)
+}
+
+// BenchmarkWALFrames runs the two parallel benchmarks with automatic
+// checkpoints off, so that the WAL keeps every frame the commits wrote, and
+// reports the frames (database pages) written per write: each is a write
+// system call of a page at commit, and a page for the checkpoint to copy.
+func BenchmarkWALFrames(b *testing.B) {
+	for name, run := range map[string]func(*testing.B, *sqlStore, *sqliteBackend){
+		"CodeExchange": parallelCodeExchange, "RefreshRotation": parallelRefreshRotation} {
+		b.Run(name, func(b *testing.B) {
+			s, sb := benchStore(b)
+			ctx := context.Background()
+			if _, err := sb.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+				b.Fatal(err)
+			}
+			run(b, s, sb)
+			var busy, frames, copied int
+			if err := sb.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+		})
+	}
 }

@@ -198,6 +198,12 @@ func withinReuseGrace(t RefreshToken, revokedAt, now int64, grace time.Duration)
 	return grace > 0 && revokedAt == 0 && micro(t.ExpiresAt) > now && now < micro(t.RotatedAt)+grace.Microseconds()
 }
 
+// familyExpirySlack is how much longer than its newest refresh token a
+// family is kept when a rotation extends it (see storeSuccessor): at most
+// this much later is it swept, which costs nothing, and a family rotated
+// often is rewritten once per slack instead of at every rotation.
+const familyExpirySlack = time.Hour
+
 // storeSuccessor runs r.Check on the presented token old and stores its
 // successor (r.NewHash) in old's family in q's transaction, extending the
 // family's expiry. A Check error rolls the transaction back.
@@ -230,8 +236,14 @@ func (s *sqlStore) storeSuccessor(ctx context.Context, q querier, old RefreshTok
 	if err := s.insertRefresh(ctx, q, next, now); err != nil {
 		return RefreshToken{}, err
 	}
-	if _, err := q.exec(ctx, s.sql(`UPDATE refresh_families SET expires_at = GREATEST(expires_at, $2)
-		WHERE id = $1`), next.FamilyID, micro(next.ExpiresAt)); err != nil {
+	// The family must outlive its newest token (the sweep deletes a
+	// family with its tokens). It is extended past that by
+	// familyExpirySlack, so that the rotations that follow within the
+	// slack only read the family row instead of rewriting it and its
+	// expiry index entry: fewer pages in the commit.
+	if _, err := q.exec(ctx, `UPDATE refresh_families SET expires_at = $3
+		WHERE id = $1 AND expires_at < $2`, next.FamilyID, micro(next.ExpiresAt),
+		micro(next.ExpiresAt)+familyExpirySlack.Microseconds()); err != nil {
 		return RefreshToken{}, dbErr("extend refresh family", err)
 	}
 	next.ExpiresAt = fromMicro(micro(next.ExpiresAt))

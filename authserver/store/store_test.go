@@ -552,3 +552,27 @@ func TestPollLeeway(t *testing.T) {
 		})
 	}
 }
+
+// TestNewFamilyID: family IDs have NewID's form (22 base64url characters,
+// 128 bits), are distinct, and those made together share their time
+// prefix (the locality the group commit relies on, see NewFamilyID).
+func TestNewFamilyID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := store.NewFamilyID()
+		if len(id) != len(store.NewID()) || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Fatalf("family ID %q is not 22 base64url characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("family ID %q drawn twice", id)
+		}
+		seen[id] = true
+	}
+	a, b := store.NewFamilyID(), store.NewFamilyID()
+	if a[:5] != b[:5] { // 30 bits of milliseconds: apart only across a 2^18 ms boundary
+		a, b = store.NewFamilyID(), store.NewFamilyID()
+	}
+	if a[:5] != b[:5] {
+		t.Errorf("family IDs made together do not share a prefix: %q, %q", a, b)
+	}
+}
