@@ -60,7 +60,7 @@ type secretHolder struct {
 
 // secretState is what the secret steps learn in one reconcile.
 type secretState struct {
-	// fresh marks the object's first reconcile (it had no finalizer): the
+	// fresh marks the object's first reconcile (see firstReconcile): the
 	// credentials Secret and the snapshot entry are created without reading
 	// them first (a Secret left by an earlier attempt or by someone else
 	// makes the create fail with AlreadyExists, and the retry, no longer

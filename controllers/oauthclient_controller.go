@@ -117,9 +117,8 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		// until the cache has caught up.
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
-	// The reconcile that adds the finalizer is the object's first: nothing
-	// it would write can exist yet (see clientState.fresh).
-	st := &clientState{secretState: secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}}
+	st := &clientState{secretState: secretState{
+		fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served)}}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}

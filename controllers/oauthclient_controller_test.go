@@ -146,6 +146,35 @@ var _ = Describe("OAuthClient", func() {
 		}, timeout, interval).Should(BeTrue(), "the finalizer must be removed")
 	})
 
+	It("compiles a client that arrives with the finalizer, as the admission policy adds it, as a new one and writes only its status", func(ctx SpecContext) {
+		// config/admission/snapshot_finalizer.yaml adds the finalizer at
+		// creation (test/admission); this suite runs no admission policy,
+		// so the client is created with it.
+		ns := newNamespace(ctx)
+		c := newClient(ns, "admitted", clientCr)
+		c.Finalizers = []string{Finalizer}
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		Expect(c.ManagedFields).To(HaveLen(1))
+		creator := c.ManagedFields[0].Manager
+
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		expectCondition(ctx, c, oauthv1alpha1.SecretReadyCondition, metav1.ConditionTrue, oauthv1alpha1.GeneratedReason)
+		expectSettled(ctx, c)
+		By("writing the status only: outside it, the creator alone manages fields")
+		for _, m := range c.ManagedFields {
+			if m.Subresource == "" {
+				Expect(m.Manager).To(Equal(creator), "the manager wrote the object itself")
+			}
+		}
+		By("taking it for the client's first reconcile: no Normal Event for its generated secret and first Ready")
+		expectNoEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal)
+		Expect(secretData(ctx, ns, "admitted-oauth-credentials", "client_secret")(Default)).To(HaveLen(43))
+
+		By("removing its snapshot entry on deletion")
+		Expect(k8s.Delete(ctx, c)).To(Succeed())
+		expectNoSnapshot(ctx, snapshot.KindClient, c.UID)
+	})
+
 	It("waits for a missing GrantPolicy, follows its changes, and stalls when no grant is left", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		c := newClient(ns, "app", authCode, refresh, password)

@@ -93,7 +93,7 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		// until the cache has caught up.
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
-	st := &secretState{fresh: !controllerutil.ContainsFinalizer(obj, Finalizer)}
+	st := &secretState{fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served)}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}

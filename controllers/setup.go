@@ -235,7 +235,24 @@ func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
-// addFinalizer adds Finalizer to obj (a patch) when it is missing.
+// firstReconcile says whether this is the object's first reconcile, so
+// that nothing the reconcile writes can exist yet (secretState.fresh): the
+// object carries no finalizer yet (the reconcile adds it), or it carries
+// the one the admission policy added at creation
+// (config/admission/snapshot_finalizer.yaml), its status was never written
+// and this manager has not compiled it before (the first status write may
+// be held back, see heldWait). A reconcile that guessed wrong (a manager
+// before a restart compiled the object but wrote no status) meets
+// AlreadyExists and runs again as not fresh (staleFresh).
+func firstReconcile(obj client.Object, observedGeneration int64, conditions []metav1.Condition, gate *servedGate) bool {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return true
+	}
+	return observedGeneration == 0 && len(conditions) == 0 && !gate.compiledBefore(obj)
+}
+
+// addFinalizer adds Finalizer to obj (a patch) when it is missing: the
+// admission policy usually added it at creation.
 func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
 	if controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return nil

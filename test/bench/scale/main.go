@@ -59,6 +59,7 @@ import (
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
 	"github.com/authops/authops/authserver/snapshot"
+	"github.com/authops/authops/controllers"
 	"github.com/authops/authops/test/bench"
 	"github.com/authops/authops/test/envtest"
 	"github.com/authops/authops/test/stack"
@@ -84,6 +85,10 @@ type options struct {
 	snapshotOnly bool
 	// createsOnly skips both planes: the API server's cost of the creates.
 	createsOnly bool
+	// noAdmission leaves out config/admission (the policies every install
+	// has): the clients then arrive without the manager's finalizer, which
+	// the manager adds with one more write each.
+	noAdmission bool
 }
 
 func main() {
@@ -105,6 +110,7 @@ func main() {
 	flag.StringVar(&o.bins.Authserver, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
 	flag.DurationVar(&o.timeout, "timeout", 0, "Give up after this long (default: 10 minutes plus 30 ms per client, 60 minutes for 100,000).")
 	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
+	flag.BoolVar(&o.noAdmission, "no-admission", false, "Leave out config/admission (installed by Helm and kustomize): no snapshot finalizer at creation, so the manager patches it onto every client.")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
 	flag.Parse()
 	if *combineFiles != "" {
@@ -192,6 +198,11 @@ func run(ctx context.Context, o options) error {
 	}
 	for k := range min(o.policies, o.namespaces) {
 		if err := c.Create(ctx, policy(k, true)); err != nil {
+			return err
+		}
+	}
+	if !o.noAdmission {
+		if err := applyAdmission(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -1040,4 +1051,40 @@ func runSnapshotOnly(ctx context.Context, o options, c client.Client, kubeconfig
 	fmt.Printf("| authserver peak RSS | %.1f MiB |\n", float64(bench.PeakRSSKiB(as.Pid()))/1024)
 	fmt.Printf("| load average at the end | %s |\n", loadAvg())
 	return nil
+}
+
+// applyAdmission applies config/admission as the installs do and waits
+// until a client's create passes the snapshot finalizer policy: the API
+// server loads policies asynchronously, and types the policy's apply
+// configuration from its OpenAPI, which knows the new CRDs a few seconds
+// later (until then creates fail with 503).
+func applyAdmission(ctx context.Context, c client.Client) error {
+	if _, err := stack.ApplyDir(ctx, c, filepath.Join(envtest.RepoRoot(), "config", "admission"), ""); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		probe := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, GenerateName: "admission-probe-"},
+			Spec: oauthv1alpha1.OAuthClientSpec{GrantTypes: []oauthv1alpha1.GrantType{oauthv1alpha1.GrantTypeClientCredentials}}}
+		err := c.Create(ctx, probe)
+		if err == nil {
+			admitted := slices.Contains(probe.Finalizers, controllers.Finalizer)
+			// Nothing reconciles it yet: the finalizer is removed here.
+			probe.Finalizers = nil
+			if err := c.Update(ctx, probe); err != nil {
+				return err
+			}
+			if err := client.IgnoreNotFound(c.Delete(ctx, probe)); err != nil {
+				return err
+			}
+			if admitted {
+				return nil
+			}
+			err = fmt.Errorf("a new OAuthClient arrived without %s", controllers.Finalizer)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the admission policies of config/admission are not in effect after a minute: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
