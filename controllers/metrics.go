@@ -303,7 +303,10 @@ func (g *servedGate) waiting(now time.Time) (n int, oldest time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, w := range g.pending {
-		oldest = max(oldest, now.Sub(w.since))
+		if !w.woken {
+			n++
+			oldest = max(oldest, now.Sub(w.since))
+		}
 	}
-	return len(g.pending), oldest
+	return n, oldest
 }

@@ -78,6 +78,8 @@ type OAuthClientReconciler struct {
 	// Served tells whether the authserver replicas serve a snapshot
 	// revision (see servedGate); nil: Ready means compiled.
 	Served *servedGate
+
+	misses freshMisses
 }
 
 // clientState is what one reconcile learned, passed from step to step.
@@ -118,7 +120,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	st := &clientState{secretState: secretState{
-		fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served)}}
+		fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served, &r.misses)}}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -137,7 +139,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, staleFresh(st.fresh, err)
+		return ctrl.Result{}, r.misses.staleFresh(obj, st.fresh, err)
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, st, out)
 	}

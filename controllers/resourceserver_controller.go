@@ -76,6 +76,8 @@ type ResourceServerReconciler struct {
 	// Served tells whether the authserver replicas serve a snapshot
 	// revision (see servedGate); nil: Ready means compiled.
 	Served *servedGate
+
+	misses freshMisses
 }
 
 // Reconcile runs the steps for one ResourceServer and patches its status
@@ -93,7 +95,7 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		// until the cache has caught up.
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
-	st := &secretState{fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served)}
+	st := &secretState{fresh: firstReconcile(obj, obj.Status.ObservedGeneration, obj.Status.Conditions, r.Served, &r.misses)}
 	if err := addFinalizer(ctx, r.Client, obj); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -111,7 +113,7 @@ func (r *ResourceServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	)
 	switch {
 	case err != nil:
-		return ctrl.Result{}, staleFresh(st.fresh, err)
+		return ctrl.Result{}, r.misses.staleFresh(obj, st.fresh, err)
 	case out.blocked():
 		return r.reconcileNotServed(ctx, obj, out)
 	}

@@ -213,6 +213,12 @@ type waitingAck struct {
 	revision int64
 	served   int
 	since    time.Time
+	// woken: a Lease change served the revision and woke the object; the
+	// entry is kept until that reconcile has looked (check), so that it
+	// still knows the object was compiled before (compiledBefore: its
+	// status may not be written yet, see heldWait), and it no longer
+	// counts as waiting.
+	woken bool
 }
 
 func newServedGate(leases servedLeases, clk clock.PassiveClock, min int, bound time.Duration) *servedGate {
@@ -266,6 +272,7 @@ func (g *servedGate) check(ctx context.Context, obj client.Object, rev int64) (s
 	}
 	since := now
 	w, waiting := g.pending[key]
+	waiting = waiting && !w.woken
 	if waiting {
 		since = w.since
 	}
@@ -417,7 +424,7 @@ func (s servedLeases) servedBy(min int, clk clock.PassiveClock) func(context.Con
 }
 
 // nowServed maps a Lease change to the waiting objects it satisfies (and
-// stops remembering them) or that more replicas serve now (their status
+// marks them woken: check forgets them) or that more replicas serve now (their status
 // says how many: "served by 1 of 2").
 func (g *servedGate) nowServed(ctx context.Context, _ client.Object) []reconcile.Request {
 	g.mu.Lock()
@@ -430,10 +437,14 @@ func (g *servedGate) nowServed(ctx context.Context, _ client.Object) []reconcile
 	now := g.clock.Now()
 	var reqs []reconcile.Request
 	for key, w := range g.pending {
+		if w.woken {
+			continue
+		}
 		c := countServed(acks, now, w.revision)
 		if ok, _ := servedVerdict(c, g.min); ok {
 			reqs = append(reqs, reconcile.Request{NamespacedName: key})
-			delete(g.pending, key)
+			w.woken = true
+			g.pending[key] = w
 		} else if c.served > w.served {
 			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 			w.served = c.served

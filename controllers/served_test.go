@@ -19,6 +19,7 @@ package controllers
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
@@ -174,6 +176,31 @@ var _ = Describe("Ready means served", Serial, func() {
 		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
 		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
 	})
+	It("makes a client that arrives with the finalizer and is served within heldWait Ready, taking it for new once", func(ctx SpecContext) {
+		// The admission policy adds the finalizer at creation; the replica
+		// serves the entry at once, so the first NotYetServed is held and
+		// never written: the status is still empty when the replica's Lease
+		// change wakes the client. That reconcile must not take the client
+		// for new again (it would meet its own Secrets: AlreadyExists).
+		ns := newNamespace(ctx)
+		writeLease(ctx, "replica-a", 1, time.Now(), 60)
+		refused := refusedSecretCreates(ctx)
+		c := newClient(ns, "admitted", authCode)
+		c.Finalizers = []string{Finalizer}
+		Expect(k8s.Create(ctx, c)).To(Succeed())
+		var rev int64
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, c.UID)}, s)).To(Succeed())
+			rev, _ = snapshot.ParseRevision(s.ResourceVersion)
+		}, timeout, 10*time.Millisecond).Should(Succeed())
+		writeLease(ctx, "replica-a", rev, time.Now(), 60)
+
+		ready := expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		Expect(ready.Message).To(HaveSuffix("; served by 1 of 1 authserver replicas"))
+		expectNoEvent(ctx, "OAuthClient", c, corev1.EventTypeNormal)
+		Expect(refusedSecretCreates(ctx)).To(Equal(refused), "a Secret create was refused (AlreadyExists): a later reconcile took the client for new")
+	})
 	It("holds an Account and a ResourceServer back until every live replica serves them", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		writeLease(ctx, "replica-a", 1, time.Now(), 60)
@@ -316,3 +343,22 @@ var _ = Describe("Ready means served", Serial, func() {
 		expectNoCondition(ctx, c, oauthv1alpha1.ServedCondition)
 	})
 })
+
+// refusedSecretCreates is how many Secret creates the API server refused
+// with 409 (AlreadyExists) so far (its apiserver_request_total).
+func refusedSecretCreates(ctx SpecContext) int {
+	cs, err := kubernetes.NewForConfig(restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `code="409"`) &&
+			strings.Contains(line, `resource="secrets"`) && strings.Contains(line, `verb="POST"`) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			Expect(err).NotTo(HaveOccurred())
+			n += int(v)
+		}
+	}
+	return n
+}

@@ -243,8 +243,11 @@ func ClientOptions() client.Options {
 // and this manager has not compiled it before (the first status write may
 // be held back, see heldWait). A reconcile that guessed wrong (a manager
 // before a restart compiled the object but wrote no status) meets
-// AlreadyExists and runs again as not fresh (staleFresh).
-func firstReconcile(obj client.Object, observedGeneration int64, conditions []metav1.Condition, gate *servedGate) bool {
+// AlreadyExists and the next one is not fresh (freshMisses).
+func firstReconcile(obj client.Object, observedGeneration int64, conditions []metav1.Condition, gate *servedGate, misses *freshMisses) bool {
+	if misses.take(obj) {
+		return false
+	}
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return true
 	}

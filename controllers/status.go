@@ -21,12 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -124,20 +126,50 @@ func foreignCondition(typ string) bool {
 // of the object runs again.
 const staleRetry = 100 * time.Millisecond
 
-// staleReadError marks a reconcile that acted on a stale read of its own
-// object: a first reconcile's creates meeting AlreadyExists because the
+// staleReadError marks a reconcile that took its object for new
+// (firstReconcile) and met AlreadyExists creating what it writes: the
 // object was read from the cache before the previous reconcile's finalizer
 // patch reached it (a reconcile woken by a replica's acknowledgement can
-// come that soon). It cannot last: the next read sees the finalizer.
+// come that soon), or an earlier reconcile wrote what it writes but no
+// status (a status patch that met a conflict, a manager restarted in
+// between). It cannot last: the next reconcile of the object reads first
+// (freshMisses).
 type staleReadError struct{ error }
 
-// staleFresh wraps err as a staleReadError when a reconcile that took its
-// object for new (fresh) met AlreadyExists creating what it writes.
-func staleFresh(fresh bool, err error) error {
-	if fresh && apierrors.IsAlreadyExists(err) {
-		return staleReadError{err}
+// freshMisses remembers the objects whose reconcile met a staleReadError,
+// so that their next reconcile is not taken for the first
+// (firstReconcile): with the admission policy's finalizer and no status
+// yet, nothing else would tell it. The zero value is ready to use; an
+// entry lives from the miss to the next reconcile.
+type freshMisses struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]types.UID
+}
+
+// staleFresh wraps err as a staleReadError, and remembers obj, when a
+// reconcile that took its object for new (fresh) met AlreadyExists
+// creating what it writes.
+func (f *freshMisses) staleFresh(obj client.Object, fresh bool, err error) error {
+	if !fresh || !apierrors.IsAlreadyExists(err) {
+		return err
 	}
-	return err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[types.NamespacedName]types.UID{}
+	}
+	f.m[client.ObjectKeyFromObject(obj)] = obj.GetUID()
+	return staleReadError{err}
+}
+
+// take says whether a reconcile of obj (the same UID) missed, and forgets it.
+func (f *freshMisses) take(obj client.Object) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := client.ObjectKeyFromObject(obj)
+	uid, ok := f.m[key]
+	delete(f.m, key)
+	return ok && uid == obj.GetUID()
 }
 
 // retryStale handles the error of a status patch made from a stale read: a

@@ -106,7 +106,8 @@ func reasonOf(conditions []metav1.Condition, typ string) string {
 // client fails the test if the patch is attempted.
 func TestStatusPatchStaleAndHeld(t *testing.T) {
 	exists := apierrors.NewAlreadyExists(schema.GroupResource{Resource: "secrets"}, "app-oauth-credentials")
-	if err := staleFresh(false, exists); !apierrors.IsAlreadyExists(err) || errors.As(err, new(staleReadError)) {
+	var misses freshMisses
+	if err := misses.staleFresh(&oauthv1alpha1.OAuthClient{}, false, exists); !apierrors.IsAlreadyExists(err) || errors.As(err, new(staleReadError)) {
 		t.Errorf("staleFresh(not fresh) = %v, want the AlreadyExists error itself", err)
 	}
 	for _, tc := range []struct {
@@ -114,7 +115,7 @@ func TestStatusPatchStaleAndHeld(t *testing.T) {
 		err  error
 		hold outcome
 	}{
-		{"stale first reconcile", staleFresh(true, exists), proceed},
+		{"stale first reconcile", misses.staleFresh(&oauthv1alpha1.OAuthClient{}, true, exists), proceed},
 		{"held NotYetServed", nil, outcome{holdStatus: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
