@@ -56,6 +56,10 @@ const (
 	// kubeVersion is the test API server's: the chart is rendered for it
 	// (bin/helm assumes 1.37 anyway, see the Makefile).
 	kubeVersion = "v1.37.2"
+	// mapAPI is what helm template must be told the cluster serves for the
+	// chart to render the MutatingAdmissionPolicy (GA in 1.36; helm's
+	// built-in capabilities predate it): a real 1.37 cluster says so.
+	mapAPI = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
 )
 
 var (
@@ -174,7 +178,8 @@ func TestManifestsDryRun(t *testing.T) {
 	kustomize := tool(t, "KUSTOMIZE", "kustomize-*")
 
 	renders := map[string][]byte{
-		"helm template (default values)":           run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion),
+		"helm template (default values)": run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion,
+			"--api-versions", mapAPI),
 		"kustomize build config/default":           run(t, kustomize, "build", filepath.Join(root, "config", "default")),
 		"kustomize build config/overlays/postgres": run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "postgres")),
 		"kustomize build config/overlays/sidecar":  run(t, kustomize, "build", filepath.Join(root, "config", "overlays", "sidecar")),
@@ -191,7 +196,8 @@ func TestManifestsDryRun(t *testing.T) {
 		"helm template -f extras-values.yaml":      {standalone: true, replicas: 2},
 	}
 	for _, values := range ciValues(t) {
-		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion, "-f", values)
+		renders["helm template -f "+filepath.Base(values)] = run(t, helm, "template", "authops", chart, "--namespace", namespace, "--kube-version", kubeVersion,
+			"--api-versions", mapAPI, "-f", values)
 	}
 
 	env, cfg := startAPIServer(t, filepath.Join(root, "config", "crd", "bases"), filepath.Join("testdata", "thirdparty-crds.yaml"))
@@ -216,7 +222,7 @@ func TestManifestsDryRun(t *testing.T) {
 				}
 			}
 			for _, want := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role", "Deployment", "Service",
-				"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+				"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"} {
 				if kinds[want] == 0 {
 					t.Errorf("renders no %s", want)
 				}
@@ -446,4 +452,29 @@ func run(t *testing.T, bin string, args ...string) []byte {
 		t.Logf("%s %s: %s", filepath.Base(bin), strings.Join(args, " "), s)
 	}
 	return out
+}
+
+// TestSnapshotFinalizerPolicyNeeds136: the chart renders the
+// MutatingAdmissionPolicy only for a cluster that serves it (GA in
+// Kubernetes 1.36; the chart's kubeVersion allows 1.30), so an install on
+// an older cluster does not fail on an unknown kind; the manager then adds
+// the finalizer itself.
+func TestSnapshotFinalizerPolicyNeeds136(t *testing.T) {
+	helm := tool(t, "HELM", "helm-*")
+	count := func(args ...string) int {
+		out := run(t, helm, append([]string{"template", "authops", chart, "--namespace", namespace}, args...)...)
+		n := 0
+		for _, u := range decode(t, out) {
+			if strings.HasPrefix(u.GetKind(), "MutatingAdmissionPolicy") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("--kube-version", "v1.35.0"); n != 0 {
+		t.Errorf("a 1.35 cluster without the API: %d MutatingAdmissionPolicy objects rendered, want none", n)
+	}
+	if n := count("--kube-version", kubeVersion, "--api-versions", mapAPI); n != 2 {
+		t.Errorf("a cluster serving %s: %d MutatingAdmissionPolicy objects rendered, want the policy and its binding", mapAPI, n)
+	}
 }
