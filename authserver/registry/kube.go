@@ -161,14 +161,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	if debounce <= 0 {
 		debounce = 100 * time.Millisecond
 	}
-	l.bad = map[string]string{}
-	l.items = map[string]*Prepared{}
-	l.order = nil
-	l.mu.Lock()
-	l.decoded = map[string][]decodedDoc{}
-	l.pending = map[string]struct{}{}
-	l.pendingRev, l.revision = 0, 0
-	l.mu.Unlock()
+	l.reset()
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.LabelSnapshot }),
@@ -177,15 +170,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	informer := secrets.Informer()
 	changed := make(chan struct{}, 1)
 	notify := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if s, ok := obj.(*corev1.Secret); ok {
-			l.mu.Lock()
-			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
-			l.notePending(s.ResourceVersion)
-			l.mu.Unlock()
-		}
+		l.enqueue(obj)
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -235,6 +220,31 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		l.rebuild(lister)
+	}
+}
+
+// reset empties the loader's state, before a watch starts.
+func (l *KubeLoader) reset() {
+	l.bad = map[string]string{}
+	l.items = map[string]*Prepared{}
+	l.order = nil
+	l.mu.Lock()
+	l.decoded = map[string][]decodedDoc{}
+	l.pending = map[string]struct{}{}
+	l.pendingRev, l.revision = 0, 0
+	l.mu.Unlock()
+}
+
+// enqueue records a Secret event's Secret as pending for the next rebuild.
+func (l *KubeLoader) enqueue(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		l.mu.Lock()
+		l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+		l.notePending(s.ResourceVersion)
+		l.mu.Unlock()
 	}
 }
 
