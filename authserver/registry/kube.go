@@ -109,18 +109,23 @@ type decodedDoc struct {
 }
 
 // transform decodes and prepares (see [Prepare]) a Secret's document as the
-// informer receives it and keeps only what the loader reads afterwards: the informer's cache holds
-// Secrets without their data, managed fields and annotations (at 10,000
-// clients the raw documents alone are megabytes), and a rebuild decodes
-// nothing again.
+// informer receives it and keeps only what the loader reads afterwards: the
+// informer's cache holds, of each Secret, its name, namespace and
+// resourceVersion (at 100,000 clients the raw documents alone are hundreds
+// of megabytes, and the labels, UID and timestamps of each Secret hundreds of
+// bytes), and a rebuild decodes nothing again.
 func (l *KubeLoader) transform(obj any) (any, error) {
 	s, ok := obj.(*corev1.Secret)
 	if !ok {
 		return obj, nil
 	}
+	ns := s.Namespace
+	if ns == l.Namespace {
+		ns = l.Namespace // one copy for every Secret
+	}
+	origin := l.origin(ns, s.Name)
 	_, retired := s.Annotations[snapshot.AnnotationRetired]
 	if s.Data != nil || retired {
-		origin := s.Namespace + "/" + s.Name
 		c := decodedDoc{rv: s.ResourceVersion, retired: retired}
 		if !retired {
 			d, err := decodeSecret(s)
@@ -142,10 +147,30 @@ func (l *KubeLoader) transform(obj any) (any, error) {
 		}
 		l.mu.Unlock()
 	}
-	s.Data, s.StringData = nil, nil
-	s.ManagedFields = nil
-	s.Annotations = nil
-	return s, nil
+	// The name shares the origin's bytes.
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: origin[len(ns)+1:],
+		ResourceVersion: s.ResourceVersion}}, nil
+}
+
+// origin is a Secret's origin, namespace/name: the string the loader
+// already holds for it if any, so that its versions share one copy.
+func (l *KubeLoader) origin(ns, name string) string {
+	origin := ns + "/" + name
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.secrets[origin]
+	if st == nil {
+		return origin
+	}
+	if st.applied != nil {
+		return st.applied.Origin
+	}
+	for _, v := range st.versions {
+		if v.prep != nil {
+			return v.prep.Origin
+		}
+	}
+	return origin
 }
 
 // forget drops the decoded versions of a deleted Secret up to the deleted

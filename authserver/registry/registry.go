@@ -50,7 +50,8 @@ type Entry struct {
 	Document snapshot.Document
 }
 
-// Client is an effective client with lookups prepared.
+// Client is an effective client with lookups prepared. Its Secrets and
+// JWKS are dropped once decoded: SecretDigests and PublicKeys serve them.
 type Client struct {
 	snapshot.Client
 	Source  snapshot.Source
@@ -67,7 +68,7 @@ type Client struct {
 func (c *Client) PublicKeys() []jose.JSONWebKey { return c.keys }
 
 type digest struct {
-	sum      []byte
+	sum      [sha256.Size]byte
 	notAfter *time.Time
 }
 
@@ -123,9 +124,9 @@ func (c *Client) SecretDigests(now time.Time) [][]byte { return validDigests(c.d
 // validDigests returns the digests valid at now.
 func validDigests(ds []digest, now time.Time) [][]byte {
 	var out [][]byte
-	for _, d := range ds {
-		if d.notAfter == nil || now.Before(*d.notAfter) {
-			out = append(out, d.sum)
+	for i := range ds {
+		if d := &ds[i]; d.notAfter == nil || now.Before(*d.notAfter) {
+			out = append(out, d.sum[:])
 		}
 	}
 	return out
@@ -133,13 +134,20 @@ func validDigests(ds []digest, now time.Time) [][]byte {
 
 // decodeDigests decodes the hex SHA-256 digests of a document's secrets.
 func decodeDigests(secrets []snapshot.SecretDigest) ([]digest, error) {
-	var out []digest
-	for _, s := range secrets {
-		sum, err := hex.DecodeString(s.SHA256)
-		if err != nil {
+	if len(secrets) == 0 {
+		return nil, nil
+	}
+	out := make([]digest, len(secrets))
+	for i, s := range secrets {
+		// Validate has checked the length; decoding a longer one would
+		// not fit the array.
+		if len(s.SHA256) != 2*sha256.Size {
+			return nil, errors.New("secret digest is not a hex SHA-256 digest")
+		}
+		if _, err := hex.Decode(out[i].sum[:], []byte(s.SHA256)); err != nil {
 			return nil, errors.New("secret digest is not hex")
 		}
-		out = append(out, digest{sum: sum, notAfter: s.NotAfter})
+		out[i].notAfter = s.NotAfter
 	}
 	return out, nil
 }
@@ -436,6 +444,9 @@ func Prepare(e Entry) *Prepared {
 			}
 		}
 		cl.Audiences = grantedAudiences(c)
+		// What was decoded is not kept twice.
+		cl.Secrets, cl.JWKS = nil, nil
+		shared.client(&cl.Client, &cl.Source)
 		p.client = cl
 		return p
 	}
