@@ -43,8 +43,10 @@ type assembler struct {
 	// shards are copies too (cloned), so that cur never changes.
 	next   *clientShards
 	cloned [clientShardCount]bool
-	// touched are the client IDs changed since the last build, with the
-	// documents that lost them before (see reconcile).
+	// touched are the client IDs whose losers changed since the last
+	// build, with their losers before (see reconcile). An ID that only one
+	// document claims is never touched: the first sync does not walk
+	// every client twice.
 	touched map[string][]*Client
 
 	// losers are, by client ID, the usable documents that claim a served
@@ -141,8 +143,8 @@ func (a *assembler) shard(id string) map[string]*Client {
 	return a.next[i]
 }
 
-// touch records a client ID changed since the last build, with its losers
-// before the first change (the lists are never changed in place).
+// touch records that a client ID's losers change, with its losers before
+// the first change (the lists are never changed in place).
 func (a *assembler) touch(id string) {
 	if _, ok := a.touched[id]; !ok {
 		a.touched[id] = a.losers[id]
@@ -152,15 +154,15 @@ func (a *assembler) touch(id string) {
 // addClient serves a client document unless a document of a smaller
 // origin claims its ID; the loser waits in losers.
 func (a *assembler) addClient(c *Client) {
-	a.touch(c.ID)
 	m := a.shard(c.ID)
 	w, ok := m[c.ID]
-	switch {
-	case !ok:
+	if !ok {
 		m[c.ID] = c
 		a.nClients++
 		return
-	case c.origin < w.origin:
+	}
+	a.touch(c.ID)
+	if c.origin < w.origin {
 		m[c.ID] = c
 		c = w
 	}
@@ -173,15 +175,15 @@ func (a *assembler) addClient(c *Client) {
 // removeClient withdraws a client document: the first loser of its ID,
 // if any, is served in its place.
 func (a *assembler) removeClient(c *Client) {
-	a.touch(c.ID)
 	m := a.shard(c.ID)
 	l := a.losers[c.ID]
+	if m[c.ID] == c && len(l) == 0 {
+		delete(m, c.ID)
+		a.nClients--
+		return
+	}
+	a.touch(c.ID)
 	if m[c.ID] == c {
-		if len(l) == 0 {
-			delete(m, c.ID)
-			a.nClients--
-			return
-		}
 		m[c.ID], l = l[0], l[1:]
 	} else if i := slices.Index(l, c); i >= 0 {
 		l = slices.Delete(slices.Clone(l), i, i+1)
@@ -223,9 +225,6 @@ func (a *assembler) build() *Registry {
 func (a *assembler) reconcile() {
 	for id, before := range a.touched {
 		now := a.losers[id]
-		if len(before) == 0 && len(now) == 0 {
-			continue
-		}
 		why := errClientTaken(id)
 		for _, c := range now {
 			if a.clientSkips[c.origin] != why.Error() {
@@ -240,10 +239,11 @@ func (a *assembler) reconcile() {
 			}
 		}
 	}
-	// A new map, not a cleared one: the first build touches every client,
-	// and a cleared map keeps its size, which every later build would
-	// walk.
-	a.touched = map[string][]*Client{}
+	// A new map, not a cleared one: a cleared map keeps its size, which
+	// every later build would walk.
+	if len(a.touched) > 0 {
+		a.touched = map[string][]*Client{}
+	}
 }
 
 // assembleOthers gives r new maps of accounts and resource servers, and
