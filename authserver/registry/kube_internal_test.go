@@ -17,7 +17,9 @@ limitations under the License.
 package registry
 
 import (
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/authops/authops/authserver/snapshot"
@@ -121,4 +123,56 @@ func TestKubeLoaderRebuilds(t *testing.T) {
 	if _, ok := w.l.secrets[fakeNamespace+"/a-first"]; ok {
 		t.Error("a deleted Secret is remembered")
 	}
+}
+
+// TestRebuildWhileServing reads every client of the current Registry
+// while rebuilds change them (run with -race): a rebuild never writes what
+// a published Registry holds, and a Registry read once stays the same.
+func TestRebuildWhileServing(t *testing.T) {
+	w := newFakeWatch()
+	const n = 300
+	for i := range n {
+		w.put(typicalClient(i))
+	}
+	w.rebuild()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := w.l.Holder.Current()
+				first := map[string]*Client{}
+				for i := range n {
+					_, d := typicalClient(i)
+					c, _ := r.Client(d.Client.ID)
+					first[d.Client.ID] = c
+				}
+				for id, c := range first {
+					if again, _ := r.Client(id); again != c {
+						t.Error("a published Registry changed")
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		name, d := typicalClient(i * 7 % n)
+		if i%5 == 0 {
+			w.remove(name)
+		} else {
+			d.Client.DisplayName = fmt.Sprint(i)
+			w.put(name, d)
+		}
+		w.rebuild()
+	}
+	close(stop)
+	wg.Wait()
 }
