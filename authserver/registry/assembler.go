@@ -83,18 +83,19 @@ func newAssembler(log *slog.Logger) *assembler {
 		invalid: map[string]string{}}
 }
 
-// apply records that one origin's document changed from old to new (nil:
-// none); both have that origin. The change is served by the next build.
-func (a *assembler) apply(old, new *Prepared) {
-	if old == new {
+// apply records that one origin's document changed from before to after
+// (nil: none); both have that origin. The change is served by the next
+// build.
+func (a *assembler) apply(before, after *Prepared) {
+	if before == after {
 		return
 	}
-	origin := cmp.Or(old, new).Origin
-	if old != nil {
+	origin := cmp.Or(before, after).Origin
+	if before != nil {
 		switch {
-		case old.client != nil:
-			a.removeClient(old.client)
-		case old.other.err != nil:
+		case before.client != nil:
+			a.removeClient(before.client)
+		case before.other.err != nil:
 			// Logged again only if the new document is skipped for
 			// another reason (below).
 		default:
@@ -104,20 +105,18 @@ func (a *assembler) apply(old, new *Prepared) {
 	}
 	was, wasInvalid := a.invalid[origin]
 	delete(a.invalid, origin)
-	if new == nil {
-		return
-	}
 	switch {
-	case new.client != nil:
-		a.addClient(new.client)
-	case new.other.err != nil:
-		why := new.other.err.Error()
+	case after == nil:
+	case after.client != nil:
+		a.addClient(after.client)
+	case after.other.err != nil:
+		why := after.other.err.Error()
 		if !wasInvalid || was != why {
-			logSkipped(a.log, new, new.other.err)
+			logSkipped(a.log, after, after.other.err)
 		}
 		a.invalid[origin] = why
 	default:
-		a.others[origin] = new.other
+		a.others[origin] = after.other
 		a.othersDirty = true
 	}
 }
