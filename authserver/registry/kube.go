@@ -58,15 +58,14 @@ type KubeLoader struct {
 	// so far. The served acknowledgement (authserver/served) publishes it.
 	Served func(revision int64)
 
-	bad map[string]string // namespace/name → resourceVersion already logged as bad
-
-	// decoded holds the documents of each Secret's latest versions (by
-	// namespace/name, newest last), decoded once when the informer receives
-	// them (see transform). The transform runs when a change is queued, so
-	// the cache may still show an older version for a moment: a few
-	// versions are kept.
-	mu      sync.Mutex
-	decoded map[string][]decodedDoc
+	mu sync.Mutex
+	// secrets holds what the loader keeps of each snapshot Secret (by
+	// namespace/name, its origin): one entry per Secret, the loader's only
+	// state in proportion to the clients besides the Registry. The entries
+	// are pointers, changed in place: assigning to a map's existing key
+	// replaces the key too, and a key from an event would be a second
+	// copy of the origin its documents hold.
+	secrets map[string]*secretState
 	// pending holds the Secrets (namespace/name) changed since the last
 	// rebuild, recorded by the event handlers under mu.
 	pending map[string]struct{}
@@ -74,12 +73,27 @@ type KubeLoader struct {
 	// pending; revision is what the last rebuild applied.
 	pendingRev, revision int64
 
-	// The rebuild goroutine's own state: the usable prepared document of
-	// each Secret and their origins in order, updated for the pending
-	// Secrets only, so that a rebuild costs the changes plus one
-	// assembly, not a pass over every Secret.
-	items map[string]*Prepared
-	order []string
+	// The rebuild goroutine's own state: the Secrets whose bad version
+	// was logged, and the assembler that applies the pending Secrets'
+	// documents only, so that a rebuild costs the changes, not a pass
+	// over every Secret.
+	bad map[string]string // namespace/name → resourceVersion already logged as bad
+	asm *assembler
+}
+
+// secretState is what the loader keeps of one snapshot Secret (under mu).
+type secretState struct {
+	// versions are the Secret's versions decoded once when the informer
+	// received them (see transform) and not applied yet, newest last. The
+	// transform runs when a change is queued, so the cache may still show
+	// an older version for a moment: a few versions are kept, and dropped
+	// once a rebuild applied them or a newer one, so that no earlier
+	// document outlives its replacement.
+	versions []decodedDoc
+	// applied is the document the last rebuild took from the Secret's
+	// version appliedRV (nil: none usable; appliedRV "": none seen).
+	applied   *Prepared
+	appliedRV string
 }
 
 // keptVersions bounds the decoded versions kept per Secret.
@@ -95,18 +109,23 @@ type decodedDoc struct {
 }
 
 // transform decodes and prepares (see [Prepare]) a Secret's document as the
-// informer receives it and keeps only what the loader reads afterwards: the informer's cache holds
-// Secrets without their data, managed fields and annotations (at 10,000
-// clients the raw documents alone are megabytes), and a rebuild decodes
-// nothing again.
+// informer receives it and keeps only what the loader reads afterwards: the
+// informer's cache holds, of each Secret, its name, namespace and
+// resourceVersion (at 100,000 clients the raw documents alone are hundreds
+// of megabytes, and the labels, UID and timestamps of each Secret hundreds of
+// bytes), and a rebuild decodes nothing again.
 func (l *KubeLoader) transform(obj any) (any, error) {
 	s, ok := obj.(*corev1.Secret)
 	if !ok {
 		return obj, nil
 	}
+	ns := s.Namespace
+	if ns == l.Namespace {
+		ns = l.Namespace // one copy for every Secret
+	}
+	origin := l.origin(ns, s.Name)
 	_, retired := s.Annotations[snapshot.AnnotationRetired]
 	if s.Data != nil || retired {
-		origin := s.Namespace + "/" + s.Name
 		c := decodedDoc{rv: s.ResourceVersion, retired: retired}
 		if !retired {
 			d, err := decodeSecret(s)
@@ -117,21 +136,46 @@ func (l *KubeLoader) transform(obj any) (any, error) {
 			}
 		}
 		l.mu.Lock()
-		vs := append(l.decoded[origin], c)
-		if len(vs) > keptVersions {
-			vs = slices.Delete(vs, 0, len(vs)-keptVersions)
+		st := l.secrets[origin]
+		if st == nil {
+			st = &secretState{}
+			l.secrets[origin] = st
 		}
-		l.decoded[origin] = vs
+		st.versions = append(st.versions, c)
+		if len(st.versions) > keptVersions {
+			st.versions = slices.Delete(st.versions, 0, len(st.versions)-keptVersions)
+		}
 		l.mu.Unlock()
 	}
-	s.Data, s.StringData = nil, nil
-	s.ManagedFields = nil
-	s.Annotations = nil
-	return s, nil
+	// The name shares the origin's bytes.
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: origin[len(ns)+1:],
+		ResourceVersion: s.ResourceVersion}}, nil
+}
+
+// origin is a Secret's origin, namespace/name: the string the loader
+// already holds for it if any, so that its versions share one copy.
+func (l *KubeLoader) origin(ns, name string) string {
+	origin := ns + "/" + name
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.secrets[origin]
+	if st == nil {
+		return origin
+	}
+	if st.applied != nil {
+		return st.applied.Origin
+	}
+	for _, v := range st.versions {
+		if v.prep != nil {
+			return v.prep.Origin
+		}
+	}
+	return origin
 }
 
 // forget drops the decoded versions of a deleted Secret up to the deleted
 // one (a newer Secret of the same name may have been decoded meanwhile).
+// What a rebuild applied stays until the rebuild that withdraws it.
 func (l *KubeLoader) forget(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -142,16 +186,20 @@ func (l *KubeLoader) forget(obj any) {
 	}
 	origin := s.Namespace + "/" + s.Name
 	l.mu.Lock()
-	vs := l.decoded[origin]
-	if i := slices.IndexFunc(vs, func(c decodedDoc) bool { return c.rv == s.ResourceVersion }); i >= 0 {
-		vs = slices.Delete(vs, 0, i+1)
+	defer l.mu.Unlock()
+	st := l.secrets[origin]
+	if st == nil {
+		return
 	}
-	if len(vs) == 0 {
-		delete(l.decoded, origin)
-	} else {
-		l.decoded[origin] = vs
+	if i := slices.IndexFunc(st.versions, func(c decodedDoc) bool { return c.rv == s.ResourceVersion }); i >= 0 {
+		st.versions = slices.Delete(st.versions, 0, i+1)
 	}
-	l.mu.Unlock()
+	if len(st.versions) == 0 {
+		st.versions = nil
+		if st.appliedRV == "" {
+			delete(l.secrets, origin)
+		}
+	}
 }
 
 // Run watches until ctx ends. It returns an error only if the first sync
@@ -161,14 +209,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	if debounce <= 0 {
 		debounce = 100 * time.Millisecond
 	}
-	l.bad = map[string]string{}
-	l.items = map[string]*Prepared{}
-	l.order = nil
-	l.mu.Lock()
-	l.decoded = map[string][]decodedDoc{}
-	l.pending = map[string]struct{}{}
-	l.pendingRev, l.revision = 0, 0
-	l.mu.Unlock()
+	l.reset()
 	factory := informers.NewSharedInformerFactoryWithOptions(l.Client, 0,
 		informers.WithNamespace(l.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.LabelSnapshot }),
@@ -177,15 +218,7 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	informer := secrets.Informer()
 	changed := make(chan struct{}, 1)
 	notify := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if s, ok := obj.(*corev1.Secret); ok {
-			l.mu.Lock()
-			l.pending[s.Namespace+"/"+s.Name] = struct{}{}
-			l.notePending(s.ResourceVersion)
-			l.mu.Unlock()
-		}
+		l.enqueue(obj)
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -238,6 +271,30 @@ func (l *KubeLoader) Run(ctx context.Context) error {
 	}
 }
 
+// reset empties the loader's state, before a watch starts.
+func (l *KubeLoader) reset() {
+	l.bad = map[string]string{}
+	l.asm = newAssembler(l.Log)
+	l.mu.Lock()
+	l.secrets = map[string]*secretState{}
+	l.pending = map[string]struct{}{}
+	l.pendingRev, l.revision = 0, 0
+	l.mu.Unlock()
+}
+
+// enqueue records a Secret event's Secret as pending for the next rebuild.
+func (l *KubeLoader) enqueue(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		l.mu.Lock()
+		l.pending[s.Namespace+"/"+s.Name] = struct{}{}
+		l.notePending(s.ResourceVersion)
+		l.mu.Unlock()
+	}
+}
+
 // rebuild brings the prepared documents of the pending Secrets up to date
 // and stores a Registry assembled from all of them.
 func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
@@ -254,11 +311,7 @@ func (l *KubeLoader) rebuild(lister corelisters.SecretNamespaceLister) {
 	for origin := range pending {
 		l.refresh(lister, origin)
 	}
-	items := make([]*Prepared, 0, len(l.order))
-	for _, origin := range l.order {
-		items = append(items, l.items[origin])
-	}
-	r := assembleSorted(items, l.Log)
+	r := l.asm.build()
 	r.Skipped += len(l.bad)
 	l.Holder.Store(r)
 	l.Holder.observeBuild(time.Since(start))
@@ -287,7 +340,7 @@ func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin st
 			return
 		}
 		delete(l.bad, origin)
-		l.drop(origin)
+		l.settle(origin, nil, "")
 		return
 	}
 	var (
@@ -295,19 +348,28 @@ func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin st
 		ok bool
 	)
 	l.mu.Lock()
-	for i, v := range l.decoded[origin] {
-		if v.rv == s.ResourceVersion {
-			c, ok = v, true
-			// Versions older than the cached one are done with.
-			l.decoded[origin] = l.decoded[origin][i:]
-			break
+	var appliedRV string
+	if st := l.secrets[origin]; st != nil {
+		appliedRV = st.appliedRV
+		if i := slices.IndexFunc(st.versions, func(v decodedDoc) bool { return v.rv == s.ResourceVersion }); i >= 0 {
+			c, ok = st.versions[i], true
+			// Versions up to the cached one are done with.
+			st.versions = slices.Delete(st.versions, 0, i+1)
+			if len(st.versions) == 0 {
+				st.versions = nil
+			}
 		}
 	}
 	l.mu.Unlock()
+	if !ok && appliedRV == s.ResourceVersion {
+		// An event that changed nothing the loader reads: this version
+		// is applied already.
+		return
+	}
 	if ok && c.retired {
 		// Served as absent, like a deleted Secret.
 		delete(l.bad, origin)
-		l.drop(origin)
+		l.settle(origin, nil, s.ResourceVersion)
 		return
 	}
 	err = c.err
@@ -326,26 +388,33 @@ func (l *KubeLoader) refresh(lister corelisters.SecretNamespaceLister, origin st
 				l.Log.Error("snapshot document skipped", "origin", origin, "error", err)
 			}
 		}
-		l.drop(origin)
+		l.settle(origin, nil, s.ResourceVersion)
 		return
 	}
 	delete(l.bad, origin)
-	if _, had := l.items[origin]; !had {
-		i, _ := slices.BinarySearch(l.order, origin)
-		l.order = slices.Insert(l.order, i, origin)
-	}
-	l.items[origin] = c.prep
+	l.settle(origin, c.prep, s.ResourceVersion)
 }
 
-// drop removes a Secret's prepared document.
-func (l *KubeLoader) drop(origin string) {
-	if _, had := l.items[origin]; !had {
-		return
+// settle records that a Secret's version rv ("": the Secret is gone)
+// serves the document p (nil: none), and tells the assembler.
+func (l *KubeLoader) settle(origin string, p *Prepared, rv string) {
+	l.mu.Lock()
+	st := l.secrets[origin]
+	var old *Prepared
+	switch {
+	case st == nil && rv != "":
+		// A version that was never decoded (see refresh).
+		l.secrets[origin] = &secretState{appliedRV: rv}
+	case st == nil:
+	case rv == "" && len(st.versions) == 0:
+		old = st.applied
+		delete(l.secrets, origin)
+	default:
+		old = st.applied
+		st.applied, st.appliedRV = p, rv
 	}
-	delete(l.items, origin)
-	if i, found := slices.BinarySearch(l.order, origin); found {
-		l.order = slices.Delete(l.order, i, i+1)
-	}
+	l.mu.Unlock()
+	l.asm.apply(old, p)
 }
 
 func decodeSecret(s *corev1.Secret) (snapshot.Document, error) {

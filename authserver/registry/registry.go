@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -49,13 +50,17 @@ type Entry struct {
 	Document snapshot.Document
 }
 
-// Client is an effective client with lookups prepared.
+// Client is an effective client with lookups prepared. Its Secrets and
+// JWKS are dropped once decoded: SecretDigests and PublicKeys serve them.
 type Client struct {
 	snapshot.Client
 	Source  snapshot.Source
 	digests []digest
 	// keys are the parsed JWKS of a private_key_jwt client.
 	keys []jose.JSONWebKey
+	// origin is the Origin of the client's document: of two documents
+	// claiming one client ID, the smaller origin is served.
+	origin string
 }
 
 // PublicKeys returns the public keys of a private_key_jwt client (nil for
@@ -63,7 +68,7 @@ type Client struct {
 func (c *Client) PublicKeys() []jose.JSONWebKey { return c.keys }
 
 type digest struct {
-	sum      []byte
+	sum      [sha256.Size]byte
 	notAfter *time.Time
 }
 
@@ -119,9 +124,9 @@ func (c *Client) SecretDigests(now time.Time) [][]byte { return validDigests(c.d
 // validDigests returns the digests valid at now.
 func validDigests(ds []digest, now time.Time) [][]byte {
 	var out [][]byte
-	for _, d := range ds {
-		if d.notAfter == nil || now.Before(*d.notAfter) {
-			out = append(out, d.sum)
+	for i := range ds {
+		if d := &ds[i]; d.notAfter == nil || now.Before(*d.notAfter) {
+			out = append(out, d.sum[:])
 		}
 	}
 	return out
@@ -129,13 +134,20 @@ func validDigests(ds []digest, now time.Time) [][]byte {
 
 // decodeDigests decodes the hex SHA-256 digests of a document's secrets.
 func decodeDigests(secrets []snapshot.SecretDigest) ([]digest, error) {
-	var out []digest
-	for _, s := range secrets {
-		sum, err := hex.DecodeString(s.SHA256)
-		if err != nil {
+	if len(secrets) == 0 {
+		return nil, nil
+	}
+	out := make([]digest, len(secrets))
+	for i, s := range secrets {
+		// Validate has checked the length; decoding a longer one would
+		// not fit the array.
+		if len(s.SHA256) != 2*sha256.Size {
+			return nil, errors.New("secret digest is not a hex SHA-256 digest")
+		}
+		if _, err := hex.Decode(out[i].sum[:], []byte(s.SHA256)); err != nil {
 			return nil, errors.New("secret digest is not hex")
 		}
-		out = append(out, digest{sum: sum, notAfter: s.NotAfter})
+		out[i].notAfter = s.NotAfter
 	}
 	return out, nil
 }
@@ -250,8 +262,14 @@ func (k *Key) Public() jose.JSONWebKey {
 
 // Registry is one immutable compiled snapshot. The zero value is an empty
 // registry (no clients, no accounts, no keys, no resource servers).
+//
+// A Registry shares with the previous one what did not change (see
+// assembler): its clients are sharded, so that a change to one client
+// copies one shard's map and the table of shards, never all the clients;
+// its other maps are few and shared whole until one of their documents
+// changes. Nothing a published Registry holds is ever written again.
 type Registry struct {
-	clients  map[string]*Client
+	clients  *clientShards       // nil when there are no clients
 	accounts map[string]*Account // namespace + "/" + username
 	subjects map[string]*Account
 	keys     []*Key
@@ -263,9 +281,30 @@ type Registry struct {
 	Documents, Skipped int
 }
 
+// clientShardCount is the number of shards of a Registry's clients: at
+// 100,000 clients a shard holds about 100, and a rebuild after one change
+// copies those and the 8 KiB table of shards.
+const clientShardCount = 1024
+
+// clientShards are the clients of a Registry by client ID, in the shard
+// of the ID's hash.
+type clientShards [clientShardCount]map[string]*Client
+
+// shardSeed seeds the shards' hash, unpredictable from outside so that
+// no set of client IDs can be chosen to fill one shard.
+var shardSeed = maphash.MakeSeed()
+
+// clientShard is the shard of a client ID.
+func clientShard(id string) int {
+	return int(maphash.String(shardSeed, id) % clientShardCount)
+}
+
 // Client returns a client by client_id.
 func (r *Registry) Client(id string) (*Client, bool) {
-	c, ok := r.clients[id]
+	if r.clients == nil {
+		return nil, false
+	}
+	c, ok := r.clients[clientShard(id)][id]
 	return c, ok
 }
 
@@ -277,7 +316,7 @@ func (r *Registry) ResourceServer(id string) (*ResourceServer, bool) {
 
 // Known reports whether id is a client ID or a ResourceServer's ID.
 func (r *Registry) Known(id string) bool {
-	if _, ok := r.clients[id]; ok {
+	if _, ok := r.Client(id); ok {
 		return true
 	}
 	_, ok := r.resourceServers[id]
@@ -342,14 +381,23 @@ func Build(entries []Entry, log *slog.Logger) *Registry {
 // client's secret digests decoded or its keys parsed. It is immutable, so a
 // loader prepares each document once, when it arrives, and assembles every
 // later Registry from the prepared documents: a rebuild after one change
-// among 10,000 clients costs map inserts, not 10,000 validations (see
+// among 100,000 clients costs that change (see assembler and
 // docs/benchmarks.md). Keys are shared by the registries assembled from the
 // same key set document, and so is what they remember of verified tokens.
 type Prepared struct {
-	Origin  string
+	Origin string
+	// client is set for a usable client document, the many: one costs
+	// its Client and this struct of four words.
+	client *Client
+	// other is set for any other document, and for one that cannot be
+	// used.
+	other *otherDoc
+}
+
+// otherDoc is a prepared document that is not a usable client.
+type otherDoc struct {
 	source  snapshot.Source
 	kind    snapshot.Kind
-	client  *Client
 	account *Account
 	keys    []*Key
 	rs      *ResourceServer
@@ -357,57 +405,75 @@ type Prepared struct {
 }
 
 // Err is why the document cannot be used, or nil.
-func (p *Prepared) Err() error { return p.err }
+func (p *Prepared) Err() error {
+	if p.other != nil {
+		return p.other.err
+	}
+	return nil
+}
+
+// source is the object the document was compiled from.
+func (p *Prepared) source() snapshot.Source {
+	if p.client != nil {
+		return p.client.Source
+	}
+	return p.other.source
+}
 
 // Prepare validates a document and builds what a Registry holds of it.
 func Prepare(e Entry) *Prepared {
 	d := e.Document
-	p := &Prepared{Origin: e.Origin, source: d.Source, kind: d.Kind}
-	if err := d.Validate(); err != nil {
-		p.err = err
+	p := &Prepared{Origin: e.Origin}
+	fail := func(err error) *Prepared {
+		p.client, p.other = nil, &otherDoc{source: d.Source, kind: d.Kind, err: err}
 		return p
 	}
-	switch d.Kind {
-	case snapshot.KindClient:
+	if err := d.Validate(); err != nil {
+		return fail(err)
+	}
+	if d.Kind == snapshot.KindClient {
 		c := d.Client
 		ds, err := decodeDigests(c.Secrets)
 		if err != nil {
-			p.err = fmt.Errorf("client %q: %w", c.ID, err)
-			return p
+			return fail(fmt.Errorf("client %q: %w", c.ID, err))
 		}
-		cl := &Client{Client: *c, Source: d.Source, digests: ds}
+		cl := &Client{Client: *c, Source: d.Source, digests: ds, origin: e.Origin}
 		if c.TokenEndpointAuthMethod == snapshot.AuthPrivateKeyJWT {
 			if cl.keys, err = snapshot.ParseJWKS(c.JWKS); err != nil {
-				p.err = fmt.Errorf("client %q: jwks: %w", c.ID, err)
-				return p
+				return fail(fmt.Errorf("client %q: jwks: %w", c.ID, err))
 			}
 		}
 		cl.Audiences = grantedAudiences(c)
+		// What was decoded is not kept twice.
+		cl.Secrets, cl.JWKS = nil, nil
+		shared.client(&cl.Client, &cl.Source)
 		p.client = cl
+		return p
+	}
+	o := &otherDoc{source: d.Source, kind: d.Kind}
+	p.other = o
+	switch d.Kind {
 	case snapshot.KindResourceServer:
 		rs := d.ResourceServer
 		ds, err := decodeDigests(rs.Secrets)
 		if err != nil {
-			p.err = fmt.Errorf("resource server %q: %w", rs.ID, err)
-			return p
+			return fail(fmt.Errorf("resource server %q: %w", rs.ID, err))
 		}
-		p.rs = &ResourceServer{ResourceServer: *rs, Source: d.Source, digests: ds}
+		o.rs = &ResourceServer{ResourceServer: *rs, Source: d.Source, digests: ds}
 	case snapshot.KindAccount:
-		p.account = newAccount(*d.Account, d.Source)
+		o.account = newAccount(*d.Account, d.Source)
 	case snapshot.KindKeySet:
 		for _, k := range d.KeySet.Keys {
 			key, err := newKey(k)
 			if err != nil {
-				p.err = fmt.Errorf("key %s: %w", k.ID, err)
-				return p
+				return fail(fmt.Errorf("key %s: %w", k.ID, err))
 			}
-			for _, have := range p.keys {
+			for _, have := range o.keys {
 				if have.ID == k.ID {
-					p.err = fmt.Errorf("key ID %q is already taken by another document", k.ID)
-					return p
+					return fail(fmt.Errorf("key ID %q is already taken by another document", k.ID))
 				}
 			}
-			p.keys = append(p.keys, key)
+			o.keys = append(o.keys, key)
 		}
 	}
 	return p
@@ -422,21 +488,27 @@ func Assemble(items []*Prepared, log *slog.Logger) *Registry {
 	return assembleSorted(items, log)
 }
 
-// assembleSorted is Assemble for items already in Origin order.
+// assembleSorted is Assemble for items already in Origin order: the whole
+// build, which the assembler's rebuilds must agree with.
 func assembleSorted(items []*Prepared, log *slog.Logger) *Registry {
-	r := &Registry{
-		clients:  make(map[string]*Client, len(items)),
-		accounts: map[string]*Account{},
-		subjects: map[string]*Account{},
-
-		resourceServers: map[string]*ResourceServer{},
-		audiences:       map[string]*ResourceServer{},
+	r := &Registry{}
+	r.clearOthers()
+	clients := 0
+	for _, p := range items {
+		if p.client != nil {
+			clients++
+		}
 	}
 	for _, p := range items {
-		if err := r.add(p); err != nil {
+		var err error
+		if c := p.client; c != nil {
+			err = r.addClient(c, clients/clientShardCount)
+		} else {
+			err = r.addOther(p.other)
+		}
+		if err != nil {
 			r.Skipped++
-			log.Error("snapshot document skipped", "origin", p.Origin, "sourceKind", p.source.Kind,
-				"sourceNamespace", p.source.Namespace, "sourceName", p.source.Name, "error", err)
+			logSkipped(log, p, err)
 			continue
 		}
 		r.Documents++
@@ -444,19 +516,55 @@ func assembleSorted(items []*Prepared, log *slog.Logger) *Registry {
 	return r
 }
 
-func (r *Registry) add(p *Prepared) error {
-	if p.err != nil {
-		return p.err
+// logSkipped logs a document that is skipped.
+func logSkipped(log *slog.Logger, p *Prepared, err error) {
+	src := p.source()
+	log.Error("snapshot document skipped", "origin", p.Origin, "sourceKind", src.Kind,
+		"sourceNamespace", src.Namespace, "sourceName", src.Name, "error", err)
+}
+
+// errClientTaken is why a client document that claims a served client ID
+// is skipped.
+func errClientTaken(id string) error {
+	return fmt.Errorf("client ID %q is already taken by another document", id)
+}
+
+// addClient adds a client to a Registry being built, in new shards of
+// about perShard clients, unless its ID is taken.
+func (r *Registry) addClient(c *Client, perShard int) error {
+	if r.clients == nil {
+		r.clients = new(clientShards)
 	}
-	switch p.kind {
-	case snapshot.KindClient:
-		c := p.client
-		if _, dup := r.clients[c.ID]; dup {
-			return fmt.Errorf("client ID %q is already taken by another document", c.ID)
-		}
-		r.clients[c.ID] = c
+	i := clientShard(c.ID)
+	m := r.clients[i]
+	if m == nil {
+		m = make(map[string]*Client, perShard)
+		r.clients[i] = m
+	}
+	if _, dup := m[c.ID]; dup {
+		return errClientTaken(c.ID)
+	}
+	m[c.ID] = c
+	return nil
+}
+
+// clearOthers gives a Registry being built new, empty maps of accounts
+// and resource servers, and no keys.
+func (r *Registry) clearOthers() {
+	r.accounts, r.subjects = map[string]*Account{}, map[string]*Account{}
+	r.resourceServers, r.audiences = map[string]*ResourceServer{}, map[string]*ResourceServer{}
+	r.keys = nil
+}
+
+// addOther adds a document other than a client to a Registry being built,
+// unless it cannot be used or claims what is taken.
+func (r *Registry) addOther(o *otherDoc) error {
+	if o.err != nil {
+		return o.err
+	}
+	switch o.kind {
 	case snapshot.KindAccount:
-		a := p.account
+		a := o.account
 		key := a.Namespace + "/" + a.Username
 		if _, dup := r.accounts[key]; dup {
 			return fmt.Errorf("username %q in namespace %q is already taken by another document", a.Username, a.Namespace)
@@ -467,16 +575,16 @@ func (r *Registry) add(p *Prepared) error {
 		r.accounts[key] = a
 		r.subjects[a.Subject] = a
 	case snapshot.KindKeySet:
-		for _, k := range p.keys {
+		for _, k := range o.keys {
 			for _, have := range r.keys {
 				if have.ID == k.ID {
 					return fmt.Errorf("key ID %q is already taken by another document", k.ID)
 				}
 			}
 		}
-		r.keys = append(r.keys, p.keys...)
+		r.keys = append(r.keys, o.keys...)
 	case snapshot.KindResourceServer:
-		rs := p.rs
+		rs := o.rs
 		if _, dup := r.resourceServers[rs.ID]; dup {
 			return fmt.Errorf("resource server ID %q is already taken by another document", rs.ID)
 		}

@@ -113,7 +113,7 @@ func TestSecretlessClients(t *testing.T) {
 	g.Expect(creds.Data).To(HaveKeyWithValue(controllers.CredentialClientID, clientID))
 	g.Expect(creds.Data).NotTo(HaveKey(controllers.CredentialClientSecret))
 	c, _ := holder.Current().Client(clientID)
-	g.Expect(c.Secrets).To(BeEmpty())
+	g.Expect(c.SecretDigests(time.Now())).To(BeEmpty())
 	g.Expect(c.TokenEndpointAuthMethod).To(Equal(snapshot.AuthServiceAccountToken))
 	g.Expect(c.ServiceAccount.Subject).To(Equal("system:serviceaccount:team-a:robot"))
 
