@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,21 @@ func TestCRDUpgrade(t *testing.T) {
 
 	// 5. crds.keep=false: uninstall deletes them. The kept CRDs carry this
 	// release's ownership, so a release of the same name adopts them.
+	// The Account arrived with the manager's finalizer (the chart's
+	// admission policy authops-snapshot-finalizer); no manager runs here to
+	// remove it when the CRD's deletion deletes the Account, so the test
+	// takes it off, or the CRD would wait for it for ever.
+	got, err = accounts.Get(context.Background(), "alice", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got.GetFinalizers(), "oauth.authops.io/snapshot") {
+		t.Errorf("the Account's finalizers are %v: the chart's admission policy did not add oauth.authops.io/snapshot", got.GetFinalizers())
+	}
+	got.SetFinalizers(nil)
+	if _, err := accounts.Update(context.Background(), got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	mustHelm("install", "authops", next, "--set", "crds.keep=false")
 	mustHelm("uninstall", "authops", "--wait")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
