@@ -81,7 +81,7 @@ func (d Document) Validate() error {
 		return errors.New("source.name and source.uid are required")
 	}
 	payloads := 0
-	for _, set := range []bool{d.Client != nil, d.Account != nil, d.KeySet != nil, d.ResourceServer != nil} {
+	for _, set := range []bool{d.Client != nil, d.Account != nil, d.KeySet != nil, d.ResourceServer != nil, d.GrantPolicy != nil} {
 		if set {
 			payloads++
 		}
@@ -97,6 +97,11 @@ func (d Document) Validate() error {
 		return wrap("keySet", d.KeySet.validate())
 	case d.Kind == KindResourceServer && d.ResourceServer != nil:
 		return wrap("resourceServer", d.ResourceServer.validate())
+	case d.Kind == KindPolicy && d.GrantPolicy != nil:
+		if d.Source.Namespace == "" {
+			return errors.New("source.namespace is required")
+		}
+		return wrap("grantPolicy", d.GrantPolicy.validate(d.Source.Name))
 	default:
 		return fmt.Errorf("kind %q: %w", d.Kind, errWrongPayload)
 	}
@@ -138,6 +143,23 @@ func (c *Client) validate() error {
 	}
 	errs = append(errs, c.validateSecretless())
 	errs = append(errs, c.Policy.validate())
+	if c.PolicyUID != "" && c.Policy.Name == "" {
+		errs = append(errs, errors.New("policyUID names a GrantPolicy, and needs policy.name"))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *GrantPolicy) validate(name string) error {
+	errs := []error{p.Policy.validate()}
+	if p.Policy.Name != name {
+		errs = append(errs, fmt.Errorf("policy.name %q is not the source's name %q", p.Policy.Name, name))
+	}
+	for _, g := range p.AllowedGrantTypes {
+		errs = append(errs, oneOf("allowed grant type", g, GrantTypes))
+	}
+	if p.AnyScope && len(p.AllowedScopes) > 0 {
+		errs = append(errs, errors.New("anyScope and allowedScopes exclude each other"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -28,6 +28,7 @@ package snapshot
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -72,6 +73,9 @@ const (
 	// KindResourceServer documents hold one ResourceServer that owns its
 	// audience.
 	KindResourceServer Kind = "resourceserver"
+	// KindPolicy documents hold one GrantPolicy as it applies to its
+	// namespace (see [GrantPolicy]).
+	KindPolicy Kind = "policy"
 )
 
 // Source identifies the Kubernetes object a document was compiled from.
@@ -94,6 +98,8 @@ type Document struct {
 	KeySet  *KeySet  `json:"keySet,omitempty"`
 	// ResourceServer is set for KindResourceServer.
 	ResourceServer *ResourceServer `json:"resourceServer,omitempty"`
+	// GrantPolicy is set for KindPolicy.
+	GrantPolicy *GrantPolicy `json:"grantPolicy,omitempty"`
 }
 
 // Client is an effective OAuth client: the OAuthClient's settings with its
@@ -153,6 +159,74 @@ type Client struct {
 	DPoPBoundAccessTokens bool `json:"dpopBoundAccessTokens,omitempty"`
 	// Policy is the resolved GrantPolicy.
 	Policy Policy `json:"policy"`
+	// PolicyUID, when set, is the UID of the GrantPolicy Policy.Name of the
+	// client's namespace the client was compiled under. Once a document of
+	// that policy (KindPolicy, same namespace, name and UID) is served, the
+	// server serves the client under it (see [Client.Under]): a policy
+	// change is served by that one document, not by one per client. Without
+	// such a document, the client is served as compiled.
+	PolicyUID string `json:"policyUID,omitempty"`
+	// RequestedScopes are the scopes the client asked for, which Under
+	// intersects with its policy's.
+	RequestedScopes []string `json:"requestedScopes,omitempty"`
+}
+
+// GrantPolicy is a GrantPolicy as it applies to its namespace: capped by
+// the ClusterGrantPolicies selecting the namespace, defaults filled in. The
+// document's Source names it; a client names it by PolicyUID.
+type GrantPolicy struct {
+	// Policy is the resolved policy, as a client compiled under it carries
+	// it (Policy.Name is the GrantPolicy's name).
+	Policy Policy `json:"policy"`
+	// AllowedGrantTypes are the grant types the policy allows.
+	AllowedGrantTypes []string `json:"allowedGrantTypes"`
+	// AnyScope is true when the policy sets no allowedScopes: every scope a
+	// client asks for is allowed. Otherwise AllowedScopes are the only ones.
+	AnyScope      bool     `json:"anyScope,omitempty"`
+	AllowedScopes []string `json:"allowedScopes,omitempty"`
+	// DefaultScopes are granted, among a client's scopes, when a request
+	// names none.
+	DefaultScopes []string `json:"defaultScopes,omitempty"`
+}
+
+// Under returns the client as compiled under the policy document p (which
+// must be the one PolicyUID names): p's policy, with a Public client's
+// refresh tokens always rotating (RFC 9700 §4.14.2); the requested grant
+// types and scopes p allows, in the client's order; p's default scopes
+// among those. The control plane compiles a client the same way
+// (controllers.CompileClient), so Under changes nothing until p changes.
+func (c Client) Under(p *GrantPolicy) Client {
+	c.Policy = p.Policy
+	if c.Type == ClientPublic && c.Policy.RefreshTokenRotation == RotationReuse {
+		c.Policy.RefreshTokenRotation = RotationRotate
+	}
+	c.GrantTypes = []string{}
+	for _, g := range c.RequestedGrantTypes {
+		if slices.Contains(p.AllowedGrantTypes, g) {
+			c.GrantTypes = append(c.GrantTypes, g)
+		}
+	}
+	c.Scopes = nil
+	for _, s := range c.RequestedScopes {
+		if p.AnyScope || slices.Contains(p.AllowedScopes, s) {
+			c.Scopes = append(c.Scopes, s)
+		}
+	}
+	c.DefaultScopes = nil
+	for _, s := range p.DefaultScopes {
+		if slices.Contains(c.Scopes, s) {
+			c.DefaultScopes = append(c.DefaultScopes, s)
+		}
+	}
+	return c
+}
+
+// Usable reports whether the client has a grant type it can use: one
+// other than refresh_token (which needs a grant that issues refresh
+// tokens). The server serves a client without one as absent, as the
+// control plane's NoUsableGrant status says.
+func (c *Client) Usable() bool {
+	return slices.ContainsFunc(c.GrantTypes, func(g string) bool { return g != GrantRefreshToken })
 }
 
 // ServiceAccount is a workload identity: the ServiceAccount (of the
