@@ -210,12 +210,17 @@ func joinIs(items []string) string {
 // policy and access, the audiences ResourceServers grant it, and the digests
 // of its valid secrets.
 type ClientInput struct {
-	Client    *oauthv1alpha1.OAuthClient
-	ClientID  string
-	Policy    snapshot.Policy
-	Access    EffectiveAccess
-	Audiences AudienceAccess
-	Digests   []snapshot.SecretDigest
+	Client   *oauthv1alpha1.OAuthClient
+	ClientID string
+	Policy   snapshot.Policy
+	// PolicyIdentity is the version of the GrantPolicy Policy names, zero
+	// for the built-in defaults: the authserver serves the client under
+	// that policy's document (CompileGrantPolicy) of this generation or
+	// newer.
+	PolicyIdentity policyIdentity
+	Access         EffectiveAccess
+	Audiences      AudienceAccess
+	Digests        []snapshot.SecretDigest
 	// ServiceAccount and JWKS are the credential of a client without a
 	// secret (spec.authentication), checked by the controller.
 	ServiceAccount *snapshot.ServiceAccount
@@ -236,6 +241,8 @@ func CompileClient(in ClientInput) snapshot.Document {
 		Audiences:               in.Audiences.Audiences,
 		Resources:               in.Audiences.Resources,
 		Policy:                  in.Policy,
+		PolicyUID:               string(in.PolicyIdentity.uid),
+		PolicyGeneration:        in.PolicyIdentity.generation,
 		GrantTypes:              []string{},
 	}
 	if in.Access.RefreshTokenRotation != "" {
@@ -264,6 +271,9 @@ func CompileClient(in ClientInput) snapshot.Document {
 	}
 	for _, s := range in.Access.Scopes {
 		c.Scopes = append(c.Scopes, string(s))
+	}
+	for _, s := range spec.Scopes {
+		c.RequestedScopes = append(c.RequestedScopes, string(s))
 	}
 	for _, s := range in.Access.DefaultScopes {
 		c.DefaultScopes = append(c.DefaultScopes, string(s))

@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	oauthv1alpha1 "github.com/authops/authops/api/v1alpha1"
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // GrantPolicyReconciler validates GrantPolicies, says what the
@@ -55,6 +56,8 @@ type GrantPolicyReconciler struct {
 	// version of their policy they were compiled under. Nil (with Served):
 	// Ready means valid.
 	Owned cache.Cache
+	// APIReader reads a snapshot Secret the Owned cache does not hold yet.
+	APIReader client.Reader
 	// Served tells whether the authserver replicas serve a snapshot
 	// revision (see servedGate); nil: Ready means valid.
 	Served *servedGate
@@ -71,8 +74,12 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if apierrors.IsNotFound(err) {
 			r.Served.forget(req.NamespacedName)
 			r.compiled.forget(req.NamespacedName)
+			// Its clients fall back to what their entries say, and are
+			// compiled again without it (PolicyNotFound, or the
+			// built-in defaults for "default").
+			return ctrl.Result{}, r.removeDocument(ctx, req.NamespacedName)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, err
 	}
 	sp := newStatusPatch(obj, &obj.Status.Conditions, &obj.Status.ObservedGeneration)
 	defer func() { result, retErr = sp.finish(ctx, r.Client, r.Recorder, result, retErr) }()
@@ -85,18 +92,61 @@ func (r *GrantPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	resolved, out := r.reconcileValidation(obj, ceiling)
 	if out.blocked() {
+		// Its clients are not served (InvalidSpec) whatever the document
+		// says; without one, nothing stale stays loaded.
+		if err := r.removeDocument(ctx, req.NamespacedName); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.Served.notWaiting(obj, &obj.Status.Conditions)
 		r.compiled.forget(req.NamespacedName)
 		obj.Status.ServedReplicas = ""
 		out.summarize(&obj.Status.Conditions, obj.Generation)
 		return out.result()
 	}
-	out, err = r.reconcileReady(ctx, obj, resolved)
+	revision, err := r.reconcileDocument(ctx, obj, resolved)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out, err = r.reconcileReady(ctx, obj, resolved, revision)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	sp.holdFor(out)
 	return out.result()
+}
+
+// reconcileDocument writes the policy's snapshot document
+// (CompileGrantPolicy), which serves a change to every client compiled
+// under the policy at once, and returns the revision written.
+func (r *GrantPolicyReconciler) reconcileDocument(ctx context.Context, obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy) (int64, error) {
+	if r.Owned == nil {
+		return 0, nil
+	}
+	store := r.snapshots()
+	entry, err := store.read(ctx, policySecretName(obj.Namespace, obj.Name))
+	if err != nil {
+		return 0, err
+	}
+	if err := store.write(ctx, entry, CompileGrantPolicy(obj, resolved)); err != nil {
+		return 0, err
+	}
+	rev, _ := snapshot.ParseRevision(entry.written)
+	return rev, nil
+}
+
+// removeDocument deletes the snapshot document of the policy
+// namespace/name, if any.
+func (r *GrantPolicyReconciler) removeDocument(ctx context.Context, key types.NamespacedName) error {
+	if r.Owned == nil {
+		return nil
+	}
+	return r.snapshots().remove(ctx, policySecretName(key.Namespace, key.Name))
+}
+
+// snapshots reads the policy's snapshot Secret from the cache of owned
+// Secrets (the API server when the cache does not hold it yet).
+func (r *GrantPolicyReconciler) snapshots() snapshotStore {
+	return snapshotStore{client: r.Client, reader: ownedOrAPI{owned: r.Owned, api: r.APIReader}, namespace: r.Namespace}
 }
 
 // reconcileClients counts the OAuthClients the policy governs (for

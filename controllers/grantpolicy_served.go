@@ -123,7 +123,7 @@ func (c *compiledPolicies) forget(key types.NamespacedName) {
 // client entry compiled under it carries this version and every live
 // replica serves them; NotYetServed until then, saying how many entries
 // carry it or how many replicas serve them.
-func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy) (outcome, error) {
+func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy, document int64) (outcome, error) {
 	msg := readyMessage(obj, resolved)
 	if r.Served == nil {
 		setCondition(&obj.Status.Conditions, obj.Generation, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
@@ -172,7 +172,7 @@ func (r *GrantPolicyReconciler) reconcileReady(ctx context.Context, obj *oauthv1
 			return outcome{requeueAfter: compileRecheck}, nil
 		}
 	}
-	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, p.revision, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
+	replicas, out, err := r.Served.readyWhenServed(ctx, r.Recorder, obj, &obj.Status.Conditions, max(p.revision, document), metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, msg)
 	obj.Status.ServedReplicas = replicas
 	return out, err
 }

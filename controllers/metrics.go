@@ -172,7 +172,7 @@ func signingKeyAge(keys snapshot.KeySet, now time.Time) (time.Duration, bool) {
 }
 
 // snapshotKinds are the kind label's values of the snapshot metrics.
-var snapshotKinds = []snapshot.Kind{snapshot.KindClient, snapshot.KindAccount, snapshot.KindKeySet, snapshot.KindResourceServer}
+var snapshotKinds = []snapshot.Kind{snapshot.KindClient, snapshot.KindAccount, snapshot.KindKeySet, snapshot.KindResourceServer, snapshot.KindPolicy}
 
 // stateCollector computes the manager's metrics at scrape time from its
 // caches. It reports only on the elected leader: the other replicas' caches

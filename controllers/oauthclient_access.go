@@ -78,7 +78,7 @@ func (r *OAuthClientReconciler) reconcileClientID(ctx context.Context, obj *oaut
 // NoUsableGrant (stalled).
 func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
 	gen := obj.Generation
-	name, spec, err := lookupClientPolicy(ctx, r.Client, obj)
+	name, spec, version, err := lookupClientPolicyIdentity(ctx, r.Client, obj)
 	switch {
 	case errors.Is(err, errPolicyNotFound):
 		obj.Status.GrantPolicy = ""
@@ -91,7 +91,7 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.BuiltinDefaultsReason,
 			fmt.Sprintf("no grantPolicyRef and no GrantPolicy named default in namespace %s: the built-in default policy applies", obj.Namespace))
 	default:
-		st.policyName = name
+		st.policyName, st.policyIdentity = name, version
 		setCondition(&obj.Status.Conditions, gen, oauthv1alpha1.PolicyResolvedCondition, metav1.ConditionTrue, oauthv1alpha1.PolicyFoundReason,
 			fmt.Sprintf("GrantPolicy %s governs the client", name))
 	}
@@ -117,9 +117,13 @@ func (r *OAuthClientReconciler) reconcilePolicy(ctx context.Context, obj *oauthv
 	obj.Status.GrantTypes = st.access.GrantTypes
 	obj.Status.Scopes = st.access.Scopes
 	if !st.access.Usable {
-		return stalledOn("", oauthv1alpha1.NoUsableGrantReason, fmt.Sprintf(
+		// The client's entry is still compiled and written, without a
+		// usable grant (the authserver serves it as absent): a policy
+		// change that allows one again is then served by the policy's
+		// document alone. The client stops at reconcileReady.
+		st.unusable = stalledOn("", oauthv1alpha1.NoUsableGrantReason, fmt.Sprintf(
 			"no grant type the client can use is left under %s: %s. Allow one in the policy, or change spec.grantTypes",
-			policyDescription(st.policyName), strings.Join(st.access.Restrictions, "; "))), nil
+			policyDescription(st.policyName), strings.Join(st.access.Restrictions, "; ")))
 	}
 	return proceed, nil
 }
@@ -133,18 +137,32 @@ var errPolicyNotFound = errors.New("the GrantPolicy of grantPolicyRef does not e
 // exist), else the namespace's "default", else the built-in defaults (name
 // empty).
 func lookupClientPolicy(ctx context.Context, c client.Reader, obj *oauthv1alpha1.OAuthClient) (string, oauthv1alpha1.GrantPolicySpec, error) {
+	name, spec, _, err := lookupClientPolicyIdentity(ctx, c, obj)
+	return name, spec, err
+}
+
+// policyIdentity identifies the version of a GrantPolicy a client is
+// compiled under (zero for the built-in defaults).
+type policyIdentity struct {
+	uid        types.UID
+	generation int64
+}
+
+// lookupClientPolicyIdentity is lookupClientPolicy, also returning the
+// GrantPolicy's version.
+func lookupClientPolicyIdentity(ctx context.Context, c client.Reader, obj *oauthv1alpha1.OAuthClient) (string, oauthv1alpha1.GrantPolicySpec, policyIdentity, error) {
 	name := policyLookupName(obj)
 	policy := &oauthv1alpha1.GrantPolicy{}
 	err := c.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, policy)
 	switch {
 	case apierrors.IsNotFound(err) && obj.Spec.GrantPolicyRef != nil:
-		return name, oauthv1alpha1.GrantPolicySpec{}, errPolicyNotFound
+		return name, oauthv1alpha1.GrantPolicySpec{}, policyIdentity{}, errPolicyNotFound
 	case apierrors.IsNotFound(err):
-		return "", BuiltinPolicy(), nil
+		return "", BuiltinPolicy(), policyIdentity{}, nil
 	case err != nil:
-		return name, oauthv1alpha1.GrantPolicySpec{}, err
+		return name, oauthv1alpha1.GrantPolicySpec{}, policyIdentity{}, err
 	}
-	return name, policy.Spec, nil
+	return name, policy.Spec, policyIdentity{uid: policy.UID, generation: policy.Generation}, nil
 }
 
 // invalidPolicyError: a policy cannot be applied (the client is stalled).

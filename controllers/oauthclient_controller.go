@@ -91,7 +91,13 @@ type clientState struct {
 
 	clientID   string
 	policyName string
-	policy     snapshot.Policy
+	// policyIdentity is the version of the GrantPolicy policyName, zero
+	// under the built-in defaults.
+	policyIdentity policyIdentity
+	policy        snapshot.Policy
+	// unusable is the NoUsableGrant outcome of a client its policy leaves
+	// no usable grant: its entry is written, then reconcileReady stops.
+	unusable outcome
 	// policyDigest identifies the resolved policy (ResolvedPolicy.Digest).
 	policyDigest string
 	access       EffectiveAccess

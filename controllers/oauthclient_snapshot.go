@@ -40,7 +40,7 @@ func (r *OAuthClientReconciler) reconcileSnapshot(ctx context.Context, obj *oaut
 		old = entry.doc.Client.Secrets
 	}
 	rot := rotate(old, &st.secretState, r.Clock.Now())
-	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, Access: st.access, Audiences: st.audiences, Digests: rot.digests,
+	doc := CompileClient(ClientInput{Client: obj, ClientID: st.clientID, Policy: st.policy, PolicyIdentity: st.policyIdentity, Access: st.access, Audiences: st.audiences, Digests: rot.digests,
 		ServiceAccount: st.secretless.serviceAccount, JWKS: st.secretless.jwks})
 	if err := r.snapshots().writeAnnotated(ctx, entry, doc, map[string]string{AnnotationPolicy: st.policyAnnotation()}); err != nil {
 		return proceed, err

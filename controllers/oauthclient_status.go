@@ -35,6 +35,9 @@ import (
 // replica behind looks again) or Disabled (False: in the snapshot, but
 // every request gets invalid_client; also once every replica serves that).
 func (r *OAuthClientReconciler) reconcileReady(ctx context.Context, obj *oauthv1alpha1.OAuthClient, st *clientState) (outcome, error) {
+	if st.unusable.blocked() {
+		return st.unusable, nil
+	}
 	status, reason, msg := metav1.ConditionTrue, oauthv1alpha1.ReconciledReason, ""
 	if obj.Spec.Disabled {
 		status, reason, msg = metav1.ConditionFalse, oauthv1alpha1.DisabledReason, "the client is disabled (spec.disabled): every request from it gets invalid_client"
@@ -74,6 +77,11 @@ func (r *OAuthClientReconciler) reconcileNotServed(ctx context.Context, obj *oau
 	obj.Status.PreviousSecretValidUntil = nil
 	obj.Status.ServedReplicas = ""
 	r.Served.notWaiting(obj, &obj.Status.Conditions)
+	if st.unusable.blocked() && out.reason == st.unusable.reason {
+		// Written without a usable grant (reconcileSnapshot): served as
+		// absent.
+		return out.result()
+	}
 	entry, err := r.snapshots().readUnlessFresh(ctx, snapshotSecretName(snapshot.KindClient, obj.UID), st.fresh)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -53,7 +53,8 @@ func (o *OrphanCleaner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Clean removes the orphaned client, account and resourceserver entries
+// Clean removes the orphaned client, account, resourceserver and policy
+// entries
 // and says how many.
 func (o *OrphanCleaner) Clean(ctx context.Context) (int, error) {
 	secrets := &corev1.SecretList{}
@@ -72,6 +73,8 @@ func (o *OrphanCleaner) Clean(ctx context.Context) (int, error) {
 			source = &oauthv1alpha1.Account{}
 		case snapshot.KindResourceServer:
 			source = &oauthv1alpha1.ResourceServer{}
+		case snapshot.KindPolicy:
+			source = &oauthv1alpha1.GrantPolicy{}
 		default:
 			continue
 		}

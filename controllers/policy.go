@@ -214,6 +214,49 @@ func (p ResolvedPolicy) Digest() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// CompileGrantPolicy builds the snapshot document of a GrantPolicy as
+// resolved for its namespace. A client compiled under the policy names it
+// by UID (snapshot.Client.PolicyUID), and the authserver serves the client
+// under the newest document of it (snapshot.Client.Under): a policy change
+// is served once this one document is, not once every client's entry is
+// compiled again. CompileClient and Under agree (TestUnderAgreesWithCompile).
+func CompileGrantPolicy(obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy) snapshot.Document {
+	p := &snapshot.GrantPolicy{
+		Policy:            resolved.Compiled,
+		AllowedGrantTypes: []string{},
+		AnyScope:          resolved.Spec.AllowedScopes == nil,
+	}
+	for _, g := range resolved.Spec.AllowedGrantTypes {
+		p.AllowedGrantTypes = append(p.AllowedGrantTypes, string(g))
+	}
+	for _, s := range resolved.Spec.AllowedScopes {
+		p.AllowedScopes = append(p.AllowedScopes, string(s))
+	}
+	for _, s := range resolved.Spec.DefaultScopes {
+		p.DefaultScopes = append(p.DefaultScopes, string(s))
+	}
+	return snapshot.Document{
+		Kind: snapshot.KindPolicy,
+		Source: snapshot.Source{
+			Kind:       "GrantPolicy",
+			Namespace:  obj.Namespace,
+			Name:       obj.Name,
+			UID:        string(obj.UID),
+			Generation: obj.Generation,
+		},
+		GrantPolicy: p,
+	}
+}
+
+// policySecretName is the snapshot Secret of the GrantPolicy namespace/name
+// (whatever its UID, so that a deleted policy's entry is found by name):
+// a digest, as a namespace and a name together can be longer than a
+// Secret's name may be.
+func policySecretName(namespace, name string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + name))
+	return fmt.Sprintf("authops-%s-%s", snapshot.KindPolicy, hex.EncodeToString(sum[:16]))
+}
+
 // cappedNote is what a ClusterGrantPolicy cut, as a clause to append to a
 // message ("" when nothing was cut).
 func (p ResolvedPolicy) cappedNote() string {

@@ -368,7 +368,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&GrantPolicyReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock, Namespace: opts.Namespace, Owned: owned, Served: gate()}).SetupWithManager(mgr); err != nil {
+	if err := (&GrantPolicyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock, Namespace: opts.Namespace, Owned: owned, Served: gate(),
+	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&ResourceServerReconciler{

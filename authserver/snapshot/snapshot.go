@@ -161,11 +161,16 @@ type Client struct {
 	Policy Policy `json:"policy"`
 	// PolicyUID, when set, is the UID of the GrantPolicy Policy.Name of the
 	// client's namespace the client was compiled under. Once a document of
-	// that policy (KindPolicy, same namespace, name and UID) is served, the
+	// that policy (KindPolicy, same namespace, name and UID, generation at
+	// least PolicyGeneration) is served, the
 	// server serves the client under it (see [Client.Under]): a policy
 	// change is served by that one document, not by one per client. Without
 	// such a document, the client is served as compiled.
 	PolicyUID string `json:"policyUID,omitempty"`
+	// PolicyGeneration is the generation of that GrantPolicy the client
+	// was compiled under: an older document of it (a policy controller
+	// behind the clients') does not govern the client.
+	PolicyGeneration int64 `json:"policyGeneration,omitempty"`
 	// RequestedScopes are the scopes the client asked for, which Under
 	// intersects with its policy's.
 	RequestedScopes []string `json:"requestedScopes,omitempty"`
