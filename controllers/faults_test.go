@@ -113,7 +113,7 @@ var _ = Describe("An OAuthClient that may no longer be served", func() {
 		clientDoc(ctx, c)
 		expectSettled(ctx, c)
 
-		By("making the retirement of its snapshot entry fail once, then allowing none of its grant types")
+		By("making the write of its snapshot entry fail once, then allowing none of its grant types")
 		entry := types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, c.UID)}
 		faults.failDeleteOnce(entry)
 		Expect(k8s.Create(ctx, &oauthv1alpha1.GrantPolicy{
@@ -128,9 +128,27 @@ var _ = Describe("An OAuthClient that may no longer be served", func() {
 		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
 		Eventually(faults.hit(entry), timeout, interval).Should(BeTrue(), "the injected fault must be hit")
 
-		By("retrying the retirement: a client whose status says it is not served must not stay served")
-		expectNotServed(ctx, snapshot.KindClient, c.UID)
+		By("retrying the write: a client whose status says it is not served must not stay served")
+		// Its entry has no usable grant, which the authserver serves as
+		// absent.
+		expectServedAsAbsent(ctx, c.UID)
 		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.NoUsableGrantReason)
 		expectSettled(ctx, c)
+
+		By("allowing a grant again, then making the retirement of its entry fail once and naming a policy that does not exist")
+		update(ctx, &oauthv1alpha1.GrantPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}, func(gp *oauthv1alpha1.GrantPolicy) {
+			gp.Spec.AllowedGrantTypes = []oauthv1alpha1.GrantType{authCode}
+		})
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionTrue, oauthv1alpha1.ReconciledReason)
+		expectSettled(ctx, c)
+		faults.failDeleteOnce(entry)
+		update(ctx, c, func(c *oauthv1alpha1.OAuthClient) {
+			c.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: "missing"}
+		})
+		expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.PolicyNotFoundReason)
+		Eventually(faults.hit(entry), timeout, interval).Should(BeTrue(), "the injected fault must be hit")
+
+		By("retrying the retirement (PolicyNotFound waits for the policy: Reconciling stays True)")
+		expectNotServed(ctx, snapshot.KindClient, c.UID)
 	})
 })

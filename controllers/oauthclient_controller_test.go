@@ -249,9 +249,9 @@ var _ = Describe("OAuthClient", func() {
 		ready = expectCondition(ctx, c, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
 		Expect(ready.Message).To(ContainSubstring("grant types authorization_code, refresh_token, password are not allowed by GrantPolicy strict"))
 		expectCondition(ctx, c, oauthv1alpha1.StalledCondition, metav1.ConditionTrue, oauthv1alpha1.NoUsableGrantReason)
-		expectNotServed(ctx, snapshot.KindClient, c.UID)
+		expectServedAsAbsent(ctx, c.UID)
 		expectCondition(ctx, second, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
-		expectNotServed(ctx, snapshot.KindClient, second.UID)
+		expectServedAsAbsent(ctx, second.UID)
 		expectSettled(ctx, c)
 
 		By("allowing them again")

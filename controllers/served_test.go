@@ -250,8 +250,8 @@ var _ = Describe("Ready means served", Serial, func() {
 			Expect(k8s.Create(ctx, c)).To(Succeed())
 			clients = append(clients, c)
 		}
-		// A client the change leaves no grant: its entry is retired, and
-		// the retirement must be served too.
+		// A client the change leaves no grant: its entry is written
+		// without one, and must be served too.
 		ccOnly := newClient(ns, "cc-only", oauthv1alpha1.GrantTypeClientCredentials)
 		ccOnly.Spec.GrantPolicyRef = &oauthv1alpha1.LocalObjectReference{Name: gp.Name}
 		Expect(k8s.Create(ctx, ccOnly)).To(Succeed())
@@ -263,7 +263,7 @@ var _ = Describe("Ready means served", Serial, func() {
 				Eventually(func(g Gomega) { g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed()) }).Should(Succeed())
 				n = max(n, revisionOf(ctx, c))
 			}
-			return n
+			return max(n, policyRevisionOf(ctx, gp))
 		}
 		Eventually(func(g Gomega) {
 			for _, c := range clients {
@@ -294,9 +294,9 @@ var _ = Describe("Ready means served", Serial, func() {
 			Expect(after).NotTo(Equal(before))
 		}
 		expectCondition(ctx, ccOnly, oauthv1alpha1.ReadyCondition, metav1.ConditionFalse, oauthv1alpha1.NoUsableGrantReason)
-		expectNotServed(ctx, snapshot.KindClient, ccOnly.UID)
-		// The retirement is the newest entry: serving every other one is
-		// not enough.
+		expectServedAsAbsent(ctx, ccOnly.UID)
+		// The entry left without a usable grant is the newest one: serving
+		// every other one is not enough.
 		var others int64
 		for _, c := range clients[:3] {
 			others = max(others, revisionOf(ctx, c))

@@ -197,6 +197,21 @@ func expectNotServed(ctx context.Context, kind snapshot.Kind, uid types.UID) {
 	}, timeout, interval).Should(Succeed(), "the snapshot entry must serve nothing")
 }
 
+// expectServedAsAbsent waits until the client's snapshot entry holds a
+// document without a usable grant (NoUsableGrant), which the authserver
+// serves as absent (authserver/registry's TestUnusableClientIsAbsent), so
+// that a policy allowing a grant again is served by its document alone.
+func expectServedAsAbsent(ctx context.Context, uid types.UID) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		secret := &corev1.Secret{}
+		g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: snapshotSecretName(snapshot.KindClient, uid)}, secret)).To(Succeed())
+		g.Expect(secret.Annotations).NotTo(HaveKey(snapshot.AnnotationRetired))
+		doc, err := snapshot.Decode(secret.Data[snapshot.DataKey])
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(doc.Client.Usable()).To(BeFalse(), "grant types %v", doc.Client.GrantTypes)
+	}, timeout, interval).Should(Succeed(), "the snapshot entry must have no usable grant")
+}
+
 // expectNoSnapshot waits until the object has no snapshot entry.
 func expectNoSnapshot(ctx context.Context, kind snapshot.Kind, uid types.UID) {
 	EventuallyWithOffset(1, func() bool {

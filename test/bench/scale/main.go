@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"github.com/go-logr/logr"
@@ -363,18 +362,25 @@ func run(ctx context.Context, o options) error {
 			n, (build1[0]-build0[0])/n*1000, build1[0]-build0[0])
 	}
 	// Apply-to-served latency: toggle client_credentials in policy-0 and
-	// time until the probe client's token request flips.
-	secret, err := probeSecret(ctx, c, nsName(0))
+	// time until the token requests of the probe clients (the first, the
+	// middle and the last of policy-0's, by name) all flip.
+	probes, err := probeClients(ctx, c, nsName(0))
 	if err != nil {
 		return err
 	}
-	clientID, err := probeClientID(ctx, c, nsName(0))
-	if err != nil {
-		return err
+	for _, p := range probes {
+		if s := tokenStatus(issuer, p.id, p.secret); s != http.StatusOK {
+			return fmt.Errorf("probe client %s gets %d before any change", p.id, s)
+		}
 	}
-	probe := func() int { return tokenStatus(issuer, clientID, secret) }
-	if s := probe(); s != http.StatusOK {
-		return fmt.Errorf("the probe client gets %d before any change", s)
+	// every is true when f holds for every probe client.
+	every := func(f func(id, secret string) bool) bool {
+		for _, p := range probes {
+			if !f(p.id, p.secret) {
+				return false
+			}
+		}
+		return true
 	}
 	// Let the backlog (GrantPolicy status counts) drain first: a change
 	// right after the creation burst waits behind it.
@@ -397,10 +403,16 @@ func run(ctx context.Context, o options) error {
 	}{
 		{"access token lifetime", func(gp *oauthv1alpha1.GrantPolicy, i int) {
 			gp.Spec.AccessTokenLifetime = &metav1.Duration{Duration: lifetimes[i%2]}
-		}, func(i int) bool { return tokenExpiresIn(issuer, clientID, secret) == int(lifetimes[i%2].Seconds()) }},
+		}, func(i int) bool {
+			return every(func(id, secret string) bool {
+				return tokenExpiresIn(issuer, id, secret) == int(lifetimes[i%2].Seconds())
+			})
+		}},
 		{"client_credentials allowed or not", func(gp *oauthv1alpha1.GrantPolicy, i int) {
 			gp.Spec.AllowedGrantTypes = policy(0, i%2 == 1).Spec.AllowedGrantTypes
-		}, func(i int) bool { return (probe() == http.StatusOK) == (i%2 == 1) }},
+		}, func(i int) bool {
+			return every(func(id, secret string) bool { return (tokenStatus(issuer, id, secret) == http.StatusOK) == (i%2 == 1) })
+		}},
 	}
 	if o.policies == 0 {
 		scenarios = nil
@@ -933,24 +945,41 @@ func label(line, name string) string {
 	return v
 }
 
-func probeClientID(ctx context.Context, c client.Client, ns string) (string, error) {
-	oc := &oauthv1alpha1.OAuthClient{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe"}, oc); err != nil {
-		return "", err
-	}
-	return oc.Status.ClientID, nil
-}
+// probeClient is a client whose token requests the bench makes.
+type probeClient struct{ id, secret string }
 
-func probeSecret(ctx context.Context, c client.Client, ns string) (string, error) {
-	s := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe-oauth-credentials"}, s); err != nil {
-		return "", err
+// probeClients are the first, the middle and the last client of a
+// namespace by name (the first is "probe"), with their credentials.
+func probeClients(ctx context.Context, c client.Client, ns string) ([]probeClient, error) {
+	list := &oauthv1alpha1.OAuthClientList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, err
 	}
-	v := string(s.Data["client_secret"])
-	if v == "" {
-		return "", errors.New("probe-oauth-credentials has no client_secret")
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("no OAuthClient in namespace %s", ns)
 	}
-	return v, nil
+	slices.SortFunc(list.Items, func(a, b oauthv1alpha1.OAuthClient) int { return strings.Compare(a.Name, b.Name) })
+	// "probe" sorts after "client-…": put it first.
+	idx := slices.IndexFunc(list.Items, func(o oauthv1alpha1.OAuthClient) bool { return o.Name == "probe" })
+	picked := []int{idx, len(list.Items) / 2, 0, len(list.Items) - 1}
+	var out []probeClient
+	seen := map[int]bool{}
+	for _, i := range picked {
+		if i < 0 || seen[i] || len(out) == 3 {
+			continue
+		}
+		seen[i] = true
+		oc := &list.Items[i]
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: oc.Name + "-oauth-credentials"}, s); err != nil {
+			return nil, err
+		}
+		if len(s.Data["client_secret"]) == 0 || oc.Status.ClientID == "" {
+			return nil, fmt.Errorf("OAuthClient %s/%s has no client_id or client_secret yet", ns, oc.Name)
+		}
+		out = append(out, probeClient{id: oc.Status.ClientID, secret: string(s.Data["client_secret"])})
+	}
+	return out, nil
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
