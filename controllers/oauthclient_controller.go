@@ -94,7 +94,7 @@ type clientState struct {
 	// policyIdentity is the version of the GrantPolicy policyName, zero
 	// under the built-in defaults.
 	policyIdentity policyIdentity
-	policy        snapshot.Policy
+	policy         snapshot.Policy
 	// unusable is the NoUsableGrant outcome of a client its policy leaves
 	// no usable grant: its entry is written, then reconcileReady stops.
 	unusable outcome
