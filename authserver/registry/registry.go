@@ -470,7 +470,7 @@ func Prepare(e Entry) *Prepared {
 			}
 			for _, have := range o.keys {
 				if have.ID == k.ID {
-					return fail(fmt.Errorf("key ID %q is already taken by another document", k.ID))
+					return fail(fmt.Errorf("key ID %q appears twice in the key set", k.ID))
 				}
 			}
 			o.keys = append(o.keys, key)
