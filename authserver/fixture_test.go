@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,9 +217,7 @@ func startFixture(t testing.TB, newServer func(http.Handler) *httptest.Server, m
 	clock := storetest.NewFakeClock()
 	f := &fixture{t: t, clock: clock, store: storetest.NewMemoryStore(t, clock), holder: registry.NewHolder()}
 	var docs []registry.Entry
-	add := func(d snapshot.Document) {
-		docs = append(docs, registry.Entry{Origin: d.Source.Namespace + "/" + d.Source.Name + "/" + string(d.Kind), Document: d})
-	}
+	add := func(d snapshot.Document) { docs = append(docs, registry.Entry{Origin: docOrigin(d), Document: d}) }
 	for _, c := range allClients() {
 		add(clientDoc(c))
 	}
@@ -276,6 +275,25 @@ func (f *fixture) edit(mut func(*snapshot.Document)) {
 	}
 	f.docs = docs
 	f.holder.Store(registry.Build(docs, slog.New(slog.DiscardHandler)))
+}
+
+// docOrigin is the origin of a fixture document.
+func docOrigin(d snapshot.Document) string {
+	return d.Source.Namespace + "/" + d.Source.Name + "/" + string(d.Kind)
+}
+
+// put swaps in a snapshot with d added, or in place of the document of
+// the same origin; the other documents stay as they are.
+func (f *fixture) put(d snapshot.Document) {
+	docs := slices.DeleteFunc(slices.Clone(f.docs), func(e registry.Entry) bool { return e.Origin == docOrigin(d) })
+	f.docs = append(docs, registry.Entry{Origin: docOrigin(d), Document: d})
+	f.holder.Store(registry.Build(f.docs, slog.New(slog.DiscardHandler)))
+}
+
+// remove swaps in a snapshot without the document d had the origin of.
+func (f *fixture) remove(d snapshot.Document) {
+	f.docs = slices.DeleteFunc(slices.Clone(f.docs), func(e registry.Entry) bool { return e.Origin == docOrigin(d) })
+	f.holder.Store(registry.Build(f.docs, slog.New(slog.DiscardHandler)))
 }
 
 // noRedirect is an http.Client that does not follow redirects.

@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 // assembler builds each Registry from the previous one and the documents
@@ -60,12 +62,12 @@ type assembler struct {
 	clientSkips       map[string]string
 	nClients, nLosers int
 
-	// others are the usable documents other than clients, by origin:
-	// accounts, resource servers and key sets are few (an account or a
-	// resource server claims two keys, which a document of a smaller
-	// origin may each take), so a change to one of them assembles them
-	// all again, in origin order as Assemble does; a change that touches
-	// only clients copies none of them.
+	// others are the usable documents other than clients and policy
+	// documents, by origin: accounts, resource servers and key sets are
+	// few (an account or a resource server claims two keys, which a
+	// document of a smaller origin may each take), so a change to one of
+	// them assembles them all again, in origin order as Assemble does; a
+	// change that touches only clients copies none of them.
 	others      map[string]*otherDoc
 	othersDirty bool
 	// otherSkips is, by origin, why each other document is skipped (as
@@ -75,12 +77,28 @@ type assembler struct {
 	// invalid is, by origin, why each document that cannot be used is
 	// skipped (as logged).
 	invalid map[string]string
+
+	// claims are, by UID, the usable policy documents claiming it, in
+	// origin order: the first is served, the others are skipped. A policy
+	// change costs its UID's claims and a copy of the map of served
+	// policy documents, never the clients the policy governs (a client
+	// finds its policy document when it is looked up, Registry.Client),
+	// nor the other policy documents.
+	claims map[string][]*Prepared
+	// claimsTouched are the UIDs whose claims changed since the last
+	// build, with their claims before.
+	claimsTouched map[string][]*Prepared
+	// policySkips is, by origin, why each losing policy document was last
+	// logged as skipped; policyLosers how many lose.
+	policySkips  map[string]string
+	policyLosers int
 }
 
 func newAssembler(log *slog.Logger) *assembler {
 	return &assembler{log: log, cur: &Registry{}, touched: map[string][]*Client{}, losers: map[string][]*Client{},
 		clientSkips: map[string]string{}, others: map[string]*otherDoc{}, otherSkips: map[string]string{},
-		invalid: map[string]string{}}
+		invalid: map[string]string{}, claims: map[string][]*Prepared{}, claimsTouched: map[string][]*Prepared{},
+		policySkips: map[string]string{}}
 }
 
 // apply records that one origin's document changed from before to after
@@ -98,6 +116,8 @@ func (a *assembler) apply(before, after *Prepared) {
 		case before.other.err != nil:
 			// Logged again only if the new document is skipped for
 			// another reason (below).
+		case before.other.kind == snapshot.KindPolicy:
+			a.removePolicy(before)
 		default:
 			delete(a.others, origin)
 			a.othersDirty = true
@@ -115,6 +135,8 @@ func (a *assembler) apply(before, after *Prepared) {
 			logSkipped(a.log, after, after.other.err)
 		}
 		a.invalid[origin] = why
+	case after.other.kind == snapshot.KindPolicy:
+		a.addPolicy(after)
 	default:
 		a.others[origin] = after.other
 		a.othersDirty = true
@@ -212,8 +234,11 @@ func (a *assembler) build() *Registry {
 	if a.othersDirty {
 		a.assembleOthers(r)
 	}
-	r.Documents = a.nClients + a.nOthers
-	r.Skipped = a.nLosers + len(a.otherSkips) + len(a.invalid)
+	if len(a.claimsTouched) > 0 {
+		a.assemblePolicies(r)
+	}
+	r.Documents = a.nClients + a.nOthers + len(r.policies)
+	r.Skipped = a.nLosers + len(a.otherSkips) + a.policyLosers + len(a.invalid)
 	a.cur = r
 	return r
 }
@@ -264,4 +289,79 @@ func (a *assembler) assembleOthers(r *Registry) {
 	}
 	a.otherSkips = skips
 	a.othersDirty = false
+}
+
+// addPolicy adds a usable policy document to the claims of its UID.
+func (a *assembler) addPolicy(p *Prepared) {
+	uid := p.other.policy.Source.UID
+	a.touchPolicy(uid)
+	l := a.claims[uid]
+	i, _ := slices.BinarySearchFunc(l, p.Origin, func(x *Prepared, o string) int { return cmp.Compare(x.Origin, o) })
+	a.claims[uid] = slices.Insert(slices.Clip(l), i, p)
+}
+
+// removePolicy withdraws a usable policy document from the claims of its
+// UID.
+func (a *assembler) removePolicy(p *Prepared) {
+	uid := p.other.policy.Source.UID
+	a.touchPolicy(uid)
+	l := a.claims[uid]
+	if i := slices.Index(l, p); i >= 0 {
+		l = slices.Delete(slices.Clone(l), i, i+1)
+	}
+	if len(l) == 0 {
+		delete(a.claims, uid)
+	} else {
+		a.claims[uid] = l
+	}
+}
+
+// touchPolicy records that a UID's claims change, with its claims before
+// the first change (the lists are never changed in place).
+func (a *assembler) touchPolicy(uid string) {
+	if _, ok := a.claimsTouched[uid]; !ok {
+		a.claimsTouched[uid] = a.claims[uid]
+	}
+}
+
+// assemblePolicies gives r a copy of the map of policy documents in which
+// each touched UID is served by its first claim, and logs the documents
+// that became skipped, once (as reconcile does for clients).
+func (a *assembler) assemblePolicies(r *Registry) {
+	if r.policies == nil {
+		r.clearPolicies()
+	} else {
+		r.policies = maps.Clone(r.policies)
+	}
+	for uid, before := range a.claimsTouched {
+		now := a.claims[uid]
+		if len(now) == 0 {
+			delete(r.policies, uid)
+		} else {
+			r.policies[uid] = now[0].other.policy
+		}
+		why := errPolicyTaken(uid).Error()
+		for _, p := range losing(now) {
+			if a.policySkips[p.Origin] != why {
+				a.policySkips[p.Origin] = why
+				logSkipped(a.log, p, errPolicyTaken(uid))
+			}
+		}
+		for _, p := range losing(before) {
+			lost := slices.ContainsFunc(losing(now), func(x *Prepared) bool { return x.Origin == p.Origin })
+			if !lost && a.policySkips[p.Origin] == why {
+				delete(a.policySkips, p.Origin)
+			}
+		}
+		a.policyLosers += len(losing(now)) - len(losing(before))
+	}
+	a.claimsTouched = map[string][]*Prepared{}
+}
+
+// losing are the claims of a UID that lose it: all but the first.
+func losing(claims []*Prepared) []*Prepared {
+	if len(claims) == 0 {
+		return nil
+	}
+	return claims[1:]
 }

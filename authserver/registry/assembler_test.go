@@ -83,8 +83,10 @@ func (h *logRecorder) take() []loggedRecord {
 }
 
 // docGen draws documents from a small universe of client IDs, usernames,
-// subjects, resource server IDs, audiences and key IDs, so that random
-// documents conflict often.
+// subjects, resource server IDs, audiences, key IDs and GrantPolicy
+// namespaces, names and UIDs, so that random documents conflict often and
+// policy documents often govern a client, or claim its policy's UID from
+// another namespace or under another name.
 type docGen struct {
 	rnd  *mrand.Rand
 	pems []string
@@ -109,22 +111,53 @@ func newDocGen(t testing.TB, seed uint64) *docGen {
 
 func (g *docGen) pick(of ...string) string { return of[g.rnd.IntN(len(of))] }
 
+// genPolicy is the policy of generated documents.
+func genPolicy() snapshot.Policy {
+	return snapshot.Policy{PKCE: "Required", Consent: "Auto", ErrorProfile: "RFC", RefreshTokenRotation: "Rotate",
+		AccessTokenLifetimeSeconds: 60, RefreshTokenLifetimeSeconds: 60, AuthorizationCodeLifetimeSeconds: 60,
+		DeviceCodeLifetimeSeconds: 60, DevicePollIntervalSeconds: 5, LockoutMaxFailedAttempts: 3, LockoutWindowSeconds: 60,
+		LockoutDurationSeconds: 60}
+}
+
+// grantSets are the grant type lists of generated clients and policies:
+// some without a usable grant.
+var grantSets = [][]string{{}, {snapshot.GrantRefreshToken}, {snapshot.GrantAuthorizationCode},
+	{snapshot.GrantAuthorizationCode, snapshot.GrantRefreshToken}}
+
 // doc is a random document; about one in ten cannot be used.
 func (g *docGen) doc() snapshot.Document {
 	g.n++
 	src := snapshot.Source{Kind: "Thing", Namespace: "ns", Name: fmt.Sprintf("n%d", g.n), UID: fmt.Sprintf("u%d", g.n)}
 	d := snapshot.Document{Version: snapshot.Version, Source: src}
-	switch k := g.rnd.IntN(20); {
+	switch k := g.rnd.IntN(23); {
 	case k < 11, k == 19:
 		d.Kind = snapshot.KindClient
-		d.Client = &snapshot.Client{ID: g.pick("a", "b", "c", "d"), Namespace: "ns", Type: snapshot.ClientPublic,
-			TokenEndpointAuthMethod: snapshot.AuthNone, GrantTypes: []string{snapshot.GrantRefreshToken},
-			Scopes: []string{g.pick("x", "y")}, Policy: snapshot.Policy{PKCE: "Required", Consent: "Auto",
-				ErrorProfile: "RFC", RefreshTokenRotation: "Rotate", AccessTokenLifetimeSeconds: 60,
-				RefreshTokenLifetimeSeconds: 60, AuthorizationCodeLifetimeSeconds: 60, DeviceCodeLifetimeSeconds: 60,
-				DevicePollIntervalSeconds: 5, LockoutMaxFailedAttempts: 3, LockoutWindowSeconds: 60, LockoutDurationSeconds: 60}}
+		requested := []string{snapshot.GrantAuthorizationCode, snapshot.GrantRefreshToken}
+		d.Client = &snapshot.Client{ID: g.pick("a", "b", "c", "d"), Namespace: g.pick("ns", "other"), Type: snapshot.ClientPublic,
+			TokenEndpointAuthMethod: snapshot.AuthNone, GrantTypes: grantSets[g.rnd.IntN(len(grantSets))],
+			RequestedGrantTypes: requested, Scopes: []string{g.pick("x", "y")}, RequestedScopes: []string{"x", "y"},
+			Policy: genPolicy()}
+		if g.rnd.IntN(3) > 0 {
+			d.Client.PolicyUID, d.Client.Policy.Name = g.pick("p1", "p2"), g.pick("pa", "pb")
+		}
 		if k == 19 {
 			d.Client.Type = "Strange" // cannot be used
+		}
+	case k >= 20:
+		d.Kind = snapshot.KindPolicy
+		d.Source = snapshot.Source{Kind: "GrantPolicy", Namespace: g.pick("ns", "other"), Name: g.pick("pa", "pb"),
+			UID: g.pick("p1", "p2", "p3"), Generation: int64(g.n)}
+		d.GrantPolicy = &snapshot.GrantPolicy{Policy: genPolicy(), AllowedGrantTypes: grantSets[g.rnd.IntN(len(grantSets))],
+			DefaultScopes: []string{"x"}}
+		d.GrantPolicy.Policy.Name = d.Source.Name
+		d.GrantPolicy.Policy.AccessTokenLifetimeSeconds = int64(60 + g.n)
+		if g.rnd.IntN(2) == 0 {
+			d.GrantPolicy.AnyScope = true
+		} else {
+			d.GrantPolicy.AllowedScopes = []string{g.pick("x", "y")}
+		}
+		if g.rnd.IntN(10) == 0 {
+			d.GrantPolicy.Policy.Name = "another" // cannot be used
 		}
 	case k < 14:
 		d.Kind = snapshot.KindAccount
@@ -150,17 +183,49 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // TestAssemblerAgreesWithAssemble applies random sequences of document
 // additions, changes and removals (which often conflict) to an assembler
 // and checks each Registry it builds against Assemble over the same
-// documents: the same client, account, resource server and key served for
-// every key, the same counts; and that each build logs exactly the
-// documents newly skipped (once when they become skipped, not at every
-// build).
+// documents: the same client document, policy document, account, resource
+// server and key for every key, each client served the same way (under
+// the same policy document, as compiled, or absent), the same counts; and
+// that each build logs exactly the documents newly skipped (once when they
+// become skipped, not at every build).
 func TestAssemblerAgreesWithAssemble(t *testing.T) {
+	var total servedWays
 	for seed := range uint64(40) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { checkAssembler(t, seed, 60) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { total.add(checkAssembler(t, seed, 60)) })
+	}
+	// The documents drawn exercise every way of serving a client.
+	if total.inline == 0 || total.under == 0 || total.absent == 0 {
+		t.Errorf("clients served inline %d, under a policy document %d, absent %d times: want each", total.inline,
+			total.under, total.absent)
 	}
 }
 
-func checkAssembler(t *testing.T, seed uint64, batches int) {
+// servedWays counts the lookups of clients a document claims by how the
+// client was served.
+type servedWays struct{ inline, under, absent int }
+
+func (w *servedWays) add(o servedWays) {
+	w.inline, w.under, w.absent = w.inline+o.inline, w.under+o.under, w.absent+o.absent
+}
+
+// count counts how r serves the clients of the generated documents.
+func (w *servedWays) count(r *Registry) {
+	for _, id := range []string{"a", "b", "c", "d"} {
+		e, claimed := r.entry(id)
+		c, ok := r.Client(id)
+		switch {
+		case !claimed:
+		case !ok:
+			w.absent++
+		case c == e:
+			w.inline++
+		default:
+			w.under++
+		}
+	}
+}
+
+func checkAssembler(t *testing.T, seed uint64, batches int) (ways servedWays) {
 	g := newDocGen(t, seed)
 	incLog, refLog := &logRecorder{}, &logRecorder{}
 	a := newAssembler(slog.New(incLog))
@@ -190,6 +255,7 @@ func checkAssembler(t *testing.T, seed uint64, batches int) {
 		want := Assemble(slices.Collect(maps.Values(docs)), slog.New(refLog))
 		where := fmt.Sprintf("seed %d batch %d", seed, batch)
 		compareRegistries(t, where, got, want)
+		ways.count(got)
 
 		// The reference logs every skipped document: what it logs now
 		// and did not log for the previous build is what the assembler
@@ -215,6 +281,7 @@ func checkAssembler(t *testing.T, seed uint64, batches int) {
 		}
 		before = skips
 	}
+	return ways
 }
 
 // compareRegistries fails the test unless got serves what want serves.
@@ -223,11 +290,23 @@ func compareRegistries(t *testing.T, where string, got, want *Registry) {
 	if got.Documents != want.Documents || got.Skipped != want.Skipped {
 		t.Fatalf("%s: documents %d skipped %d, want %d and %d", where, got.Documents, got.Skipped, want.Documents, want.Skipped)
 	}
+	for _, uid := range []string{"p1", "p2", "p3"} {
+		if got.policies[uid] != want.policies[uid] {
+			t.Fatalf("%s: policy document %q differs", where, uid)
+		}
+	}
 	for _, id := range []string{"a", "b", "c", "d", "rs/ns/x", "rs/ns/y", "rs/ns/z"} {
-		gc, _ := got.Client(id)
-		wc, _ := want.Client(id)
-		if gc != wc {
-			t.Fatalf("%s: client %q is %v, want %v", where, id, origin(gc), origin(wc))
+		ge, _ := got.entry(id)
+		we, _ := want.entry(id)
+		if ge != we {
+			t.Fatalf("%s: client document of %q is %v, want %v", where, id, origin(ge), origin(we))
+		}
+		// Both serve the client under the same policy document, or
+		// neither does: the client's memo returns the same copy.
+		gc, gok := got.Client(id)
+		wc, wok := want.Client(id)
+		if gc != wc || gok != wok {
+			t.Fatalf("%s: client %q is served as %+v, want %+v", where, id, gc, wc)
 		}
 		grs, _ := got.ResourceServer(id)
 		wrs, _ := want.ResourceServer(id)
@@ -269,18 +348,32 @@ func origin(c *Client) string {
 }
 
 // TestAssemblerSharesUnchanged: a build after a change to one client
-// copies that client's shard only, and shares the accounts; a change to an
-// account shares every client shard.
+// copies that client's shard only, and shares the accounts and policy
+// documents; a change to an account shares every client shard and the
+// policy documents; a change to a policy document shares every client
+// shard and the accounts, and is served.
 func TestAssemblerSharesUnchanged(t *testing.T) {
 	g := newDocGen(t, 1)
 	a := newAssembler(slog.New(slog.DiscardHandler))
-	client := func(origin, id string) *Prepared {
+	client := func(origin, id string, policy ...string) *Prepared {
 		d := g.doc()
 		for d.Kind != snapshot.KindClient || d.Client.Type != snapshot.ClientPublic {
 			d = g.doc()
 		}
-		d.Client.ID = id
+		d.Client.ID, d.Client.Namespace = id, "ns"
+		d.Client.GrantTypes = []string{snapshot.GrantAuthorizationCode}
+		d.Client.PolicyUID, d.Client.Policy.Name = "", ""
+		if len(policy) == 2 {
+			d.Client.PolicyUID, d.Client.Policy.Name = policy[0], policy[1]
+		}
 		return Prepare(Entry{Origin: origin, Document: d})
+	}
+	policyDoc := func(lifetime int64) *Prepared {
+		p := genPolicy()
+		p.Name, p.AccessTokenLifetimeSeconds = "pa", lifetime
+		return Prepare(Entry{Origin: "policy", Document: snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindPolicy,
+			Source:      snapshot.Source{Kind: "GrantPolicy", Namespace: "ns", Name: "pa", UID: "p1"},
+			GrantPolicy: &snapshot.GrantPolicy{Policy: p, AllowedGrantTypes: []string{snapshot.GrantAuthorizationCode}, AnyScope: true}}})
 	}
 	docs := map[string]*Prepared{}
 	for i := range 3000 {
@@ -291,6 +384,9 @@ func TestAssemblerSharesUnchanged(t *testing.T) {
 	acct := Prepare(Entry{Origin: "acct", Document: snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindAccount,
 		Source: snapshot.Source{Name: "alice", UID: "u"}, Account: &snapshot.Account{Namespace: "ns", Username: "alice", Subject: "ns/alice"}}})
 	a.apply(nil, acct)
+	a.apply(nil, client("c99999", "governed", "p1", "pa"))
+	policy := policyDoc(120)
+	a.apply(nil, policy)
 	r1 := a.build()
 
 	changed := client("c00007", "id-7")
@@ -314,17 +410,29 @@ func TestAssemblerSharesUnchanged(t *testing.T) {
 	if shared != shards-1 {
 		t.Errorf("%d of %d shards shared, want all but the changed one", shared, shards)
 	}
-	if !sameMap(r1.accounts, r2.accounts) {
-		t.Error("a client change copied the accounts")
+	if !sameMap(r1.accounts, r2.accounts) || !sameMap(r1.policies, r2.policies) {
+		t.Error("a client change copied the accounts or the policy documents")
 	}
 
 	a.apply(acct, nil)
 	r3 := a.build()
-	if r3.clients != r2.clients {
-		t.Error("an account change copied the clients")
+	if r3.clients != r2.clients || !sameMap(r2.policies, r3.policies) {
+		t.Error("an account change copied the clients or the policy documents")
 	}
 	if _, ok := r3.Account("ns", "alice"); ok {
 		t.Error("the removed account is served")
+	}
+
+	changedPolicy := policyDoc(240)
+	a.apply(policy, changedPolicy)
+	r4 := a.build()
+	if r4.clients != r3.clients || !sameMap(r3.accounts, r4.accounts) {
+		t.Error("a policy change copied the clients or the accounts")
+	}
+	for r, want := range map[*Registry]int64{r3: 120, r4: 240} {
+		if c, ok := r.Client("governed"); !ok || c.Policy.AccessTokenLifetimeSeconds != want {
+			t.Errorf("a Registry serves the governed client with %+v, want its policy document's lifetime %d", c, want)
+		}
 	}
 }
 

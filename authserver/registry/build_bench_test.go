@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/authops/authops/authserver/registry"
+	"github.com/authops/authops/authserver/snapshot"
 )
 
 func benchEntries(n int) []registry.Entry {
@@ -57,4 +58,78 @@ func BenchmarkAssemble(b *testing.B) {
 	for b.Loop() {
 		registry.Assemble(items, log)
 	}
+}
+
+// governedEntries are benchEntries compiled under their namespace's
+// GrantPolicy (named by UID), with that policy's documents (version v:
+// the access token lifetime differs).
+func governedEntries(n, v int) (clients, policies []registry.Entry) {
+	clients = benchEntries(n)
+	seen := map[string]bool{}
+	for _, e := range clients {
+		c := e.Document.Client
+		c.PolicyUID, c.Policy.Name = "gp-"+c.Namespace, "default"
+		c.RequestedGrantTypes, c.RequestedScopes = c.GrantTypes, c.Scopes
+		if !seen[c.Namespace] {
+			seen[c.Namespace] = true
+			policies = append(policies, registry.Entry{Origin: "authops-system/authops-policy-" + c.Namespace,
+				Document: policyDoc(c.Namespace, "default", "gp-"+c.Namespace, func(p *snapshot.GrantPolicy) {
+					p.AllowedGrantTypes, p.AnyScope, p.AllowedScopes = []string{"client_credentials"}, true, nil
+					p.Policy.AccessTokenLifetimeSeconds = int64(60 * (v + 1))
+				})})
+		}
+	}
+	return clients, policies
+}
+
+func prepareAll(entries ...[]registry.Entry) []*registry.Prepared {
+	var out []*registry.Prepared
+	for _, es := range entries {
+		for _, e := range es {
+			out = append(out, registry.Prepare(e))
+		}
+	}
+	return out
+}
+
+// BenchmarkClientLookup measures Registry.Client among 10,000 clients:
+// inline (a client served as compiled), overlay (served under its policy
+// document, computed at an earlier lookup: what nearly every request
+// costs) and overlay-miss (the first lookup under a new version of the
+// policy document, which computes the client under it: two registries
+// with two versions are looked up in turn).
+func BenchmarkClientLookup(b *testing.B) {
+	const n = 10000
+	ids := make([]string, n)
+	for i, e := range benchEntries(n) {
+		ids[i] = e.Document.Client.ID
+	}
+	lookups := func(b *testing.B, rs ...*registry.Registry) {
+		for _, r := range rs {
+			for _, id := range ids {
+				if _, ok := r.Client(id); !ok {
+					b.Fatalf("%s is not served", id)
+				}
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			rs[i%len(rs)].Client(ids[i/len(rs)%n])
+			i++
+		}
+	}
+	b.Run("inline", func(b *testing.B) { lookups(b, registry.Build(benchEntries(n), discard)) })
+	clients, v1 := governedEntries(n, 1)
+	_, v2 := governedEntries(n, 2)
+	prepared := prepareAll(clients)
+	under := func(policies []registry.Entry) *registry.Registry {
+		r := registry.Assemble(append(prepareAll(policies), prepared...), discard)
+		if c, _ := r.Client(ids[0]); c.Policy.AccessTokenLifetimeSeconds == 60 {
+			b.Fatal("the client is not served under its policy document")
+		}
+		return r
+	}
+	b.Run("overlay", func(b *testing.B) { lookups(b, under(v1)) })
+	b.Run("overlay-miss", func(b *testing.B) { lookups(b, under(v1), under(v2)) })
 }

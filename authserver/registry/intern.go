@@ -104,6 +104,7 @@ func (in *interner) client(c *snapshot.Client, src *snapshot.Source) {
 	c.GrantTypes = in.list(c.GrantTypes)
 	c.RequestedGrantTypes = in.list(c.RequestedGrantTypes)
 	c.Scopes = in.list(c.Scopes)
+	c.RequestedScopes = in.list(c.RequestedScopes)
 	c.DefaultScopes = in.list(c.DefaultScopes)
 	c.Audiences = in.list(c.Audiences)
 	p := &c.Policy
@@ -111,6 +112,8 @@ func (in *interner) client(c *snapshot.Client, src *snapshot.Source) {
 		&p.ErrorProfile, &p.RefreshTokenRotation} {
 		*f = in.str(*f)
 	}
+	// The clients of a namespace name its policy by one UID.
+	c.PolicyUID = in.str(c.PolicyUID)
 	src.Kind = in.str(src.Kind)
 	src.Namespace = in.str(src.Namespace)
 }

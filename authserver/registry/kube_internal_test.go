@@ -176,3 +176,84 @@ func TestRebuildWhileServing(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestKubeLoaderPolicyDocuments drives policy documents through the
+// loader's rebuilds: a client is served under its policy document's
+// Secret, follows its changes with no change to its own Secret, and is
+// served as compiled once the Secret is gone; a second document claiming
+// the policy's UID is logged as skipped once.
+func TestKubeLoaderPolicyDocuments(t *testing.T) {
+	rec := &logRecorder{}
+	w := newFakeWatchLog(slog.New(rec))
+	name, d := typicalClient(1)
+	d.Client.PolicyUID = "gp-uid"
+	d.Client.RequestedScopes = d.Client.Scopes
+	id := d.Client.ID
+	policy := func(lifetime int64, grants ...string) snapshot.Document {
+		p := d.Client.Policy
+		p.AccessTokenLifetimeSeconds = lifetime
+		return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindPolicy,
+			Source:      snapshot.Source{Kind: "GrantPolicy", Namespace: d.Client.Namespace, Name: p.Name, UID: "gp-uid"},
+			GrantPolicy: &snapshot.GrantPolicy{Policy: p, AllowedGrantTypes: grants, AnyScope: true}}
+	}
+	lifetime := func() int64 {
+		t.Helper()
+		c, ok := w.l.Holder.Current().Client(id)
+		if !ok {
+			return 0
+		}
+		return c.Policy.AccessTokenLifetimeSeconds
+	}
+	w.put(name, d)
+	w.put("authops-policy-x", policy(60, "authorization_code", "refresh_token"))
+	w.rebuild()
+	if got := lifetime(); got != 60 {
+		t.Fatalf("lifetime %d under the policy document, want 60", got)
+	}
+	clientRV := w.l.secrets[fakeNamespace+"/"+name].appliedRV
+	w.put("authops-policy-x", policy(120, "authorization_code", "refresh_token"))
+	w.rebuild()
+	if got := lifetime(); got != 120 {
+		t.Fatalf("lifetime %d after the policy document changed, want 120", got)
+	}
+	w.put("authops-policy-x", policy(120, "password"))
+	w.rebuild()
+	if got := lifetime(); got != 0 {
+		t.Fatal("a client its policy document leaves without a usable grant is served")
+	}
+	if w.l.secrets[fakeNamespace+"/"+name].appliedRV != clientRV {
+		t.Fatal("the client's Secret changed")
+	}
+	w.put("authops-policy-x", policy(180, "authorization_code"))
+	w.rebuild()
+	if got := lifetime(); got != 180 {
+		t.Fatalf("lifetime %d once the policy document allows a grant again, want 180", got)
+	}
+	rec.take()
+	w.put("authops-policy-z", policy(240, "authorization_code"))
+	w.rebuild()
+	w.put("authops-policy-z", policy(300, "authorization_code"))
+	w.rebuild()
+	var logs []loggedRecord
+	for _, r := range rec.take() {
+		if r.msg == "snapshot document skipped" {
+			logs = append(logs, r)
+		}
+	}
+	if len(logs) != 1 || logs[0].origin != fakeNamespace+"/authops-policy-z" || lifetime() != 180 {
+		t.Fatalf("the second claim of the UID is not skipped and logged once: %v", logs)
+	}
+	if r := w.l.Holder.Current(); r.Documents != 2 || r.Skipped != 1 {
+		t.Fatalf("documents %d skipped %d, want 2 and 1", r.Documents, r.Skipped)
+	}
+	w.remove("authops-policy-x")
+	w.rebuild()
+	if got := lifetime(); got != 300 {
+		t.Fatalf("lifetime %d once the first claim is gone, want the second's 300", got)
+	}
+	w.remove("authops-policy-z")
+	w.rebuild()
+	if got := lifetime(); got != 3600 {
+		t.Fatalf("lifetime %d without a policy document, want the compiled 3600", got)
+	}
+}

@@ -202,6 +202,24 @@ func TestKubeLoader(t *testing.T) {
 	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "authops-resourceserver-x", metav1.DeleteOptions{})).To(Succeed())
 	g.Eventually(rsServed, 10*time.Second, 20*time.Millisecond).Should(BeFalse())
 
+	// A policy document (labelled policy) serves the clients compiled
+	// under its GrantPolicy; once it is deleted they are served as
+	// compiled.
+	create(secret("authops-system", "client-governed", governedClient("governed"), true))
+	create(secret("authops-system", "authops-policy-strict", policyDoc("team", "strict", "gp-strict", accessLifetime(300)), true))
+	lifetime := func() int64 {
+		c, ok := h.Current().Client("governed")
+		if !ok {
+			return 0
+		}
+		return c.Policy.AccessTokenLifetimeSeconds
+	}
+	g.Eventually(lifetime, 10*time.Second, 20*time.Millisecond).Should(Equal(int64(300)))
+	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "authops-policy-strict", metav1.DeleteOptions{})).To(Succeed())
+	g.Eventually(lifetime, 10*time.Second, 20*time.Millisecond).Should(Equal(int64(60)))
+	g.Expect(cs.CoreV1().Secrets("authops-system").Delete(ctx, "client-governed", metav1.DeleteOptions{})).To(Succeed())
+	g.Eventually(lifetime, 10*time.Second, 20*time.Millisecond).Should(Equal(int64(0)))
+
 	// The API server becomes unreachable: the last snapshot keeps serving,
 	// and the holder stays ready.
 	before := h.Current()

@@ -141,6 +141,11 @@ func typicalClient(i int) (string, snapshot.Document) {
 // after one client document changed, among N served clients: what each
 // change of a burst costs between the watch event and the new Registry
 // (decoding and preparing the document happen in the watch, untimed).
+// policy/... is a change of the policy document of a GrantPolicy that
+// 1,000 of 100,000 clients were compiled under, among the policy
+// documents of 496 namespaces: the change is served by that document
+// alone (each of the 1,000 clients is computed under it at its next
+// lookup, see BenchmarkClientLookup/overlay-miss).
 func BenchmarkRebuildOneChange(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
@@ -152,29 +157,88 @@ func BenchmarkRebuildOneChange(b *testing.B) {
 			if got := w.l.Holder.Current().Documents; got != n {
 				b.Fatalf("%d documents served, want %d", got, n)
 			}
-			// The collector runs between rebuilds (every 32), untimed,
-			// not during them: the garbage of the untimed changes would
-			// otherwise start collections of the whole heap (at 100,000
-			// clients a long one) that land on some rebuilds and not
-			// others.
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			runtime.GC()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				b.StopTimer()
-				if i%32 == 31 {
-					runtime.GC()
-				}
+			rebuilds(b, w, func(i int) {
 				name, d := typicalClient(i * 7919 % n)
 				d.Client.DisplayName = "version " + strconv.Itoa(i)
 				w.put(name, d)
-				b.StartTimer()
-				w.rebuild()
-				i++
-			}
+			})
 		})
 	}
+	b.Run("policy/clients=100000/governed=1000", func(b *testing.B) {
+		const n = 100000
+		w := newFakeWatch()
+		namespaces := map[string]int{}
+		for i := range n {
+			name, d := governedClient(i)
+			namespaces[d.Client.Namespace]++
+			w.put(name, d)
+		}
+		for ns := range namespaces {
+			w.put(benchPolicy(ns, 3600))
+		}
+		w.rebuild()
+		r := w.l.Holder.Current()
+		_, big := governedClient(0)
+		if r.Documents != n+len(namespaces) || namespaces[big.Client.Namespace] != 1000 {
+			b.Fatalf("%d documents served, %d clients under the policy; want %d and 1000", r.Documents,
+				namespaces[big.Client.Namespace], n+len(namespaces))
+		}
+		rebuilds(b, w, func(i int) { w.put(benchPolicy(big.Client.Namespace, int64(100000+i))) })
+		if c, ok := w.l.Holder.Current().Client(big.Client.ID); !ok || c.Policy.AccessTokenLifetimeSeconds < 100000 {
+			b.Fatalf("the policy change is not served: %+v", c)
+		}
+	})
+}
+
+// rebuilds times one rebuild after each change.
+func rebuilds(b *testing.B, w *fakeWatch, change func(i int)) {
+	// The collector runs between rebuilds (every 32), untimed, not during
+	// them: the garbage of the untimed changes would otherwise start
+	// collections of the whole heap (at 100,000 clients a long one) that
+	// land on some rebuilds and not others.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		if i%32 == 31 {
+			runtime.GC()
+		}
+		change(i)
+		b.StartTimer()
+		w.rebuild()
+		i++
+	}
+}
+
+// governedClient is typicalClient compiled under its namespace's
+// GrantPolicy "default", which it names by UID; every 100th client is of
+// the namespace team-big (1,000 of 100,000 clients).
+func governedClient(i int) (string, snapshot.Document) {
+	name, d := typicalClient(i)
+	if i%100 == 0 {
+		d.Source.Namespace, d.Client.Namespace = "team-big", "team-big"
+		d.Client.ID = "team-big." + d.Source.Name
+	}
+	d.Client.PolicyUID = benchPolicyUID(d.Client.Namespace)
+	d.Client.RequestedScopes = d.Client.Scopes
+	return name, d
+}
+
+func benchPolicyUID(ns string) string { return "gp-uid-" + ns }
+
+// benchPolicy is the Secret name and document of a namespace's GrantPolicy
+// "default", as the clients of governedClient were compiled under it (but
+// for the access token lifetime).
+func benchPolicy(ns string, accessLifetime int64) (string, snapshot.Document) {
+	_, c := typicalClient(0)
+	p := c.Client.Policy
+	p.AccessTokenLifetimeSeconds = accessLifetime
+	return "authops-policy-" + ns, snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindPolicy,
+		Source: snapshot.Source{Kind: "GrantPolicy", Namespace: ns, Name: p.Name, UID: benchPolicyUID(ns), Generation: 1},
+		GrantPolicy: &snapshot.GrantPolicy{Policy: p, AllowedGrantTypes: c.Client.GrantTypes, AnyScope: true,
+			DefaultScopes: c.Client.DefaultScopes}}
 }
 
 // BenchmarkHeapPerClient reports the heap the Kubernetes loader keeps per

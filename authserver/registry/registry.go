@@ -61,6 +61,13 @@ type Client struct {
 	// origin is the Origin of the client's document: of two documents
 	// claiming one client ID, the smaller origin is served.
 	origin string
+	// memo is the client under the last policy document it was served
+	// under (see Client.under): the only thing of a published Registry
+	// that is written, atomically, and never seen as anything but a cache.
+	memo atomic.Pointer[Client]
+	// underPolicy is, for a client served under its policy document (a
+	// memo), that document.
+	underPolicy *Policy
 }
 
 // PublicKeys returns the public keys of a private_key_jwt client (nil for
@@ -267,7 +274,8 @@ func (k *Key) Public() jose.JSONWebKey {
 // assembler): its clients are sharded, so that a change to one client
 // copies one shard's map and the table of shards, never all the clients;
 // its other maps are few and shared whole until one of their documents
-// changes. Nothing a published Registry holds is ever written again.
+// changes. Nothing a published Registry holds is ever written again, but
+// the clients' memos of their policy documents (see Client.under).
 type Registry struct {
 	clients  *clientShards       // nil when there are no clients
 	accounts map[string]*Account // namespace + "/" + username
@@ -276,8 +284,13 @@ type Registry struct {
 	// resourceServers by ID (rs/<namespace>/<name>) and by audience.
 	resourceServers map[string]*ResourceServer
 	audiences       map[string]*ResourceServer
+	// policies are the GrantPolicy documents by their source's UID.
+	policies map[string]*Policy
 	// Documents is how many documents were loaded; Skipped how many were
-	// refused (logged).
+	// refused (logged). A client document that is loaded counts as loaded
+	// even while its client is served as absent (no usable grant, see
+	// Client): whether it is depends on its policy document, and counting
+	// would take a walk of the clients at each policy change.
 	Documents, Skipped int
 }
 
@@ -299,8 +312,28 @@ func clientShard(id string) int {
 	return int(maphash.String(shardSeed, id) % clientShardCount)
 }
 
-// Client returns a client by client_id.
+// Client returns a client by client_id, as it is served: under the policy
+// document it names, if the Registry has that one (a [Policy] of the
+// client's namespace with the UID and name the client was compiled
+// under), else as compiled. A client without a usable grant (see
+// [snapshot.Client.Usable]) is served as absent: every request that names
+// it gets invalid_client, as for an unknown client ID. Every request finds
+// its client here.
 func (r *Registry) Client(id string) (*Client, bool) {
+	c, ok := r.entry(id)
+	if !ok {
+		return nil, false
+	}
+	c = r.served(c)
+	if !c.Usable() {
+		return nil, false
+	}
+	return c, true
+}
+
+// entry returns the client a document compiled, by client_id: the one
+// that claims the ID, as compiled, usable or not.
+func (r *Registry) entry(id string) (*Client, bool) {
 	if r.clients == nil {
 		return nil, false
 	}
@@ -314,7 +347,8 @@ func (r *Registry) ResourceServer(id string) (*ResourceServer, bool) {
 	return rs, ok
 }
 
-// Known reports whether id is a client ID or a ResourceServer's ID.
+// Known reports whether id is a served client's ID (see Client) or a
+// ResourceServer's ID.
 func (r *Registry) Known(id string) bool {
 	if _, ok := r.Client(id); ok {
 		return true
@@ -401,6 +435,7 @@ type otherDoc struct {
 	account *Account
 	keys    []*Key
 	rs      *ResourceServer
+	policy  *Policy
 	err     error
 }
 
@@ -462,6 +497,8 @@ func Prepare(e Entry) *Prepared {
 		o.rs = &ResourceServer{ResourceServer: *rs, Source: d.Source, digests: ds}
 	case snapshot.KindAccount:
 		o.account = newAccount(*d.Account, d.Source)
+	case snapshot.KindPolicy:
+		o.policy = &Policy{GrantPolicy: *d.GrantPolicy, Source: d.Source}
 	case snapshot.KindKeySet:
 		for _, k := range d.KeySet.Keys {
 			key, err := newKey(k)
@@ -470,7 +507,7 @@ func Prepare(e Entry) *Prepared {
 			}
 			for _, have := range o.keys {
 				if have.ID == k.ID {
-					return fail(fmt.Errorf("key ID %q is already taken by another document", k.ID))
+					return fail(fmt.Errorf("key ID %q appears twice in the key set", k.ID))
 				}
 			}
 			o.keys = append(o.keys, key)
@@ -493,6 +530,7 @@ func Assemble(items []*Prepared, log *slog.Logger) *Registry {
 func assembleSorted(items []*Prepared, log *slog.Logger) *Registry {
 	r := &Registry{}
 	r.clearOthers()
+	r.clearPolicies()
 	clients := 0
 	for _, p := range items {
 		if p.client != nil {
@@ -529,6 +567,12 @@ func errClientTaken(id string) error {
 	return fmt.Errorf("client ID %q is already taken by another document", id)
 }
 
+// errPolicyTaken is why a policy document that claims a served policy
+// UID is skipped.
+func errPolicyTaken(uid string) error {
+	return fmt.Errorf("GrantPolicy UID %q is already taken by another document", uid)
+}
+
 // addClient adds a client to a Registry being built, in new shards of
 // about perShard clients, unless its ID is taken.
 func (r *Registry) addClient(c *Client, perShard int) error {
@@ -555,6 +599,10 @@ func (r *Registry) clearOthers() {
 	r.resourceServers, r.audiences = map[string]*ResourceServer{}, map[string]*ResourceServer{}
 	r.keys = nil
 }
+
+// clearPolicies gives a Registry being built a new, empty map of policy
+// documents.
+func (r *Registry) clearPolicies() { r.policies = map[string]*Policy{} }
 
 // addOther adds a document other than a client to a Registry being built,
 // unless it cannot be used or claims what is taken.
@@ -593,6 +641,12 @@ func (r *Registry) addOther(o *otherDoc) error {
 		}
 		r.resourceServers[rs.ID] = rs
 		r.audiences[rs.Audience] = rs
+	case snapshot.KindPolicy:
+		p := o.policy
+		if _, dup := r.policies[p.Source.UID]; dup {
+			return errPolicyTaken(p.Source.UID)
+		}
+		r.policies[p.Source.UID] = p
 	}
 	return nil
 }

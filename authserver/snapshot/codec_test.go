@@ -119,3 +119,50 @@ func TestKeySetRejectsBadKeys(t *testing.T) {
 		t.Fatalf("Validate() = %v, want an ordering error", err)
 	}
 }
+
+func validPolicy() Document {
+	p := validClient().Client.Policy
+	p.Name = "strict"
+	return Document{Version: Version, Kind: KindPolicy,
+		Source: Source{Kind: "GrantPolicy", Namespace: "ns", Name: "strict", UID: "gp1", Generation: 4},
+		GrantPolicy: &GrantPolicy{Policy: p, AllowedGrantTypes: []string{"client_credentials"}, AllowedScopes: []string{"read"},
+			DefaultScopes: []string{"read"}}}
+}
+
+// TestPolicyDocument: a policy document round-trips; one without a
+// namespace, naming another policy than its source, with an unknown grant
+// type or with both anyScope and allowedScopes is refused, and so is a
+// client that names a policy by UID without its name.
+func TestPolicyDocument(t *testing.T) {
+	data, err := Encode(validPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Decode(data); err != nil || got.GrantPolicy == nil || got.GrantPolicy.Policy.Name != "strict" {
+		t.Fatalf("round trip: %v %+v", err, got)
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(d *Document)
+		want   string
+	}{
+		{"no namespace", func(d *Document) { d.Source.Namespace = "" }, "source.namespace is required"},
+		{"another name", func(d *Document) { d.GrantPolicy.Policy.Name = "lax" }, `policy.name "lax" is not the source's name "strict"`},
+		{"unknown grant type", func(d *Document) { d.GrantPolicy.AllowedGrantTypes = []string{"implicit"} }, `allowed grant type "implicit"`},
+		{"any scope and allowed scopes", func(d *Document) { d.GrantPolicy.AnyScope = true }, "anyScope and allowedScopes exclude each other"},
+		{"client payload", func(d *Document) { d.GrantPolicy, d.Client = nil, validClient().Client }, "exactly one of"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validPolicy()
+			tt.mutate(&d)
+			if err := d.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	d := validClient()
+	d.Client.PolicyUID = "gp1"
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "needs policy.name") {
+		t.Fatalf("Validate() = %v, want the policy's name required", err)
+	}
+}
