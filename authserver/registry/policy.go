@@ -29,10 +29,14 @@ type Policy struct {
 
 // governs reports whether p is the policy document the client was compiled
 // under: the GrantPolicy of the client's namespace that the client names,
-// by UID and by name. A document of another namespace never governs a
-// client, even one that claims the UID the client names.
+// by UID and by name, of the generation the client was compiled under or
+// newer. A document of another namespace never governs a client, even one
+// that claims the UID the client names; nor does an older version than the
+// client's own (the manager compiled the client under a newer policy than
+// the document it has written so far).
 func (p *Policy) governs(c *Client) bool {
-	return p.Source.UID == c.PolicyUID && p.Source.Namespace == c.Namespace && p.Source.Name == c.Policy.Name
+	return p.Source.UID == c.PolicyUID && p.Source.Namespace == c.Namespace && p.Source.Name == c.Policy.Name &&
+		p.Source.Generation >= c.PolicyGeneration
 }
 
 // served is the client as requests see it: under the policy document it

@@ -37,7 +37,7 @@ import (
 func governedClient(id string) snapshot.Document {
 	d := clientDoc(id, "team", id)
 	c := d.Client
-	c.PolicyUID, c.Policy.Name = "gp-strict", "strict"
+	c.PolicyUID, c.Policy.Name, c.PolicyGeneration = "gp-strict", "strict", 2
 	c.GrantTypes = []string{"authorization_code", "refresh_token"}
 	c.RequestedGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 	c.Scopes = []string{"openid", "read"}
@@ -65,6 +65,14 @@ func policyDoc(ns, name, uid string, mut ...func(*snapshot.GrantPolicy)) snapsho
 	return snapshot.Document{Version: snapshot.Version, Kind: snapshot.KindPolicy,
 		Source:      snapshot.Source{Kind: "GrantPolicy", Namespace: ns, Name: name, UID: uid, Generation: 2},
 		GrantPolicy: p}
+}
+
+// olderGeneration is the document of a generation before the one the
+// governed clients were compiled under (a policy controller behind the
+// clients' one).
+func olderGeneration(d snapshot.Document) snapshot.Document {
+	d.Source.Generation = 1
+	return d
 }
 
 // stricter is a change of the policy: other grant types, scopes, default
@@ -109,6 +117,7 @@ func TestPolicyOverlay(t *testing.T) {
 		{"another UID", policyDoc("team", "strict", "gp-other", stricter), false},
 		{"another namespace claiming the UID", policyDoc("evil", "strict", "gp-strict", stricter), false},
 		{"another name claiming the UID", policyDoc("team", "lax", "gp-strict", stricter), false},
+		{"an older generation than the client was compiled under", olderGeneration(policyDoc("team", "strict", "gp-strict", stricter)), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := registry.Build([]registry.Entry{{Origin: "a", Document: governedClient("web")},

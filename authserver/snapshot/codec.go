@@ -42,7 +42,7 @@ var (
 	knownDPoPNonce    = []string{"", DPoPNonceRequired, DPoPNonceNotRequired}
 	knownProfiles     = []string{ErrorProfileExtended, ErrorProfileRFC}
 	knownRotation     = []string{RotationRotate, RotationReuse}
-	errWrongPayload   = errors.New("exactly one of client, account and keySet must be set, matching kind")
+	errWrongPayload   = errors.New("exactly one of client, account, keySet, resourceServer and grantPolicy must be set, matching kind")
 	errNotPositive    = errors.New("must be positive")
 	errUnknownVersion = errors.New("unknown snapshot version")
 )

@@ -39,7 +39,7 @@ const Version = "snapshot.oauth.authops.io/v1"
 
 const (
 	// LabelSnapshot marks a Secret as a compiled snapshot entry; its value is
-	// the document kind (client, account or keyset).
+	// the document kind (client, account, keyset, resourceserver or policy).
 	LabelSnapshot = "oauth.authops.io/snapshot"
 	// DataKey is the Secret data key that holds the JSON document.
 	DataKey = "document.json"
