@@ -37,10 +37,13 @@ import (
 // faults makes chosen API requests of the manager's client fail, as an API
 // server that is briefly unavailable would. The suite's own client (k8s) is
 // not affected.
-var faults = &faultInjector{deletes: map[types.NamespacedName]bool{}}
+var faults = &faultInjector{deletes: map[types.NamespacedName]bool{}, deleted: map[types.NamespacedName]int{}}
 
 type faultInjector struct {
 	mu sync.Mutex
+	// deleted counts the manager's deletions of each Secret (sent, whether
+	// or not the Secret existed).
+	deleted map[types.NamespacedName]int
 	// deletes maps a Secret to whether the fault was hit: the first
 	// deletion or patch (a retirement, see snapshotStore.retire) of an
 	// armed Secret fails, later ones go through.
@@ -97,7 +100,19 @@ func (c faultyClient) Patch(ctx context.Context, obj client.Object, patch client
 	return c.Client.Patch(ctx, obj, patch, opts...)
 }
 
+// deletions is how many deletions of the Secret the manager sent.
+func (f *faultInjector) deletions(key types.NamespacedName) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deleted[key]
+}
+
 func (c faultyClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		faults.mu.Lock()
+		faults.deleted[client.ObjectKeyFromObject(obj)]++
+		faults.mu.Unlock()
+	}
 	if faults.take(obj) {
 		return apierrors.NewServiceUnavailable("injected fault: the deletion of " + client.ObjectKeyFromObject(obj).String() + " fails once")
 	}

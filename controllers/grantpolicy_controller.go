@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,6 +66,9 @@ type GrantPolicyReconciler struct {
 	Clock clock.PassiveClock
 
 	compiled compiledPolicies
+	// documents are the policies whose snapshot document this manager
+	// wrote (or tried to), by namespace/name (see removeDocument).
+	documents sync.Map
 }
 
 // Reconcile validates one GrantPolicy and patches its status once.
@@ -127,6 +131,7 @@ func (r *GrantPolicyReconciler) reconcileDocument(ctx context.Context, obj *oaut
 	if err != nil {
 		return 0, err
 	}
+	r.documents.Store(client.ObjectKeyFromObject(obj), true)
 	if err := store.write(ctx, entry, CompileGrantPolicy(obj, resolved)); err != nil {
 		return 0, err
 	}
@@ -135,12 +140,31 @@ func (r *GrantPolicyReconciler) reconcileDocument(ctx context.Context, obj *oaut
 }
 
 // removeDocument deletes the snapshot document of the policy
-// namespace/name, if any.
+// namespace/name, if there is one: one this manager wrote, or one the
+// cache of owned Secrets holds. Most requests for a policy that does not
+// exist are for the "default" of a namespace without one (its clients'
+// counts, clientCountHandler), which never had a document: they cost no
+// API call. A document the cache had not seen yet, of a policy deleted
+// while another manager ran, is left to the start-up orphan sweep.
 func (r *GrantPolicyReconciler) removeDocument(ctx context.Context, key types.NamespacedName) error {
 	if r.Owned == nil {
 		return nil
 	}
-	return r.snapshots().remove(ctx, policySecretName(key.Namespace, key.Name))
+	name := policySecretName(key.Namespace, key.Name)
+	if _, wrote := r.documents.Load(key); !wrote {
+		err := r.Owned.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, &corev1.Secret{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.snapshots().remove(ctx, name); err != nil {
+		return err
+	}
+	r.documents.Delete(key)
+	return nil
 }
 
 // snapshots reads the policy's snapshot Secret from the cache of owned
