@@ -257,27 +257,13 @@ func CompileClient(in ClientInput) snapshot.Document {
 	case c.Type == string(oauthv1alpha1.ClientTypeConfidential):
 		c.Secrets = in.Digests
 	}
-	for _, u := range spec.RedirectURIs {
-		c.RedirectURIs = append(c.RedirectURIs, string(u))
-	}
-	for _, u := range spec.PostLogoutRedirectURIs {
-		c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, string(u))
-	}
-	for _, g := range in.Access.GrantTypes {
-		c.GrantTypes = append(c.GrantTypes, string(g))
-	}
-	for _, g := range spec.GrantTypes {
-		c.RequestedGrantTypes = append(c.RequestedGrantTypes, string(g))
-	}
-	for _, s := range in.Access.Scopes {
-		c.Scopes = append(c.Scopes, string(s))
-	}
-	for _, s := range spec.Scopes {
-		c.RequestedScopes = append(c.RequestedScopes, string(s))
-	}
-	for _, s := range in.Access.DefaultScopes {
-		c.DefaultScopes = append(c.DefaultScopes, string(s))
-	}
+	c.RedirectURIs = toStrings(spec.RedirectURIs)
+	c.PostLogoutRedirectURIs = toStrings(spec.PostLogoutRedirectURIs)
+	c.GrantTypes = append(c.GrantTypes, toStrings(in.Access.GrantTypes)...)
+	c.RequestedGrantTypes = toStrings(spec.GrantTypes)
+	c.Scopes = toStrings(in.Access.Scopes)
+	c.RequestedScopes = toStrings(spec.Scopes)
+	c.DefaultScopes = toStrings(in.Access.DefaultScopes)
 	return snapshot.Document{
 		Kind: snapshot.KindClient,
 		Source: snapshot.Source{
@@ -289,6 +275,16 @@ func CompileClient(in ClientInput) snapshot.Document {
 		},
 		Client: c,
 	}
+}
+
+// toStrings converts a list of named strings (grant types, scopes, URIs)
+// to the snapshot's plain strings: nil for none.
+func toStrings[T ~string](in []T) []string {
+	var out []string
+	for _, v := range in {
+		out = append(out, string(v))
+	}
+	return out
 }
 
 // clientType is the client's type, Confidential when unset.

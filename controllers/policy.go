@@ -223,17 +223,10 @@ func (p ResolvedPolicy) Digest() string {
 func CompileGrantPolicy(obj *oauthv1alpha1.GrantPolicy, resolved ResolvedPolicy) snapshot.Document {
 	p := &snapshot.GrantPolicy{
 		Policy:            resolved.Compiled,
-		AllowedGrantTypes: []string{},
+		AllowedGrantTypes: append([]string{}, toStrings(resolved.Spec.AllowedGrantTypes)...),
 		AnyScope:          resolved.Spec.AllowedScopes == nil,
-	}
-	for _, g := range resolved.Spec.AllowedGrantTypes {
-		p.AllowedGrantTypes = append(p.AllowedGrantTypes, string(g))
-	}
-	for _, s := range resolved.Spec.AllowedScopes {
-		p.AllowedScopes = append(p.AllowedScopes, string(s))
-	}
-	for _, s := range resolved.Spec.DefaultScopes {
-		p.DefaultScopes = append(p.DefaultScopes, string(s))
+		AllowedScopes:     toStrings(resolved.Spec.AllowedScopes),
+		DefaultScopes:     toStrings(resolved.Spec.DefaultScopes),
 	}
 	return snapshot.Document{
 		Kind: snapshot.KindPolicy,
