@@ -185,31 +185,8 @@ func TestUnderAgreesWithCompile(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20, 12))
 	grants := []oauthv1alpha1.GrantType{authCode, refresh, clientCr, device, password}
 	scopes := []oauthv1alpha1.Scope{"openid", "profile", "orders.read", "orders.write"}
-	subset := func(n int) []int {
-		var idx []int
-		for i := range n {
-			if rng.IntN(2) == 0 {
-				idx = append(idx, i)
-			}
-		}
-		return idx
-	}
-	someGrants := func() []oauthv1alpha1.GrantType {
-		var out []oauthv1alpha1.GrantType
-		for _, i := range subset(len(grants)) {
-			out = append(out, grants[i])
-		}
-		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-		return out
-	}
-	someScopes := func() []oauthv1alpha1.Scope {
-		var out []oauthv1alpha1.Scope
-		for _, i := range subset(len(scopes)) {
-			out = append(out, scopes[i])
-		}
-		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-		return out
-	}
+	someGrants := func() []oauthv1alpha1.GrantType { return randomSubset(rng, grants) }
+	someScopes := func() []oauthv1alpha1.Scope { return randomSubset(rng, scopes) }
 	randomPolicy := func(name string) (*oauthv1alpha1.GrantPolicy, ResolvedPolicy, bool) {
 		spec := oauthv1alpha1.GrantPolicySpec{AllowedGrantTypes: someGrants()}
 		if spec.AllowedGrantTypes == nil {
@@ -272,6 +249,19 @@ func TestUnderAgreesWithCompile(t *testing.T) {
 	if checked < 1000 {
 		t.Fatalf("only %d of 2000 random cases were valid policies", checked)
 	}
+}
+
+// randomSubset is a random subset of all in a random order (nil when
+// empty).
+func randomSubset[T any](rng *rand.Rand, all []T) []T {
+	var out []T
+	for _, v := range all {
+		if rng.IntN(2) == 0 {
+			out = append(out, v)
+		}
+	}
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 func containsScope(list []oauthv1alpha1.Scope, s oauthv1alpha1.Scope) bool {
