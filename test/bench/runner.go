@@ -55,6 +55,10 @@ type Config struct {
 	WorkloadTokens int
 	// Only, if set, limits the workloads run (by name).
 	Only []string
+	// ProfileDir, if set, receives a CPU profile of the authserver for
+	// each of its workload runs (<workload>-<round>.cpu.pprof, the whole
+	// run), taken from its --pprof-bind-address.
+	ProfileDir string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -125,6 +129,16 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		docs = append(docs, wi.document())
 		authserverArgs = append(authserverArgs, "--kubeconfig="+wi.api.Kubeconfig)
 	}
+	var pprofAddr string
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		if pprofAddr, err = stack.FreeAddr(); err != nil {
+			return nil, err
+		}
+		authserverArgs = append(authserverArgs, "--pprof-bind-address="+pprofAddr)
+	}
 	snapDir := filepath.Join(cfg.WorkDir, "snapshot")
 	_ = os.RemoveAll(snapDir)
 	if err := WriteSnapshotDir(snapDir, docs); err != nil {
@@ -166,16 +180,31 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	logf("floor %s (pid %d), authserver %s (pid %d)", floor.URL, floor.Proc.Pid(), as.URL, as.Proc.Pid())
 
 	rep := &Report{DeviceServed: deviceServed(ctx, as.URL, prep.Devices[0])}
+	round := 0
 	run := func(s *stack.Server, wl Workload) {
 		if !want(wl.Name) || ctx.Err() != nil {
 			return
 		}
+		var profiled chan struct{}
+		if pprofAddr != "" && s == as {
+			profiled = make(chan struct{})
+			path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d.cpu.pprof", wl.Name, round+1))
+			go func() {
+				defer close(profiled)
+				if err := saveCPUProfile(ctx, pprofAddr, path, cfg.Duration); err != nil {
+					logf("profile %s: %v", path, err)
+				}
+			}()
+		}
 		r := Run(ctx, s.URL, s.Proc.Pid(), wl, cfg.Conns, cfg.Duration)
+		if profiled != nil {
+			<-profiled
+		}
 		logf("%-8s %-20s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %6.3f ms/req  rss %6.1f MiB  ok %d unexpected %d errors %d statuses %v load %s %s",
 			r.Target, r.Workload, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.CPUmsPerReq, r.PeakRSSMiB, r.OK, r.Unexpected, r.Errors, r.Statuses, r.LoadAvg, r.FirstError)
 		rep.Results = append(rep.Results, r)
 	}
-	for round := range cfg.Rounds {
+	for ; round < cfg.Rounds; round++ {
 		logf("round %d", round+1)
 		run(floor, ClientCredentials("floor"))
 		run(as, ClientCredentials("authops"))
@@ -208,6 +237,28 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 		logf("device_polling: not run, the server does not serve the device_code grant (unsupported_grant_type)")
 	}
 	return rep, nil
+}
+
+// saveCPUProfile writes a CPU profile of d from the pprof server at addr.
+func saveCPUProfile(ctx context.Context, addr, path string, d time.Duration) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Round(time.Second).Seconds()))), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // deviceServed probes whether the device_code grant is served.

@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&cfg.Codes, "codes", 15000, "Authorization codes prepared per round.")
 	flag.IntVar(&cfg.WorkloadTokens, "workload-tokens", 15000, "ServiceAccount tokens issued per round for workload_identity (0: leave it out).")
 	flag.IntVar(&cfg.ExtraClients, "extra-clients", 1000, "Filler clients in the snapshot.")
+	flag.StringVar(&cfg.ProfileDir, "profile-dir", "", "Write a CPU profile of the authserver for each of its workload runs into this folder.")
 	only := flag.String("only", "", "Comma-separated workloads to run (default all).")
 	jsonOut := flag.String("json", "", "Write the results as JSON to this file.")
 	flag.Parse()

@@ -84,6 +84,7 @@ type options struct {
 	snapshotOnly bool
 	// createsOnly skips both planes: the API server's cost of the creates.
 	createsOnly bool
+	opCosts     bool
 	// noAdmission leaves out config/admission (the policies every install
 	// has): the clients then arrive without the manager's finalizer, which
 	// the manager adds with one more write each.
@@ -109,6 +110,7 @@ func main() {
 	flag.StringVar(&o.bins.Authserver, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
 	flag.DurationVar(&o.timeout, "timeout", 0, "Give up after this long (default: 10 minutes plus 30 ms per client, 60 minutes for 100,000).")
 	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
+	flag.BoolVar(&o.opCosts, "op-costs", false, "No manager, no authserver: the API server's and etcd's CPU per kind of write a client costs (OAuthClient create, Secret create, status write), --clients of each.")
 	flag.BoolVar(&o.noAdmission, "no-admission", false, "Leave out config/admission (installed by Helm and kustomize): no snapshot finalizer at creation, so the manager patches it onto every client.")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
 	flag.Parse()
@@ -212,6 +214,9 @@ func run(ctx context.Context, o options) error {
 	if o.createsOnly {
 		return runCreatesOnly(ctx, o, c, apiPid, etcdPid)
 	}
+	if o.opCosts {
+		return runOpCosts(ctx, o, c, apiPid, etcdPid)
+	}
 	// The two planes.
 	addr := func() string { a, _ := stack.FreeAddr(); return a }
 	asMetrics, mgrPprof, asPprof := addr(), addr(), addr()
@@ -271,8 +276,13 @@ func run(ctx context.Context, o options) error {
 	logf("creating %d OAuthClients in %d namespaces (%d GrantPolicies)", o.clients, o.namespaces, o.policies)
 	// CPU profiles of the manager's and the authserver's 20s of reconciling
 	// and loading, from 10s after the first create.
-	for name, address := range map[string]string{"manager": mgrPprof, "authserver": asPprof} {
-		go saveProfile(ctx, address, filepath.Join(o.workDir, name+".cpu.pprof"), 10*time.Second, 20*time.Second)
+	// The API server's too, through its own /debug/pprof (the run's
+	// credentials are the cluster admin's).
+	for name, address := range map[string]string{"manager": "http://" + mgrPprof, "authserver": "http://" + asPprof} {
+		go saveProfile(ctx, http.DefaultClient, address, filepath.Join(o.workDir, name+".cpu.pprof"), 10*time.Second, 20*time.Second)
+	}
+	if apiHTTP, err := rest.HTTPClientFor(cfg); err == nil {
+		go saveProfile(ctx, apiHTTP, strings.TrimSuffix(cfg.Host, "/"), filepath.Join(o.workDir, "kube-apiserver.cpu.pprof"), 10*time.Second, 20*time.Second)
 	}
 	// The authserver's memory with only the key set: the empty baseline.
 	asBaseKiB := rssKiB(as.Pid())
@@ -831,15 +841,21 @@ func runCreatesOnly(ctx context.Context, o options, c client.Client, apiPid, etc
 	return nil
 }
 
-// saveProfile saves a CPU profile of length d taken after a delay.
-func saveProfile(ctx context.Context, address, path string, delay, d time.Duration) {
+// saveProfile saves a CPU profile of length d, taken after a delay from
+// the server at base (scheme and host).
+func saveProfile(ctx context.Context, hc *http.Client, base, path string, delay, d time.Duration) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-time.After(delay):
 	}
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", address, int(d.Seconds())))
+	resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
 	if err != nil {
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
+		logf("profile %s: %s", path, resp.Status)
+		resp.Body.Close()
 		return
 	}
 	defer resp.Body.Close()
