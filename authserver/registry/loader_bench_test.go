@@ -164,6 +164,26 @@ func BenchmarkRebuildOneChange(b *testing.B) {
 			})
 		})
 	}
+	// A policy change rewrites its clients' entries (1,000 in the scale
+	// run), which reach the loader in groups: one rebuild after 50
+	// changed entries costs the same at every size only if what it
+	// copies does not grow with the clients.
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("entries=50/clients=%d", n), func(b *testing.B) {
+			w := newFakeWatch()
+			for i := range n {
+				w.put(typicalClient(i))
+			}
+			w.rebuild()
+			rebuilds(b, w, func(i int) {
+				for j := range 50 {
+					name, d := typicalClient((i*50 + j) * 7919 % n)
+					d.Client.DisplayName = "version " + strconv.Itoa(i)
+					w.put(name, d)
+				}
+			})
+		})
+	}
 	b.Run("policy/clients=100000/governed=1000", func(b *testing.B) {
 		const n = 100000
 		w := newFakeWatch()

@@ -212,7 +212,7 @@ func run(ctx context.Context, o options) error {
 		return runSnapshotOnly(ctx, o, c, kubeconfig)
 	}
 	if o.createsOnly {
-		return runCreatesOnly(ctx, o, c, apiPid, etcdPid)
+		return runCreatesOnly(ctx, o, c, cfg, apiPid, etcdPid)
 	}
 	if o.opCosts {
 		return runOpCosts(ctx, o, c, apiPid, etcdPid)
@@ -802,7 +802,16 @@ func inParallel(ctx context.Context, n int, fn func(i int) error) error {
 
 // createClients creates the N OAuthClients with 16 parallel creates.
 func createClients(ctx context.Context, c client.Client, o options) error {
+	return createClientsThen(ctx, c, o, nil)
+}
+
+// createClientsThen is createClients calling before(i) before the i-th
+// create (if before is not nil).
+func createClientsThen(ctx context.Context, c client.Client, o options, before func(i int)) error {
 	return inParallel(ctx, o.clients, func(i int) error {
+		if before != nil {
+			before(i)
+		}
 		ns := o.namespaceOf(i)
 		oc := &oauthv1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: nsName(ns), Name: fmt.Sprintf("client-%05d", i)},
 			Spec: oauthv1alpha1.OAuthClientSpec{Type: oauthv1alpha1.ClientTypeConfidential,
@@ -820,11 +829,32 @@ func createClients(ctx context.Context, c client.Client, o options) error {
 
 // runCreatesOnly measures what the API server alone costs: the N creates
 // with no manager and no authserver (the floor of the control-plane run).
-func runCreatesOnly(ctx context.Context, o options, c client.Client, apiPid, etcdPid int) error {
+func runCreatesOnly(ctx context.Context, o options, c client.Client, cfg *rest.Config, apiPid, etcdPid int) error {
 	selfCPU0, busy0 := bench.CPUTicks(os.Getpid()), machineBusyTicks()
 	apiCPU0, etcdCPU0 := bench.CPUTicks(apiPid), bench.CPUTicks(etcdPid)
+	// A CPU profile of the API server from the create of the last fifth
+	// on, when it holds most of the N objects (for as long as the rest of
+	// the creates should take, at most 20 s): profiles at two sizes show
+	// where its cost per create grows.
+	apiHTTP, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	profiled := make(chan struct{})
+	var profileOnce sync.Once
+	at := o.clients * 4 / 5
 	start := time.Now()
-	if err := createClients(ctx, c, o); err != nil {
+	if err := createClientsThen(ctx, c, o, func(i int) {
+		if i == at {
+			profileOnce.Do(func() {
+				go func() {
+					defer close(profiled)
+					saveProfile(ctx, apiHTTP, strings.TrimSuffix(cfg.Host, "/"),
+						filepath.Join(o.workDir, "kube-apiserver.creates.cpu.pprof"), 0, max(time.Second, min(20*time.Second, time.Since(start)/4)))
+				}()
+			})
+		}
+	}); err != nil {
 		return err
 	}
 	created := time.Since(start)
@@ -838,6 +868,8 @@ func runCreatesOnly(ctx context.Context, o options, c client.Client, apiPid, etc
 	fmt.Printf("| machine CPU busy: total / this program / the rest (API server, etcd) | %.1fs / %.1fs / %.1fs |\n",
 		float64(busy)/100, float64(selfCPU)/100, float64(busy-selfCPU)/100)
 	fmt.Printf("| load average at the end | %s |\n", loadAvg())
+	profileOnce.Do(func() { close(profiled) })
+	<-profiled
 	return nil
 }
 
