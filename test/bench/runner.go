@@ -191,7 +191,7 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 			path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d.cpu.pprof", wl.Name, round+1))
 			go func() {
 				defer close(profiled)
-				if err := saveCPUProfile(ctx, pprofAddr, path, cfg.Duration); err != nil {
+				if err := SaveCPUProfile(ctx, http.DefaultClient, "http://"+pprofAddr, path, cfg.Duration); err != nil {
 					logf("profile %s: %v", path, err)
 				}
 			}()
@@ -239,14 +239,15 @@ func RunLoad(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// saveCPUProfile writes a CPU profile of d from the pprof server at addr.
-func saveCPUProfile(ctx context.Context, addr, path string, d time.Duration) error {
+// SaveCPUProfile writes a CPU profile of d (whole seconds, at least one)
+// taken from the pprof handlers under base (scheme and host) with hc.
+func SaveCPUProfile(ctx context.Context, hc *http.Client, base, path string, d time.Duration) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Round(time.Second).Seconds()))), nil)
+		fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, max(1, int(d.Round(time.Second).Seconds()))), nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

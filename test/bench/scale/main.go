@@ -31,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"github.com/go-logr/logr"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -85,6 +84,7 @@ type options struct {
 	// createsOnly skips both planes: the API server's cost of the creates.
 	createsOnly bool
 	opCosts     bool
+	profileAt   float64
 	// noAdmission leaves out config/admission (the policies every install
 	// has): the clients then arrive without the manager's finalizer, which
 	// the manager adds with one more write each.
@@ -110,6 +110,7 @@ func main() {
 	flag.StringVar(&o.bins.Authserver, "authserver", "", "Prebuilt authserver binary (make build; default: $AUTHOPS_AUTHSERVER_BIN, else build it).")
 	flag.DurationVar(&o.timeout, "timeout", 0, "Give up after this long (default: 10 minutes plus 30 ms per client, 60 minutes for 100,000).")
 	flag.BoolVar(&o.createsOnly, "creates-only", false, "No manager, no authserver: create the N OAuthClients and report the time and the machine's CPU (what the API server alone costs).")
+	flag.Float64Var(&o.profileAt, "profile-at", 0, "Take the 20-second CPU profiles of the manager, the authserver and the API server from the create of this fraction of the clients (0: from 10 s after the first create).")
 	flag.BoolVar(&o.opCosts, "op-costs", false, "No manager, no authserver: the API server's and etcd's CPU per kind of write a client costs (OAuthClient create, Secret create, status write), --clients of each.")
 	flag.BoolVar(&o.noAdmission, "no-admission", false, "Leave out config/admission (installed by Helm and kustomize): no snapshot finalizer at creation, so the manager patches it onto every client.")
 	flag.BoolVar(&o.snapshotOnly, "snapshot-only", false, "No manager: write N compiled client documents as snapshot Secrets directly and measure the authserver alone (time to serve them all, peak RSS).")
@@ -274,15 +275,26 @@ func run(ctx context.Context, o options) error {
 	}
 	by0, _ := apiRequestsBy(ctx, cfg)
 	logf("creating %d OAuthClients in %d namespaces (%d GrantPolicies)", o.clients, o.namespaces, o.policies)
-	// CPU profiles of the manager's and the authserver's 20s of reconciling
-	// and loading, from 10s after the first create.
-	// The API server's too, through its own /debug/pprof (the run's
-	// credentials are the cluster admin's).
-	for name, address := range map[string]string{"manager": "http://" + mgrPprof, "authserver": "http://" + asPprof} {
-		go saveProfile(ctx, http.DefaultClient, address, filepath.Join(o.workDir, name+".cpu.pprof"), 10*time.Second, 20*time.Second)
+	// 20-second CPU profiles of the manager's reconciling, the
+	// authserver's loading and the API server (through its own
+	// /debug/pprof: the run's credentials are the cluster admin's), from
+	// 10 s after the first create, or with --profile-at from the create of
+	// that fraction of the clients (to compare sizes at the same point).
+	apiHTTP, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
 	}
-	if apiHTTP, err := rest.HTTPClientFor(cfg); err == nil {
-		go saveProfile(ctx, apiHTTP, strings.TrimSuffix(cfg.Host, "/"), filepath.Join(o.workDir, "kube-apiserver.cpu.pprof"), 10*time.Second, 20*time.Second)
+	profiles := func(delay time.Duration) {
+		for name, address := range map[string]string{"manager": "http://" + mgrPprof, "authserver": "http://" + asPprof} {
+			go saveProfile(ctx, http.DefaultClient, address, filepath.Join(o.workDir, name+".cpu.pprof"), delay, 20*time.Second)
+		}
+		go saveProfile(ctx, apiHTTP, strings.TrimSuffix(cfg.Host, "/"), filepath.Join(o.workDir, "kube-apiserver.cpu.pprof"), delay, 20*time.Second)
+	}
+	profileAt := -1
+	if o.profileAt > 0 {
+		profileAt = min(o.clients-1, int(o.profileAt*float64(o.clients)))
+	} else {
+		profiles(10 * time.Second)
 	}
 	// The authserver's memory with only the key set: the empty baseline.
 	asBaseKiB := rssKiB(as.Pid())
@@ -290,7 +302,12 @@ func run(ctx context.Context, o options) error {
 	mgrCPU0, asCPU0, selfCPU0, busy0 := bench.CPUTicks(mgr.Pid()), bench.CPUTicks(as.Pid()), bench.CPUTicks(os.Getpid()), machineBusyTicks()
 	apiCPU0, etcdCPU0 := bench.CPUTicks(apiPid), bench.CPUTicks(etcdPid)
 	start := time.Now()
-	if err := createClients(ctx, c, o); err != nil {
+	if err := createClients(ctx, c, o, func(i int) {
+		if i == profileAt {
+			logf("profiling from the create of client %d", i)
+			profiles(0)
+		}
+	}); err != nil {
 		return err
 	}
 	created := time.Since(start)
@@ -800,14 +817,9 @@ func inParallel(ctx context.Context, n int, fn func(i int) error) error {
 	return first
 }
 
-// createClients creates the N OAuthClients with 16 parallel creates.
-func createClients(ctx context.Context, c client.Client, o options) error {
-	return createClientsThen(ctx, c, o, nil)
-}
-
-// createClientsThen is createClients calling before(i) before the i-th
-// create (if before is not nil).
-func createClientsThen(ctx context.Context, c client.Client, o options, before func(i int)) error {
+// createClients creates the N OAuthClients with 16 parallel creates,
+// calling before(i), if not nil, before the i-th.
+func createClients(ctx context.Context, c client.Client, o options, before func(i int)) error {
 	return inParallel(ctx, o.clients, func(i int) error {
 		if before != nil {
 			before(i)
@@ -844,7 +856,7 @@ func runCreatesOnly(ctx context.Context, o options, c client.Client, cfg *rest.C
 	var profileOnce sync.Once
 	at := o.clients * 4 / 5
 	start := time.Now()
-	if err := createClientsThen(ctx, c, o, func(i int) {
+	if err := createClients(ctx, c, o, func(i int) {
 		if i == at {
 			profileOnce.Do(func() {
 				go func() {
@@ -874,27 +886,15 @@ func runCreatesOnly(ctx context.Context, o options, c client.Client, cfg *rest.C
 }
 
 // saveProfile saves a CPU profile of length d, taken after a delay from
-// the server at base (scheme and host).
+// the server at base (scheme and host); a failure is logged.
 func saveProfile(ctx context.Context, hc *http.Client, base, path string, delay, d time.Duration) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-time.After(delay):
 	}
-	resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
-	if err != nil {
-		return
-	}
-	if resp.StatusCode != http.StatusOK {
-		logf("profile %s: %s", path, resp.Status)
-		resp.Body.Close()
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err == nil {
-		_, _ = io.Copy(f, resp.Body)
-		_ = f.Close()
+	if err := bench.SaveCPUProfile(ctx, hc, base, path, d); err != nil && ctx.Err() == nil {
+		logf("profile %s: %v", path, err)
 	}
 }
 
