@@ -17,7 +17,6 @@ limitations under the License.
 package registry_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -283,12 +282,7 @@ func TestClientWithoutUsableGrantIsAbsent(t *testing.T) {
 // policy document's file, and as compiled once the file is gone.
 func TestLoadDirPolicyDocument(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, d snapshot.Document) {
-		b, _ := json.Marshal(d)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name string, d snapshot.Document) { writeDoc(t, dir, name, d) }
 	write("web.json", governedClient("web"))
 	write("policy.json", policyDoc("team", "strict", "gp-strict", accessLifetime(300)))
 	r, err := registry.LoadDir(dir, discard)

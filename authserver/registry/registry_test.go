@@ -185,12 +185,7 @@ func TestResourceServers(t *testing.T) {
 
 func TestLoadDir(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, v any) {
-		b, _ := json.Marshal(v)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name string, v any) { writeDoc(t, dir, name, v) }
 	write("web.json", clientDoc("web", "ns", "web"))
 	write("alice.json", accountDoc("ns", "alice"))
 	write("payments.json", rsDoc("ns", "payments", "https://pay.example"))
@@ -238,12 +233,7 @@ func TestHolder(t *testing.T) {
 // directory disappears.
 func TestFileLoader(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, d snapshot.Document) {
-		b, _ := json.Marshal(d)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name string, d snapshot.Document) { writeDoc(t, dir, name, d) }
 	write("web.json", clientDoc("web", "ns", "web"))
 	h := registry.NewHolder()
 	l := &registry.FileLoader{Dir: dir, Holder: h, Log: discard, Interval: 10 * time.Millisecond}
@@ -311,4 +301,17 @@ func TestHolderConcurrent(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// writeDoc writes v (a document, usually) as JSON to dir/name, as a
+// snapshot directory holds it.
+func writeDoc(t *testing.T, dir, name string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
